@@ -1,0 +1,178 @@
+// Package store defines the one interface every grsync storage target
+// implements: a local directory, an Amazon S3 Glacier vault, or an S3 bucket.
+//
+// Cold storage is modelled explicitly. Reading an archive is three separate
+// steps on every store: Request a retrieval, Poll until it is Ready, then
+// ReadRange the bytes. Stores that serve data directly (the local directory,
+// S3 objects in non-archive classes) return a retrieval that is Ready at once.
+//
+// # Error rules
+//
+//   - A missing archive, upload or retrieval job yields an error that wraps
+//     ErrNotFound.
+//   - ReadRange or Inventory on a retrieval that is not ready yet yields an
+//     error that wraps ErrNotReady.
+//   - A retrieval whose output is no longer available (Glacier keeps job output
+//     24 hours; an S3 restored copy expires) yields an error wrapping ErrExpired.
+//   - Errors that retrying cannot fix (bad credentials, a missing vault or
+//     bucket, a rejected request, any of the three sentinels above, context
+//     cancellation) are permanent: IsPermanent reports true for them. Every
+//     other error is transient and may be retried by the caller; the retry
+//     wrapper (package store/retry) does exactly that.
+//   - Every error names the store and the operation, for the user to read.
+//
+// Implementations must be safe for concurrent use by multiple goroutines.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// MaxDescription is the longest archive description every store accepts.
+// Descriptions are printable ASCII (0x20..0x7e) only, as Glacier requires.
+const MaxDescription = 1024
+
+var (
+	// ErrNotFound: the archive, upload or job does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNotReady: the retrieval has not completed yet; poll again later.
+	ErrNotReady = errors.New("retrieval not ready yet")
+	// ErrExpired: the retrieval's output is gone; request it again.
+	ErrExpired = errors.New("retrieval expired")
+)
+
+// Archive is one stored archive as the store knows it.
+type Archive struct {
+	ID          string    // store-assigned id
+	Description string    // printable ASCII, at most MaxDescription bytes
+	Size        int64     // stored size in bytes
+	Created     time.Time // when the store accepted it
+	TreeHash    string    // hex SHA-256 tree hash when the store reports one, else ""
+}
+
+// Tier is the retrieval speed and price class.
+type Tier string
+
+const (
+	TierExpedited Tier = "Expedited"
+	TierStandard  Tier = "Standard"
+	TierBulk      Tier = "Bulk"
+)
+
+// Kind says what a retrieval fetches.
+type Kind int
+
+const (
+	KindArchive   Kind = iota // one archive's bytes
+	KindInventory             // the list of archives in the store
+)
+
+// Retrieval is a request to make data readable, and its state. Callers keep
+// it (the catalogue persists JobID) so a later run can reuse a pending or
+// completed job instead of paying for a new one.
+type Retrieval struct {
+	Kind      Kind
+	ArchiveID string // KindArchive only
+	Tier      Tier   // "" means the store's default (Standard)
+	Days      int    // S3 restores: how long the thawed copy stays; 0 = store default
+
+	JobID     string    // store handle; "" when the store serves data directly
+	Ready     bool      // data can be read now
+	Size      int64     // bytes readable when ready (archive size), -1 if unknown
+	TreeHash  string    // hex SHA-256 tree hash of the output when known
+	Requested time.Time // when the job was initiated
+	Expires   time.Time // when the output stops being available; zero if never
+}
+
+// Upload is an unfinished multipart upload the store still holds (and may bill for).
+type Upload struct {
+	ID          string
+	Description string
+	Created     time.Time
+	PartSize    int64
+}
+
+// Store is a cold-storage target. See the package documentation for error rules.
+type Store interface {
+	// Location is a stable, canonical name of the target, e.g.
+	// "local:/abs/dir", "glacier:us-east-1:vault", "s3:bucket/prefix". The
+	// catalogue keys its records by it.
+	Location() string
+
+	// Put stores everything read from body as one new archive with the given
+	// description and returns it. The size is not known in advance. If Put
+	// fails, nothing is left behind that is billed or listed as an archive.
+	Put(ctx context.Context, body io.Reader, description string) (Archive, error)
+
+	// Delete removes an archive.
+	Delete(ctx context.Context, id string) error
+
+	// Request starts a retrieval (r.Kind, r.ArchiveID, r.Tier, r.Days) and
+	// returns it with JobID, Requested and possibly Ready filled in.
+	Request(ctx context.Context, r Retrieval) (Retrieval, error)
+
+	// Poll returns the retrieval's current state (Ready, Size, Expires).
+	Poll(ctx context.Context, r Retrieval) (Retrieval, error)
+
+	// ReadRange reads length bytes from offset off of a ready KindArchive
+	// retrieval; length < 0 reads to the end.
+	ReadRange(ctx context.Context, r Retrieval, off, length int64) (io.ReadCloser, error)
+
+	// Inventory calls fn for every archive listed by a ready KindInventory
+	// retrieval, and returns the date the listing was taken.
+	Inventory(ctx context.Context, r Retrieval, fn func(Archive) error) (time.Time, error)
+
+	// ListUploads lists unfinished multipart uploads.
+	ListUploads(ctx context.Context) ([]Upload, error)
+
+	// AbortUpload abandons an unfinished upload and frees what it holds.
+	AbortUpload(ctx context.Context, id string) error
+
+	// Close releases resources.
+	Close() error
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether retrying err is pointless: it was marked with
+// Permanent, wraps one of the package's sentinel errors, or is a context
+// cancellation or deadline.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &p),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotReady), errors.Is(err, ErrExpired),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return false
+}
+
+// ValidDescription reports whether s is acceptable as an archive description.
+func ValidDescription(s string) bool {
+	if len(s) > MaxDescription {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,63 @@
+package format
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// zstdWindow is the largest zstd window grsync writes and reads: small
+// enough for stock `zstd -d` and for bounded memory, large enough that a
+// bigger one would gain little at the fastest level.
+const zstdWindow = 8 << 20
+
+// zstdMagic starts every zstd frame.
+var zstdMagic = [4]byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// encoderPool recycles zstd encoders, whose 16 MiB history buffer would
+// otherwise be allocated for every file, small ones included. A cache, not
+// state.
+var encoderPool sync.Pool
+
+// getEncoder returns an encoder writing one frame to w.
+func getEncoder(w io.Writer) (*zstd.Encoder, error) {
+	if e, ok := encoderPool.Get().(*zstd.Encoder); ok {
+		e.Reset(w)
+		return e, nil
+	}
+	e, err := zstd.NewWriter(w,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithWindowSize(zstdWindow),
+		zstd.WithEncoderCRC(true),
+		zstd.WithZeroFrames(true),
+		// The encoder already runs in a goroutine of its own; its internal
+		// asynchrony would add copies and goroutines without adding cores.
+		zstd.WithEncoderConcurrency(1),
+		// Not WithLowerEncoderMem: it makes the fastest level about ten
+		// times slower by copying history; the pool amortises the 16 MiB.
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	return e, nil
+}
+
+// putEncoder returns a closed encoder to the pool.
+func putEncoder(e *zstd.Encoder) {
+	e.Reset(nil)
+	encoderPool.Put(e)
+}
+
+// newDecoder returns a decoder for one grsync zstd layer read from r.
+func newDecoder(r io.Reader) (*zstd.Decoder, error) {
+	d, err := zstd.NewReader(r,
+		zstd.WithDecoderMaxWindow(zstdWindow),
+		zstd.WithDecoderConcurrency(2),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	return d, nil
+}

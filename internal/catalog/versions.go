@@ -1,0 +1,377 @@
+package catalog
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Version is one row of sync_history: one stored version of one file, or a
+// tombstone saying the file was gone from the source.
+type Version struct {
+	ID, TargetID int64
+	// Path is the file's absolute path, its raw bytes (not necessarily UTF-8).
+	Path string
+	Size int64
+	// MTime is the modification time in seconds as a float, as the Python
+	// tools stored it. MTimeNS is the exact time in Unix nanoseconds; 0 means
+	// unknown (rows of the Python tools).
+	MTime   float64
+	MTimeNS int64
+	// Mode is the file's mode bits; 0 means unknown.
+	Mode uint32
+	// ArchiveID names the archive in the target's store ("" for tombstones).
+	ArchiveID string
+	// Location is the Python tools' archive location (/ACCOUNT/vaults/VAULT/archives/ID), if any.
+	Location string
+	// Checksum is the SHA-256 tree hash (hex) of the archive's bytes.
+	Checksum string
+	// Compression is how the archive's bytes encode the file, e.g. "zstd",
+	// "encrypted+zstd" (Python tools) or grsync's own names.
+	Compression string
+	// Timestamp is when the version was recorded (UTC); zero in Record means now.
+	Timestamp time.Time
+	// ContentHash is the hex hash of the file's plaintext ("" for legacy rows).
+	ContentHash string
+	// StoredSize is the archive's size in bytes (0 if unknown).
+	StoredSize int64
+	// Description is the user's --desc text.
+	Description string
+	// Deleted marks a tombstone: the file was gone from the source at Timestamp.
+	Deleted bool
+}
+
+// State is what sync compares with the file system: the latest row of a path.
+type State struct {
+	Size  int64
+	MTime float64
+	// MTimeNS is 0 for rows of the Python tools; compare MTime then.
+	MTimeNS int64
+	Deleted bool
+}
+
+// versionColumns are read by scanVersion, from sync_history aliased h.
+const versionColumns = `h.id, coalesce(h.target_id, 0), h.path, coalesce(h.file_size, 0), coalesce(h.mtime, 0),
+	coalesce(h.mtime_ns, 0), coalesce(h.mode, 0), coalesce(h.archive_id, ''), coalesce(h.location, ''),
+	coalesce(h.checksum, ''), coalesce(h.compression, ''), h.recorded_at, h.timestamp,
+	coalesce(h.content_hash, ''), coalesce(h.stored_size, 0), coalesce(h.description, ''), h.deleted`
+
+func scanVersion(r rowScanner) (Version, error) {
+	var v Version
+	var mode int64
+	var recordedAt, timestamp sql.NullString
+	if err := r.Scan(&v.ID, &v.TargetID, &v.Path, &v.Size, &v.MTime, &v.MTimeNS, &mode, &v.ArchiveID,
+		&v.Location, &v.Checksum, &v.Compression, &recordedAt, &timestamp, &v.ContentHash, &v.StoredSize,
+		&v.Description, &v.Deleted); err != nil {
+		return Version{}, err
+	}
+	v.Mode = uint32(mode)
+	t, err := rowTime(recordedAt, timestamp)
+	if err != nil {
+		return Version{}, fmt.Errorf("row %d: %w", v.ID, err)
+	}
+	v.Timestamp = t
+	return v, nil
+}
+
+// rowTime is a row's recording time: recorded_at, or for rows an old tool
+// added since, its HTTP-date timestamp; zero if neither is known.
+func rowTime(recordedAt, timestamp sql.NullString) (time.Time, error) {
+	if recordedAt.Valid {
+		return parseTime(recordedAt)
+	}
+	if timestamp.Valid {
+		if t, err := parseHTTPTime(timestamp.String); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// checkPath rejects paths that cannot be a file's name.
+func checkPath(path string) error {
+	if path == "" {
+		return errors.New("empty path")
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return fmt.Errorf("path %q contains a NUL byte", path)
+	}
+	return nil
+}
+
+// Record adds v (its ID is ignored) in one transaction and returns its row
+// id. A live version needs an ArchiveID; a tombstone (Deleted) must have none.
+// If MTime is 0 and MTimeNS is set, MTime is derived from it as Python's
+// os.path.getmtime would report it, so old tools see the same mtime.
+func (c *Catalog) Record(v Version) (int64, error) {
+	if err := checkPath(v.Path); err != nil {
+		return 0, fmt.Errorf("record version: %w", err)
+	}
+	if v.Deleted && v.ArchiveID != "" {
+		return 0, fmt.Errorf("record version of %q: a tombstone has no archive (got %q)", v.Path, v.ArchiveID)
+	}
+	if !v.Deleted && v.ArchiveID == "" {
+		return 0, fmt.Errorf("record version of %q: no archive id", v.Path)
+	}
+	if v.Timestamp.IsZero() {
+		v.Timestamp = c.now()
+	}
+	var id int64
+	err := c.update("record version of "+v.Path, func(tx *sql.Tx) error {
+		var err error
+		id, err = insertVersion(tx, v)
+		return err
+	})
+	return id, err
+}
+
+func insertVersion(tx *sql.Tx, v Version) (int64, error) {
+	var one int
+	if err := tx.QueryRow("SELECT 1 FROM targets WHERE id = ?", v.TargetID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("%w: %d", ErrNoTarget, v.TargetID)
+		}
+		return 0, err
+	}
+	var size, mtime, stored any
+	if !v.Deleted {
+		size, stored = v.Size, v.StoredSize
+		mtime = v.MTime
+		if v.MTime == 0 && v.MTimeNS != 0 {
+			mtime = floatSeconds(v.MTimeNS)
+		}
+	}
+	res, err := tx.Exec(`INSERT INTO sync_history (path, file_size, mtime, archive_id, location, checksum,
+		compression, timestamp, target_id, mtime_ns, mode, content_hash, stored_size, description, deleted,
+		recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.Path, size, mtime, nullString(v.ArchiveID), nullString(v.Location), nullString(v.Checksum),
+		nullString(v.Compression), v.Timestamp.UTC().Format(httpTimeFormat), v.TargetID, nullInt(v.MTimeNS),
+		nullInt(int64(v.Mode)), nullString(v.ContentHash), stored, nullString(v.Description), v.Deleted,
+		formatTime(v.Timestamp))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// floatSeconds converts Unix nanoseconds to float seconds the way CPython's
+// os.stat does (sec + nsec*1e-9), so the Python tools' exact-float
+// comparison of mtimes matches what they would have recorded.
+func floatSeconds(ns int64) float64 {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	return float64(sec) + float64(nsec)*1e-9
+}
+
+// MarkDeleted records, in one transaction, that paths were gone from the
+// source at `at` (zero = now): a tombstone for each path whose latest row is
+// a live version. Paths never backed up, or already marked, are skipped.
+func (c *Catalog) MarkDeleted(targetID int64, paths []string, at time.Time) error {
+	for _, p := range paths {
+		if err := checkPath(p); err != nil {
+			return fmt.Errorf("mark deleted: %w", err)
+		}
+	}
+	if at.IsZero() {
+		at = c.now()
+	}
+	return c.update("mark deleted", func(tx *sql.Tx) error {
+		for _, p := range paths {
+			var deleted bool
+			err := tx.QueryRow("SELECT deleted FROM sync_history WHERE target_id = ? AND path = ? ORDER BY id DESC LIMIT 1",
+				targetID, p).Scan(&deleted)
+			if errors.Is(err, sql.ErrNoRows) || deleted {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := insertVersion(tx, Version{TargetID: targetID, Path: p, Deleted: true, Timestamp: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Latest returns the latest row of path in the target, which may be a tombstone.
+func (c *Catalog) Latest(targetID int64, path string) (Version, bool, error) {
+	v, err := scanVersion(c.db.QueryRow("SELECT "+versionColumns+
+		" FROM sync_history h WHERE h.target_id = ? AND h.path = ? ORDER BY h.id DESC LIMIT 1", targetID, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, false, nil
+	}
+	if err != nil {
+		return Version{}, false, wrap(c.path, "latest version", err)
+	}
+	return v, true, nil
+}
+
+// FindContent returns the most recent live version in the target whose file
+// content has this hash, so its archive can be reused instead of uploading
+// the same bytes again. An empty hash matches nothing.
+func (c *Catalog) FindContent(targetID int64, contentHash string) (Version, bool, error) {
+	if contentHash == "" {
+		return Version{}, false, nil
+	}
+	v, err := scanVersion(c.db.QueryRow("SELECT "+versionColumns+` FROM sync_history h
+		WHERE h.target_id = ? AND h.content_hash = ? AND h.archive_id IS NOT NULL AND h.deleted = 0
+		ORDER BY h.id DESC LIMIT 1`, targetID, contentHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, false, nil
+	}
+	if err != nil {
+		return Version{}, false, wrap(c.path, "find content", err)
+	}
+	return v, true, nil
+}
+
+// LatestStates returns the state of the latest row (tombstones included) of
+// every path of the target under any of prefixes (all paths when empty), in
+// one query for up to 100 prefixes.
+func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]State, error) {
+	norm, err := normalizePrefixes(prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("latest states: %w", err)
+	}
+	out := map[string]State{}
+	for _, group := range chunks(norm) {
+		sub, args := perPath("max(id) AS id", targetID, group, false, "")
+		// CROSS JOIN keeps SQLite from scanning h: one rowid lookup per path.
+		rows, err := c.db.Query(`SELECT h.path, coalesce(h.file_size, 0), coalesce(h.mtime, 0), coalesce(h.mtime_ns, 0), h.deleted
+			FROM (`+sub+`) m CROSS JOIN sync_history h ON h.id = m.id`, args...)
+		if err != nil {
+			return nil, wrap(c.path, "latest states", err)
+		}
+		for rows.Next() {
+			var path string
+			var s State
+			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted); err != nil {
+				rows.Close()
+				return nil, wrap(c.path, "latest states", err)
+			}
+			out[path] = s
+		}
+		if err := closeRows(rows); err != nil {
+			return nil, wrap(c.path, "latest states", err)
+		}
+	}
+	return out, nil
+}
+
+// Select returns, sorted by path, the version of each path under any of
+// prefixes (all paths when empty) that was the latest at `at` (zero = now),
+// leaving out paths whose latest row at that time is a tombstone.
+func (c *Catalog) Select(targetID int64, prefixes []string, at time.Time) ([]Version, error) {
+	norm, err := normalizePrefixes(prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("select versions: %w", err)
+	}
+	var out []Version
+	for _, group := range chunks(norm) {
+		sub, args := perPath("max(id) AS id", targetID, group, !at.IsZero(), formatTime(at))
+		rows, err := c.db.Query("SELECT "+versionColumns+" FROM ("+sub+
+			") m CROSS JOIN sync_history h ON h.id = m.id WHERE h.deleted = 0 ORDER BY h.path", args...)
+		if err != nil {
+			return nil, wrap(c.path, "select versions", err)
+		}
+		for rows.Next() {
+			v, err := scanVersion(rows)
+			if err != nil {
+				rows.Close()
+				return nil, wrap(c.path, "select versions", err)
+			}
+			out = append(out, v)
+		}
+		if err := closeRows(rows); err != nil {
+			return nil, wrap(c.path, "select versions", err)
+		}
+	}
+	if len(norm) > prefixChunk {
+		sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	}
+	return out, nil
+}
+
+// FileSummary describes one path's history in a target.
+type FileSummary struct {
+	Path string
+	// Size is the size of the latest live version.
+	Size int64
+	// Versions counts live versions (tombstones are not versions).
+	Versions int
+	// LastBackup is when the latest live version was recorded.
+	LastBackup time.Time
+	// StoredSize sums the archive sizes of the versions (an archive shared by
+	// two versions counts twice; legacy rows count 0).
+	StoredSize int64
+	// Deleted is true when the latest row is a tombstone.
+	Deleted bool
+}
+
+// Summaries returns one summary per path of the target under any of prefixes
+// (all when empty), deleted paths included, sorted by path.
+func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, error) {
+	norm, err := normalizePrefixes(prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	var out []FileSummary
+	for _, group := range chunks(norm) {
+		sub, args := perPath(`max(id) AS id, max(id) FILTER (WHERE deleted = 0) AS live,
+			count(*) FILTER (WHERE deleted = 0) AS versions, coalesce(sum(stored_size), 0) AS stored`,
+			targetID, group, false, "")
+		rows, err := c.db.Query(`SELECT h.path, h.deleted, coalesce(l.file_size, 0), m.versions, m.stored,
+				l.recorded_at, l.timestamp
+			FROM (`+sub+`) m
+			CROSS JOIN sync_history h ON h.id = m.id
+			LEFT JOIN sync_history l ON l.id = m.live
+			ORDER BY h.path`, args...)
+		if err != nil {
+			return nil, wrap(c.path, "summaries", err)
+		}
+		for rows.Next() {
+			var s FileSummary
+			var recordedAt, timestamp sql.NullString
+			if err := rows.Scan(&s.Path, &s.Deleted, &s.Size, &s.Versions, &s.StoredSize, &recordedAt, &timestamp); err != nil {
+				rows.Close()
+				return nil, wrap(c.path, "summaries", err)
+			}
+			if s.LastBackup, err = rowTime(recordedAt, timestamp); err != nil {
+				rows.Close()
+				return nil, wrap(c.path, "summaries", err)
+			}
+			out = append(out, s)
+		}
+		if err := closeRows(rows); err != nil {
+			return nil, wrap(c.path, "summaries", err)
+		}
+	}
+	if len(norm) > prefixChunk {
+		sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	}
+	return out, nil
+}
+
+// ArchiveIDs returns the set of archive ids the target's rows refer to (for verify).
+func (c *Catalog) ArchiveIDs(targetID int64) (map[string]bool, error) {
+	rows, err := c.db.Query("SELECT DISTINCT archive_id FROM sync_history WHERE target_id = ? AND archive_id IS NOT NULL", targetID)
+	if err != nil {
+		return nil, wrap(c.path, "archive ids", err)
+	}
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, wrap(c.path, "archive ids", err)
+		}
+		out[id] = true
+	}
+	return out, wrap(c.path, "archive ids", closeRows(rows))
+}

@@ -1,0 +1,107 @@
+// Package engine runs grsync's work: sync (walk, compare with the
+// catalogue, deduplicate, encode, upload, record), restore (select versions,
+// request retrievals, download, verify, decode, place) and inventory rebuild.
+// It talks to a store.Store, a catalog.Catalog and an Observer, and never
+// prints, exits or reads flags itself.
+package engine
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"log/slog"
+	"time"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/keys"
+	"github.com/grsync/grsync/internal/store"
+)
+
+// Config is what every engine operation needs.
+type Config struct {
+	Store   store.Store
+	Catalog *catalog.Catalog
+	Target  catalog.Target
+	// Key is the user's key, nil when none was given. Encryption of new
+	// archives is decided by Encrypt; the key may still be needed to read
+	// encrypted archives.
+	Key      *keys.Key
+	Encrypt  bool
+	Compress bool
+	Desc     string // user --desc stored with each new archive
+	Jobs     int    // files in flight; <1 means 1
+	Observer Observer
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (c *Config) jobs() int {
+	if c.Jobs < 1 {
+		return 1
+	}
+	return c.Jobs
+}
+
+func (c *Config) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Config) observer() Observer {
+	if c.Observer != nil {
+		return c.Observer
+	}
+	return NopObserver{}
+}
+
+// contentHash returns the hash that identifies file content on this target:
+// keyed (HMAC) when a key is present, so that hashes leaving the machine
+// reveal nothing; plain SHA-256 otherwise.
+func (c *Config) contentHash() hash.Hash {
+	if c.Key != nil {
+		return c.Key.ContentHash()
+	}
+	return sha256.New()
+}
+
+// Observer receives progress events. Implementations must be safe for
+// concurrent use; the engine calls them from several goroutines.
+type Observer interface {
+	// Found is called as the walk discovers files that need work.
+	Found(files int, bytes int64)
+	// Start and Done bracket the work on one file; status is one of
+	// "uploaded", "deduplicated", "unchanged", "restored", "skipped", "failed".
+	Start(path string, size int64)
+	Done(path string, status string, err error)
+	// Progress reports bytes processed.
+	Progress(bytes int64)
+	// Notice reports something the user should see that is not an error
+	// (a skipped symlink, a retry, a pending retrieval).
+	Notice(path, msg string)
+}
+
+// NopObserver ignores every event.
+type NopObserver struct{}
+
+func (NopObserver) Found(int, int64)           {}
+func (NopObserver) Start(string, int64)        {}
+func (NopObserver) Done(string, string, error) {}
+func (NopObserver) Progress(int64)             {}
+func (NopObserver) Notice(string, string)      {}
+
+// Failure is one path that could not be handled, and why.
+type Failure struct {
+	Path string
+	Err  error
+}
+
+func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Path, f.Err) }

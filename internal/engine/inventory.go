@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/legacy"
+	"github.com/grsync/grsync/internal/store"
+)
+
+// LegacyAuto is the catalogue compression value for a Python-tool archive
+// found in an inventory: its description does not say how it was encoded,
+// so restore recognises the form from the bytes (see legacy forms in
+// docs/LEGACY.md).
+const LegacyAuto = "legacy-auto"
+
+// Listing is a store's list of archives at a point in time.
+type Listing struct {
+	Archives []store.Archive
+	Date     time.Time
+	Pending  bool // the inventory is being prepared by the store; try later
+	Job      store.Retrieval
+}
+
+// FetchInventory returns the store's archive listing, reusing an inventory
+// job recorded in the catalogue, and waiting for it when wait is set.
+func FetchInventory(ctx context.Context, cfg *Config, wait bool, poll time.Duration, stop <-chan struct{}) (Listing, error) {
+	var r store.Retrieval
+	if old, ok, err := cfg.Catalog.Retrieval(cfg.Target.ID, "inventory", ""); err != nil {
+		return Listing{}, err
+	} else if ok && (old.Expires.IsZero() || old.Expires.After(cfg.now())) {
+		r = store.Retrieval{Kind: store.KindInventory, JobID: old.JobID, Ready: old.Ready, Requested: old.Requested, Expires: old.Expires}
+	} else {
+		r, err = cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindInventory})
+		if err != nil {
+			return Listing{}, fmt.Errorf("requesting the inventory: %w", err)
+		}
+		if r.JobID != "" {
+			if err := cfg.Catalog.SaveRetrieval(catalog.Retrieval{TargetID: cfg.Target.ID, Kind: "inventory", JobID: r.JobID, Requested: r.Requested, Expires: r.Expires, Ready: r.Ready}); err != nil {
+				return Listing{}, err
+			}
+		}
+	}
+	if poll <= 0 {
+		poll = 30 * time.Second
+	}
+	for !r.Ready {
+		var err error
+		r, err = cfg.Store.Poll(ctx, r)
+		if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
+			_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "inventory", "")
+			return FetchInventory(ctx, cfg, wait, poll, stop)
+		}
+		if err != nil {
+			return Listing{}, fmt.Errorf("checking the inventory job: %w", err)
+		}
+		if r.Ready {
+			break
+		}
+		if !wait {
+			return Listing{Pending: true, Job: r}, nil
+		}
+		if err := sleepCtx(ctx, stop, poll); err != nil {
+			return Listing{Pending: true, Job: r}, nil
+		}
+		poll = min(poll*2, 15*time.Minute)
+	}
+	var l Listing
+	date, err := cfg.Store.Inventory(ctx, r, func(a store.Archive) error {
+		l.Archives = append(l.Archives, a)
+		return nil
+	})
+	if err != nil {
+		return Listing{}, fmt.Errorf("reading the inventory: %w", err)
+	}
+	l.Date, l.Job = date, r
+	return l, nil
+}
+
+// Found is one file version recovered from archive descriptions.
+type Found struct {
+	Version       catalog.Version
+	Legacy        bool
+	Continuations []string // ids of the continuation archives of its metadata
+}
+
+// Decoded is what the descriptions of a listing say.
+type Decoded struct {
+	Files         []Found
+	Continuations map[string]bool // archive ids holding metadata pieces only
+	Unknown       []store.Archive // not written by grsync or the Python tool
+	Problems      []Failure       // grsync archives whose metadata cannot be read
+}
+
+// DecodeListing turns archive descriptions back into catalogue versions:
+// grsync's own (assembling metadata split over continuation archives and
+// decrypting it with the key) and the Python tool's "grsync|path|size|mtime|desc".
+func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
+	d := Decoded{Continuations: map[string]bool{}}
+	type piece struct {
+		p format.Piece
+		a store.Archive
+	}
+	groups := map[string][]piece{}
+	var order []string
+	for _, a := range archives {
+		p, err := format.ParseDescription(a.Description)
+		if err == nil {
+			if _, ok := groups[p.Group]; !ok {
+				order = append(order, p.Group)
+			}
+			groups[p.Group] = append(groups[p.Group], piece{p, a})
+			continue
+		}
+		if !errors.Is(err, format.ErrNotGrsync) {
+			d.Problems = append(d.Problems, Failure{Path: "archive " + a.ID, Err: err})
+			continue
+		}
+		ld, lerr := legacy.ParseDescription(a.Description)
+		if lerr != nil {
+			d.Unknown = append(d.Unknown, a)
+			continue
+		}
+		d.Files = append(d.Files, Found{Legacy: true, Version: catalog.Version{
+			TargetID: cfg.Target.ID, Path: ld.Path, Size: ld.Size, MTime: ld.MTime,
+			ArchiveID: a.ID, Location: cfg.Store.Location(), Checksum: a.TreeHash,
+			Compression: LegacyAuto, Timestamp: a.Created.UTC(), StoredSize: a.Size,
+			Description: legacyDesc(ld),
+		}})
+	}
+	var mk *format.MetaKey
+	if cfg.Key != nil {
+		k := format.MetaKey(cfg.Key.MetadataKey())
+		mk = &k
+	}
+	for _, g := range order {
+		ps := groups[g]
+		var main *store.Archive
+		var pieces []format.Piece
+		var conts []string
+		for i := range ps {
+			pieces = append(pieces, ps[i].p)
+			if format.IsContinuation(ps[i].p) {
+				conts = append(conts, ps[i].a.ID)
+				d.Continuations[ps[i].a.ID] = true
+			} else {
+				main = &ps[i].a
+			}
+		}
+		if main == nil {
+			continue // only continuation pieces: an upload that never finished
+		}
+		m, err := format.DecodeMeta(pieces, mk)
+		if err != nil {
+			d.Problems = append(d.Problems, Failure{Path: "archive " + main.ID, Err: err})
+			continue
+		}
+		created := m.Created
+		if created.IsZero() {
+			created = main.Created
+		}
+		d.Files = append(d.Files, Found{Continuations: conts, Version: catalog.Version{
+			TargetID: cfg.Target.ID, Path: m.Path, Size: m.Size,
+			MTime: float64(m.ModTime.UnixNano()) / 1e9, MTimeNS: m.ModTime.UnixNano(),
+			Mode: uint32(m.Mode.Perm()), ArchiveID: main.ID, Location: cfg.Store.Location(),
+			Checksum: main.TreeHash, Compression: m.Encoding, Timestamp: created.UTC(),
+			ContentHash: hex.EncodeToString(m.ContentHash), StoredSize: main.Size, Description: m.Desc,
+		}})
+	}
+	// Oldest first, so the catalogue's latest row per path is the newest upload.
+	sort.SliceStable(d.Files, func(i, j int) bool {
+		return d.Files[i].Version.Timestamp.Before(d.Files[j].Version.Timestamp)
+	})
+	return d
+}
+
+func legacyDesc(ld legacy.Description) string {
+	if !ld.HasUserDesc {
+		return ""
+	}
+	return ld.UserDesc
+}
+
+// RebuildResult summarises an inventory rebuild.
+type RebuildResult struct {
+	Added, AlreadyKnown, Legacy int
+	Decoded                     Decoded
+	Date                        time.Time
+}
+
+// Rebuild records in the catalogue every file version the listing's
+// descriptions reveal that the catalogue does not have yet.
+func Rebuild(cfg *Config, l Listing) (RebuildResult, error) {
+	res := RebuildResult{Date: l.Date}
+	res.Decoded = DecodeListing(cfg, l.Archives)
+	known, err := cfg.Catalog.ArchiveIDs(cfg.Target.ID)
+	if err != nil {
+		return res, err
+	}
+	for _, f := range res.Decoded.Files {
+		if known[f.Version.ArchiveID] {
+			res.AlreadyKnown++
+			continue
+		}
+		if _, err := cfg.Catalog.Record(f.Version); err != nil {
+			return res, fmt.Errorf("recording %s: %w", f.Version.Path, err)
+		}
+		res.Added++
+		if f.Legacy {
+			res.Legacy++
+		}
+	}
+	return res, nil
+}
+
+// VerifyResult compares the catalogue with a store listing.
+type VerifyResult struct {
+	Date     time.Time
+	Checked  int      // catalogue archives compared
+	Missing  []string // recorded in the catalogue, absent from the store
+	Unknown  []string // in the store, unknown to the catalogue
+	Recent   int      // recorded after the listing was taken: not counted
+	SizeDiff []string // present but with another size than recorded
+}
+
+// OK reports whether catalogue and store agree.
+func (v VerifyResult) OK() bool {
+	return len(v.Missing) == 0 && len(v.Unknown) == 0 && len(v.SizeDiff) == 0
+}
+
+// Verify compares the catalogue's archives with the store's listing.
+// Archives recorded after the listing was taken are not counted as missing;
+// metadata continuation archives are not counted as unknown.
+func Verify(cfg *Config, l Listing) (VerifyResult, error) {
+	res := VerifyResult{Date: l.Date}
+	vs, err := cfg.Catalog.Select(cfg.Target.ID, nil, time.Time{})
+	if err != nil {
+		return res, err
+	}
+	all, err := cfg.Catalog.ArchiveIDs(cfg.Target.ID)
+	if err != nil {
+		return res, err
+	}
+	inStore := map[string]store.Archive{}
+	for _, a := range l.Archives {
+		inStore[a.ID] = a
+	}
+	recorded := map[string]catalog.Version{}
+	for _, v := range vs {
+		if v.ArchiveID != "" {
+			recorded[v.ArchiveID] = v
+		}
+	}
+	for id := range all {
+		a, ok := inStore[id]
+		v, known := recorded[id]
+		if !ok {
+			if known && !l.Date.IsZero() && v.Timestamp.After(l.Date) {
+				res.Recent++
+				continue
+			}
+			res.Missing = append(res.Missing, id)
+			continue
+		}
+		res.Checked++
+		if known && v.StoredSize > 0 && a.Size != v.StoredSize {
+			res.SizeDiff = append(res.SizeDiff, id)
+		}
+	}
+	conts := DecodeListing(cfg, l.Archives).Continuations
+	for id := range inStore {
+		if !all[id] && !conts[id] {
+			res.Unknown = append(res.Unknown, id)
+		}
+	}
+	sort.Strings(res.Missing)
+	sort.Strings(res.Unknown)
+	sort.Strings(res.SizeDiff)
+	return res, nil
+}

@@ -1,0 +1,541 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/legacy"
+	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/treehash"
+)
+
+// RestoreOptions says what to restore and where.
+type RestoreOptions struct {
+	Prefixes  []string  // absolute paths or folder prefixes; empty = everything
+	At        time.Time // restore the versions current at this time; zero = latest
+	Output    string    // folder to restore under (see Destination)
+	InPlace   bool      // restore to the original paths instead of under Output
+	Overwrite bool      // replace existing files
+	Tier      store.Tier
+	Days      int
+	Wait      bool          // wait for pending retrievals instead of returning
+	Poll      time.Duration // first poll interval when waiting; grows to PollMax
+	PollMax   time.Duration
+	Stop      <-chan struct{}
+}
+
+// Destination maps a backed-up absolute path to where restore writes it:
+// the original path with InPlace, otherwise the path with its leading "/"
+// removed, joined under Output ("/home/a/x.txt" → "OUT/home/a/x.txt").
+func Destination(opt RestoreOptions, original string) string {
+	if opt.InPlace {
+		return filepath.Clean(original)
+	}
+	return filepath.Join(opt.Output, strings.TrimLeft(filepath.Clean(original), "/"))
+}
+
+// RestoreItem is one archive to fetch and the files it gives back.
+type RestoreItem struct {
+	ArchiveID string
+	Size      int64 // stored bytes to retrieve
+	Versions  []catalog.Version
+	Dests     []string // Destination of each version, same order
+	Retrieval store.Retrieval
+	Reused    bool // a retrieval already requested earlier is reused
+}
+
+// RestorePlan is what a restore will do, for the user to see before paying.
+type RestorePlan struct {
+	Items    []*RestoreItem
+	Files    int
+	Bytes    int64    // stored bytes to retrieve
+	Existing []string // destinations that exist and will be skipped (no --overwrite)
+}
+
+// RestoreResult summarises a restore.
+type RestoreResult struct {
+	Restored    int
+	Bytes       int64
+	Existing    int // skipped because the destination exists
+	Pending     int // files whose archives are not retrievable yet
+	PendingArch int
+	Failures    []Failure
+	Interrupted bool
+}
+
+// PlanRestore selects the versions to restore and groups them by archive,
+// so content shared by several paths is fetched once.
+func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
+	if !opt.InPlace && opt.Output == "" {
+		return nil, errors.New("no output folder")
+	}
+	vs, err := cfg.Catalog.Select(cfg.Target.ID, opt.Prefixes, opt.At)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalogue: %w", err)
+	}
+	plan := &RestorePlan{}
+	byArchive := map[string]*RestoreItem{}
+	for _, v := range vs {
+		if v.ArchiveID == "" {
+			continue
+		}
+		dest := Destination(opt, v.Path)
+		if !opt.Overwrite {
+			if _, err := os.Lstat(dest); err == nil {
+				plan.Existing = append(plan.Existing, dest)
+				continue
+			}
+		}
+		it := byArchive[v.ArchiveID]
+		if it == nil {
+			it = &RestoreItem{ArchiveID: v.ArchiveID, Size: v.StoredSize}
+			byArchive[v.ArchiveID] = it
+			plan.Items = append(plan.Items, it)
+			plan.Bytes += v.StoredSize
+		}
+		it.Versions = append(it.Versions, v)
+		it.Dests = append(it.Dests, dest)
+		plan.Files++
+	}
+	sort.Slice(plan.Items, func(i, j int) bool { return plan.Items[i].Dests[0] < plan.Items[j].Dests[0] })
+	return plan, nil
+}
+
+// Restore carries out a plan: it requests (or reuses) a retrieval for each
+// archive, waits if asked, then downloads, verifies, decodes and places
+// each file.
+func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
+	res := RestoreResult{Existing: len(plan.Existing)}
+	obs := cfg.observer()
+	for _, d := range plan.Existing {
+		obs.Notice(d, "exists, not overwritten (use --overwrite to replace it)")
+	}
+	// Request or reuse a retrieval for every archive.
+	for _, it := range plan.Items {
+		r, reused, err := retrieval(ctx, cfg, opt, it.ArchiveID)
+		if err != nil {
+			return res, err
+		}
+		it.Retrieval, it.Reused = r, reused
+	}
+
+	var mu sync.Mutex
+	pending := append([]*RestoreItem(nil), plan.Items...)
+	interval := opt.Poll
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	for {
+		var ready, still []*RestoreItem
+		for _, it := range pending {
+			if !it.Retrieval.Ready {
+				r, err := cfg.Store.Poll(ctx, it.Retrieval)
+				if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
+					// The job's output is gone: ask again (the old job is paid for, but nothing
+					// can be read from it any more).
+					_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", it.ArchiveID)
+					r, _, err = retrieval(ctx, cfg, opt, it.ArchiveID)
+				}
+				if err != nil {
+					return res, fmt.Errorf("checking retrieval of archive %s: %w", it.ArchiveID, err)
+				}
+				it.Retrieval = r
+				if r.Ready {
+					_ = saveRetrieval(cfg, r)
+				}
+			}
+			if it.Retrieval.Ready {
+				ready = append(ready, it)
+			} else {
+				still = append(still, it)
+			}
+		}
+		fetchAll(ctx, cfg, ready, opt.Overwrite, &res, &mu)
+		pending = still
+		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
+			break
+		}
+		for _, it := range pending {
+			obs.Notice(it.Dests[0], fmt.Sprintf("waiting for retrieval (%s tier)", tierOrDefault(it.Retrieval.Tier)))
+		}
+		if err := sleepCtx(ctx, opt.Stop, interval); err != nil {
+			break
+		}
+		if opt.PollMax > 0 {
+			interval = min(interval*2, opt.PollMax)
+		}
+	}
+	for _, it := range pending {
+		res.PendingArch++
+		res.Pending += len(it.Versions)
+	}
+	if stopRequested(ctx, opt.Stop) {
+		res.Interrupted = true
+	}
+	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
+	return res, nil
+}
+
+func tierOrDefault(t store.Tier) store.Tier {
+	if t == "" {
+		return store.TierStandard
+	}
+	return t
+}
+
+func stopRequested(ctx context.Context, stop <-chan struct{}) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-stop:
+		return context.Canceled
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retrieval returns a usable retrieval for an archive: the one recorded in
+// the catalogue when it is still pending or unexpired, else a new request,
+// which is recorded at once so an interrupted run never pays twice.
+func retrieval(ctx context.Context, cfg *Config, opt RestoreOptions, archiveID string) (store.Retrieval, bool, error) {
+	if old, ok, err := cfg.Catalog.Retrieval(cfg.Target.ID, "archive", archiveID); err != nil {
+		return store.Retrieval{}, false, fmt.Errorf("reading the catalogue: %w", err)
+	} else if ok && (old.Expires.IsZero() || old.Expires.After(cfg.now())) && old.JobID != "" {
+		return store.Retrieval{
+			Kind: store.KindArchive, ArchiveID: archiveID, Tier: store.Tier(old.Tier), Days: old.Days,
+			JobID: old.JobID, Ready: old.Ready, Size: old.Size, TreeHash: old.TreeHash,
+			Requested: old.Requested, Expires: old.Expires,
+		}, true, nil
+	}
+	r, err := cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindArchive, ArchiveID: archiveID, Tier: opt.Tier, Days: opt.Days})
+	if err != nil {
+		return r, false, fmt.Errorf("requesting archive %s: %w", archiveID, err)
+	}
+	if r.JobID != "" {
+		if err := saveRetrieval(cfg, r); err != nil {
+			return r, false, err
+		}
+	}
+	return r, false, nil
+}
+
+func saveRetrieval(cfg *Config, r store.Retrieval) error {
+	if r.JobID == "" {
+		return nil
+	}
+	err := cfg.Catalog.SaveRetrieval(catalog.Retrieval{
+		TargetID: cfg.Target.ID, Kind: "archive", ArchiveID: r.ArchiveID, JobID: r.JobID,
+		Tier: string(r.Tier), Requested: r.Requested, Expires: r.Expires, Ready: r.Ready,
+		Size: r.Size, TreeHash: r.TreeHash, Days: r.Days,
+	})
+	if err != nil {
+		return fmt.Errorf("recording the retrieval job: %w", err)
+	}
+	return nil
+}
+
+// fetchAll downloads and places the ready items, several at a time.
+func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite bool, res *RestoreResult, mu *sync.Mutex) {
+	sem := make(chan struct{}, cfg.jobs())
+	var wg sync.WaitGroup
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fetchItem(ctx, cfg, it, overwrite, res, mu)
+		}()
+	}
+	wg.Wait()
+}
+
+func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool, res *RestoreResult, mu *sync.Mutex) {
+	obs := cfg.observer()
+	failAll := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range it.Dests {
+			res.Failures = append(res.Failures, Failure{Path: d, Err: err})
+			obs.Done(d, "failed", err)
+		}
+	}
+	for i, d := range it.Dests {
+		obs.Start(d, it.Versions[i].Size)
+	}
+	first := it.Versions[0]
+	tmp, err := decodeTo(ctx, cfg, it.Retrieval, first, it.Dests[0])
+	if err != nil {
+		failAll(err)
+		return
+	}
+	defer os.Remove(tmp)
+	last := len(it.Versions) - 1
+	for i, v := range it.Versions {
+		// The temporary file itself is moved into the last place when that
+		// is in its folder; every other destination gets a copy.
+		keep := i < last || filepath.Dir(it.Dests[i]) != filepath.Dir(tmp)
+		err := place(tmp, it.Dests[i], v, keep, overwrite)
+		mu.Lock()
+		if err != nil {
+			res.Failures = append(res.Failures, Failure{Path: it.Dests[i], Err: err})
+		} else {
+			res.Restored++
+			res.Bytes += v.Size
+		}
+		mu.Unlock()
+		if err != nil {
+			obs.Done(it.Dests[i], "failed", err)
+		} else {
+			obs.Done(it.Dests[i], "restored", nil)
+		}
+	}
+}
+
+// decodeTo reads archive r, verifies it and writes the file content of v to
+// a new temporary file beside dest, returning the temporary file's name.
+// Nothing is created before the archive is known to be readable with the
+// key (a wrong key fails before any output).
+func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string) (string, error) {
+	// Every read of the archive is checked against the tree hash the
+	// catalogue recorded at upload: a reader reports corruption instead of a
+	// clean end of file.
+	open := func() (io.ReadCloser, error) {
+		rc, err := cfg.Store.ReadRange(ctx, r, 0, -1)
+		if err != nil {
+			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
+		}
+		if v.Checksum == "" {
+			return rc, nil
+		}
+		return &treeVerifier{rc: rc, th: treehash.New(), want: v.Checksum, id: r.ArchiveID}, nil
+	}
+	var content io.Reader
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	if v.Compression == LegacyAuto {
+		c, err := sniffLegacy(open)
+		if err != nil {
+			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+		}
+		v.Compression = c
+	}
+	if legacy.IsLegacyCompression(v.Compression) {
+		var fk *legacy.FernetKey
+		if cfg.Key != nil {
+			k, err := legacy.FernetKeyFromRaw(cfg.Key.Raw())
+			if err != nil {
+				return "", err
+			}
+			fk = &k
+		}
+		rc, err := legacy.Decode(v.Compression, open, fk)
+		if err != nil {
+			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+		}
+		closers = append(closers, rc)
+		content = rc
+	} else {
+		raw, err := open()
+		if err != nil {
+			return "", err
+		}
+		closers = append(closers, raw)
+		// The recorded encoding says whether the archive is encrypted; a key
+		// is only offered to encrypted ones (format refuses a plaintext
+		// archive when given a key, so nobody can slip one in).
+		var id age.Identity // stays a nil interface when not encrypted
+		if cfg.Key != nil && strings.HasSuffix(v.Compression, "+age") {
+			id = cfg.Key.AgeIdentity()
+		}
+		fr, err := format.Open(raw, id)
+		if err != nil {
+			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+		}
+		closers = append(closers, fr)
+		content = fr
+	}
+
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("creating folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".grsync-*")
+	if err != nil {
+		return "", fmt.Errorf("creating temporary file: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := cfg.contentHash()
+	n, err := io.Copy(io.MultiWriter(tmp, h, progressWriter{cfg.observer()}), content)
+	if err != nil {
+		return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+	}
+	if n != v.Size {
+		return "", fmt.Errorf("archive %s gave %d bytes, the catalogue recorded %d", r.ArchiveID, n, v.Size)
+	}
+	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
+		return "", fmt.Errorf("archive %s: content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)", r.ArchiveID)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("writing: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("writing: %w", err)
+	}
+	ok = true
+	return tmp.Name(), nil
+}
+
+// treeVerifier passes an archive's bytes through and, at their end, reports
+// an error instead of io.EOF when their SHA-256 tree hash is not the one
+// recorded.
+type treeVerifier struct {
+	rc   io.ReadCloser
+	th   hash.Hash
+	want string
+	id   string
+}
+
+func (t *treeVerifier) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	t.th.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(t.th.Sum(nil)); got != t.want {
+			return n, fmt.Errorf("archive %s is corrupt: its tree hash is %s, the catalogue recorded %s", t.id, got, t.want)
+		}
+	}
+	return n, err
+}
+
+func (t *treeVerifier) Close() error { return t.rc.Close() }
+
+type progressWriter struct{ o Observer }
+
+func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }
+
+// place gives the verified temporary file its mode and mtime and puts it at
+// dest. keep says the temporary file is needed again (a copy is placed).
+// Without overwrite, an existing dest is never replaced: the file is linked
+// into place, which fails if the name exists.
+func place(tmp, dest string, v catalog.Version, keep, overwrite bool) error {
+	src := tmp
+	if keep {
+		c, err := copyBeside(tmp, dest)
+		if err != nil {
+			return err
+		}
+		src = c
+		defer os.Remove(c)
+	}
+	mode := fs.FileMode(v.Mode).Perm()
+	if v.Mode == 0 {
+		mode = 0o644 // legacy records carry no mode
+	}
+	if err := os.Chmod(src, mode); err != nil {
+		return fmt.Errorf("setting mode: %w", err)
+	}
+	mtime := time.Unix(0, v.MTimeNS)
+	if v.MTimeNS == 0 {
+		mtime = floatTime(v.MTime)
+	}
+	if err := os.Chtimes(src, mtime, mtime); err != nil {
+		return fmt.Errorf("setting mtime: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("creating folder: %w", err)
+	}
+	if overwrite {
+		if err := os.Rename(src, dest); err != nil {
+			return fmt.Errorf("moving into place: %w", err)
+		}
+		return nil
+	}
+	// Linking never replaces an existing name, atomically.
+	err := os.Link(src, dest)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
+	}
+	if err != nil {
+		// A file system without hard links (FAT, some network mounts):
+		// check, then rename.
+		if _, lerr := os.Lstat(dest); lerr == nil {
+			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
+		}
+		if err := os.Rename(src, dest); err != nil {
+			return fmt.Errorf("moving into place: %w", err)
+		}
+	}
+	return nil
+}
+
+func copyBeside(src, dest string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("creating folder: %w", err)
+	}
+	out, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".grsync-*")
+	if err != nil {
+		return "", fmt.Errorf("creating temporary file: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return "", fmt.Errorf("copying: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}
+
+// floatTime converts a legacy float mtime (Python's os.path.getmtime) to a
+// time, rounded to the microsecond: a float64 of today's Unix time cannot
+// hold more precision than that, and Python printed six decimals.
+func floatTime(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	us := int64(math.Round(frac * 1e6))
+	return time.Unix(int64(sec), us*1000)
+}

@@ -1,0 +1,500 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/store"
+)
+
+// ErrChanged means a file changed while it was being read; it was not
+// recorded as backed up and the next run picks it up.
+var ErrChanged = errors.New("file changed while it was being read; not recorded, the next run will back it up")
+
+// SyncOptions says what to back up.
+type SyncOptions struct {
+	Sources []string  // absolute, cleaned paths of files or folders
+	Exclude *Excluder // may be nil
+	DryRun  bool      // count what would be uploaded, change nothing
+	// Stop, when closed or cancelled, stops the sync from starting new files;
+	// files in flight finish (or are abandoned when the main context ends).
+	Stop <-chan struct{}
+}
+
+// SyncResult is the summary of a sync.
+type SyncResult struct {
+	Uploaded      int   // files whose content was uploaded
+	UploadedBytes int64 // their source bytes
+	StoredBytes   int64 // bytes stored (after compression and encryption)
+	Deduplicated  int   // files recorded against an archive already in the target
+	Unchanged     int   // files the catalogue already has with the same size and mtime
+	Deleted       int   // files gone from the source, marked deleted
+	Skipped       int   // symlinks, FIFOs, sockets, devices
+	Pending       int   // dry run: files that would be uploaded
+	PendingBytes  int64 // dry run: their bytes
+	Failures      []Failure
+	Interrupted   bool // stopped early by the user
+}
+
+type syncer struct {
+	cfg   *Config
+	opt   SyncOptions
+	fopts format.Options
+
+	mu       sync.Mutex
+	res      SyncResult
+	inflight map[string]*inflightContent
+	bufs     sync.Pool
+}
+
+type inflightContent struct {
+	done    chan struct{}
+	version catalog.Version
+	ok      bool
+}
+
+// Sync backs up opt.Sources to cfg.Store, recording every finished archive
+// in the catalogue in its own transaction. Per-file problems are collected
+// in the result; the returned error is for problems that stop the whole run.
+func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
+	s := &syncer{cfg: cfg, opt: opt, inflight: map[string]*inflightContent{}}
+	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	s.fopts = format.Options{Compress: cfg.Compress}
+	if cfg.Encrypt {
+		if cfg.Key == nil {
+			return s.res, errors.New("encryption is on but no key was given")
+		}
+		s.fopts.Recipient = cfg.Key.AgeIdentity().Recipient()
+	}
+
+	states := map[string]catalog.State{}
+	if cfg.Catalog != nil { // a dry run without a catalogue compares with nothing
+		var err error
+		if states, err = cfg.Catalog.LatestStates(cfg.Target.ID, opt.Sources); err != nil {
+			return s.res, fmt.Errorf("reading the catalogue: %w", err)
+		}
+	}
+
+	stopped := func() bool {
+		if ctx.Err() != nil {
+			return true
+		}
+		select {
+		case <-opt.Stop:
+			return true
+		default:
+			return false
+		}
+	}
+
+	work := make(chan entry, cfg.jobs()*4)
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.jobs(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range work {
+				if stopped() {
+					s.mu.Lock()
+					s.res.Interrupted = true
+					s.mu.Unlock()
+					continue
+				}
+				s.file(ctx, e)
+			}
+		}()
+	}
+
+	seen := make(map[string]struct{}, len(states))
+	obs := cfg.observer()
+	walkCtx, cancelWalk := context.WithCancel(ctx)
+	defer cancelWalk()
+	go func() {
+		select {
+		case <-opt.Stop:
+			cancelWalk()
+		case <-walkCtx.Done():
+		}
+	}()
+	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, func(e entry) error {
+		seen[e.path] = struct{}{}
+		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
+			s.mu.Lock()
+			s.res.Unchanged++
+			s.mu.Unlock()
+			return nil
+		}
+		if opt.DryRun {
+			s.res.Pending++
+			s.res.PendingBytes += e.info.Size()
+			obs.Found(1, e.info.Size())
+			return nil
+		}
+		obs.Found(1, e.info.Size())
+		select {
+		case work <- e:
+			return nil
+		case <-walkCtx.Done():
+			return walkCtx.Err()
+		}
+	}, func(ev walkEvent) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ev.err != nil {
+			s.res.Failures = append(s.res.Failures, Failure{Path: ev.path, Err: fmt.Errorf("%s: %w", ev.reason, ev.err)})
+			obs.Done(ev.path, "failed", ev.err)
+			return
+		}
+		s.res.Skipped++
+		obs.Notice(ev.path, ev.reason)
+	})
+	close(work)
+	wg.Wait()
+
+	if werr != nil {
+		if errors.Is(werr, context.Canceled) && stopped() {
+			s.res.Interrupted = true
+		} else if !errors.Is(werr, context.Canceled) {
+			return s.res, fmt.Errorf("walking the sources: %w", werr)
+		}
+	}
+	if stopped() {
+		s.res.Interrupted = true
+	}
+	if !s.res.Interrupted && !opt.DryRun {
+		if err := s.markDeleted(states, seen, wres.incomplete); err != nil {
+			return s.res, err
+		}
+	}
+	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
+	return s.res, nil
+}
+
+// unchanged reports whether the catalogue's latest record matches the file.
+// Legacy records carry only a float mtime (Python's os.path.getmtime), so
+// they compare within a microsecond.
+func unchanged(st catalog.State, fi fs.FileInfo) bool {
+	if st.Deleted || st.Size != fi.Size() {
+		return false
+	}
+	ns := fi.ModTime().UnixNano()
+	if st.MTimeNS != 0 {
+		return st.MTimeNS == ns
+	}
+	return math.Abs(st.MTime-float64(ns)/1e9) < 1e-6
+}
+
+func (s *syncer) markDeleted(states map[string]catalog.State, seen map[string]struct{}, incomplete []string) error {
+	var gone []string
+	for p, st := range states {
+		if st.Deleted {
+			continue
+		}
+		if _, ok := seen[p]; ok {
+			continue
+		}
+		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {
+			continue
+		}
+		gone = append(gone, p)
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	sort.Strings(gone)
+	if err := s.cfg.Catalog.MarkDeleted(s.cfg.Target.ID, gone, s.cfg.now()); err != nil {
+		return fmt.Errorf("recording deleted files: %w", err)
+	}
+	s.res.Deleted = len(gone)
+	return nil
+}
+
+func (s *syncer) fail(path string, err error) {
+	s.mu.Lock()
+	s.res.Failures = append(s.res.Failures, Failure{Path: path, Err: err})
+	s.mu.Unlock()
+	s.cfg.observer().Done(path, "failed", err)
+}
+
+// file backs up one file: hash it, deduplicate or upload it, record it.
+func (s *syncer) file(ctx context.Context, e entry) {
+	obs := s.cfg.observer()
+	obs.Start(e.path, e.info.Size())
+	status, stored, err := s.upload(ctx, e)
+	if err != nil {
+		s.fail(e.path, err)
+		return
+	}
+	s.mu.Lock()
+	switch status {
+	case "uploaded":
+		s.res.Uploaded++
+		s.res.UploadedBytes += e.info.Size()
+		s.res.StoredBytes += stored
+	case "deduplicated":
+		s.res.Deduplicated++
+	case "unchanged":
+		s.res.Unchanged++
+	}
+	s.mu.Unlock()
+	obs.Done(e.path, status, nil)
+}
+
+// upload returns the outcome ("uploaded" or "deduplicated") and the bytes stored.
+func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
+	f, err := openNoFollow(e.path)
+	if err != nil {
+		return "", 0, fmt.Errorf("cannot open: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("cannot stat: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", 0, errors.New("no longer a regular file")
+	}
+
+	// Recorded before, just not as the latest version (the Python tools
+	// counted any matching row as backed up): record it as current again,
+	// no upload.
+	ns := fi.ModTime().UnixNano()
+	if v, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns); err != nil {
+		return "", 0, fmt.Errorf("catalogue lookup: %w", err)
+	} else if ok {
+		v.ID, v.Timestamp, v.Deleted = 0, s.cfg.now(), false
+		if _, err := s.cfg.Catalog.Record(v); err != nil {
+			return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
+		}
+		return "unchanged", 0, nil
+	}
+
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+
+	// Pass 1: the content hash, which the archive's metadata carries and
+	// deduplication needs before anything is sent.
+	h := s.cfg.contentHash()
+	n, err := io.CopyBuffer(h, io.LimitReader(f, fi.Size()+1), buf)
+	if err != nil {
+		return "", 0, fmt.Errorf("reading: %w", err)
+	}
+	if n != fi.Size() {
+		return "", 0, ErrChanged
+	}
+	sum := h.Sum(nil)
+	hexSum := hex.EncodeToString(sum)
+	if err := stillSame(f, fi); err != nil {
+		return "", 0, err
+	}
+
+	// Content already in the target (renamed, moved, copied file)?
+	claim, wait := s.claim(hexSum)
+	if wait != nil {
+		<-wait.done
+		if wait.ok {
+			return s.recordDedup(fi, e.path, hexSum, wait.version)
+		}
+		claim, _ = s.claim(hexSum) // the other upload failed: try ourselves
+	}
+	var recorded catalog.Version
+	ok := false
+	defer func() { s.release(hexSum, claim, recorded, ok) }()
+	if v, found, err := s.cfg.Catalog.FindContent(s.cfg.Target.ID, hexSum); err != nil {
+		return "", 0, fmt.Errorf("catalogue lookup: %w", err)
+	} else if found {
+		st, n, err := s.recordDedup(fi, e.path, hexSum, v)
+		if err == nil {
+			recorded, ok = v, true
+		}
+		return st, n, err
+	}
+
+	// Pass 2: encode and upload.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, fmt.Errorf("rewinding: %w", err)
+	}
+	meta := format.Meta{
+		Path: e.path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(),
+		ContentHash: sum, Desc: s.cfg.Desc, Encoding: format.Encoding(s.fopts), Created: s.cfg.now(),
+	}
+	var mk *format.MetaKey
+	if s.cfg.Encrypt {
+		k := format.MetaKey(s.cfg.Key.MetadataKey())
+		mk = &k
+	}
+	descs, err := format.EncodeDescriptions(meta, mk, rand.Reader)
+	if err != nil {
+		return "", 0, fmt.Errorf("encoding metadata: %w", err)
+	}
+	// Continuation pieces go first, so an archive never refers to pieces
+	// that do not exist.
+	for _, d := range descs[1:] {
+		if _, err := s.cfg.Store.Put(ctx, bytes.NewReader(nil), d); err != nil {
+			return "", 0, fmt.Errorf("storing metadata continuation: %w", err)
+		}
+	}
+
+	pr, pw := io.Pipe()
+	type putResult struct {
+		arch store.Archive
+		err  error
+	}
+	putDone := make(chan putResult, 1)
+	go func() {
+		a, err := s.cfg.Store.Put(ctx, pr, descs[0])
+		pr.CloseWithError(err)
+		putDone <- putResult{a, err}
+	}()
+	h2 := s.cfg.contentHash()
+	encErr := func() error {
+		w, err := format.NewWriter(pw, format.FileInfo{Path: e.path, Size: fi.Size(), Mode: fi.Mode().Perm(), ModTime: fi.ModTime()}, s.fopts)
+		if err != nil {
+			return err
+		}
+		src := io.TeeReader(io.LimitReader(f, fi.Size()), h2)
+		for {
+			n, rerr := src.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return werr
+				}
+				s.cfg.observer().Progress(int64(n))
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("reading: %w", rerr)
+			}
+		}
+		return w.Close()
+	}()
+	if encErr != nil {
+		pw.CloseWithError(encErr)
+	} else {
+		pw.Close()
+	}
+	pres := <-putDone
+	if pres.err != nil {
+		if encErr != nil && !errors.Is(encErr, io.ErrClosedPipe) {
+			return "", 0, encErr
+		}
+		return "", 0, fmt.Errorf("upload: %w", pres.err)
+	}
+	if encErr != nil {
+		s.discard(pres.arch.ID)
+		if errors.Is(encErr, format.ErrSizeMismatch) {
+			return "", 0, ErrChanged
+		}
+		return "", 0, encErr
+	}
+	if !bytes.Equal(h2.Sum(nil), sum) || stillSame(f, fi) != nil {
+		s.discard(pres.arch.ID)
+		return "", 0, ErrChanged
+	}
+
+	v := catalog.Version{
+		TargetID: s.cfg.Target.ID, Path: e.path, Size: fi.Size(),
+		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
+		Mode: uint32(fi.Mode().Perm()), ArchiveID: pres.arch.ID, Location: s.cfg.Store.Location(),
+		Checksum: pres.arch.TreeHash, Compression: meta.Encoding, Timestamp: s.cfg.now(),
+		ContentHash: hexSum, StoredSize: pres.arch.Size, Description: s.cfg.Desc,
+	}
+	if _, err := s.cfg.Catalog.Record(v); err != nil {
+		s.discard(pres.arch.ID)
+		return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
+	}
+	recorded, ok = v, true
+	return "uploaded", pres.arch.Size, nil
+}
+
+// recordDedup records path as a new version whose content lives in an
+// archive the target already holds.
+func (s *syncer) recordDedup(fi fs.FileInfo, path, hexSum string, from catalog.Version) (string, int64, error) {
+	v := catalog.Version{
+		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
+		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
+		Mode: uint32(fi.Mode().Perm()), ArchiveID: from.ArchiveID, Location: from.Location,
+		Checksum: from.Checksum, Compression: from.Compression, Timestamp: s.cfg.now(),
+		ContentHash: hexSum, StoredSize: from.StoredSize, Description: s.cfg.Desc,
+	}
+	if _, err := s.cfg.Catalog.Record(v); err != nil {
+		return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
+	}
+	return "deduplicated", 0, nil
+}
+
+// claim registers this worker as the uploader of a content hash, or returns
+// the in-flight upload of the same content to wait for.
+func (s *syncer) claim(hexSum string) (mine *inflightContent, other *inflightContent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.inflight[hexSum]; ok {
+		return nil, o
+	}
+	c := &inflightContent{done: make(chan struct{})}
+	s.inflight[hexSum] = c
+	return c, nil
+}
+
+func (s *syncer) release(hexSum string, c *inflightContent, v catalog.Version, ok bool) {
+	if c == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.inflight[hexSum] == c {
+		delete(s.inflight, hexSum)
+	}
+	s.mu.Unlock()
+	c.version, c.ok = v, ok
+	close(c.done)
+}
+
+// discard deletes an archive that was uploaded but must not be recorded.
+func (s *syncer) discard(id string) {
+	if id == "" {
+		return
+	}
+	if err := s.cfg.Store.Delete(context.Background(), id); err != nil {
+		s.cfg.log().Warn("could not delete an unrecorded archive", "archive", id, "err", err)
+	}
+}
+
+// stillSame reports ErrChanged when the open file's size, mtime, ctime or
+// inode differ from what was seen before reading it.
+func stillSame(f *os.File, before fs.FileInfo) error {
+	now, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat: %w", err)
+	}
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
+		return ErrChanged
+	}
+	a, aok := before.Sys().(*syscall.Stat_t)
+	b, bok := now.Sys().(*syscall.Stat_t)
+	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
+		return ErrChanged
+	}
+	return nil
+}
+
+// openNoFollow opens a regular file for reading without following a symlink
+// and without blocking on a FIFO that replaced it.
+func openNoFollow(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}

@@ -1,0 +1,125 @@
+package faulty
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// Put may fail before the call, or hand the wrapped store a body that
+// breaks after a random number of bytes.
+func (f *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
+	d, err := f.enter(ctx, OpPut)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	if d.breakAt >= 0 {
+		body = &breakingReader{r: body, left: d.breakAt, f: f, op: OpPut}
+	}
+	return f.s.Put(ctx, body, description)
+}
+
+// ReadRange may fail before the call, or return a reader that breaks after
+// a random number of bytes.
+func (f *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length int64) (io.ReadCloser, error) {
+	d, err := f.enter(ctx, OpRead)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.s.ReadRange(ctx, r, off, length)
+	if err != nil || d.breakAt < 0 {
+		return rc, err
+	}
+	return &breakingReadCloser{breakingReader{r: rc, left: d.breakAt, f: f, op: OpRead}, rc}, nil
+}
+
+// Delete may fail before the call.
+func (f *Store) Delete(ctx context.Context, id string) error {
+	if _, err := f.enter(ctx, OpDelete); err != nil {
+		return err
+	}
+	return f.s.Delete(ctx, id)
+}
+
+// Request may fail before the call.
+func (f *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
+	if _, err := f.enter(ctx, OpRequest); err != nil {
+		return store.Retrieval{}, err
+	}
+	return f.s.Request(ctx, r)
+}
+
+// Poll may fail before the call.
+func (f *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
+	if _, err := f.enter(ctx, OpPoll); err != nil {
+		return store.Retrieval{}, err
+	}
+	return f.s.Poll(ctx, r)
+}
+
+// Inventory may fail before the call.
+func (f *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.Archive) error) (time.Time, error) {
+	if _, err := f.enter(ctx, OpInventory); err != nil {
+		return time.Time{}, err
+	}
+	return f.s.Inventory(ctx, r, fn)
+}
+
+// ListUploads may fail before the call.
+func (f *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
+	if _, err := f.enter(ctx, OpUploads); err != nil {
+		return nil, err
+	}
+	return f.s.ListUploads(ctx)
+}
+
+// AbortUpload may fail before the call.
+func (f *Store) AbortUpload(ctx context.Context, id string) error {
+	if _, err := f.enter(ctx, OpUploads); err != nil {
+		return err
+	}
+	return f.s.AbortUpload(ctx, id)
+}
+
+// breakingReader passes left bytes through, then fails with ErrInjected
+// on every later Read.
+type breakingReader struct {
+	r      io.Reader
+	left   int64
+	f      *Store
+	op     Op
+	done   int64
+	broken bool
+}
+
+func (b *breakingReader) Read(p []byte) (int, error) {
+	if b.broken {
+		return 0, b.err()
+	}
+	if b.left <= 0 {
+		b.broken = true
+		b.f.countBreak(b.op)
+		return 0, b.err()
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	b.done += int64(n)
+	return n, err
+}
+
+func (b *breakingReader) err() error {
+	return fmt.Errorf("%s: %s: stream broke after %d bytes: %w", b.f.Location(), b.op, b.done, ErrInjected)
+}
+
+type breakingReadCloser struct {
+	breakingReader
+	c io.Closer
+}
+
+func (b *breakingReadCloser) Close() error { return b.c.Close() }

@@ -1,0 +1,88 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// loadMeta reads archive id's metadata; an invalid or unknown id yields an
+// error wrapping store.ErrNotFound.
+func (s *Store) loadMeta(id string) (archiveMeta, error) {
+	if !validID(id) {
+		return archiveMeta{}, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound)
+	}
+	data, err := os.ReadFile(s.metaPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return archiveMeta{}, fmt.Errorf("archive %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return archiveMeta{}, err
+	}
+	m, err := parseArchiveMeta(data)
+	if err != nil {
+		return archiveMeta{}, store.Permanent(fmt.Errorf("archive %s: %w", id, err))
+	}
+	return m, nil
+}
+
+// Delete removes archive id: its metadata first, then its bytes. It also
+// removes bytes left without metadata by a crash.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	const op = "delete"
+	if err := s.begin(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	if !validID(id) {
+		return s.fail(op, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound))
+	}
+	found := false
+	for _, p := range []string{s.metaPath(id), s.archivePath(id)} {
+		err := os.Remove(p)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			return s.fail(op, err)
+		}
+	}
+	if !found {
+		return s.fail(op, fmt.Errorf("archive %s: %w", id, store.ErrNotFound))
+	}
+	if err := syncDir(s.archiveDir()); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// walkArchives calls fn with every listed archive, in id order.
+func (s *Store) walkArchives(ctx context.Context, fn func(store.Archive) error) error {
+	entries, err := os.ReadDir(s.archiveDir())
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validID(id) || !e.Type().IsRegular() {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := s.loadMeta(id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted while we were listing
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(store.Archive{ID: id, Description: m.Description, Size: m.Size, Created: m.Created, TreeHash: m.TreeHash}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

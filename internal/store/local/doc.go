@@ -1,0 +1,44 @@
+// Package local implements store.Store on a directory: a folder that behaves
+// like a cold store. It is meant for tests and for real backups to an
+// external disk, so every write is crash-safe and durable.
+//
+// # Layout
+//
+//	DIR/grsync-store.json         marker: {"format": "grsync-local-store", "version": 1, "created": ...}
+//	DIR/archives/<id>             an archive's bytes
+//	DIR/archives/<id>.json        its metadata: description, size, created, tree_hash
+//	DIR/uploads/<upload-id>.part  the bytes of a Put in progress
+//	DIR/uploads/<upload-id>.json  its description and start time
+//	DIR/jobs/<job-id>.json        a pending retrieval (only with Options.RetrievalDelay)
+//
+// Archive ids are 43 characters of url-safe base64 drawn from 32 random
+// bytes: neither guessable nor derived from the content. Archives placed with
+// Seed keep the id they were given (for example a Glacier archive id), which
+// must consist of 1 to 200 characters from [A-Za-z0-9_-]. tree_hash is the
+// lower-case hex of the Glacier-style SHA-256 tree hash of the bytes (1 MiB
+// leaves, pairwise SHA-256 of concatenated children, a lone node promoted).
+//
+// New refuses a directory that holds anything but has no marker, and a
+// marker whose version is newer than this package knows.
+//
+// # Write ordering
+//
+// Put MUST write the bytes to uploads/<upload-id>.part and fsync them, then
+// rewrite uploads/<upload-id>.json with the final metadata and fsync it, then
+// rename the bytes to archives/<id>, then rename the metadata to
+// archives/<id>.json, then fsync archives/ and uploads/. An archive whose
+// metadata is present therefore always has its bytes; an archives/<id> without
+// its .json is the leftover of a crash between the two renames and is never
+// listed. Anything left in uploads/ is reported by ListUploads and removed by
+// AbortUpload. A Put that fails or is cancelled removes its upload files.
+//
+// Delete removes the metadata first, so a crash in between leaves unlisted
+// bytes rather than a listed archive without bytes.
+//
+// # Retrievals
+//
+// Retrievals are ready at once (JobID "") unless Options.RetrievalDelay is
+// set. Then Request writes jobs/<job-id>.json holding the request time and the
+// time the output becomes readable, so Poll gives the same answer after a
+// restart of the process.
+package local

@@ -1,0 +1,135 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+const (
+	markerName  = "grsync-store.json"
+	archivesDir = "archives"
+	uploadsDir  = "uploads"
+	jobsDir     = "jobs"
+)
+
+// Options tunes a local store.
+type Options struct {
+	// RetrievalDelay simulates a cold store: a retrieval becomes ready only
+	// this long after it was requested. Zero means ready at once.
+	RetrievalDelay time.Duration
+	// Now is the clock; nil means time.Now. Tests inject a fake one.
+	Now func() time.Time
+}
+
+// Store is a store.Store on a local directory. It is safe for concurrent use.
+type Store struct {
+	dir    string // absolute, cleaned
+	loc    string
+	opt    Options
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New opens the store in dir, creating dir and its marker if dir is missing
+// or empty. It refuses a non-empty directory without a marker.
+func New(dir string, opt Options) (*Store, error) {
+	return open(dir, opt, true)
+}
+
+// Open opens an existing store in dir and fails if dir has no marker.
+func Open(dir string, opt Options) (*Store, error) {
+	return open(dir, opt, false)
+}
+
+func open(dir string, opt Options, create bool) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("local store: empty directory name")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local store %s: %w", dir, err)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{dir: abs, loc: "local:" + abs, opt: opt}
+	if err := s.init(create); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", s.loc, err)
+	}
+	return s, nil
+}
+
+// init checks the marker, or writes one into a new or empty directory when
+// create is set, and makes sure the subdirectories exist.
+func (s *Store) init(create bool) error {
+	err := checkMarker(filepath.Join(s.dir, markerName))
+	switch {
+	case err == nil:
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	case !create:
+		return fmt.Errorf("no %s here: not a grsync local store", markerName)
+	default:
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(s.dir)
+		if err != nil {
+			return err
+		}
+		if len(entries) > 0 {
+			return fmt.Errorf("refusing to use a directory that is not empty and has no %s; choose a new or empty directory", markerName)
+		}
+		if err := writeMarker(s.dir, s.opt.Now()); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{archivesDir, uploadsDir, jobsDir} {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	return syncDir(s.dir)
+}
+
+// Location returns "local:" followed by the absolute, cleaned directory.
+func (s *Store) Location() string { return s.loc }
+
+// Dir returns the absolute directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+// Close marks the store closed; later calls fail. It holds no other resources.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// begin checks that an operation may start.
+func (s *Store) begin(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.Permanent(errors.New("store is closed"))
+	}
+	return ctx.Err()
+}
+
+// fail names the store and the operation in err.
+func (s *Store) fail(op string, err error) error {
+	return fmt.Errorf("%s: %s: %w", s.loc, op, err)
+}
+
+func (s *Store) archivePath(id string) string { return filepath.Join(s.dir, archivesDir, id) }
+func (s *Store) metaPath(id string) string    { return filepath.Join(s.dir, archivesDir, id+".json") }
+func (s *Store) uploadPath(id, ext string) string {
+	return filepath.Join(s.dir, uploadsDir, id+ext)
+}
+func (s *Store) jobPath(id string) string { return filepath.Join(s.dir, jobsDir, id+".json") }
+func (s *Store) archiveDir() string       { return filepath.Join(s.dir, archivesDir) }
+func (s *Store) uploadDir() string        { return filepath.Join(s.dir, uploadsDir) }

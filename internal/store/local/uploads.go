@@ -1,0 +1,90 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// ListUploads lists the uploads in DIR/uploads: Puts in progress and those
+// left behind by a crash. PartSize is 0: local uploads have no parts.
+func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
+	const op = "list uploads"
+	if err := s.begin(ctx); err != nil {
+		return nil, s.fail(op, err)
+	}
+	entries, err := os.ReadDir(s.uploadDir())
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	byID := make(map[string]*store.Upload)
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		id := strings.TrimSuffix(e.Name(), ext)
+		if (ext != ".part" && ext != ".json") || !validID(id) {
+			continue
+		}
+		u := byID[id]
+		if u == nil {
+			u = &store.Upload{ID: id}
+			byID[id] = u
+		}
+		if ext == ".json" {
+			if data, err := os.ReadFile(filepath.Join(s.uploadDir(), e.Name())); err == nil {
+				if m, err := parseUploadMeta(data); err == nil && store.ValidDescription(m.Description) {
+					u.Description, u.Created = m.Description, m.Created
+				}
+			}
+		}
+		if u.Created.IsZero() {
+			if info, err := e.Info(); err == nil {
+				u.Created = info.ModTime().UTC()
+			}
+		}
+	}
+	out := make([]store.Upload, 0, len(byID))
+	for _, u := range byID {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// AbortUpload removes an upload's files. A Put still writing to it fails.
+func (s *Store) AbortUpload(ctx context.Context, id string) error {
+	const op = "abort upload"
+	if err := s.begin(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	if !validID(id) {
+		return s.fail(op, fmt.Errorf("upload %q: invalid upload id: %w", id, store.ErrNotFound))
+	}
+	found := false
+	for _, ext := range []string{".part", ".json"} {
+		err := os.Remove(s.uploadPath(id, ext))
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			return s.fail(op, err)
+		}
+	}
+	if !found {
+		return s.fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
+	}
+	if err := syncDir(s.uploadDir()); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}

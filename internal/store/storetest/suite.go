@@ -1,0 +1,100 @@
+// Package storetest is the conformance suite every store.Store passes: the
+// local directory store, the Glacier vault store, the S3 store, and stacks
+// of wrappers around them. A store's test hooks in with a few lines:
+//
+//	func TestSuite(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return newEmptyStore(t) })
+//	}
+//
+// newStore must return a new, empty store for every call; the suite closes
+// it. Subtests run in parallel. Retrievals that are not ready at once are
+// polled every Options.PollInterval until Options.PollTimeout.
+//
+// Beyond the interface's documented error rules, the suite holds stores to
+// these contracts:
+//   - A range outside the archive (negative offset, offset beyond the end,
+//     offset+length beyond the end) is a permanent error; a zero-length range
+//     inside it reads nothing without error.
+//   - A Put whose body fails returns an error that wraps the body's error;
+//     a Put whose context is cancelled returns one that wraps
+//     context.Canceled. Neither leaves an archive or an upload behind.
+//   - An invalid description is a permanent error from Put.
+//   - A retrieval naming an unknown archive (and, for stores that use jobs,
+//     an unknown job) yields store.ErrNotFound from Poll and ReadRange.
+//   - Errors name the store: they contain its Location.
+//   - A fresh inventory lists exactly the archives that were put and not
+//     deleted, with the Put's size and description.
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// Options tunes the suite for one kind of store.
+type Options struct {
+	// PollTimeout bounds the wait for one retrieval to become ready
+	// (default 10s).
+	PollTimeout time.Duration
+	// PollInterval is the pause between polls (default 5ms).
+	PollInterval time.Duration
+	// LeaveUpload leaves an unfinished upload with the given description in
+	// s, as a crash in the middle of a Put would, and returns its id. The
+	// upload test needs it; when it is nil that test is skipped, saying so.
+	LeaveUpload func(t *testing.T, s store.Store, description string) string
+}
+
+func (o Options) withDefaults() Options {
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = 10 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Millisecond
+	}
+	return o
+}
+
+// Run runs the conformance suite with default Options.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	RunWithOptions(t, Options{}, newStore)
+}
+
+// RunWithOptions runs the conformance suite: one parallel subtest per
+// behaviour, each on a fresh store from newStore.
+func RunWithOptions(t *testing.T, opt Options, newStore func(t *testing.T) store.Store) {
+	opt = opt.withDefaults()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, h *harness)
+	}{
+		{"Location", testLocation},
+		{"PutReadRanges", testPutReadRanges},
+		{"OutOfRange", testOutOfRange},
+		{"EmptyArchive", testEmptyArchive},
+		{"Descriptions", testDescriptions},
+		{"UnknownID", testUnknownID},
+		{"Inventory", testInventory},
+		{"ConcurrentPut", testConcurrentPut},
+		{"PutBodyError", testPutBodyError},
+		{"PutCancelled", testPutCancelled},
+		{"Uploads", testUploads},
+		{"Close", testClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			h := &harness{s: s, opt: opt}
+			if tc.name != "Close" {
+				t.Cleanup(func() {
+					if err := s.Close(); err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				})
+			}
+			tc.fn(t, h)
+		})
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// grsyncBin is the binary built once for the end-to-end tests.
+var grsyncBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "grsync-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	grsyncBin = filepath.Join(dir, "grsync")
+	args := []string{"build", "-o", grsyncBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		panic("building grsync: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what one run of the binary gave.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return "exit " + strconv.Itoa(r.code) + "\nstdout:\n" + r.stdout + "\nstderr:\n" + r.stderr
+}
+
+// grsync runs the binary in dir with args and the given extra environment.
+func grsync(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(grsyncBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running grsync: %v", err)
+	}
+	r := result{out.String(), errb.String(), code}
+	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("grsync panicked:\n%s", r)
+	}
+	return r
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GRSYNC_") || strings.HasPrefix(kv, "AWS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// mustRun runs grsync and fails the test unless it exits with want.
+func mustRun(t *testing.T, dir string, want int, args ...string) result {
+	t.Helper()
+	r := grsync(t, dir, nil, args...)
+	if r.code != want {
+		t.Fatalf("grsync %s: want exit %d, got:\n%s", strings.Join(args, " "), want, r)
+	}
+	return r
+}
+
+func writeFile(t *testing.T, p string, data []byte, mtime time.Time) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !mtime.IsZero() {
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newKey makes a key file with grsync keygen and returns its path.
+func newKey(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "backup.key")
+	mustRun(t, dir, 0, "keygen", p)
+	return p
+}
+
+// treeFiles lists the regular files under root, relative, with their info.
+func treeFiles(t *testing.T, root string) map[string]fs.FileInfo {
+	t.Helper()
+	out := map[string]fs.FileInfo{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			out[rel] = fi
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Whether sameTree compares mtimes and modes too.
+const (
+	contentOnly = false
+	checkMeta   = true
+)
+
+// sameTree asserts that got holds exactly want's regular files, byte for
+// byte, and with checkMeta the same mtimes (to the nanosecond) and modes.
+func sameTree(t *testing.T, want, got string, meta bool) {
+	t.Helper()
+	wf, gf := treeFiles(t, want), treeFiles(t, got)
+	for rel, wi := range wf {
+		gi, ok := gf[rel]
+		if !ok {
+			t.Errorf("missing after restore: %q", rel)
+			continue
+		}
+		wb, _ := os.ReadFile(filepath.Join(want, rel))
+		gb, _ := os.ReadFile(filepath.Join(got, rel))
+		if !bytes.Equal(wb, gb) {
+			t.Errorf("content differs: %q (%d vs %d bytes)", rel, len(wb), len(gb))
+		}
+		if meta && !wi.ModTime().Equal(gi.ModTime()) {
+			t.Errorf("mtime differs: %q: %v vs %v", rel, wi.ModTime(), gi.ModTime())
+		}
+		if meta && wi.Mode().Perm() != gi.Mode().Perm() {
+			t.Errorf("mode differs: %q: %v vs %v", rel, wi.Mode(), gi.Mode())
+		}
+	}
+	for rel := range gf {
+		if _, ok := wf[rel]; !ok {
+			t.Errorf("unexpected file after restore: %q", rel)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/engine"
+	"github.com/grsync/grsync/internal/keys"
+	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/store/local"
+)
+
+const keyEnv = "GRSYNC_ENCRYPTION_KEY"
+
+// globalOptions are the flags every command takes: the target, the
+// catalogue and the key.
+type globalOptions struct {
+	db                string
+	localStore        string
+	vault, region     string
+	bucket, prefix    string
+	storageClass      string
+	profile, endpoint string
+	key, keyFile      string
+	logLevel          string
+	quiet             bool
+	jobs              int
+}
+
+func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.db, "db", "glacier.db", "catalogue file (SQLite) recording what was backed up")
+	fs.StringVar(&g.localStore, "local-store", "", "target: a local directory store (created if missing)")
+	fs.StringVar(&g.vault, "vault", "", "target: Amazon S3 Glacier vault name (with --region)")
+	fs.StringVar(&g.region, "region", "", "AWS region of the vault or bucket")
+	fs.StringVar(&g.bucket, "bucket", "", "target: S3 bucket, objects stored with a Glacier storage class")
+	fs.StringVar(&g.prefix, "prefix", "", "key prefix inside --bucket")
+	fs.StringVar(&g.storageClass, "storage-class", "", "S3 storage class for --bucket (default DEEP_ARCHIVE)")
+	fs.StringVar(&g.profile, "profile", "", "AWS shared-config profile (default: $AWS_PROFILE)")
+	fs.StringVar(&g.endpoint, "endpoint-url", "", "AWS endpoint URL (default: $AWS_ENDPOINT_URL)")
+	fs.StringVar(&g.key, "encryption-key", "", "the key itself (visible to other users in the process list: prefer --encryption-key-file or $"+keyEnv+")")
+	fs.StringVar(&g.keyFile, "encryption-key-file", "", "file holding the key (32 bytes, url-safe base64, mode 0600)")
+	fs.StringVar(&g.logLevel, "loglevel", "INFO", "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG")
+	fs.StringVar(&g.logLevel, "log-level", "INFO", "same as --loglevel")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "no progress display; only errors and the summary")
+	fs.IntVar(&g.jobs, "jobs", 4, "files processed in parallel")
+}
+
+func (g *globalOptions) validate() error {
+	n := 0
+	for _, t := range []string{g.localStore, g.vault, g.bucket} {
+		if t != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef("give exactly one of --local-store, --vault or --bucket", "conflicting targets")
+	}
+	if g.key != "" && g.keyFile != "" {
+		return usagef("give the key one way only; a key file is safer", "both --encryption-key and --encryption-key-file were given")
+	}
+	if g.jobs < 1 || g.jobs > 64 {
+		return usagef("use a value from 1 to 64", "invalid --jobs %d", g.jobs)
+	}
+	if g.vault != "" && g.region == "" {
+		return usagef("add --region, e.g. --region us-east-1", "--vault needs --region")
+	}
+	return nil
+}
+
+// targetLocation returns the location string of the target named by flags,
+// or "" when no target flag was given.
+func (g *globalOptions) targetLocation() (string, error) {
+	switch {
+	case g.localStore != "":
+		abs, err := filepath.Abs(g.localStore)
+		if err != nil {
+			return "", asUsage(err, "check the --local-store path")
+		}
+		return "local:" + filepath.Clean(abs), nil
+	case g.vault != "":
+		return "glacier:" + g.region + ":" + g.vault, nil
+	case g.bucket != "":
+		return "s3:" + g.bucket + "/" + strings.Trim(g.prefix, "/"), nil
+	}
+	return "", nil
+}
+
+// resolveTarget picks the target: the one named by flags, else the one the
+// catalogue used last.
+func (a *app) resolveTarget(cat *catalog.Catalog) (string, error) {
+	loc, err := a.g.targetLocation()
+	if err != nil || loc != "" {
+		return loc, err
+	}
+	if cat != nil {
+		if t, ok, err := cat.DefaultTarget(); err != nil {
+			return "", err
+		} else if ok {
+			return t.Location, nil
+		}
+	}
+	return "", usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
+		"no target: the catalogue %s does not name one", a.g.db)
+}
+
+// openStore opens the store for a target location. create says whether a
+// missing local store may be created.
+func (a *app) openStore(location string, create bool) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(location, "local:"):
+		dir := strings.TrimPrefix(location, "local:")
+		open := local.New
+		if !create {
+			if _, err := os.Stat(dir); err != nil {
+				return nil, usagef("check --local-store, or run a sync first", "local store %s does not exist", dir)
+			}
+			open = local.Open // a mistyped path is never created
+		}
+		s, err := open(dir, local.Options{})
+		if err != nil {
+			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
+		}
+		return s, nil
+	}
+	if err := storeAvailable(location); err != nil {
+		return nil, err
+	}
+	return nil, usagef("", "unknown target %q", location)
+}
+
+// loadKey returns the key given by --encryption-key-file, --encryption-key or
+// $GRSYNC_ENCRYPTION_KEY, or nil when none was given.
+func (a *app) loadKey() (*keys.Key, error) {
+	const fix = "make a key with: grsync keygen my.key (or grsync keygen > my.key && chmod 600 my.key)"
+	switch {
+	case a.g.keyFile != "":
+		k, err := keys.LoadFile(a.g.keyFile)
+		if err != nil {
+			return nil, asUsage(err, fix)
+		}
+		return &k, nil
+	case a.g.key != "":
+		a.log.Warn("a key given with --encryption-key can be seen by other users in the process list; prefer --encryption-key-file or $" + keyEnv)
+		k, err := keys.Parse(a.g.key)
+		if err != nil {
+			return nil, asUsage(fmt.Errorf("--encryption-key: %w", err), fix)
+		}
+		return &k, nil
+	case os.Getenv(keyEnv) != "":
+		k, err := keys.Parse(os.Getenv(keyEnv))
+		if err != nil {
+			return nil, asUsage(fmt.Errorf("$%s: %w", keyEnv, err), fix)
+		}
+		return &k, nil
+	}
+	return nil, nil
+}
+
+// session is an opened catalogue, target, store and key, ready for the engine.
+type session struct {
+	cat    *catalog.Catalog
+	target catalog.Target
+	store  store.Store
+	key    *keys.Key
+}
+
+func (s *session) Close() {
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.cat != nil {
+		s.cat.Close()
+	}
+}
+
+// openCatalog opens the catalogue, mapping its failures to clear messages.
+func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
+	if readOnly && !fileExists(a.g.db) {
+		return nil, usagef("give the catalogue with --db FILE, or rebuild it from the store with: grsync inventory --rebuild --db FILE <target flags>",
+			"no catalogue at %s", a.g.db)
+	}
+	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: readOnly})
+	switch {
+	case err == nil:
+		return cat, nil
+	case errors.Is(err, catalog.ErrLocked):
+		return nil, usagef("wait for the other grsync to finish", "%v", err)
+	case errors.Is(err, catalog.ErrTooNew):
+		return nil, usagef("upgrade grsync to use this catalogue", "%v", err)
+	case errors.Is(err, catalog.ErrCorrupt):
+		return nil, usagef("restore the catalogue from a copy, or rebuild it from the store with grsync inventory --rebuild --db NEWFILE", "%v", err)
+	}
+	return nil, asUsage(err, "check the --db path and its folder's permissions")
+}
+
+// openSession opens everything a command needs and checks that the key is
+// the one this target's backups use. write says the command will record
+// things (a missing local store is then created).
+func (a *app) openSession(readOnly bool) (*session, error) {
+	// Everything that can be checked without touching a file comes first,
+	// so a usage error leaves no catalogue or store behind.
+	key, err := a.loadKey()
+	if err != nil {
+		return nil, err
+	}
+	loc, err := a.g.targetLocation()
+	if err != nil {
+		return nil, err
+	}
+	if err := storeAvailable(loc); err != nil {
+		return nil, err
+	}
+	if loc == "" && !fileExists(a.g.db) {
+		return nil, usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
+			"no target given, and no catalogue at %s to take it from", a.g.db)
+	}
+	cat, err := a.openCatalog(readOnly)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cat: cat, key: key}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if loc == "" {
+		if loc, err = a.resolveTarget(cat); err != nil {
+			return nil, err
+		}
+		if err := storeAvailable(loc); err != nil {
+			return nil, err
+		}
+	}
+	t, found, err := cat.Target(loc)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if readOnly {
+			return nil, usagef("check the target flags, or leave them out to use the catalogue's own target",
+				"the catalogue %s has no backups for %s", a.g.db, loc)
+		}
+		if t, err = cat.EnsureTarget(loc); err != nil {
+			return nil, err
+		}
+	}
+	s.target = t
+	if err := checkKey(t, s.key); err != nil {
+		return nil, err
+	}
+	if s.store, err = a.openStore(loc, !readOnly); err != nil {
+		return nil, err
+	}
+	if !readOnly {
+		if err := cat.TouchTarget(t.ID); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// storeAvailable reports targets this build cannot reach yet.
+func storeAvailable(loc string) error {
+	switch {
+	case strings.HasPrefix(loc, "glacier:"):
+		return usagef("use --local-store DIR for now; vault support is the next step of grsync's development",
+			"the Glacier vault target (%s) is not available in this build yet", loc)
+	case strings.HasPrefix(loc, "s3:"):
+		return usagef("use --local-store DIR for now; S3 support follows the vault store",
+			"the S3 target (%s) is not available in this build yet", loc)
+	}
+	return nil
+}
+
+// checkKey refuses a key other than the one the target's backups were made
+// with: mixing keys in one backup makes it unrecoverable.
+func checkKey(t catalog.Target, k *keys.Key) error {
+	if k == nil || t.KeyFingerprint == "" {
+		return nil
+	}
+	if fp := k.Fingerprint(); fp != t.KeyFingerprint {
+		return usagef("use the key file you used for the earlier backups of this target; a different key would make the backup unrecoverable",
+			"wrong key for %s: its backups use key %s, this key is %s", t.Location, t.KeyFingerprint, fp)
+	}
+	return nil
+}
+
+func (a *app) engineConfig(s *session) *engine.Config {
+	return &engine.Config{
+		Store: s.store, Catalog: s.cat, Target: s.target, Key: s.key,
+		Jobs: a.g.jobs, Log: a.log,
+	}
+}

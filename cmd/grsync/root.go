@@ -1,0 +1,223 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// app holds what one run of grsync shares between its commands.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	stop           chan struct{} // closed on the first Ctrl-C
+	exitCode       int
+	g              globalOptions
+	log            *slog.Logger
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "grsync [sync] [flags] SRC [SRC...]",
+		Short: "Back up files and folders to cold storage, rsync-style",
+		Long: `grsync backs up files and folders to cold storage: an Amazon S3 Glacier vault
+(--vault), an S3 bucket with a Glacier storage class (--bucket), or a local
+directory store (--local-store). Only new and changed files travel; everything is
+compressed and encrypted on this machine first; a local SQLite catalogue (--db)
+remembers what went where. Without a command, grsync runs "sync", so the Python
+glacier-rsync command lines work unchanged.
+
+` + exitCodeHelp,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return asUsage(err, "see grsync --help")
+	})
+	a.g.addFlags(root.PersistentFlags())
+	root.AddCommand(
+		a.syncCommand(),
+		a.restoreCommand(),
+		a.lsCommand(),
+		a.keygenCommand(),
+		a.keyCommand(),
+		a.inventoryCommand(),
+		a.verifyCommand(),
+		a.uploadsCommand(),
+	)
+	for _, c := range root.Commands() {
+		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
+	}
+	return root
+}
+
+// setup validates the global flags and prepares logging.
+func (a *app) setup(cmd *cobra.Command) error {
+	level, err := parseLogLevel(a.g.logLevel)
+	if err != nil {
+		return err
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+			if at.Key == slog.TimeKey {
+				return slog.Attr{} // terminal output: no timestamps
+			}
+			return at
+		}}))
+	return a.g.validate()
+}
+
+// parseLogLevel accepts the Python tool's levels (CRITICAL, FATAL, ERROR,
+// WARN, WARNING, INFO, DEBUG, NOTSET), in any case.
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "CRITICAL", "FATAL":
+		return slog.LevelError + 4, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "DEBUG", "NOTSET":
+		return slog.LevelDebug, nil
+	}
+	return 0, usagef("use one of CRITICAL, FATAL, ERROR, WARN, WARNING, INFO, DEBUG, NOTSET",
+		"invalid log level %q", s)
+}
+
+// boolFlag is a flag taking the values Python's str2bool took (yes/true/t/y/1,
+// no/false/f/n/0, any case); a bare flag means true. It remembers whether it
+// was given.
+type boolFlag struct {
+	value, set bool
+}
+
+func (b *boolFlag) String() string {
+	if b == nil {
+		return "false"
+	}
+	return fmt.Sprint(b.value)
+}
+func (b *boolFlag) Type() string { return "BOOL" }
+func (b *boolFlag) Set(s string) error {
+	v, ok := str2bool(s)
+	if !ok {
+		return fmt.Errorf("%q is not a boolean: use true or false (also yes/no, t/f, y/n, 1/0)", s)
+	}
+	b.value, b.set = v, true
+	return nil
+}
+
+func str2bool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "true", "t", "y", "1":
+		return true, true
+	case "no", "false", "f", "n", "0":
+		return false, true
+	}
+	return false, false
+}
+
+func addBoolFlag(fs *pflag.FlagSet, b *boolFlag, name, usage string) {
+	fs.Var(b, name, usage)
+	fs.Lookup(name).NoOptDefVal = "true"
+}
+
+// normalizeArgs makes the Python tool's command lines parse: it inserts
+// "sync" when no command is named, and joins "--compress true" into
+// "--compress=true" for the boolean flags that may also stand alone.
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a == "--compress" || a == "--encrypt") && i+1 < len(args) {
+			// The next word is the flag's value when it reads as a boolean,
+			// or when it is not an existing path (then the flag reports it);
+			// otherwise the flag stands alone and the word is a SRC.
+			next := args[i+1]
+			_, isBool := str2bool(next)
+			if isBool || (!strings.HasPrefix(next, "-") && !pathExists(next)) {
+				out = append(out, a+"="+next)
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return out
+	}
+	// Find the first positional word, skipping flags and their values.
+	flags := pflag.NewFlagSet("probe", pflag.ContinueOnError)
+	flags.AddFlagSet(root.PersistentFlags())
+	if sc, _, err := root.Find([]string{"sync"}); err == nil {
+		flags.AddFlagSet(sc.Flags())
+	}
+	for i := 0; i < len(out); i++ {
+		w := out[i]
+		if w == "--" {
+			break
+		}
+		if strings.HasPrefix(w, "-") && w != "-" {
+			name := strings.TrimLeft(w, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			var f *pflag.Flag
+			if len(name) == 1 && !strings.HasPrefix(w, "--") {
+				f = flags.ShorthandLookup(name)
+			} else {
+				f = flags.Lookup(name)
+			}
+			if name == "h" || name == "help" || name == "version" {
+				return out
+			}
+			if f != nil && f.NoOptDefVal == "" {
+				i++ // the flag's value
+			}
+			continue
+		}
+		if isCommand(root, w) {
+			// Move the command to the front: "grsync --db x restore" works.
+			return append(append([]string{w}, out[:i]...), out[i+1:]...)
+		}
+		break
+	}
+	return append([]string{"sync"}, out...)
+}
+
+func isCommand(root *cobra.Command, w string) bool {
+	if w == "help" {
+		return true
+	}
+	for _, c := range root.Commands() {
+		if c.Name() == w || c.HasAlias(w) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) printf(format string, args ...any) {
+	fmt.Fprintf(a.stdout, format, args...)
+}
+
+func pathExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/grsync/grsync/internal/store"
 )
 
 // Exit codes, documented in --help.
@@ -72,8 +74,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code = exitCodeFor(err)
 		fmt.Fprintf(stderr, "grsync: %v\n", err)
 		var ue *usageError
+		var ce *store.ConfigError
 		if errors.As(err, &ue) && ue.hint != "" {
 			fmt.Fprintf(stderr, "grsync: %s\n", ue.hint)
+		} else if errors.As(err, &ce) && ce.Hint != "" {
+			fmt.Fprintf(stderr, "grsync: %s\n", ce.Hint)
 		}
 	}
 	return code
@@ -105,7 +110,8 @@ func asUsage(err error, hint string) error {
 // before it finished is 1.
 func exitCodeFor(err error) int {
 	var ue *usageError
-	if errors.As(err, &ue) {
+	var ce *store.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
 	}
 	return exitPartial

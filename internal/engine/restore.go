@@ -329,8 +329,19 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	// Every read of the archive is checked against the tree hash the
 	// catalogue recorded at upload: a reader reports corruption instead of a
 	// clean end of file.
+	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
+	if r.JobID != "" {
+		// A cold-storage retrieval: download it once (resumably) beside
+		// the destination, then decode from disk.
+		name, err := download(ctx, cfg.Store, r, v.Checksum, filepath.Dir(dest), cfg.observer())
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(name)
+		read = func() (io.ReadCloser, error) { return os.Open(name) }
+	}
 	open := func() (io.ReadCloser, error) {
-		rc, err := cfg.Store.ReadRange(ctx, r, 0, -1)
+		rc, err := read()
 		if err != nil {
 			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
 		}

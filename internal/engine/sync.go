@@ -356,7 +356,7 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	}
 	putDone := make(chan putResult, 1)
 	go func() {
-		a, err := s.cfg.Store.Put(ctx, pr, descs[0])
+		a, err := s.cfg.Store.Put(store.WithSizeHint(ctx, fi.Size()), pr, descs[0])
 		pr.CloseWithError(err)
 		putDone <- putResult{a, err}
 	}()

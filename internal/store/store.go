@@ -19,7 +19,14 @@
 //     cancellation) are permanent: IsPermanent reports true for them. Every
 //     other error is transient and may be retried by the caller; the retry
 //     wrapper (package store/retry) does exactly that.
-//   - Every error names the store and the operation, for the user to read.
+//   - Every error names the store (its Location) and the operation, for the
+//     user to read; an error of Put wraps the body's own read error.
+//   - ReadRange of a zero-length range succeeds with an empty reader; a
+//     range outside the archive is a permanent error, not ErrNotFound.
+//   - On a store whose retrievals take time, a retrieval without a JobID is
+//     unknown: Poll and ReadRange report ErrNotFound.
+//   - Delete and AbortUpload of an unknown id report ErrNotFound, also when
+//     retried after a reply was lost; callers treat that as done.
 //
 // Implementations must be safe for concurrent use by multiple goroutines.
 package store
@@ -135,6 +142,36 @@ type Store interface {
 	Close() error
 }
 
+type sizeHintKey struct{}
+
+// WithSizeHint tells Put roughly how many bytes its body will yield (the
+// source file's size), so stores that must fix a part size before the first
+// byte (Glacier vaults; S3 multipart) can choose one large enough. The body
+// may yield somewhat more or fewer bytes.
+func WithSizeHint(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, sizeHintKey{}, n)
+}
+
+// SizeHint returns the size hint given with WithSizeHint, or -1.
+func SizeHint(ctx context.Context) int64 {
+	if n, ok := ctx.Value(sizeHintKey{}).(int64); ok {
+		return n
+	}
+	return -1
+}
+
+// ConfigError is a problem with the target's configuration that the user
+// must fix (a missing vault or bucket, bad credentials, a wrong region, a
+// tier the storage class does not offer). Commands report it and exit 2
+// before any file is read.
+type ConfigError struct {
+	Err  error
+	Hint string // how to fix it
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
@@ -156,7 +193,7 @@ func IsPermanent(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &p),
+	case errors.As(err, &p), errors.As(err, new(*ConfigError)),
 		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotReady), errors.Is(err, ErrExpired),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return true

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/treehash"
 )
 
 // copyBufSize is the only buffer a Put holds, whatever the archive's size.
@@ -90,7 +91,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description, id string,
 		}
 	}()
 
-	th := newTreeHasher()
+	th := treehash.New()
 	size, err := copyBody(ctx, f, th, body)
 	if err != nil {
 		return store.Archive{}, err
@@ -106,7 +107,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description, id string,
 		return store.Archive{}, err
 	}
 
-	meta := archiveMeta{Description: description, Size: size, Created: created, TreeHash: th.Sum()}
+	meta := archiveMeta{Description: description, Size: size, Created: created, TreeHash: th.Digest().String()}
 	data, err := json.Marshal(meta)
 	if err != nil {
 		return store.Archive{}, err
@@ -148,7 +149,7 @@ func (s *Store) publish(id, partPath, upMetaPath string) error {
 
 // copyBody copies body to f and th with one bounded buffer, checking ctx
 // before every read. Read failures say they came from the body.
-func copyBody(ctx context.Context, f *os.File, th *treeHasher, body io.Reader) (int64, error) {
+func copyBody(ctx context.Context, f *os.File, th *treehash.Hash, body io.Reader) (int64, error) {
 	buf := make([]byte, copyBufSize)
 	var n int64
 	for {

@@ -413,3 +413,25 @@ func TestSecondGrsyncOnSameCatalogueRefused(t *testing.T) {
 		t.Fatalf("a second grsync must be refused clearly:\n%s", r)
 	}
 }
+
+func TestKeyFromEnvironmentAndCommandLineWarning(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("env key"), time.Unix(1700000000, 0))
+	k := strings.TrimSpace(mustRun(t, dir, 0, "keygen").stdout)
+	env := []string{keyEnv + "=" + k}
+	r := grsync(t, dir, env, "--local-store", "st", src)
+	if r.code != 0 || strings.Contains(r.stderr, "encryption is off") {
+		t.Fatalf("a key in $%s should turn encryption on:\n%s", keyEnv, r)
+	}
+	if r := grsync(t, dir, nil, "restore", "--output", "out"); r.code != 2 || !strings.Contains(r.stderr, "encrypted and no key") {
+		t.Fatalf("restore without the key must be refused:\n%s", r)
+	}
+	r = grsync(t, dir, nil, "restore", "--encryption-key", k, "--output", "out")
+	if r.code != 0 || !strings.Contains(r.stderr, "process list") {
+		t.Fatalf("--encryption-key works but must warn about the process list:\n%s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "out", strings.TrimPrefix(src, "/"), "a.txt")); err != nil || string(b) != "env key" {
+		t.Fatalf("restore with the key on the command line: %v", err)
+	}
+}

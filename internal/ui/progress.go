@@ -53,6 +53,7 @@ func New(w io.Writer, mode Mode, log *slog.Logger, verb string) *Progress {
 		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionUseIECUnits(true),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetElapsedTime(true),

@@ -14,6 +14,7 @@ import (
 	"github.com/grsync/grsync/internal/keys"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/local"
+	"github.com/grsync/grsync/internal/store/retry"
 )
 
 const keyEnv = "GRSYNC_ENCRYPTION_KEY"
@@ -126,12 +127,22 @@ func (a *app) openStore(location string, create bool) (store.Store, error) {
 		if err != nil {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
-		return s, nil
+		return a.wrapStore(s), nil
 	}
 	if err := storeAvailable(location); err != nil {
 		return nil, err
 	}
 	return nil, usagef("", "unknown target %q", location)
+}
+
+// wrapStore stacks the wrappers every store runs under, in this one place:
+// bounded retries with backoff (which log each retry) around the store.
+func (a *app) wrapStore(s store.Store) store.Store {
+	p := retry.DefaultPolicy()
+	p.Notify = func(op string, attempt int, err error) {
+		a.log.Warn("retrying", "op", op, "attempt", attempt, "err", err)
+	}
+	return retry.New(s, p)
 }
 
 // loadKey returns the key given by --encryption-key-file, --encryption-key or

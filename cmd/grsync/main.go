@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/grsync/grsync/internal/store"
@@ -31,6 +32,18 @@ const exitCodeHelp = `Exit codes:
   3  waiting on cold-storage retrievals (run the same command again later, or add --wait)`
 
 func main() {
+	// GRSYNC_CPUPROFILE=FILE writes a CPU profile of the run (for developers:
+	// go tool pprof grsync FILE).
+	if p := os.Getenv("GRSYNC_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestLegacyCatalogMigratesKeepingRows(t *testing.T) {
 	equal(t, "legacy timestamp", report.Timestamp, time.Date(2024, 3, 16, 16, 0, 0, 0, time.UTC))
 
 	// The original was copied aside before the upgrade, unchanged.
-	baks, _ := filepath.Glob(path + ".pre-v1-*.bak")
+	baks, _ := filepath.Glob(path + fmt.Sprintf(".pre-v%d-*.bak", schemaVersion))
 	if len(baks) != 1 {
 		t.Fatalf("backups before upgrade: %v, want one", baks)
 	}
@@ -113,7 +114,7 @@ func TestLegacyCatalogMigratesKeepingRows(t *testing.T) {
 	defer c2.Close()
 	ts2, _ := c2.Targets()
 	equal(t, "targets after reopen", ts2, ts)
-	baks, _ = filepath.Glob(path + ".pre-v1-*.bak")
+	baks, _ = filepath.Glob(path + fmt.Sprintf(".pre-v%d-*.bak", schemaVersion))
 	equal(t, "backups after reopen", len(baks), 1)
 }
 

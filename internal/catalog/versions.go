@@ -240,11 +240,11 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 		return nil, fmt.Errorf("latest states: %w", err)
 	}
 	out := map[string]State{}
-	for _, group := range chunks(norm) {
-		sub, args := perPath("max(id) AS id", targetID, group, false, "")
-		// CROSS JOIN keeps SQLite from scanning h: one rowid lookup per path.
-		rows, err := c.db.Query(`SELECT h.path, coalesce(h.file_size, 0), coalesce(h.mtime, 0), coalesce(h.mtime_ns, 0), h.deleted
-			FROM (`+sub+`) m CROSS JOIN sync_history h ON h.id = m.id`, args...)
+	// One ordered scan of the covering index per prefix range; within a
+	// path rows come oldest first, so the last one read is the latest.
+	for _, r := range stateRanges(targetID, norm) {
+		rows, err := c.db.Query(`SELECT path, coalesce(file_size, 0), coalesce(mtime, 0), coalesce(mtime_ns, 0), deleted
+			FROM sync_history INDEXED BY sync_history_states WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
 		if err != nil {
 			return nil, wrap(c.path, "latest states", err)
 		}
@@ -262,6 +262,28 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 		}
 	}
 	return out, nil
+}
+
+type stateRange struct {
+	cond string
+	args []any
+}
+
+// stateRanges turns normalised prefixes into index range conditions (all
+// paths when there are none), each with its arguments after the target id.
+func stateRanges(targetID int64, prefixes []string) []stateRange {
+	if len(prefixes) == 0 {
+		return []stateRange{{cond: "path IS NOT NULL", args: []any{targetID}}}
+	}
+	var out []stateRange
+	for _, p := range prefixes {
+		lo, hi := prefixRange(p)
+		if p != "/" { // the root's range already holds "/"
+			out = append(out, stateRange{cond: "path = ?", args: []any{targetID, p}})
+		}
+		out = append(out, stateRange{cond: "path >= ? AND path < ?", args: []any{targetID, lo, hi}})
+	}
+	return out
 }
 
 // Select returns, sorted by path, the version of each path under any of

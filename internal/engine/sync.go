@@ -80,12 +80,43 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		s.fopts.Recipient = cfg.Key.AgeIdentity().Recipient()
 	}
 
-	states := map[string]catalog.State{}
-	if cfg.Catalog != nil { // a dry run without a catalogue compares with nothing
-		var err error
-		if states, err = cfg.Catalog.LatestStates(cfg.Target.ID, opt.Sources); err != nil {
-			return s.res, fmt.Errorf("reading the catalogue: %w", err)
+	// The catalogue's states load while the walk starts listing folders:
+	// one is SQLite work, the other file-system calls. Files found before
+	// the states arrive wait in a list.
+	type loaded struct {
+		states map[string]catalog.State
+		err    error
+	}
+	statesCh := make(chan loaded, 1)
+	go func() {
+		if cfg.Catalog == nil { // a dry run without a catalogue compares with nothing
+			statesCh <- loaded{states: map[string]catalog.State{}}
+			return
 		}
+		st, err := cfg.Catalog.LatestStates(cfg.Target.ID, opt.Sources)
+		statesCh <- loaded{st, err}
+	}()
+	var states map[string]catalog.State
+	var early []entry
+	awaitStates := func(block bool) error {
+		if states != nil {
+			return nil
+		}
+		var l loaded
+		if block {
+			l = <-statesCh
+		} else {
+			select {
+			case l = <-statesCh:
+			default:
+				return nil
+			}
+		}
+		if l.err != nil {
+			return fmt.Errorf("reading the catalogue: %w", l.err)
+		}
+		states = l.states
+		return nil
 	}
 
 	stopped := func() bool {
@@ -118,7 +149,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		}()
 	}
 
-	seen := make(map[string]struct{}, len(states))
+	seen := make(map[string]struct{})
 	obs := cfg.observer()
 	walkCtx, cancelWalk := context.WithCancel(ctx)
 	defer cancelWalk()
@@ -129,7 +160,23 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		case <-walkCtx.Done():
 		}
 	}()
-	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, func(e entry) error {
+	var consider func(e entry) error
+	consider = func(e entry) error {
+		if states == nil {
+			if err := awaitStates(false); err != nil {
+				return err
+			}
+			if states == nil {
+				early = append(early, e)
+				return nil
+			}
+			for _, p := range early {
+				if err := consider(p); err != nil {
+					return err
+				}
+			}
+			early = nil
+		}
 		seen[e.path] = struct{}{}
 		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
 			s.mu.Lock()
@@ -150,7 +197,8 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		case <-walkCtx.Done():
 			return walkCtx.Err()
 		}
-	}, func(ev walkEvent) {
+	}
+	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, consider, func(ev walkEvent) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if ev.err != nil {
@@ -161,8 +209,25 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		s.res.Skipped++
 		obs.Notice(ev.path, ev.reason)
 	})
+	if werr == nil {
+		// Files found before the catalogue's states arrived.
+		if werr = awaitStates(true); werr == nil && len(early) > 0 {
+			pending := early
+			early = nil
+			for _, e := range pending {
+				if werr = consider(e); werr != nil {
+					break
+				}
+			}
+		}
+	}
 	close(work)
 	wg.Wait()
+	if states == nil { // the walk ended early: still wait for the loader
+		if err := awaitStates(true); err != nil && werr == nil {
+			werr = err
+		}
+	}
 
 	if werr != nil {
 		if errors.Is(werr, context.Canceled) && stopped() {

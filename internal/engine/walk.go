@@ -11,7 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // Excluder decides which paths a sync leaves out. Patterns follow rsync's
@@ -169,64 +173,183 @@ type walkResult struct {
 	incomplete []string
 }
 
+// walkParallelism is how many folders are listed at once.
+const walkParallelism = 4
+
 // walk visits the regular files under each root (a file or a folder),
 // without following symlinks, calling found for each and report for every
-// skipped or failed path. It stops early when ctx is cancelled.
+// skipped or failed path. Several folders are listed at once, and files are
+// stat'ed relative to their folder (fstatat) rather than by full path; found
+// and report are called from one goroutine at a time. It stops early when
+// ctx is cancelled or found fails.
 func walk(ctx context.Context, roots []string, ex *Excluder, found func(entry) error, report func(walkEvent)) (walkResult, error) {
-	var res walkResult
+	w := &walker{ctx: ctx, ex: ex, found: found, report: report, sem: make(chan struct{}, walkParallelism)}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	defer w.cancel()
 	for _, root := range roots {
 		info, err := os.Lstat(root)
 		if err != nil {
-			report(walkEvent{path: root, reason: "cannot read", err: err})
-			res.incomplete = append(res.incomplete, root)
+			w.event(walkEvent{path: root, reason: "cannot read", err: err}, root)
 			continue
 		}
 		if !info.IsDir() {
-			if err := visitFile(root, info, found, report); err != nil {
-				return res, err
+			w.file(root, info)
+			continue
+		}
+		w.wg.Add(1)
+		w.dir(root, root, "")
+	}
+	w.wg.Wait()
+	if w.err != nil {
+		return w.res, w.err
+	}
+	return w.res, ctx.Err()
+}
+
+type walker struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	ex     *Excluder
+	found  func(entry) error
+	report func(walkEvent)
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu  sync.Mutex // serialises found, report, res and err
+	res walkResult
+	err error
+}
+
+// event reports a skipped or failed path; incomplete names a folder whose
+// contents could not all be listed.
+func (w *walker) event(ev walkEvent, incomplete string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.report(ev)
+	if incomplete != "" {
+		w.res.incomplete = append(w.res.incomplete, incomplete)
+	}
+}
+
+func (w *walker) file(p string, fi fs.FileInfo) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return
+	}
+	if err := visitFile(p, fi, w.found, w.report); err != nil {
+		w.err = err
+		w.cancel()
+	}
+}
+
+// dir lists one folder, visits its files and walks its subfolders, in new
+// goroutines while the parallelism allows, else in this one.
+func (w *walker) dir(root, p, rel string) {
+	defer w.wg.Done()
+	if w.ctx.Err() != nil {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) { // deleted during the walk: simply gone
+			w.event(walkEvent{path: p, reason: "cannot read", err: err}, p)
+		}
+		return
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		w.event(walkEvent{path: p, reason: "cannot list", err: err}, p)
+	}
+	fd := int(f.Fd())
+	for _, d := range ents {
+		if w.ctx.Err() != nil {
+			return
+		}
+		name := d.Name()
+		child := filepath.Join(p, name)
+		childRel := name
+		if rel != "" {
+			childRel = rel + "/" + name
+		}
+		if w.ex.Excluded(childRel, d.IsDir()) {
+			continue
+		}
+		if d.IsDir() {
+			w.wg.Add(1)
+			select {
+			case w.sem <- struct{}{}:
+				go func() {
+					defer func() { <-w.sem }()
+					w.dir(root, child, childRel)
+				}()
+			default:
+				w.dir(root, child, childRel)
 			}
 			continue
 		}
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if cerr := ctx.Err(); cerr != nil {
-				return cerr
+		var st unix.Stat_t
+		if err := fstatat(fd, name, &st); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				w.event(walkEvent{path: child, reason: "cannot read", err: err}, "")
 			}
+			continue
+		}
+		w.file(child, statInfo{name: name, st: st})
+	}
+}
+
+// fstatat stats name in the folder open as fd, without following a symlink.
+func fstatat(fd int, name string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
 			if err != nil {
-				report(walkEvent{path: p, reason: "cannot read", err: err})
-				if d == nil || d.IsDir() {
-					res.incomplete = append(res.incomplete, p)
-				}
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
+				return &fs.PathError{Op: "lstat", Path: name, Err: err}
 			}
-			rel, _ := filepath.Rel(root, p)
-			rel = filepath.ToSlash(rel)
-			if p != root && ex.Excluded(rel, d.IsDir()) {
-				if d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				return nil
-			}
-			fi, err := d.Info()
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil // deleted during the walk: it simply is not there
-				}
-				report(walkEvent{path: p, reason: "cannot read", err: err})
-				return nil
-			}
-			return visitFile(p, fi, found, report)
-		})
-		if err != nil {
-			return res, err
+			return nil
 		}
 	}
-	return res, nil
+}
+
+// statInfo is an fs.FileInfo made from a stat result.
+type statInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (s statInfo) Name() string       { return s.name }
+func (s statInfo) Size() int64        { return s.st.Size }
+func (s statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Sec, s.st.Mtim.Nsec) }
+func (s statInfo) IsDir() bool        { return s.Mode().IsDir() }
+func (s statInfo) Sys() any           { return &s.st }
+func (s statInfo) Mode() fs.FileMode {
+	m := fs.FileMode(s.st.Mode & 0o777)
+	switch s.st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		m |= fs.ModeSocket
+	case unix.S_IFBLK:
+		m |= fs.ModeDevice
+	case unix.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	}
+	if s.st.Mode&unix.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if s.st.Mode&unix.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if s.st.Mode&unix.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }
 
 func visitFile(p string, fi fs.FileInfo, found func(entry) error, report func(walkEvent)) error {

@@ -1,0 +1,67 @@
+package catalog
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A catalogue written at schema version 1 upgrades to the covering index
+// and keeps its rows.
+func TestUpgradeFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate1(tx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"PRAGMA user_version = 1",
+		"INSERT INTO targets (id, location) VALUES (1, 'local:/s')",
+		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, deleted) VALUES ('/a', 3, 1.5, 'x', 1, 1500000000, 0)",
+		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, deleted) VALUES ('/a', 4, 2.5, 'y', 1, 2500000000, 0)",
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	c, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var v int
+	c.db.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != schemaVersion {
+		t.Fatalf("user_version %d, want %d", v, schemaVersion)
+	}
+	var n int
+	c.db.QueryRow("SELECT count(*) FROM sqlite_master WHERE type='index' AND name='sync_history_states'").Scan(&n)
+	if n != 1 {
+		t.Fatal("the covering index is missing")
+	}
+	st, err := c.LatestStates(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st["/a"]; got.Size != 4 || got.MTimeNS != 2500000000 {
+		t.Errorf("latest state of /a: %+v", got)
+	}
+	baks, _ := filepath.Glob(path + fmt.Sprintf(".pre-v%d-*.bak", schemaVersion))
+	if len(baks) != 1 {
+		t.Errorf("a backup should be made before upgrading: %v", baks)
+	}
+}

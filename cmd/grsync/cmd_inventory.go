@@ -100,12 +100,15 @@ taken are not counted as missing. Exit code 0 only when both agree.`,
 				a.exitCode = exitPending
 				return nil
 			}
-			res, err := engine.Verify(cfg, l)
+			res, err := engine.Verify(cmd.Context(), cfg, l)
 			if err != nil {
 				return err
 			}
 			a.printf("verify %s against its inventory of %s: %d archives checked, %d missing, %d unknown, %d with another size, %d too recent to be listed\n",
 				s.target.Location, l.Date.Local().Format(time.DateTime), res.Checked, len(res.Missing), len(res.Unknown), len(res.SizeDiff), res.Recent)
+			if res.Removed > 0 {
+				a.printf("  removed %d archives left by interrupted uploads (never recorded; their files were uploaded again)\n", res.Removed)
+			}
 			for _, id := range res.Missing {
 				a.printf("  missing from the store: %s\n", id)
 			}

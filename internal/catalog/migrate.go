@@ -13,7 +13,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -126,7 +126,7 @@ type migration struct {
 }
 
 func migrations() []migration {
-	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}}
+	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one
@@ -167,6 +167,17 @@ func (c *Catalog) migrate(st dbState, backup bool) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
 		return err
 	})
+}
+
+// migrate3 adds the upload intents: an upload is noted (with the random
+// group id its archive descriptions carry) before its first byte is sent
+// and forgotten in the transaction that records it, so archives left by a
+// crash between the two can be recognised and removed.
+func migrate3(tx *sql.Tx, _ time.Time) error {
+	_, err := tx.Exec(`CREATE TABLE pending_uploads (id INTEGER PRIMARY KEY,
+		target_id INTEGER NOT NULL REFERENCES targets(id), path TEXT NOT NULL,
+		group_id TEXT NOT NULL, started TEXT NOT NULL)`)
+	return err
 }
 
 // migrate2 replaces the (target, path, id) index by one that also covers

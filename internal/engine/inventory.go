@@ -227,6 +227,7 @@ type VerifyResult struct {
 	Unknown  []string // in the store, unknown to the catalogue
 	Recent   int      // recorded after the listing was taken: not counted
 	SizeDiff []string // present but with another size than recorded
+	Removed  int      // archives of interrupted uploads, deleted
 }
 
 // OK reports whether catalogue and store agree.
@@ -236,8 +237,10 @@ func (v VerifyResult) OK() bool {
 
 // Verify compares the catalogue's archives with the store's listing.
 // Archives recorded after the listing was taken are not counted as missing;
-// metadata continuation archives are not counted as unknown.
-func Verify(cfg *Config, l Listing) (VerifyResult, error) {
+// metadata continuation archives are not counted as unknown. Archives that
+// runs which died stored without recording them (recognised by the group
+// id the catalogue noted before the upload) are deleted and counted apart.
+func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	res := VerifyResult{Date: l.Date}
 	vs, err := cfg.Catalog.Select(cfg.Target.ID, nil, time.Time{})
 	if err != nil {
@@ -273,10 +276,35 @@ func Verify(cfg *Config, l Listing) (VerifyResult, error) {
 			res.SizeDiff = append(res.SizeDiff, id)
 		}
 	}
+	dead, err := deadUploads(cfg)
+	if err != nil {
+		return res, err
+	}
 	conts := DecodeListing(cfg, l.Archives).Continuations
-	for id := range inStore {
-		if !all[id] && !conts[id] {
+	for id, a := range inStore {
+		if all[id] {
+			continue
+		}
+		if _, ok := dead[groupOf(a.Description)]; ok {
+			if err := cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return res, fmt.Errorf("removing archive %s of an interrupted upload: %w", id, err)
+			}
+			res.Removed++
+			continue
+		}
+		if !conts[id] {
 			res.Unknown = append(res.Unknown, id)
+		}
+	}
+	// Uploads noted before the listing was taken are settled now: what
+	// they stored was listed (and removed above), or nothing was stored.
+	for _, ps := range dead {
+		for _, p := range ps {
+			if !l.Date.IsZero() && p.Started.Before(l.Date) {
+				if err := cfg.Catalog.EndUpload(p.ID); err != nil {
+					return res, err
+				}
+			}
 		}
 	}
 	sort.Strings(res.Missing)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
@@ -80,6 +81,13 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		s.fopts.Recipient = cfg.Key.AgeIdentity().Recipient()
 	}
 
+	if !opt.DryRun && cfg.Catalog != nil {
+		if n, err := AbortDeadUploads(ctx, cfg); err != nil {
+			cfg.log().Warn("could not clean up after an interrupted run", "err", err)
+		} else if n > 0 {
+			cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %d unfinished uploads left by an interrupted run", n))
+		}
+	}
 	// The catalogue's states load while the walk starts listing folders:
 	// one is SQLite work, the other file-system calls. Files found before
 	// the states arrive wait in a list.
@@ -406,12 +414,31 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("encoding metadata: %w", err)
 	}
+	piece, err := format.ParseDescription(descs[0])
+	if err != nil {
+		return "", 0, fmt.Errorf("encoding metadata: %w", err)
+	}
+	// Note the upload before anything is sent: if grsync dies before
+	// recording it, a later run recognises what it stored by its group id.
+	pid, err := s.cfg.Catalog.BeginUpload(s.cfg.Target.ID, e.path, piece.Group, s.cfg.now())
+	if err != nil {
+		return "", 0, fmt.Errorf("catalogue: %w", err)
+	}
+	var stored []string // archives to remove if this upload is not recorded
+	committed := false
+	defer func() {
+		if !committed {
+			s.abandon(pid, stored)
+		}
+	}()
 	// Continuation pieces go first, so an archive never refers to pieces
 	// that do not exist.
 	for _, d := range descs[1:] {
-		if _, err := s.cfg.Store.Put(ctx, bytes.NewReader(nil), d); err != nil {
+		a, err := s.cfg.Store.Put(ctx, bytes.NewReader(nil), d)
+		if err != nil {
 			return "", 0, fmt.Errorf("storing metadata continuation: %w", err)
 		}
+		stored = append(stored, a.ID)
 	}
 
 	pr, pw := io.Pipe()
@@ -461,15 +488,14 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 		}
 		return "", 0, fmt.Errorf("upload: %w", pres.err)
 	}
+	stored = append(stored, pres.arch.ID)
 	if encErr != nil {
-		s.discard(pres.arch.ID)
 		if errors.Is(encErr, format.ErrSizeMismatch) {
 			return "", 0, ErrChanged
 		}
 		return "", 0, encErr
 	}
 	if !bytes.Equal(h2.Sum(nil), sum) || stillSame(f, fi) != nil {
-		s.discard(pres.arch.ID)
 		return "", 0, ErrChanged
 	}
 
@@ -480,10 +506,10 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 		Checksum: pres.arch.TreeHash, Compression: meta.Encoding, Timestamp: s.cfg.now(),
 		ContentHash: hexSum, StoredSize: pres.arch.Size, Description: s.cfg.Desc,
 	}
-	if _, err := s.cfg.Catalog.Record(v); err != nil {
-		s.discard(pres.arch.ID)
+	if _, err := s.cfg.Catalog.RecordUpload(v, pid); err != nil {
 		return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
 	}
+	committed = true
 	recorded, ok = v, true
 	return "uploaded", pres.arch.Size, nil
 }
@@ -530,13 +556,21 @@ func (s *syncer) release(hexSum string, c *inflightContent, v catalog.Version, o
 	close(c.done)
 }
 
-// discard deletes an archive that was uploaded but must not be recorded.
-func (s *syncer) discard(id string) {
-	if id == "" {
-		return
+// abandon removes the archives of an upload that will not be recorded and
+// then forgets the upload. If an archive cannot be removed now, the upload
+// stays noted and verify removes it later.
+func (s *syncer) abandon(pid int64, ids []string) {
+	// A fresh context: the run's may be the reason the upload failed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range ids {
+		if err := s.cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.cfg.log().Warn("could not delete an unrecorded archive; grsync verify will remove it", "archive", id, "err", err)
+			return
+		}
 	}
-	if err := s.cfg.Store.Delete(context.Background(), id); err != nil {
-		s.cfg.log().Warn("could not delete an unrecorded archive", "archive", id, "err", err)
+	if err := s.cfg.Catalog.EndUpload(pid); err != nil {
+		s.cfg.log().Warn("could not update the catalogue", "err", err)
 	}
 }
 

@@ -18,3 +18,19 @@ func writeFileSync(path string, data []byte, flag int) error {
 	}
 	return f.Close()
 }
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// folder, fsynced and renamed into place: a reader sees the old content or
+// the new, never a torn file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := writeFileSync(tmp, data, os.O_CREATE|os.O_TRUNC); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -38,6 +38,9 @@ type archiveMeta struct {
 type uploadMeta struct {
 	Description string    `json:"description"`
 	Created     time.Time `json:"created"`
+	// Archive is the id the upload is published under, so aborting an
+	// upload that died half-published also removes its archive bytes.
+	Archive string `json:"archive,omitempty"`
 }
 
 // jobMeta is the content of jobs/<job-id>.json.

@@ -66,13 +66,15 @@ func (s *Store) put(ctx context.Context, body io.Reader, description, id string,
 	created = created.UTC()
 	uid := newID()
 	partPath, upMetaPath := s.uploadPath(uid, ".part"), s.uploadPath(uid, ".json")
+	finalMetaPath := s.uploadPath(uid, ".meta") // the archive's metadata, until published
 
-	um, err := json.Marshal(uploadMeta{Description: description, Created: created})
+	um, err := json.Marshal(uploadMeta{Description: description, Created: created, Archive: id})
 	if err != nil {
 		return store.Archive{}, err
 	}
-	// Not synced: until the final rewrite below, losing it loses nothing.
-	if err := os.WriteFile(upMetaPath, um, 0o600); err != nil {
+	// Written whole or not at all, so every listed upload has its
+	// description (a later run recognises its own dead uploads by it).
+	if err := writeFileAtomic(upMetaPath, um); err != nil {
 		return store.Archive{}, fmt.Errorf("start upload: %w", err)
 	}
 	f, err := os.OpenFile(partPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -87,6 +89,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description, id string,
 		}
 		if !published {
 			_ = os.Remove(partPath)
+			_ = os.Remove(finalMetaPath)
 			_ = os.Remove(upMetaPath)
 		}
 	}()
@@ -112,18 +115,25 @@ func (s *Store) put(ctx context.Context, body io.Reader, description, id string,
 	if err != nil {
 		return store.Archive{}, err
 	}
-	if err := writeFileSync(upMetaPath, data, os.O_TRUNC); err != nil {
+	if err := writeFileAtomic(finalMetaPath, data); err != nil {
 		return store.Archive{}, fmt.Errorf("write upload metadata: %w", err)
 	}
-	if err := s.publish(id, partPath, upMetaPath); err != nil {
+	if err := s.publish(id, partPath, finalMetaPath); err != nil {
 		return store.Archive{}, err
+	}
+	// Published: the upload is over. If grsync dies before this, the upload
+	// stays listed and aborting it leaves the published archive alone.
+	_ = os.Remove(upMetaPath)
+	if err := syncDir(s.uploadDir()); err != nil {
+		return store.Archive{}, fmt.Errorf("sync uploads: %w", err)
 	}
 	published = true
 	return store.Archive{ID: id, Description: description, Size: size, Created: created, TreeHash: meta.TreeHash}, nil
 }
 
-// publish renames a complete upload into archives/, bytes first.
-func (s *Store) publish(id, partPath, upMetaPath string) error {
+// publish renames a complete upload into archives/, bytes first, then its
+// metadata (which makes it listed).
+func (s *Store) publish(id, partPath, metaPath string) error {
 	for _, p := range []string{s.metaPath(id), s.archivePath(id)} {
 		if _, err := os.Lstat(p); err == nil {
 			return store.Permanent(fmt.Errorf("archive %s already exists", id))
@@ -134,15 +144,12 @@ func (s *Store) publish(id, partPath, upMetaPath string) error {
 	if err := os.Rename(partPath, s.archivePath(id)); err != nil {
 		return fmt.Errorf("publish archive: %w", err)
 	}
-	if err := os.Rename(upMetaPath, s.metaPath(id)); err != nil {
+	if err := os.Rename(metaPath, s.metaPath(id)); err != nil {
 		_ = os.Remove(s.archivePath(id))
 		return fmt.Errorf("publish archive metadata: %w", err)
 	}
 	if err := syncDir(s.archiveDir()); err != nil {
 		return fmt.Errorf("sync archives: %w", err)
-	}
-	if err := syncDir(s.uploadDir()); err != nil {
-		return fmt.Errorf("sync uploads: %w", err)
 	}
 	return nil
 }

@@ -70,8 +70,17 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	if !validID(id) {
 		return s.fail(op, fmt.Errorf("upload %q: invalid upload id: %w", id, store.ErrNotFound))
 	}
+	// An upload that died half-published (its bytes renamed into archives/,
+	// its metadata not) leaves archive bytes that nothing lists: remove them.
+	if data, err := os.ReadFile(s.uploadPath(id, ".json")); err == nil {
+		if m, err := parseUploadMeta(data); err == nil && m.Archive != "" && validID(m.Archive) {
+			if _, err := os.Lstat(s.metaPath(m.Archive)); errors.Is(err, os.ErrNotExist) {
+				_ = os.Remove(s.archivePath(m.Archive))
+			}
+		}
+	}
 	found := false
-	for _, ext := range []string{".part", ".json"} {
+	for _, ext := range []string{".part", ".json", ".meta", ".json.tmp", ".meta.tmp"} {
 		err := os.Remove(s.uploadPath(id, ext))
 		switch {
 		case err == nil:

@@ -35,11 +35,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
 // MaxDescription is the longest archive description every store accepts.
-// Descriptions are printable ASCII (0x20..0x7e) only, as Glacier requires.
+// Descriptions are printable ASCII (0x20..0x7e) only, as Glacier requires,
+// and neither start nor end with a space: Glacier carries them in an HTTP
+// header, which loses spaces at the ends.
 const MaxDescription = 1024
 
 var (
@@ -203,7 +206,7 @@ func IsPermanent(err error) bool {
 
 // ValidDescription reports whether s is acceptable as an archive description.
 func ValidDescription(s string) bool {
-	if len(s) > MaxDescription {
+	if len(s) > MaxDescription || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -102,17 +102,21 @@ func testEmptyArchive(t *testing.T, h *harness) {
 }
 
 func testDescriptions(t *testing.T, h *harness) {
+	// Every printable character, spaces inside but not at the ends.
 	var sb strings.Builder
 	for i := range store.MaxDescription {
-		sb.WriteByte(byte(0x20 + i%95))
+		sb.WriteByte(byte(0x21 + (i*7)%94))
+		if i%9 == 4 && i < store.MaxDescription-2 {
+			sb.WriteByte(' ')
+		}
 	}
-	long := sb.String()
+	long := sb.String()[:store.MaxDescription]
 	good := map[string]string{"longest": long, "empty": "", "pipes": "grsync|/home/a b/c|1|2.5|None"}
 	ids := map[string]string{}
 	for name, d := range good {
 		ids[name] = h.put(t, []byte(name), d).ID
 	}
-	for _, bad := range []string{long + "x", "café", "line\nbreak", "tab\there", "del\x7f"} {
+	for _, bad := range []string{long + "x", "café", "line\nbreak", "tab\there", "del\x7f", " leading", "trailing "} {
 		_, err := h.s.Put(t.Context(), bytes.NewReader([]byte("x")), bad)
 		if err == nil || !store.IsPermanent(err) {
 			t.Errorf("Put with description %.20q: error %v, want a permanent one", bad, err)

@@ -1,0 +1,72 @@
+// Package s3store implements store.Store on an Amazon S3 bucket, with the
+// archive storage classes (GLACIER, DEEP_ARCHIVE, GLACIER_IR) that replace
+// Glacier vaults for accounts created after 2025-12-15, and the ordinary
+// ones. It talks to S3 through the AWS SDK for Go v2, with credentials,
+// region and endpoint found the way the AWS CLI finds them.
+//
+// # Keys and metadata
+//
+// Everything grsync writes lives under the configured prefix:
+//
+//	PREFIX grsync/<id>          one archive; user metadata x-amz-meta-grsync-desc
+//	PREFIX grsync-uploads/<id>  JSON sidecar of a multipart upload in progress
+//	PREFIX grsync-meta/<id>     reserved (see below)
+//
+// An id is 43 characters of url-safe base64 from 32 random bytes. Keys are
+// opaque on purpose: a bucket listing, S3 server access logs, inventory
+// reports and CloudTrail all show keys in the clear, so a key must not carry
+// a file name, a path, a size class or a date. The archive description
+// (built by the caller, and encrypted by it when encryption is on) goes into
+// the user metadata as "1:" followed by its standard base64, which keeps
+// leading and trailing spaces that HTTP header values lose. No other
+// metadata is written, so nothing else can leak a name.
+//
+// S3 limits user metadata to 2 KB; a description is at most
+// store.MaxDescription (1024) bytes, 1,370 once encoded, so it always fits.
+// Should longer descriptions ever be allowed, the fallback is a sidecar
+// object PREFIX grsync-meta/<id> in the STANDARD class holding the
+// description, and a metadata value "ref:" that points to it; this
+// version neither writes nor reads such sidecars.
+//
+// While a multipart upload runs, S3 cannot return its metadata, so Put also
+// writes a small STANDARD sidecar PREFIX grsync-uploads/<id> holding the
+// description (encoded as in the metadata) and the part size, for
+// ListUploads; it is removed when the upload
+// completes or is aborted. Upload ids are "<id>:<S3 upload id>".
+//
+// # Upload
+//
+// A body of at most the part size goes up in one PutObject; a larger one in
+// a multipart upload with Concurrency parts in flight. The part size is
+// Config.PartSize, raised (in whole MiB) so that store.SizeHint plus 1% and
+// 64 KiB fits in 10,000 parts. A Put holds at most PartSize × (Concurrency
+// + 1) bytes of the body; for a 1 TiB hint that is 5 parts of 106 MiB.
+// Without a hint a body may be at most 10,000 × PartSize (78 GiB at 8 MiB).
+//
+// Integrity is checked end to end with S3's SHA-256 checksums: every part
+// and every single-part object is sent with its x-amz-checksum-sha256,
+// which S3 verifies on receipt; the checksum S3 reports back is compared
+// with the one computed here; and a final HeadObject (checksum mode on)
+// must report the object's size and its SHA-256 (for a multipart object the
+// composite "base64(SHA-256 of the part digests)-N"). The Glacier-style
+// SHA-256 tree hash of the bytes is computed while streaming and returned in
+// Archive.TreeHash. Requests are retried by the SDK's standard retryer
+// (Config.MaxAttempts, without its retry quota) from seekable in-memory
+// bodies, so a retry sends the same bytes. A Put that fails or is cancelled
+// aborts its multipart upload (or deletes its object) with a fresh
+// 30-second context, so nothing billed is left behind.
+//
+// # Retrieval
+//
+// Objects in STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING (in its
+// frequent or infrequent tiers) and GLACIER_IR are read directly: Request
+// returns a retrieval that is Ready with JobID "". Objects in GLACIER and
+// DEEP_ARCHIVE (and Intelligent-Tiering objects in an archive tier) must be
+// restored first: Request sends RestoreObject with the tier and days, unless
+// a restore is in progress or done, and returns JobID "restore:<key>", which
+// needs no state in the store, so the catalogue can persist it. Poll reads
+// the x-amz-restore header with HeadObject. DEEP_ARCHIVE offers no
+// Expedited tier; New refuses that combination as Config.Tier, and Request
+// refuses it for a DEEP_ARCHIVE object before sending a restore request.
+// An inventory needs no job: ListObjectsV2 plus one HeadObject per object.
+package s3store

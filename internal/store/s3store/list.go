@@ -1,0 +1,115 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// inventoryConcurrency bounds the HeadObject requests one Inventory has in
+// flight.
+const inventoryConcurrency = 16
+
+// Inventory lists the objects under PREFIX/grsync/ with ListObjectsV2 and
+// reads each one's description with HeadObject (16 at a time;
+// metadata is readable even for archived objects). It returns the time the
+// listing started. Objects without a valid description are not grsync
+// archives and are skipped with a warning. An error returned by fn is
+// returned unchanged.
+func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.Archive) error) (time.Time, error) {
+	const op = "inventory"
+	if err := s.begin(ctx); err != nil {
+		return time.Time{}, s.fail(op, err)
+	}
+	if r.Kind != store.KindInventory || r.ArchiveID != "" {
+		return time.Time{}, s.fail(op, store.Permanent(errors.New("not an inventory retrieval")))
+	}
+	if r.JobID != "" {
+		return time.Time{}, s.fail(op, fmt.Errorf("inventory job %q: %w", r.JobID, store.ErrNotFound))
+	}
+	taken := time.Now().UTC()
+	dir := s.cfg.Prefix + archivesDir
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(dir)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return time.Time{}, s.fail(op, s.classify(ctx, err))
+		}
+		var batch []store.Archive
+		for _, o := range page.Contents {
+			id, ok := strings.CutPrefix(aws.ToString(o.Key), dir)
+			if !ok || !validID(id) {
+				continue
+			}
+			batch = append(batch, store.Archive{ID: id, Size: aws.ToInt64(o.Size), Created: timeOrNow(o.LastModified)})
+		}
+		keep, err := s.describe(ctx, batch)
+		if err != nil {
+			return time.Time{}, s.fail(op, err)
+		}
+		for i, a := range batch {
+			if !keep[i] {
+				continue
+			}
+			if err := fn(a); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+	return taken, nil
+}
+
+// describe fills in the descriptions of batch with parallel HeadObjects and
+// reports which entries are grsync archives still present.
+func (s *Store) describe(ctx context.Context, batch []store.Archive) ([]bool, error) {
+	keep := make([]bool, len(batch))
+	errs := make([]error, len(batch))
+	sem := make(chan struct{}, inventoryConcurrency)
+	var wg sync.WaitGroup
+	for i := range batch {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st, err := s.head(ctx, batch[i].ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// deleted while we were listing
+			case err != nil:
+				errs[i] = err
+			case !st.hasDesc:
+				s.cfg.Logger.Warn("s3 store: object without a grsync description skipped", "location", s.loc, "key", s.objectKey(batch[i].ID))
+			default:
+				batch[i].Description, keep[i] = st.description, true
+			}
+		})
+	}
+	wg.Wait()
+	return keep, errors.Join(errs...)
+}
+
+// Delete removes archive id's object. An unknown id is store.ErrNotFound:
+// S3's DeleteObject succeeds for missing keys, so HeadObject asks first.
+// In a versioned bucket the old version stays (and is billed) until a
+// lifecycle rule removes it.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	const op = "delete"
+	if err := s.begin(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	if _, err := s.head(ctx, id); err != nil {
+		return s.fail(op, err)
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(id))})
+	if err != nil {
+		return s.fail(op, fmt.Errorf("archive %s: %w", id, s.classify(ctx, err)))
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/treehash"
+)
+
+// errBadDescription is returned (marked permanent) for descriptions that
+// store.ValidDescription rejects.
+var errBadDescription = fmt.Errorf("invalid description: it must be printable ASCII (0x20..0x7e) of at most %d bytes, without spaces at the ends", store.MaxDescription)
+
+// errChecksum is wrapped when S3 reports a checksum other than the one
+// computed from the bytes sent.
+var errChecksum = errors.New("checksum mismatch")
+
+// cleanupTimeout bounds the requests that undo a failed Put.
+const cleanupTimeout = 30 * time.Second
+
+// Put stores body as a new object with a fresh random id: in one PutObject
+// if it is at most the part size, else as a parallel multipart upload. See
+// the package documentation for checksums, memory use and cleanup.
+func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
+	const op = "put"
+	if err := s.begin(ctx); err != nil {
+		return store.Archive{}, s.fail(op, err)
+	}
+	if !store.ValidDescription(description) {
+		return store.Archive{}, s.fail(op, store.Permanent(errBadDescription))
+	}
+	a, err := s.put(ctx, body, description)
+	if err != nil {
+		return store.Archive{}, s.fail(op, err)
+	}
+	return a, nil
+}
+
+// put reads the first part, and a second one if the first filled up, to
+// choose between one PutObject and a multipart upload.
+func (s *Store) put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
+	id := newID()
+	partSize := s.partSizeFor(store.SizeHint(ctx))
+	pool := newBufPool(s.cfg.Concurrency + 1)
+	src := &bodyReader{ctx: ctx, r: body, th: treehash.New(), allocs: &s.bufAllocs}
+
+	first, err := pool.get(ctx)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	first, eof, err := src.fill(first, partSize, true)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	if eof {
+		return s.putSingle(ctx, id, description, first, src)
+	}
+	second, err := pool.get(ctx)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	second, eof, err = src.fill(second, partSize, true)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	if len(second) == 0 {
+		return s.putSingle(ctx, id, description, first, src)
+	}
+	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof)
+}
+
+// partSizeFor returns the configured part size, raised so that a body of
+// hint bytes plus 1% and 64 KiB fits in MaxParts parts, in whole MiB.
+func (s *Store) partSizeFor(hint int64) int64 {
+	ps := s.cfg.PartSize
+	if hint > 0 {
+		need := hint + hint/100 + 64<<10
+		per := (need + MaxParts - 1) / MaxParts
+		per = (per + 1<<20 - 1) &^ (1<<20 - 1)
+		ps = max(ps, per)
+	}
+	return min(ps, MaxPartSize)
+}
+
+// putSingle uploads data in one PutObject and verifies it.
+func (s *Store) putSingle(ctx context.Context, id, description string, data []byte, src *bodyReader) (a store.Archive, err error) {
+	if err := ctx.Err(); err != nil {
+		return store.Archive{}, err
+	}
+	key := s.objectKey(id)
+	sum := sha256.Sum256(data)
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	defer func() {
+		if err != nil {
+			s.deleteQuietly(ctx, key)
+		}
+	}()
+	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:            aws.String(s.cfg.Bucket),
+		Key:               aws.String(key),
+		Body:              bytes.NewReader(data),
+		ContentLength:     aws.Int64(int64(len(data))),
+		StorageClass:      types.StorageClass(s.cfg.StorageClass),
+		Metadata:          descriptionMetadata(description),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:    aws.String(want),
+	})
+	if err != nil {
+		return store.Archive{}, fmt.Errorf("upload %d bytes: %w", len(data), s.classify(ctx, err))
+	}
+	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != want {
+		return store.Archive{}, fmt.Errorf("upload %d bytes: S3 reports SHA-256 %s, sent %s: %w", len(data), got, want, errChecksum)
+	}
+	return s.verify(ctx, id, description, src, want)
+}
+
+// verify checks with HeadObject that the new object has the size and
+// SHA-256 checksum of what was read from the body, and returns the archive.
+func (s *Store) verify(ctx context.Context, id, description string, src *bodyReader, want string) (store.Archive, error) {
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket:       aws.String(s.cfg.Bucket),
+		Key:          aws.String(s.objectKey(id)),
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return store.Archive{}, fmt.Errorf("verify upload: %w", s.classify(ctx, err))
+	}
+	if size := aws.ToInt64(head.ContentLength); size != src.n {
+		return store.Archive{}, fmt.Errorf("verify upload: S3 holds %d bytes, %d were sent", size, src.n)
+	}
+	switch got := aws.ToString(head.ChecksumSHA256); {
+	case got == "":
+		s.cfg.Logger.Warn("s3 store: the object has no SHA-256 checksum to verify", "location", s.loc, "archive", id)
+	case !sameComposite(got, want):
+		return store.Archive{}, fmt.Errorf("verify upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
+	}
+	created := time.Now().UTC()
+	if head.LastModified != nil {
+		created = head.LastModified.UTC()
+	}
+	return store.Archive{ID: id, Description: description, Size: src.n, Created: created, TreeHash: src.th.Digest().String()}, nil
+}
+
+// deleteQuietly removes key after a failed Put, with a fresh short context
+// so that a cancelled Put still cleans up.
+func (s *Store) deleteQuietly(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}); err != nil && !isNotFound(err) {
+		s.cfg.Logger.Warn("s3 store: could not remove the object of a failed upload", "location", s.loc, "key", key, "err", err)
+	}
+}
+
+// bodyReader reads the body in part-sized chunks, counts the bytes and
+// feeds them to the tree hash. Its errors say they came from the body.
+type bodyReader struct {
+	ctx    context.Context
+	r      io.Reader
+	th     *treehash.Hash
+	allocs *atomic.Int64 // counts part-sized buffers allocated
+	n      int64         // bytes read so far
+	eof    bool
+}
+
+// fill reads into buf[:0] until it holds limit bytes or the body ends, and
+// reports whether it ended. When buf is too small, fill allocates: limit
+// bytes at once, or with grow set 64 KiB first, doubling as needed, so that
+// small bodies cost little memory.
+func (b *bodyReader) fill(buf []byte, limit int64, grow bool) ([]byte, bool, error) {
+	if b.eof {
+		return buf[:0], true, nil
+	}
+	if int64(cap(buf)) < limit {
+		buf = b.alloc(nil, limit, grow)
+	}
+	buf = buf[:0]
+	for int64(len(buf)) < limit {
+		if err := b.ctx.Err(); err != nil {
+			return buf, false, err
+		}
+		if len(buf) == cap(buf) {
+			buf = b.alloc(buf, limit, true)
+		}
+		n, err := b.r.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		if n > 0 {
+			b.th.Write(buf[len(buf) : len(buf)+n])
+			b.n += int64(n)
+			buf = buf[:len(buf)+n]
+		}
+		switch {
+		case err == io.EOF:
+			b.eof = true
+			return buf, true, nil
+		case err != nil:
+			return buf, false, fmt.Errorf("read body after %d bytes: %w", b.n, err)
+		}
+	}
+	return buf, false, nil
+}
+
+// alloc returns a buffer holding old's bytes with room for more: limit
+// bytes, or with grow set twice old's capacity (at least 64 KiB, at most
+// limit).
+func (b *bodyReader) alloc(old []byte, limit int64, grow bool) []byte {
+	size := limit
+	if grow {
+		size = min(limit, max(64<<10, 2*int64(cap(old))))
+	}
+	if size == limit {
+		b.allocs.Add(1)
+	}
+	buf := make([]byte, len(old), size)
+	copy(buf, old)
+	return buf
+}

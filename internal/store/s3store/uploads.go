@@ -1,0 +1,195 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/grsync/grsync/internal/store"
+)
+
+// uploadSidecar is the JSON body of PREFIX/grsync-uploads/<id>: what S3
+// cannot tell about a multipart upload until it is complete. Description is
+// encoded as in the object's metadata.
+type uploadSidecar struct {
+	Description string `json:"description"`
+	PartSize    int64  `json:"part_size"`
+}
+
+// maxSidecar bounds how much of a sidecar is read.
+const maxSidecar = 64 << 10
+
+// startMultipart creates the multipart upload of archive id and its
+// sidecar, and returns the S3 upload id.
+func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64) (string, error) {
+	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:            aws.String(s.cfg.Bucket),
+		Key:               aws.String(s.objectKey(id)),
+		StorageClass:      types.StorageClass(s.cfg.StorageClass),
+		Metadata:          descriptionMetadata(description),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		return "", fmt.Errorf("start multipart upload: %w", s.classify(ctx, err))
+	}
+	uploadID := aws.ToString(out.UploadId)
+	if uploadID == "" {
+		return "", errors.New("start multipart upload: S3 returned no upload id")
+	}
+	body, err := json.Marshal(uploadSidecar{Description: descriptionMetadata(description)[descMetaKey], PartSize: partSize})
+	if err == nil {
+		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.cfg.Bucket),
+			Key:           aws.String(s.uploadKey(id)),
+			Body:          bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))),
+			ContentType:   aws.String("application/json"),
+			StorageClass:  types.StorageClassStandard,
+		})
+	}
+	if err != nil {
+		s.abortQuietly(ctx, id, uploadID)
+		return "", fmt.Errorf("record multipart upload: %w", s.classify(ctx, err))
+	}
+	return uploadID, nil
+}
+
+// abortQuietly aborts a failed upload and removes its sidecar, with a
+// fresh short context so that a cancelled Put still cleans up. Failures
+// are logged: ListUploads shows what is left.
+func (s *Store) abortQuietly(ctx context.Context, id, uploadID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(s.cfg.Bucket),
+		Key:      aws.String(s.objectKey(id)),
+		UploadId: aws.String(uploadID),
+	})
+	if err != nil && !isNotFound(err) {
+		s.cfg.Logger.Warn("s3 store: could not abort a failed upload; it is still billed until aborted",
+			"location", s.loc, "upload", uploadHandle(id, uploadID), "err", err)
+	}
+	s.removeUploadSidecar(ctx, id)
+}
+
+// removeUploadSidecar deletes the sidecar of archive id's upload.
+func (s *Store) removeUploadSidecar(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.uploadKey(id))})
+	if err != nil && !isNotFound(err) {
+		s.cfg.Logger.Warn("s3 store: could not remove an upload's sidecar", "location", s.loc, "key", s.uploadKey(id), "err", err)
+	}
+}
+
+// uploadHandle is the store.Upload id of S3 upload uploadID of archive id.
+func uploadHandle(id, uploadID string) string { return id + ":" + uploadID }
+
+// ListUploads lists the unfinished multipart uploads under the prefix,
+// oldest first, with the description and part size from their sidecars.
+func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
+	const op = "list uploads"
+	if err := s.begin(ctx); err != nil {
+		return nil, s.fail(op, err)
+	}
+	var out []store.Upload
+	pages := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(s.cfg.Bucket),
+		Prefix: aws.String(s.cfg.Prefix + archivesDir),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.fail(op, s.classify(ctx, err))
+		}
+		for _, u := range page.Uploads {
+			id, ok := strings.CutPrefix(aws.ToString(u.Key), s.cfg.Prefix+archivesDir)
+			if !ok || !validID(id) || aws.ToString(u.UploadId) == "" {
+				continue
+			}
+			up := store.Upload{ID: uploadHandle(id, aws.ToString(u.UploadId)), Created: aws.ToTime(u.Initiated).UTC()}
+			sc, err := s.readSidecar(ctx, id)
+			switch {
+			case err == nil:
+				up.Description, up.PartSize = sc.Description, sc.PartSize
+			case ctx.Err() != nil:
+				return nil, s.fail(op, ctx.Err())
+			default:
+				s.cfg.Logger.Debug("s3 store: upload without a readable sidecar", "location", s.loc, "upload", up.ID, "err", err)
+			}
+			out = append(out, up)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// readSidecar reads and checks the sidecar of archive id's upload.
+func (s *Store) readSidecar(ctx context.Context, id string) (uploadSidecar, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.uploadKey(id))})
+	if err != nil {
+		return uploadSidecar{}, err
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxSidecar))
+	if err != nil {
+		return uploadSidecar{}, err
+	}
+	var sc uploadSidecar
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return uploadSidecar{}, err
+	}
+	if sc.Description, err = descriptionFrom(map[string]string{descMetaKey: sc.Description}); err != nil {
+		return uploadSidecar{}, err
+	}
+	return sc, nil
+}
+
+// AbortUpload aborts an unfinished upload (an id from ListUploads) and
+// removes its sidecar.
+func (s *Store) AbortUpload(ctx context.Context, id string) error {
+	const op = "abort upload"
+	if err := s.begin(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	archiveID, uploadID, ok := strings.Cut(id, ":")
+	if !ok || !validID(archiveID) || uploadID == "" {
+		return s.fail(op, fmt.Errorf("upload %q: %w", id, store.ErrNotFound))
+	}
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(s.cfg.Bucket),
+		Key:      aws.String(s.objectKey(archiveID)),
+		UploadId: aws.String(uploadID),
+	})
+	if isNotFound(err) {
+		return s.fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
+	}
+	if err != nil {
+		return s.fail(op, s.classify(ctx, err))
+	}
+	s.removeUploadSidecar(ctx, archiveID)
+	return nil
+}
+
+// timeOrNow returns *t in UTC, or now when t is nil.
+func timeOrNow(t *time.Time) time.Time {
+	if t == nil {
+		return time.Now().UTC()
+	}
+	return t.UTC()
+}

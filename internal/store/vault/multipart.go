@@ -1,0 +1,224 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glacier"
+
+	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/treehash"
+)
+
+// uploadMultipart sends the parts already read (ahead) and the rest of
+// body as one multipart upload, and aborts the upload if anything fails.
+// eof says whether body already ended after ahead.
+func (s *Store) uploadMultipart(ctx context.Context, body io.Reader, desc string, partSize int, ahead [][]byte, eof bool) (store.Archive, error) {
+	init, err := s.client.InitiateMultipartUpload(ctx, &glacier.InitiateMultipartUploadInput{
+		AccountId:          s.account(),
+		VaultName:          s.vault(),
+		ArchiveDescription: optional(desc),
+		PartSize:           aws.String(strconv.Itoa(partSize)),
+	})
+	if err != nil || init.UploadId == nil || *init.UploadId == "" {
+		for _, b := range ahead {
+			s.bufs.put(b)
+		}
+		if err == nil {
+			err = errors.New("the service returned no upload id")
+		}
+		return store.Archive{}, fmt.Errorf("start multipart upload: %w", withCtx(ctx, classify(err)))
+	}
+	id := *init.UploadId
+	s.log.Debug("multipart upload started", "store", s.loc, "upload", id, "part_size", partSize)
+	u := &upload{s: s, id: id, partSize: partSize}
+	a, err := u.run(ctx, body, desc, ahead, eof)
+	if err != nil {
+		if aerr := s.abortAfterFailure(ctx, id); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		return store.Archive{}, err
+	}
+	return a, nil
+}
+
+// abortAfterFailure aborts the upload of a failed Put on a fresh context.
+func (s *Store) abortAfterFailure(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(ctx, &glacier.AbortMultipartUploadInput{
+		AccountId: s.account(), VaultName: s.vault(), UploadId: &id,
+	})
+	if err != nil && !isNotFound(err) {
+		s.log.Warn("could not abort a failed upload", "store", s.loc, "upload", id, "err", err)
+		return fmt.Errorf("aborting multipart upload %s failed; it stays billed until aborted (grsync uploads lists it): %w", id, err)
+	}
+	s.log.Debug("multipart upload aborted", "store", s.loc, "upload", id)
+	return nil
+}
+
+// upload is one multipart upload in progress.
+type upload struct {
+	s        *Store
+	id       string
+	partSize int
+
+	mu     sync.Mutex
+	hashes []treehash.Digest // tree hash of each part, by index
+	err    error             // the first failure
+	cancel context.CancelCauseFunc
+}
+
+// setErr records the first failure and stops the other parts.
+func (u *upload) setErr(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err == nil {
+		u.err = err
+		u.cancel(err)
+	}
+}
+
+func (u *upload) firstErr() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// run reads the body part by part and uploads up to Concurrency parts at
+// once, then completes the upload. The buffers in flight plus the one
+// being filled are at most Concurrency + 1.
+func (u *upload) run(ctx context.Context, body io.Reader, desc string, ahead [][]byte, eof bool) (store.Archive, error) {
+	s := u.s
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	u.cancel = cancel
+
+	// Parts smaller than a tree-hash leaf (tests only) are not nodes of
+	// the archive's tree: hash the whole stream instead.
+	var whole *treehash.Hash
+	if u.partSize < treehash.LeafSize {
+		whole = treehash.New()
+	}
+	slots := make(chan struct{}, s.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var total int64
+parts:
+	for index := 0; ; index++ {
+		var buf []byte
+		switch {
+		case len(ahead) > 0:
+			buf, ahead = ahead[0], ahead[1:]
+		case eof:
+			break parts
+		default:
+			b := s.bufs.get(u.partSize)
+			n, end, err := readPart(pctx, body, b, total)
+			eof = end
+			if err != nil || n == 0 {
+				s.bufs.put(b)
+				if err != nil {
+					u.setErr(err)
+				}
+				break parts
+			}
+			buf = b[:n]
+		}
+		if index >= s.maxParts {
+			s.bufs.put(buf)
+			u.setErr(store.Permanent(fmt.Errorf("the archive needs more than %d parts of %d bytes "+
+				"(the size hint was missing or too small)", s.maxParts, u.partSize)))
+			break
+		}
+		if whole != nil {
+			whole.Write(buf)
+		}
+		off := total
+		total += int64(len(buf))
+		select {
+		case slots <- struct{}{}:
+		case <-pctx.Done():
+			s.bufs.put(buf)
+			u.setErr(pctx.Err())
+			break parts
+		}
+		u.mu.Lock()
+		u.hashes = append(u.hashes, treehash.Digest{})
+		u.mu.Unlock()
+		wg.Go(func() {
+			defer func() { <-slots }()
+			defer s.bufs.put(buf)
+			h, err := u.sendPart(pctx, index, off, buf)
+			if err != nil {
+				u.setErr(err)
+				return
+			}
+			u.mu.Lock()
+			u.hashes[index] = h
+			u.mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, b := range ahead {
+		s.bufs.put(b)
+	}
+	if err := u.firstErr(); err != nil {
+		return store.Archive{}, withCtx(ctx, err)
+	}
+
+	var sum treehash.Digest
+	if whole != nil {
+		sum = whole.Digest()
+	} else {
+		var ok bool
+		if sum, ok = treehash.Combine(int64(u.partSize), u.hashes); !ok {
+			return store.Archive{}, fmt.Errorf("part size %d cannot combine tree hashes", u.partSize)
+		}
+	}
+	hex := sum.String()
+	out, err := s.client.CompleteMultipartUpload(ctx, &glacier.CompleteMultipartUploadInput{
+		AccountId:   s.account(),
+		VaultName:   s.vault(),
+		UploadId:    &u.id,
+		ArchiveSize: aws.String(strconv.FormatInt(total, 10)),
+		Checksum:    &hex,
+	})
+	if err != nil {
+		return store.Archive{}, fmt.Errorf("complete multipart upload of %d parts, %d bytes: %w", len(u.hashes), total, withCtx(ctx, classify(err)))
+	}
+	a, err := s.finish(ctx, out.ArchiveId, out.Checksum, hex, total, desc, out.ResultMetadata)
+	if err == nil {
+		s.log.Debug("multipart upload completed", "store", s.loc, "archive", a.ID, "parts", len(u.hashes), "bytes", total)
+	}
+	return a, err
+}
+
+// sendPart uploads one part with its tree hash. On a retry the SDK
+// rewinds the reader, so the very same bytes are sent again.
+func (u *upload) sendPart(ctx context.Context, index int, off int64, data []byte) (treehash.Digest, error) {
+	sum := treehash.Sum(data)
+	hex := sum.String()
+	rng := fmt.Sprintf("bytes %d-%d/*", off, off+int64(len(data))-1)
+	out, err := u.s.client.UploadMultipartPart(ctx, &glacier.UploadMultipartPartInput{
+		AccountId: u.s.account(),
+		VaultName: u.s.vault(),
+		UploadId:  &u.id,
+		Range:     &rng,
+		Checksum:  &hex,
+		Body:      bytes.NewReader(data),
+	})
+	if err != nil {
+		return sum, fmt.Errorf("upload part %d (%s): %w", index, rng, withCtx(ctx, classify(err)))
+	}
+	if out.Checksum != nil && !strings.EqualFold(*out.Checksum, hex) {
+		return sum, store.Permanent(fmt.Errorf("upload part %d (%s): the service computed tree hash %s, but the part's is %s", index, rng, *out.Checksum, hex))
+	}
+	return sum, nil
+}

@@ -74,8 +74,12 @@ func parsePartSize(s string) (int64, error) {
 }
 
 func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
-	if _, err := parsePartSize(o.partSize); err != nil {
+	ps, err := parsePartSize(o.partSize)
+	if err != nil {
 		return err
+	}
+	if cmd.Flags().Changed("part-size") {
+		a.partSize = ps
 	}
 	if o.listUploads || o.abortUploads {
 		if err := a.runUploads(o.abortUploads); err != nil {

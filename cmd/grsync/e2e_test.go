@@ -266,7 +266,7 @@ func TestUsageErrorsExit2AndDoNothing(t *testing.T) {
 		{"bad alphabet", []string{"--local-store", "st", "--encryption-key", "ZmRfLWd5c3Jjc3BqbXRxeGd3ZW5ka2Z0c2Z6cGxob+/=", "src"}, []string{"url-safe"}},
 		{"open key file", []string{"--local-store", "st", "--encryption-key-file", "open.key", "src"}, []string{"chmod 600"}},
 		{"encrypt without key", []string{"--local-store", "st", "--encrypt", "true", "src"}, []string{"no key was given"}},
-		{"vault not yet", []string{"--vault", "v", "--region", "us-east-1", "src"}, []string{"not available in this build yet"}},
+		{"vault without region", []string{"--vault", "v", "src"}, []string{"--vault needs --region"}},
 		{"no target", []string{"src"}, []string{"no target"}},
 		{"restore without output", []string{"restore", "--local-store", "st"}, []string{"--output"}},
 		{"bad tier", []string{"restore", "--local-store", "st", "--output", "o", "--tier", "Fast"}, []string{"invalid --tier"}},

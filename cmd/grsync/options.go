@@ -15,6 +15,8 @@ import (
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/local"
 	"github.com/grsync/grsync/internal/store/retry"
+	"github.com/grsync/grsync/internal/store/s3store"
+	"github.com/grsync/grsync/internal/store/vault"
 )
 
 const keyEnv = "GRSYNC_ENCRYPTION_KEY"
@@ -87,7 +89,11 @@ func (g *globalOptions) targetLocation() (string, error) {
 	case g.vault != "":
 		return "glacier:" + g.region + ":" + g.vault, nil
 	case g.bucket != "":
-		return "s3:" + g.bucket + "/" + strings.Trim(g.prefix, "/"), nil
+		// The same form as the S3 store's Location: "s3:BUCKET" or "s3:BUCKET/PREFIX".
+		if p := strings.Trim(g.prefix, "/"); p != "" {
+			return "s3:" + g.bucket + "/" + p, nil
+		}
+		return "s3:" + g.bucket, nil
 	}
 	return "", nil
 }
@@ -128,9 +134,30 @@ func (a *app) openStore(location string, create bool) (store.Store, error) {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
 		return a.wrapStore(s), nil
-	}
-	if err := storeAvailable(location); err != nil {
-		return nil, err
+	case strings.HasPrefix(location, "glacier:"):
+		region, name, _ := strings.Cut(strings.TrimPrefix(location, "glacier:"), ":")
+		s, err := vault.New(a.ctx, vault.Config{
+			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: a.g.endpoint,
+			PartSize: a.partSize, Logger: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return a.wrapStore(s), nil
+	case strings.HasPrefix(location, "s3:"):
+		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
+		var part int64
+		if a.partSize >= 5<<20 {
+			part = a.partSize // S3 parts are at least 5 MiB; below that, its default
+		}
+		s, err := s3store.New(a.ctx, s3store.Config{
+			Bucket: bucket, Prefix: prefix, Region: a.g.region, StorageClass: a.g.storageClass,
+			Profile: a.g.profile, EndpointURL: a.g.endpoint, PartSize: part, Logger: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return a.wrapStore(s), nil
 	}
 	return nil, usagef("", "unknown target %q", location)
 }
@@ -224,9 +251,6 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := storeAvailable(loc); err != nil {
-		return nil, err
-	}
 	if loc == "" && !fileExists(a.g.db) {
 		return nil, usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
 			"no target given, and no catalogue at %s to take it from", a.g.db)
@@ -244,9 +268,6 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	}()
 	if loc == "" {
 		if loc, err = a.resolveTarget(cat); err != nil {
-			return nil, err
-		}
-		if err := storeAvailable(loc); err != nil {
 			return nil, err
 		}
 	}
@@ -277,19 +298,6 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	}
 	ok = true
 	return s, nil
-}
-
-// storeAvailable reports targets this build cannot reach yet.
-func storeAvailable(loc string) error {
-	switch {
-	case strings.HasPrefix(loc, "glacier:"):
-		return usagef("use --local-store DIR for now; vault support is the next step of grsync's development",
-			"the Glacier vault target (%s) is not available in this build yet", loc)
-	case strings.HasPrefix(loc, "s3:"):
-		return usagef("use --local-store DIR for now; S3 support follows the vault store",
-			"the S3 target (%s) is not available in this build yet", loc)
-	}
-	return nil
 }
 
 // checkKey refuses a key other than the one the target's backups were made

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,8 @@ type app struct {
 	exitCode       int
 	g              globalOptions
 	log            *slog.Logger
+	ctx            context.Context // the command's context, for opening stores
+	partSize       int64           // sync's --part-size; 0 = the store's default
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -62,6 +65,7 @@ glacier-rsync command lines work unchanged.
 
 // setup validates the global flags and prepares logging.
 func (a *app) setup(cmd *cobra.Command) error {
+	a.ctx = cmd.Context()
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {
 		return err

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/grsync/grsync/internal/testutil/moto"
+)
+
+// s3Client talks to moto directly, to create buckets and to look at what
+// grsync stored.
+func s3Client(m *moto.Server) *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(m.URL),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+	})
+}
+
+func createBucket(t *testing.T, c *s3.Client, name string) {
+	t.Helper()
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 4's scenario against moto: files from 0 bytes to 64 MiB into
+// DEEP_ARCHIVE (multipart for the large ones), restore with --wait and the
+// Bulk tier, inventory --rebuild into a fresh catalogue and a second
+// restore; nothing in the bucket's keys or metadata names a file.
+func TestMotoS3DeepArchive(t *testing.T) {
+	m := moto.Start(t)
+	c := s3Client(m)
+	createBucket(t, c, "backups")
+	env := m.Env()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "Secret-Projects")
+	sizes := map[string]int{"empty.txt": 0, "one.bin": 1, "notes-secret.txt": 4096, "photo-secret.jpg": 3 << 20,
+		"video-secret.mp4": 64 << 20, "sub/deeper/model-secret.bin": 9<<20 + 3}
+	for name, n := range sizes {
+		writeFile(t, filepath.Join(src, name), randomBytes(t, n), time.Unix(1700000000, int64(n)))
+	}
+	key := newKey(t, dir)
+	target := []string{"--bucket", "backups", "--prefix", "laptop", "--region", "us-east-1", "--encryption-key-file", key}
+	r := mustRunEnv(t, dir, env, 0, append(target, "--storage-class", "DEEP_ARCHIVE", src)...)
+	if !strings.Contains(r.stdout, "uploaded      6 files") {
+		t.Fatalf("all six files should be uploaded:\n%s", r)
+	}
+
+	// Every key and every object's metadata: no name, no path, no folder.
+	ctx := context.Background()
+	var keys int
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("backups")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys++
+			h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("backups"), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := *o.Key
+			for k, v := range h.Metadata {
+				text += " " + k + "=" + v
+			}
+			for _, secret := range []string{"secret", "Secret-Projects", "deeper", "photo", "video", "notes"} {
+				if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
+					t.Errorf("object %s reveals %q: %s", *o.Key, secret, text)
+				}
+			}
+			if o.StorageClass != "DEEP_ARCHIVE" {
+				t.Errorf("object %s has class %s", *o.Key, o.StorageClass)
+			}
+		}
+	}
+	if keys < 6 {
+		t.Fatalf("only %d objects in the bucket", keys)
+	}
+
+	// Expedited does not exist for DEEP_ARCHIVE: refused before any request.
+	r = grsync(t, dir, env, append([]string{"restore", "--output", "never", "--tier", "Expedited"}, target...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "Expedited") {
+		t.Fatalf("Expedited on DEEP_ARCHIVE must be refused with exit 2:\n%s", r)
+	}
+
+	mustRunEnv(t, dir, env, 0, append([]string{"restore", "--output", "out", "--tier", "Bulk", "--wait", "--poll", "1s"}, target...)...)
+	sameTree(t, src, filepath.Join(dir, "out", strings.TrimPrefix(src, "/")), checkMeta)
+
+	fresh := filepath.Join(dir, "fresh.db")
+	r = mustRunEnv(t, dir, env, 0, append([]string{"inventory", "--rebuild", "--db", fresh}, target...)...)
+	if !strings.Contains(r.stdout, "6 file versions added") {
+		t.Fatalf("rebuild should find the six files:\n%s", r)
+	}
+	mustRunEnv(t, dir, env, 0, append([]string{"restore", "--db", fresh, "--output", "out2", "--tier", "Bulk", "--wait", "--poll", "1s"}, target...)...)
+	sameTree(t, src, filepath.Join(dir, "out2", strings.TrimPrefix(src, "/")), checkMeta)
+	mustRunEnv(t, dir, env, 0, append([]string{"verify"}, target...)...)
+}
+
+// GLACIER_IR objects are read directly: no restore request is made.
+func TestMotoS3GlacierIRRestoresDirectly(t *testing.T) {
+	m := moto.Start(t)
+	c := s3Client(m)
+	createBucket(t, c, "ir-bucket")
+	env := m.Env()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, filepath.Join(src, "a"), randomBytes(t, 200000), time.Unix(1700000000, 0))
+	target := []string{"--bucket", "ir-bucket", "--region", "us-east-1", "--storage-class", "GLACIER_IR"}
+	mustRunEnv(t, dir, env, 0, append(target, src)...)
+	r := mustRunEnv(t, dir, env, 0, append([]string{"restore", "--output", "out"}, target...)...)
+	if strings.Contains(r.stdout, "waiting") {
+		t.Errorf("GLACIER_IR must not wait for a restore:\n%s", r)
+	}
+	sameTree(t, src, filepath.Join(dir, "out", strings.TrimPrefix(src, "/")), checkMeta)
+}

@@ -403,6 +403,7 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)
 	}
+	removeStaleTemps(dest)
 	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".grsync-*")
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
@@ -457,6 +458,28 @@ func (t *treeVerifier) Read(p []byte) (int, error) {
 }
 
 func (t *treeVerifier) Close() error { return t.rc.Close() }
+
+// removeStaleTemps removes temporary files an interrupted restore left
+// beside dest (only one grsync uses a catalogue at a time, and these names
+// are grsync's own).
+func removeStaleTemps(dest string) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), "."+globEscape(filepath.Base(dest))+".grsync-*"))
+	for _, p := range old {
+		os.Remove(p)
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 type progressWriter struct{ o Observer }
 

@@ -281,24 +281,34 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 		return res, err
 	}
 	conts := DecodeListing(cfg, l.Archives).Continuations
+	listed := map[string]bool{} // dead uploads this listing still shows
 	for id, a := range inStore {
 		if all[id] {
 			continue
 		}
-		if _, ok := dead[groupOf(a.Description)]; ok {
-			if err := cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if g := groupOf(a.Description); g != "" && dead[g] != nil {
+			listed[g] = true
+			err := cfg.Store.Delete(ctx, id)
+			switch {
+			case err == nil:
+				res.Removed++
+			case !errors.Is(err, store.ErrNotFound): // not found: removed by an earlier verify
 				return res, fmt.Errorf("removing archive %s of an interrupted upload: %w", id, err)
 			}
-			res.Removed++
 			continue
 		}
 		if !conts[id] {
 			res.Unknown = append(res.Unknown, id)
 		}
 	}
-	// Uploads noted before the listing was taken are settled now: what
-	// they stored was listed (and removed above), or nothing was stored.
-	for _, ps := range dead {
+	// A dead upload is settled once a listing taken after it started no
+	// longer shows anything of it. Until then it stays noted, so a listing
+	// older than the deletions above (a vault's inventory is reused for a
+	// day) does not report its archives as unknown.
+	for g, ps := range dead {
+		if listed[g] {
+			continue
+		}
 		for _, p := range ps {
 			if !l.Date.IsZero() && p.Started.Before(l.Date) {
 				if err := cfg.Catalog.EndUpload(p.ID); err != nil {

@@ -19,6 +19,29 @@ func (o *inventoryOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
 }
 
+// listing opens the session and fetches the store's listing (waiting with
+// --wait). While the store is still preparing it, it reports so, sets exit
+// code 3 and returns a nil session.
+func (a *app) listing(cmd *cobra.Command, o *inventoryOptions) (*session, *engine.Config, engine.Listing, error) {
+	s, err := a.openSession(false)
+	if err != nil {
+		return nil, nil, engine.Listing{}, err
+	}
+	cfg := a.engineConfig(s)
+	l, err := engine.FetchInventory(cmd.Context(), cfg, o.wait, o.poll, a.stop)
+	if err != nil {
+		s.Close()
+		return nil, nil, l, err
+	}
+	if l.Pending {
+		a.printf("the inventory of %s is being prepared (job %s); run the same command again later, or add --wait\n", s.target.Location, l.Job.JobID)
+		a.exitCode = exitPending
+		s.Close()
+		return nil, nil, l, nil
+	}
+	return s, cfg, l, nil
+}
+
 func (a *app) inventoryCommand() *cobra.Command {
 	o := &inventoryOptions{}
 	cmd := &cobra.Command{
@@ -35,21 +58,11 @@ restore works and sync skips unchanged files. The key is needed to read the
 metadata of encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openSession(false)
-			if err != nil {
+			s, cfg, l, err := a.listing(cmd, o)
+			if s == nil || err != nil {
 				return err
 			}
 			defer s.Close()
-			cfg := a.engineConfig(s)
-			l, err := engine.FetchInventory(cmd.Context(), cfg, o.wait, o.poll, a.stop)
-			if err != nil {
-				return err
-			}
-			if l.Pending {
-				a.printf("the inventory of %s is being prepared (job %s); run the same command again later, or add --wait\n", s.target.Location, l.Job.JobID)
-				a.exitCode = exitPending
-				return nil
-			}
 			a.printf("inventory of %s taken %s: %d archives\n", s.target.Location, l.Date.Local().Format(time.DateTime), len(l.Archives))
 			if !o.rebuild {
 				return nil
@@ -85,21 +98,11 @@ the catalogue does not know (unknown). Archives recorded after the inventory was
 taken are not counted as missing. Exit code 0 only when both agree.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openSession(false)
-			if err != nil {
+			s, cfg, l, err := a.listing(cmd, o)
+			if s == nil || err != nil {
 				return err
 			}
 			defer s.Close()
-			cfg := a.engineConfig(s)
-			l, err := engine.FetchInventory(cmd.Context(), cfg, o.wait, o.poll, a.stop)
-			if err != nil {
-				return err
-			}
-			if l.Pending {
-				a.printf("the inventory of %s is being prepared (job %s); run the same command again later, or add --wait\n", s.target.Location, l.Job.JobID)
-				a.exitCode = exitPending
-				return nil
-			}
 			res, err := engine.Verify(cmd.Context(), cfg, l)
 			if err != nil {
 				return err

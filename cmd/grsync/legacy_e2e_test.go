@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"math"
@@ -19,10 +20,39 @@ import (
 const legacyDir = "../../testdata/legacy-python"
 const legacyRoot = "/home/alice/backup-src"
 
-type legacyInventory struct {
-	ArchiveList []struct {
-		ArchiveId, ArchiveDescription, CreationDate string
+type legacyArchive struct {
+	id, desc string
+	created  time.Time
+	data     []byte
+}
+
+// legacyArchives reads the fixture archives with the descriptions and
+// creation dates of the fixture inventory.
+func legacyArchives(t *testing.T) []legacyArchive {
+	t.Helper()
+	var inv struct {
+		ArchiveList []struct{ ArchiveId, ArchiveDescription, CreationDate string }
 	}
+	b, err := os.ReadFile(filepath.Join(legacyDir, "inventory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	var out []legacyArchive
+	for _, a := range inv.ArchiveList {
+		data, err := os.ReadFile(filepath.Join(legacyDir, "archives", a.ArchiveId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := time.Parse(time.RFC3339, a.CreationDate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, legacyArchive{a.ArchiveId, a.ArchiveDescription, created, data})
+	}
+	return out
 }
 
 // legacySetup places the Python tool's archives into a local store under
@@ -36,24 +66,10 @@ func legacySetup(t *testing.T, dir string) (storeDir, db, key string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inv legacyInventory
-	b, err := os.ReadFile(filepath.Join(legacyDir, "inventory.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &inv); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range inv.ArchiveList {
-		f, err := os.Open(filepath.Join(legacyDir, "archives", a.ArchiveId))
-		if err != nil {
+	for _, a := range legacyArchives(t) {
+		if err := st.Seed(a.id, a.desc, a.created, bytes.NewReader(a.data)); err != nil {
 			t.Fatal(err)
 		}
-		created, _ := time.Parse(time.RFC3339, a.CreationDate)
-		if err := st.Seed(a.ArchiveId, a.ArchiveDescription, created, f); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
 	}
 	st.Close()
 

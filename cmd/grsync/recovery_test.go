@@ -8,27 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireTools skips loudly when a standard tool is missing, or fails when
-// GRSYNC_REQUIRE_TOOLS=1 (CI sets it and installs the tools).
-func requireTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("GRSYNC_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is not on PATH and GRSYNC_REQUIRE_TOOLS=1", n)
-			}
-			t.Skipf("SKIPPING: %s is not on PATH; install it (apt-get install -y age zstd) or set GRSYNC_REQUIRE_TOOLS=1 to make this fatal", n)
-		}
-	}
-}
+	"github.com/grsync/grsync/internal/testutil/tools"
+)
 
 // The README's recipe, end to end: back up with grsync, export the age
 // identity with grsync, then get the file back with Debian's age, zstd and
 // tar only.
 func TestStandardToolsRecoveryRecipe(t *testing.T) {
-	requireTools(t, "age", "zstd", "tar", "sh")
+	tools.Require(t, "age", "zstd", "tar", "sh")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	content := append(randomBytes(t, 300000), bytes.Repeat([]byte("compressible "), 50000)...)

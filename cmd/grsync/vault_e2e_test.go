@@ -2,7 +2,6 @@ package main
 
 import (
 	"database/sql"
-	"encoding/json"
 	"math"
 	"net/http"
 	"os"
@@ -140,23 +139,14 @@ func TestVaultRestorePendingThenReused(t *testing.T) {
 // their ids, the legacy glacier.db, inventory.json.
 func TestLegacyFixturesInVault(t *testing.T) {
 	srv, env := emulator(t, glacieremu.Config{}, "my-vault")
-	var inv legacyInventory
+	for _, a := range legacyArchives(t) {
+		if err := srv.SeedArchive("my-vault", a.id, a.desc, a.created, a.data); err != nil {
+			t.Fatal(err)
+		}
+	}
 	invJSON, err := os.ReadFile(filepath.Join(legacyDir, "inventory.json"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := json.Unmarshal(invJSON, &inv); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range inv.ArchiveList {
-		data, err := os.ReadFile(filepath.Join(legacyDir, "archives", a.ArchiveId))
-		if err != nil {
-			t.Fatal(err)
-		}
-		created, _ := time.Parse(time.RFC3339, a.CreationDate)
-		if err := srv.SeedArchive("my-vault", a.ArchiveId, a.ArchiveDescription, created, data); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := srv.SetInventory("my-vault", invJSON); err != nil {
 		t.Fatal(err)

@@ -8,28 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireTools skips the test when a tool is missing, loudly, unless
-// GRSYNC_REQUIRE_TOOLS=1 (set in CI), which turns the skip into a failure.
-func requireTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("GRSYNC_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is not on PATH and GRSYNC_REQUIRE_TOOLS=1", n)
-			}
-			t.Skipf("SKIPPED: %s is not on PATH, so archives were NOT checked against the standard tools; "+
-				"install age, zstd and tar (apt-get install -y age zstd) or set GRSYNC_REQUIRE_TOOLS=1 to make this fatal", n)
-		}
-	}
-}
+	"github.com/grsync/grsync/internal/testutil/tools"
+)
 
 // TestStandardToolsDecode is the recovery recipe of docs/FORMAT.md section
 // 7: stock age, zstd and GNU tar must restore the file, its bytes, its
 // modification time and its permissions, for every encoding.
 func TestStandardToolsDecode(t *testing.T) {
-	requireTools(t, "age", "zstd", "tar", "bash")
+	tools.Require(t, "age", "zstd", "tar", "bash")
 	k := testKey(t)
 	dir := t.TempDir()
 	idFile := filepath.Join(dir, "id.txt")

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/grsync/grsync/internal/testutil/tools"
 )
 
 // Known answers for vectorKey. The age identity and recipient were checked
@@ -253,20 +255,8 @@ func decodeBech32ForTest(t *testing.T, s string) []byte {
 	return out
 }
 
-func requireTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("GRSYNC_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is not on PATH and GRSYNC_REQUIRE_TOOLS=1", n)
-			}
-			t.Skipf("SKIPPED: %s is not on PATH; install it (apt-get install -y age) to check compatibility with the real tool", n)
-		}
-	}
-}
-
 func TestAgeKeygenAgreesOnRecipient(t *testing.T) {
-	requireTools(t, "age-keygen")
+	tools.Require(t, "age-keygen")
 	k := mustParse(t, vectorKey)
 	p := filepath.Join(t.TempDir(), "id.txt")
 	if err := os.WriteFile(p, []byte(k.AgeIdentityString()+"\n"), 0o600); err != nil {

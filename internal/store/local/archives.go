@@ -34,11 +34,11 @@ func (s *Store) loadMeta(id string) (archiveMeta, error) {
 // removes bytes left without metadata by a crash.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	const op = "delete"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	if !validID(id) {
-		return s.fail(op, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound))
 	}
 	found := false
 	for _, p := range []string{s.metaPath(id), s.archivePath(id)} {
@@ -47,14 +47,14 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		case err == nil:
 			found = true
 		case !errors.Is(err, os.ErrNotExist):
-			return s.fail(op, err)
+			return s.Fail(op, err)
 		}
 	}
 	if !found {
-		return s.fail(op, fmt.Errorf("archive %s: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("archive %s: %w", id, store.ErrNotFound))
 	}
 	if err := syncDir(s.archiveDir()); err != nil {
-		return s.fail(op, err)
+		return s.Fail(op, err)
 	}
 	return nil
 }

@@ -1,12 +1,10 @@
 package local
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/grsync/grsync/internal/store"
@@ -30,10 +28,9 @@ type Options struct {
 
 // Store is a store.Store on a local directory. It is safe for concurrent use.
 type Store struct {
-	dir    string // absolute, cleaned
-	loc    string
-	opt    Options
-	closed atomic.Bool
+	dir string // absolute, cleaned
+	store.Base
+	opt Options
 }
 
 var _ store.Store = (*Store)(nil)
@@ -60,9 +57,9 @@ func open(dir string, opt Options, create bool) (*Store, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Store{dir: abs, loc: "local:" + abs, opt: opt}
+	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt}
 	if err := s.init(create); err != nil {
-		return nil, fmt.Errorf("%s: open: %w", s.loc, err)
+		return nil, fmt.Errorf("%s: open: %w", s.Location(), err)
 	}
 	return s, nil
 }
@@ -100,30 +97,8 @@ func (s *Store) init(create bool) error {
 	return syncDir(s.dir)
 }
 
-// Location returns "local:" followed by the absolute, cleaned directory.
-func (s *Store) Location() string { return s.loc }
-
 // Dir returns the absolute directory of the store.
 func (s *Store) Dir() string { return s.dir }
-
-// Close marks the store closed; later calls fail. It holds no other resources.
-func (s *Store) Close() error {
-	s.closed.Store(true)
-	return nil
-}
-
-// begin checks that an operation may start.
-func (s *Store) begin(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.Permanent(errors.New("store is closed"))
-	}
-	return ctx.Err()
-}
-
-// fail names the store and the operation in err.
-func (s *Store) fail(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.loc, op, err)
-}
 
 func (s *Store) archivePath(id string) string { return filepath.Join(s.dir, archivesDir, id) }
 func (s *Store) metaPath(id string) string    { return filepath.Join(s.dir, archivesDir, id+".json") }

@@ -24,15 +24,15 @@ var errBadDescription = fmt.Errorf("invalid description: it must be printable AS
 // documentation for the write ordering.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.begin(ctx); err != nil {
-		return store.Archive{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Archive{}, s.Fail(op, err)
 	}
 	if !store.ValidDescription(description) {
-		return store.Archive{}, s.fail(op, store.Permanent(errBadDescription))
+		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
 	}
 	a, err := s.put(ctx, body, description, newID(), s.opt.Now())
 	if err != nil {
-		return store.Archive{}, s.fail(op, err)
+		return store.Archive{}, s.Fail(op, err)
 	}
 	return a, nil
 }
@@ -43,20 +43,20 @@ func (s *Store) Put(ctx context.Context, body io.Reader, description string) (st
 func (s *Store) Seed(id, description string, created time.Time, r io.Reader) error {
 	const op = "seed"
 	ctx := context.Background()
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	if !validID(id) {
-		return s.fail(op, store.Permanent(fmt.Errorf("archive id %q is not 1 to %d characters from [A-Za-z0-9_-]", id, maxIDLen)))
+		return s.Fail(op, store.Permanent(fmt.Errorf("archive id %q is not 1 to %d characters from [A-Za-z0-9_-]", id, maxIDLen)))
 	}
 	if !store.ValidDescription(description) {
-		return s.fail(op, store.Permanent(errBadDescription))
+		return s.Fail(op, store.Permanent(errBadDescription))
 	}
 	if created.IsZero() {
 		created = s.opt.Now()
 	}
 	if _, err := s.put(ctx, r, description, id, created); err != nil {
-		return s.fail(op, err)
+		return s.Fail(op, err)
 	}
 	return nil
 }

@@ -16,13 +16,13 @@ import (
 // once and has no JobID; with it, a job file records when it will be ready.
 func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "request"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	switch r.Tier {
 	case "", store.TierExpedited, store.TierStandard, store.TierBulk:
 	default:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval tier %q", r.Tier)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval tier %q", r.Tier)))
 	}
 	job := jobMeta{Tier: string(r.Tier), Requested: s.opt.Now().UTC()}
 	job.ReadyAt = job.Requested.Add(s.opt.RetrievalDelay)
@@ -31,29 +31,29 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	case store.KindArchive:
 		m, err := s.loadMeta(r.ArchiveID)
 		if err != nil {
-			return store.Retrieval{}, s.fail(op, err)
+			return store.Retrieval{}, s.Fail(op, err)
 		}
 		job.Kind, job.ArchiveID = jobKindArchive, r.ArchiveID
 		out.Size, out.TreeHash = m.Size, m.TreeHash
 	case store.KindInventory:
 		if r.ArchiveID != "" {
-			return store.Retrieval{}, s.fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
+			return store.Retrieval{}, s.Fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
 		}
 		job.Kind = jobKindInventory
 		out.Size, out.TreeHash = -1, ""
 	default:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
 	}
 	out.Requested, out.Expires = job.Requested, time.Time{}
 	out.JobID, out.Ready = "", true
 	if s.opt.RetrievalDelay > 0 {
 		data, err := json.Marshal(job)
 		if err != nil {
-			return store.Retrieval{}, s.fail(op, err)
+			return store.Retrieval{}, s.Fail(op, err)
 		}
 		out.JobID, out.Ready = newID(), false
 		if err := writeFileSync(s.jobPath(out.JobID), data, os.O_CREATE|os.O_EXCL); err != nil {
-			return store.Retrieval{}, s.fail(op, err)
+			return store.Retrieval{}, s.Fail(op, err)
 		}
 	}
 	return out, nil
@@ -62,12 +62,12 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 // Poll returns the retrieval's current state.
 func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "poll"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out, err := s.state(r)
 	if err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	return out, nil
 }
@@ -135,38 +135,38 @@ func (s *Store) loadJob(id string) (jobMeta, error) {
 // than its metadata says.
 func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length int64) (io.ReadCloser, error) {
 	const op = "read"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	if r.Kind != store.KindArchive {
-		return nil, s.fail(op, store.Permanent(errors.New("not an archive retrieval")))
+		return nil, s.Fail(op, store.Permanent(errors.New("not an archive retrieval")))
 	}
 	st, err := s.state(r)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	if !st.Ready {
-		return nil, s.fail(op, fmt.Errorf("archive %s: %w", st.ArchiveID, store.ErrNotReady))
+		return nil, s.Fail(op, fmt.Errorf("archive %s: %w", st.ArchiveID, store.ErrNotReady))
 	}
 	size := st.Size
 	if off < 0 || off > size || (length >= 0 && length > size-off) {
-		return nil, s.fail(op, store.Permanent(fmt.Errorf("archive %s: range offset %d length %d is outside its %d bytes", st.ArchiveID, off, length, size)))
+		return nil, s.Fail(op, store.Permanent(fmt.Errorf("archive %s: range offset %d length %d is outside its %d bytes", st.ArchiveID, off, length, size)))
 	}
 	if length < 0 {
 		length = size - off
 	}
 	f, err := os.Open(s.archivePath(st.ArchiveID))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, s.fail(op, fmt.Errorf("archive %s: %w", st.ArchiveID, store.ErrNotFound))
+		return nil, s.Fail(op, fmt.Errorf("archive %s: %w", st.ArchiveID, store.ErrNotFound))
 	}
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		_ = f.Close()
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
-	return &rangeReader{ctx: ctx, f: f, left: length, what: s.loc + ": read: archive " + st.ArchiveID}, nil
+	return &rangeReader{ctx: ctx, f: f, left: length, what: s.Location() + ": read: archive " + st.ArchiveID}, nil
 }
 
 // rangeReader reads a bounded range of an archive file.
@@ -207,18 +207,18 @@ func (r *rangeReader) Close() error { return r.f.Close() }
 // by fn is returned unchanged.
 func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.Archive) error) (time.Time, error) {
 	const op = "inventory"
-	if err := s.begin(ctx); err != nil {
-		return time.Time{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return time.Time{}, s.Fail(op, err)
 	}
 	if r.Kind != store.KindInventory {
-		return time.Time{}, s.fail(op, store.Permanent(errors.New("not an inventory retrieval")))
+		return time.Time{}, s.Fail(op, store.Permanent(errors.New("not an inventory retrieval")))
 	}
 	st, err := s.state(r)
 	if err != nil {
-		return time.Time{}, s.fail(op, err)
+		return time.Time{}, s.Fail(op, err)
 	}
 	if !st.Ready {
-		return time.Time{}, s.fail(op, store.ErrNotReady)
+		return time.Time{}, s.Fail(op, store.ErrNotReady)
 	}
 	taken := s.opt.Now().UTC()
 	var fnErr error
@@ -230,7 +230,7 @@ func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.
 	case err != nil && fnErr != nil:
 		return time.Time{}, fnErr
 	case err != nil:
-		return time.Time{}, s.fail(op, err)
+		return time.Time{}, s.Fail(op, err)
 	}
 	return taken, nil
 }

@@ -16,12 +16,12 @@ import (
 // left behind by a crash. PartSize is 0: local uploads have no parts.
 func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	const op = "list uploads"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	entries, err := os.ReadDir(s.uploadDir())
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	byID := make(map[string]*store.Upload)
 	for _, e := range entries {
@@ -64,11 +64,11 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 // AbortUpload removes an upload's files. A Put still writing to it fails.
 func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	const op = "abort upload"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	if !validID(id) {
-		return s.fail(op, fmt.Errorf("upload %q: invalid upload id: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("upload %q: invalid upload id: %w", id, store.ErrNotFound))
 	}
 	// An upload that died half-published (its bytes renamed into archives/,
 	// its metadata not) leaves archive bytes that nothing lists: remove them.
@@ -86,14 +86,14 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 		case err == nil:
 			found = true
 		case !errors.Is(err, os.ErrNotExist):
-			return s.fail(op, err)
+			return s.Fail(op, err)
 		}
 	}
 	if !found {
-		return s.fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
 	}
 	if err := syncDir(s.uploadDir()); err != nil {
-		return s.fail(op, err)
+		return s.Fail(op, err)
 	}
 	return nil
 }

@@ -26,14 +26,14 @@ const inventoryConcurrency = 16
 // returned unchanged.
 func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.Archive) error) (time.Time, error) {
 	const op = "inventory"
-	if err := s.begin(ctx); err != nil {
-		return time.Time{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return time.Time{}, s.Fail(op, err)
 	}
 	if r.Kind != store.KindInventory || r.ArchiveID != "" {
-		return time.Time{}, s.fail(op, store.Permanent(errors.New("not an inventory retrieval")))
+		return time.Time{}, s.Fail(op, store.Permanent(errors.New("not an inventory retrieval")))
 	}
 	if r.JobID != "" {
-		return time.Time{}, s.fail(op, fmt.Errorf("inventory job %q: %w", r.JobID, store.ErrNotFound))
+		return time.Time{}, s.Fail(op, fmt.Errorf("inventory job %q: %w", r.JobID, store.ErrNotFound))
 	}
 	taken := time.Now().UTC()
 	dir := s.cfg.Prefix + archivesDir
@@ -41,7 +41,7 @@ func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return time.Time{}, s.fail(op, s.classify(ctx, err))
+			return time.Time{}, s.Fail(op, s.classify(ctx, err))
 		}
 		var batch []store.Archive
 		for _, o := range page.Contents {
@@ -53,7 +53,7 @@ func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.
 		}
 		keep, err := s.describe(ctx, batch)
 		if err != nil {
-			return time.Time{}, s.fail(op, err)
+			return time.Time{}, s.Fail(op, err)
 		}
 		for i, a := range batch {
 			if !keep[i] {
@@ -85,7 +85,7 @@ func (s *Store) describe(ctx context.Context, batch []store.Archive) ([]bool, er
 			case err != nil:
 				errs[i] = err
 			case !st.hasDesc:
-				s.cfg.Logger.Warn("s3 store: object without a grsync description skipped", "location", s.loc, "key", s.objectKey(batch[i].ID))
+				s.cfg.Logger.Warn("s3 store: object without a grsync description skipped", "location", s.Location(), "key", s.objectKey(batch[i].ID))
 			default:
 				batch[i].Description, keep[i] = st.description, true
 			}
@@ -101,15 +101,15 @@ func (s *Store) describe(ctx context.Context, batch []store.Archive) ([]bool, er
 // lifecycle rule removes it.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	const op = "delete"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	if _, err := s.head(ctx, id); err != nil {
-		return s.fail(op, err)
+		return s.Fail(op, err)
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(id))})
 	if err != nil {
-		return s.fail(op, fmt.Errorf("archive %s: %w", id, s.classify(ctx, err)))
+		return s.Fail(op, fmt.Errorf("archive %s: %w", id, s.classify(ctx, err)))
 	}
 	return nil
 }

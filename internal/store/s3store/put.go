@@ -35,15 +35,15 @@ const cleanupTimeout = 30 * time.Second
 // the package documentation for checksums, memory use and cleanup.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.begin(ctx); err != nil {
-		return store.Archive{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Archive{}, s.Fail(op, err)
 	}
 	if !store.ValidDescription(description) {
-		return store.Archive{}, s.fail(op, store.Permanent(errBadDescription))
+		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
 	}
 	a, err := s.put(ctx, body, description)
 	if err != nil {
-		return store.Archive{}, s.fail(op, err)
+		return store.Archive{}, s.Fail(op, err)
 	}
 	return a, nil
 }
@@ -142,7 +142,7 @@ func (s *Store) verify(ctx context.Context, id, description string, src *bodyRea
 	}
 	switch got := aws.ToString(head.ChecksumSHA256); {
 	case got == "":
-		s.cfg.Logger.Warn("s3 store: the object has no SHA-256 checksum to verify", "location", s.loc, "archive", id)
+		s.cfg.Logger.Warn("s3 store: the object has no SHA-256 checksum to verify", "location", s.Location(), "archive", id)
 	case !sameComposite(got, want):
 		return store.Archive{}, fmt.Errorf("verify upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
 	}
@@ -159,7 +159,7 @@ func (s *Store) deleteQuietly(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}); err != nil && !isNotFound(err) {
-		s.cfg.Logger.Warn("s3 store: could not remove the object of a failed upload", "location", s.loc, "key", key, "err", err)
+		s.cfg.Logger.Warn("s3 store: could not remove the object of a failed upload", "location", s.Location(), "key", key, "err", err)
 	}
 }
 

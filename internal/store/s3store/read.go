@@ -29,14 +29,14 @@ const maxResumes = 5
 // store.ErrNotReady, as S3 answers InvalidObjectState.
 func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length int64) (io.ReadCloser, error) {
 	const op = "read"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	if r.Kind != store.KindArchive {
-		return nil, s.fail(op, store.Permanent(errors.New("not an archive retrieval")))
+		return nil, s.Fail(op, store.Permanent(errors.New("not an archive retrieval")))
 	}
 	if err := s.checkJob(r); err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	size := r.Size
 	n, err := rangeLength(r.ArchiveID, off, length, size)
@@ -45,16 +45,16 @@ func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length in
 		// object is there and readable.
 		st, herr := s.head(ctx, r.ArchiveID)
 		if herr != nil {
-			return nil, s.fail(op, herr)
+			return nil, s.Fail(op, herr)
 		}
 		if herr := st.readable(r.ArchiveID, time.Now()); herr != nil {
-			return nil, s.fail(op, herr)
+			return nil, s.Fail(op, herr)
 		}
 		size = st.size
 		n, err = rangeLength(r.ArchiveID, off, length, size)
 	}
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	if n == 0 {
 		return http.NoBody, nil
@@ -62,7 +62,7 @@ func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length in
 	or := &objectReader{
 		s: s, ctx: ctx, id: r.ArchiveID, key: s.objectKey(r.ArchiveID),
 		pos: off, end: off + n, whole: off == 0 && n == size,
-		what: s.loc + ": " + op + ": archive " + r.ArchiveID,
+		what: s.Location() + ": " + op + ": archive " + r.ArchiveID,
 	}
 	if err := or.open(); err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 			return n, fmt.Errorf("%s: at byte %d: %w", o.what, o.pos, err)
 		}
 		o.resumes++
-		o.s.cfg.Logger.Debug("s3 store: resuming read", "location", o.s.loc, "archive", o.id, "at", o.pos, "err", err)
+		o.s.cfg.Logger.Debug("s3 store: resuming read", "location", o.s.Location(), "archive", o.id, "at", o.pos, "err", err)
 		if err := sleepCtx(o.ctx, time.Duration(o.resumes)*200*time.Millisecond); err != nil {
 			return n, fmt.Errorf("%s: %w", o.what, err)
 		}

@@ -86,21 +86,21 @@ func (st objectState) readable(id string, now time.Time) error {
 // before a restore request is sent.
 func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "request"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out := r
 	out.Requested, out.Expires, out.TreeHash = time.Now().UTC(), time.Time{}, ""
 	switch r.Kind {
 	case store.KindInventory:
 		if r.ArchiveID != "" {
-			return store.Retrieval{}, s.fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
+			return store.Retrieval{}, s.Fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
 		}
 		out.JobID, out.Ready, out.Size = "", true, -1
 		return out, nil
 	case store.KindArchive:
 	default:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
 	}
 
 	tier := r.Tier
@@ -109,18 +109,18 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	}
 	tier, err := checkTier(tier)
 	if err != nil {
-		return store.Retrieval{}, s.fail(op, store.Permanent(err))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(err))
 	}
 	days := r.Days
 	switch {
 	case days == 0:
 		days = s.cfg.RestoreDays
 	case days < 0:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("restore days %d is negative", days)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("restore days %d is negative", days)))
 	}
 	st, err := s.head(ctx, r.ArchiveID)
 	if err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out.Size = st.size
 	if !st.needsRestore {
@@ -141,7 +141,7 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	if st.deep && tier == store.TierExpedited {
 		ce := errNoExpedited()
 		ce.Err = fmt.Errorf("archive %s: %w", r.ArchiveID, ce.Err)
-		return store.Retrieval{}, s.fail(op, ce)
+		return store.Retrieval{}, s.Fail(op, ce)
 	}
 	req := &types.RestoreRequest{GlacierJobParameters: &types.GlacierJobParameters{Tier: types.Tier(tier)}}
 	if !st.tiering {
@@ -155,11 +155,11 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	code, _ := apiError(err)
 	switch {
 	case err == nil, code == "RestoreAlreadyInProgress":
-		s.cfg.Logger.Debug("s3 store: restore requested", "location", s.loc, "archive", r.ArchiveID, "tier", tier, "days", days, "already", err != nil)
+		s.cfg.Logger.Debug("s3 store: restore requested", "location", s.Location(), "archive", r.ArchiveID, "tier", tier, "days", days, "already", err != nil)
 	case isNotFound(err):
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("archive %s: %w", r.ArchiveID, store.ErrNotFound))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("archive %s: %w", r.ArchiveID, store.ErrNotFound))
 	default:
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("archive %s: restore: %w", r.ArchiveID, s.classify(ctx, err)))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("archive %s: restore: %w", r.ArchiveID, s.classify(ctx, err)))
 	}
 	out.Ready = false
 	return out, nil
@@ -171,27 +171,27 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 // restore and no JobID is store.ErrNotFound, as for any unknown job.
 func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "poll"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out := r
 	switch r.Kind {
 	case store.KindInventory:
 		if r.ArchiveID != "" || r.JobID != "" {
-			return store.Retrieval{}, s.fail(op, fmt.Errorf("inventory job %q: %w", r.JobID, store.ErrNotFound))
+			return store.Retrieval{}, s.Fail(op, fmt.Errorf("inventory job %q: %w", r.JobID, store.ErrNotFound))
 		}
 		out.Ready, out.Size = true, -1
 		return out, nil
 	case store.KindArchive:
 	default:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
 	}
 	if err := s.checkJob(r); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	st, err := s.head(ctx, r.ArchiveID)
 	if err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out.Size, out.Expires = st.size, time.Time{}
 	switch err := st.readable(r.ArchiveID, time.Now()); {
@@ -201,13 +201,13 @@ func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, e
 			out.Expires = st.restore.Expiry
 		}
 	case st.restore == nil && r.JobID == "":
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("archive %s: no restore was requested (call Request): %w", r.ArchiveID, store.ErrNotFound))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("archive %s: no restore was requested (call Request): %w", r.ArchiveID, store.ErrNotFound))
 	case st.restore == nil:
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("archive %s: the restored copy is gone; request it again: %w", r.ArchiveID, store.ErrExpired))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("archive %s: the restored copy is gone; request it again: %w", r.ArchiveID, store.ErrExpired))
 	case errors.Is(err, store.ErrNotReady):
 		out.Ready = false
 	default:
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	return out, nil
 }

@@ -31,9 +31,8 @@ const (
 type Store struct {
 	cfg    Config
 	client *s3.Client
-	loc    string
+	store.Base
 	region string // the region in effect
-	closed atomic.Bool
 
 	// bufAllocs counts part buffers allocated by Puts, for tests of the
 	// memory bound.
@@ -52,7 +51,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, loc: location(cfg.Bucket, cfg.Prefix)}
+	s := &Store{Base: store.NewBase(location(cfg.Bucket, cfg.Prefix)), cfg: cfg}
 
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
@@ -83,26 +82,26 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		var noProfile config.SharedConfigProfileNotExistError
 		if errors.As(err, &noProfile) {
 			return nil, &store.ConfigError{
-				Err:  fmt.Errorf("%s: AWS profile %q not found: %w", s.loc, noProfile.Profile, err),
+				Err:  fmt.Errorf("%s: AWS profile %q not found: %w", s.Location(), noProfile.Profile, err),
 				Hint: "check --profile and AWS_PROFILE against ~/.aws/config and ~/.aws/credentials",
 			}
 		}
-		return nil, &store.ConfigError{Err: fmt.Errorf("%s: load AWS configuration: %w", s.loc, err), Hint: "check ~/.aws/config and the AWS_* environment variables"}
+		return nil, &store.ConfigError{Err: fmt.Errorf("%s: load AWS configuration: %w", s.Location(), err), Hint: "check ~/.aws/config and the AWS_* environment variables"}
 	}
 	if awsCfg.Region == "" {
 		return nil, &store.ConfigError{
-			Err:  fmt.Errorf("%s: no AWS region configured", s.loc),
+			Err:  fmt.Errorf("%s: no AWS region configured", s.Location()),
 			Hint: "give --region, set AWS_REGION, or set region in the profile",
 		}
 	}
 	if awsCfg.Credentials == nil {
-		return nil, &store.ConfigError{Err: fmt.Errorf("%s: no AWS credentials configured", s.loc), Hint: credentialsHint}
+		return nil, &store.ConfigError{Err: fmt.Errorf("%s: no AWS credentials configured", s.Location()), Hint: credentialsHint}
 	}
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		if ctx.Err() != nil {
-			return nil, s.fail("open", ctx.Err())
+			return nil, s.Fail("open", ctx.Err())
 		}
-		return nil, &store.ConfigError{Err: fmt.Errorf("%s: no usable AWS credentials: %w", s.loc, err), Hint: credentialsHint}
+		return nil, &store.ConfigError{Err: fmt.Errorf("%s: no usable AWS credentials: %w", s.Location(), err), Hint: credentialsHint}
 	}
 	s.region = awsCfg.Region
 	s.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -136,37 +135,17 @@ func (s *Store) checkBucket(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return s.fail("open", err)
+		return s.Fail("open", err)
 	}
 	if ce := configError(err, s.cfg.Bucket, s.region); ce != nil {
-		ce.Err = fmt.Errorf("%s: open: %w", s.loc, ce.Err)
+		ce.Err = fmt.Errorf("%s: open: %w", s.Location(), ce.Err)
 		return ce
 	}
-	return s.fail("open", err)
+	return s.Fail("open", err)
 }
 
 // Location returns "s3:BUCKET/PREFIX" (without a trailing slash), or
 // "s3:BUCKET" when there is no prefix.
-func (s *Store) Location() string { return s.loc }
-
-// Close marks the store closed; later calls fail.
-func (s *Store) Close() error {
-	s.closed.Store(true)
-	return nil
-}
-
-// begin checks that an operation may start.
-func (s *Store) begin(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.Permanent(errors.New("store is closed"))
-	}
-	return ctx.Err()
-}
-
-// fail names the store and the operation in err.
-func (s *Store) fail(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.loc, op, err)
-}
 
 // objectKey is the key of archive id.
 func (s *Store) objectKey(id string) string { return s.cfg.Prefix + archivesDir + id }

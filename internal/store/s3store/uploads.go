@@ -77,7 +77,7 @@ func (s *Store) abortQuietly(ctx context.Context, id, uploadID string) {
 	})
 	if err != nil && !isNotFound(err) {
 		s.cfg.Logger.Warn("s3 store: could not abort a failed upload; it is still billed until aborted",
-			"location", s.loc, "upload", uploadHandle(id, uploadID), "err", err)
+			"location", s.Location(), "upload", uploadHandle(id, uploadID), "err", err)
 	}
 	s.removeUploadSidecar(ctx, id)
 }
@@ -88,7 +88,7 @@ func (s *Store) removeUploadSidecar(ctx context.Context, id string) {
 	defer cancel()
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.uploadKey(id))})
 	if err != nil && !isNotFound(err) {
-		s.cfg.Logger.Warn("s3 store: could not remove an upload's sidecar", "location", s.loc, "key", s.uploadKey(id), "err", err)
+		s.cfg.Logger.Warn("s3 store: could not remove an upload's sidecar", "location", s.Location(), "key", s.uploadKey(id), "err", err)
 	}
 }
 
@@ -99,8 +99,8 @@ func uploadHandle(id, uploadID string) string { return id + ":" + uploadID }
 // oldest first, with the description and part size from their sidecars.
 func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	const op = "list uploads"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	var out []store.Upload
 	pages := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
@@ -110,7 +110,7 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, s.fail(op, s.classify(ctx, err))
+			return nil, s.Fail(op, s.classify(ctx, err))
 		}
 		for _, u := range page.Uploads {
 			id, ok := strings.CutPrefix(aws.ToString(u.Key), s.cfg.Prefix+archivesDir)
@@ -123,9 +123,9 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 			case err == nil:
 				up.Description, up.PartSize = sc.Description, sc.PartSize
 			case ctx.Err() != nil:
-				return nil, s.fail(op, ctx.Err())
+				return nil, s.Fail(op, ctx.Err())
 			default:
-				s.cfg.Logger.Debug("s3 store: upload without a readable sidecar", "location", s.loc, "upload", up.ID, "err", err)
+				s.cfg.Logger.Debug("s3 store: upload without a readable sidecar", "location", s.Location(), "upload", up.ID, "err", err)
 			}
 			out = append(out, up)
 		}
@@ -164,12 +164,12 @@ func (s *Store) readSidecar(ctx context.Context, id string) (uploadSidecar, erro
 // removes its sidecar.
 func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	const op = "abort upload"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	archiveID, uploadID, ok := strings.Cut(id, ":")
 	if !ok || !validID(archiveID) || uploadID == "" {
-		return s.fail(op, fmt.Errorf("upload %q: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("upload %q: %w", id, store.ErrNotFound))
 	}
 	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket:   aws.String(s.cfg.Bucket),
@@ -177,10 +177,10 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 		UploadId: aws.String(uploadID),
 	})
 	if isNotFound(err) {
-		return s.fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
+		return s.Fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
 	}
 	if err != nil {
-		return s.fail(op, s.classify(ctx, err))
+		return s.Fail(op, s.classify(ctx, err))
 	}
 	s.removeUploadSidecar(ctx, archiveID)
 	return nil

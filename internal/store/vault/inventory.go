@@ -19,23 +19,23 @@ import (
 // returned by fn stops the listing and is returned unchanged.
 func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.Archive) error) (time.Time, error) {
 	const op = "inventory"
-	if err := s.begin(ctx); err != nil {
-		return time.Time{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return time.Time{}, s.Fail(op, err)
 	}
 	if r.Kind != store.KindInventory {
-		return time.Time{}, s.fail(op, store.Permanent(errors.New("not an inventory retrieval")))
+		return time.Time{}, s.Fail(op, store.Permanent(errors.New("not an inventory retrieval")))
 	}
 	st, err := s.state(ctx, r)
 	if err != nil {
-		return time.Time{}, s.fail(op, err)
+		return time.Time{}, s.Fail(op, err)
 	}
 	if !st.Ready {
-		return time.Time{}, s.fail(op, fmt.Errorf("job %s: %w", st.JobID, store.ErrNotReady))
+		return time.Time{}, s.Fail(op, fmt.Errorf("job %s: %w", st.JobID, store.ErrNotReady))
 	}
 	if st.JobID == emptyInventoryJob {
 		return st.Requested, nil
 	}
-	what := fmt.Sprintf("%s: %s: job %s", s.loc, op, st.JobID)
+	what := fmt.Sprintf("%s: %s: job %s", s.Location(), op, st.JobID)
 	body := &streamReader{s: s, ctx: ctx, jobID: st.JobID, end: -1, what: what}
 	defer body.Close()
 	date, err := parseInventory(body, fn)

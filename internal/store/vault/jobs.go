@@ -29,15 +29,15 @@ const expirySlack = time.Hour
 // that one is ready at once and lists no archives.
 func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "request"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	params := &types.JobParameters{}
 	what := "inventory"
 	switch r.Kind {
 	case store.KindArchive:
 		if r.ArchiveID == "" {
-			return store.Retrieval{}, s.fail(op, store.Permanent(errors.New("an archive retrieval needs an archive id")))
+			return store.Retrieval{}, s.Fail(op, store.Permanent(errors.New("an archive retrieval needs an archive id")))
 		}
 		tier := r.Tier
 		switch tier {
@@ -45,7 +45,7 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 			tier = store.TierStandard
 		case store.TierExpedited, store.TierStandard, store.TierBulk:
 		default:
-			return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval tier %q", r.Tier)))
+			return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval tier %q", r.Tier)))
 		}
 		what = "archive " + r.ArchiveID
 		params.Type = aws.String("archive-retrieval")
@@ -53,12 +53,12 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 		params.Tier = aws.String(string(tier))
 	case store.KindInventory:
 		if r.ArchiveID != "" {
-			return store.Retrieval{}, s.fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
+			return store.Retrieval{}, s.Fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
 		}
 		params.Type = aws.String("inventory-retrieval")
 		params.Format = aws.String("JSON")
 	default:
-		return store.Retrieval{}, s.fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
+		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval kind %d", r.Kind)))
 	}
 	out, err := s.client.InitiateJob(ctx, &glacier.InitiateJobInput{
 		AccountId: s.account(), VaultName: s.vault(), JobParameters: params,
@@ -67,14 +67,14 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 		if r.Kind == store.KindInventory && isNotFound(err) {
 			res, err := s.emptyInventory(ctx, r)
 			if err != nil {
-				return store.Retrieval{}, s.fail(op, err)
+				return store.Retrieval{}, s.Fail(op, err)
 			}
 			return res, nil
 		}
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("%s: %w", what, withCtx(ctx, classify(err))))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("%s: %w", what, withCtx(ctx, classify(err))))
 	}
 	if out.JobId == nil || *out.JobId == "" {
-		return store.Retrieval{}, s.fail(op, fmt.Errorf("%s: the service returned no job id", what))
+		return store.Retrieval{}, s.Fail(op, fmt.Errorf("%s: the service returned no job id", what))
 	}
 	res := r
 	res.JobID = *out.JobId
@@ -83,7 +83,7 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	res.TreeHash = ""
 	res.Requested = responseTime(out.ResultMetadata)
 	res.Expires = time.Time{}
-	s.log.Debug("retrieval job initiated", "store", s.loc, "what", what, "job", res.JobID)
+	s.log.Debug("retrieval job initiated", "store", s.Location(), "what", what, "job", res.JobID)
 	return res, nil
 }
 
@@ -102,7 +102,7 @@ func (s *Store) emptyInventory(ctx context.Context, r store.Retrieval) (store.Re
 		return store.Retrieval{}, fmt.Errorf("inventory: %w", withCtx(ctx, classify(err)))
 	}
 	now := responseTime(out.ResultMetadata)
-	s.log.Info("the vault has no inventory yet (it never held an archive); listing it as empty", "store", s.loc)
+	s.log.Info("the vault has no inventory yet (it never held an archive); listing it as empty", "store", s.Location())
 	res := r
 	res.JobID = emptyInventoryJob
 	res.Ready = true
@@ -120,12 +120,12 @@ func (s *Store) emptyInventory(ctx context.Context, r store.Retrieval) (store.Re
 // else store.ErrNotFound.
 func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, error) {
 	const op = "poll"
-	if err := s.begin(ctx); err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	out, err := s.state(ctx, r)
 	if err != nil {
-		return store.Retrieval{}, s.fail(op, err)
+		return store.Retrieval{}, s.Fail(op, err)
 	}
 	return out, nil
 }

@@ -37,7 +37,7 @@ func (s *Store) uploadMultipart(ctx context.Context, body io.Reader, desc string
 		return store.Archive{}, fmt.Errorf("start multipart upload: %w", withCtx(ctx, classify(err)))
 	}
 	id := *init.UploadId
-	s.log.Debug("multipart upload started", "store", s.loc, "upload", id, "part_size", partSize)
+	s.log.Debug("multipart upload started", "store", s.Location(), "upload", id, "part_size", partSize)
 	u := &upload{s: s, id: id, partSize: partSize}
 	a, err := u.run(ctx, body, desc, ahead, eof)
 	if err != nil {
@@ -57,10 +57,10 @@ func (s *Store) abortAfterFailure(ctx context.Context, id string) error {
 		AccountId: s.account(), VaultName: s.vault(), UploadId: &id,
 	})
 	if err != nil && !isNotFound(err) {
-		s.log.Warn("could not abort a failed upload", "store", s.loc, "upload", id, "err", err)
+		s.log.Warn("could not abort a failed upload", "store", s.Location(), "upload", id, "err", err)
 		return fmt.Errorf("aborting multipart upload %s failed; it stays billed until aborted (grsync uploads lists it): %w", id, err)
 	}
-	s.log.Debug("multipart upload aborted", "store", s.loc, "upload", id)
+	s.log.Debug("multipart upload aborted", "store", s.Location(), "upload", id)
 	return nil
 }
 
@@ -195,7 +195,7 @@ parts:
 	}
 	a, err := s.finish(ctx, out.ArchiveId, out.Checksum, hex, total, desc, out.ResultMetadata)
 	if err == nil {
-		s.log.Debug("multipart upload completed", "store", s.loc, "archive", a.ID, "parts", len(u.hashes), "bytes", total)
+		s.log.Debug("multipart upload completed", "store", s.Location(), "archive", a.ID, "parts", len(u.hashes), "bytes", total)
 	}
 	return a, err
 }

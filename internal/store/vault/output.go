@@ -197,7 +197,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 			r.body = nil
 			r.failures++
 			r.lastErr = err
-			r.s.log.Debug("job output interrupted; resuming", "store", r.s.loc, "job", r.jobID, "at", r.pos, "err", err)
+			r.s.log.Debug("job output interrupted; resuming", "store", r.s.Location(), "job", r.jobID, "at", r.pos, "err", err)
 		}
 		if n > 0 {
 			return n, nil

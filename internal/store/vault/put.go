@@ -40,19 +40,19 @@ var errSpaceDescription = errors.New("invalid description: Glacier cannot store 
 // Put aborts its multipart upload.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.begin(ctx); err != nil {
-		return store.Archive{}, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return store.Archive{}, s.Fail(op, err)
 	}
 	if !store.ValidDescription(description) {
-		return store.Archive{}, s.fail(op, store.Permanent(errBadDescription))
+		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
 	}
 	if strings.HasPrefix(description, " ") || strings.HasSuffix(description, " ") {
-		return store.Archive{}, s.fail(op, store.Permanent(errSpaceDescription))
+		return store.Archive{}, s.Fail(op, store.Permanent(errSpaceDescription))
 	}
 	partSize := choosePartSize(s.cfg.PartSize, store.SizeHint(ctx), s.maxParts)
 	a, err := s.put(ctx, body, description, int(partSize))
 	if err != nil {
-		return store.Archive{}, s.fail(op, err)
+		return store.Archive{}, s.Fail(op, err)
 	}
 	return a, nil
 }

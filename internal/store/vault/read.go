@@ -45,23 +45,23 @@ func (s *Store) chunkTimeout(n int64) time.Duration {
 // request instead, unverified.
 func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length int64) (io.ReadCloser, error) {
 	const op = "read"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	if r.Kind != store.KindArchive {
-		return nil, s.fail(op, store.Permanent(errors.New("not an archive retrieval")))
+		return nil, s.Fail(op, store.Permanent(errors.New("not an archive retrieval")))
 	}
 	st, err := s.state(ctx, r)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, s.Fail(op, err)
 	}
 	if !st.Ready {
-		return nil, s.fail(op, fmt.Errorf("archive %s (job %s): %w", st.ArchiveID, st.JobID, store.ErrNotReady))
+		return nil, s.Fail(op, fmt.Errorf("archive %s (job %s): %w", st.ArchiveID, st.JobID, store.ErrNotReady))
 	}
-	what := fmt.Sprintf("%s: %s: archive %s (job %s)", s.loc, op, st.ArchiveID, st.JobID)
+	what := fmt.Sprintf("%s: %s: archive %s (job %s)", s.Location(), op, st.ArchiveID, st.JobID)
 	size := st.Size
 	if off < 0 || (size >= 0 && (off > size || (length >= 0 && length > size-off))) {
-		return nil, s.fail(op, store.Permanent(fmt.Errorf("archive %s: range offset %d length %d is outside its %d bytes",
+		return nil, s.Fail(op, store.Permanent(fmt.Errorf("archive %s: range offset %d length %d is outside its %d bytes",
 			st.ArchiveID, off, length, size)))
 	}
 	if size < 0 {
@@ -153,7 +153,7 @@ func (c *chunkReader) fetch(start, end int64) error {
 			if failures >= c.s.cfg.MaxAttempts {
 				return fmt.Errorf("gave up after %d attempts: %w", failures, lastErr)
 			}
-			c.s.log.Debug("retrying a download chunk", "store", c.s.loc, "job", c.jobID,
+			c.s.log.Debug("retrying a download chunk", "store", c.s.Location(), "job", c.jobID,
 				"start", start, "at", start+got, "err", lastErr)
 			if err := sleep(c.ctx, backoff(baseBackoff, c.s.cfg.MaxBackoff, failures)); err != nil {
 				return err
@@ -175,7 +175,7 @@ func (c *chunkReader) fetch(start, end int64) error {
 		}
 		if want == "" {
 			c.s.log.Debug("no tree hash sent with a download chunk; passing it on unchecked",
-				"store", c.s.loc, "job", c.jobID, "start", start)
+				"store", c.s.Location(), "job", c.jobID, "start", start)
 			return nil
 		}
 		if have := treehash.Sum(buf).String(); !strings.EqualFold(have, want) {

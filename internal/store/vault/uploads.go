@@ -14,8 +14,8 @@ import (
 // the service's pagination.
 func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	const op = "list uploads"
-	if err := s.begin(ctx); err != nil {
-		return nil, s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return nil, s.Fail(op, err)
 	}
 	var ups []store.Upload
 	pages := glacier.NewListMultipartUploadsPaginator(s.client, &glacier.ListMultipartUploadsInput{
@@ -24,7 +24,7 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, s.fail(op, withCtx(ctx, classify(err)))
+			return nil, s.Fail(op, withCtx(ctx, classify(err)))
 		}
 		for _, u := range page.UploadsList {
 			up := store.Upload{
@@ -45,14 +45,14 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 // store.ErrNotFound.
 func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	const op = "abort upload"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	_, err := s.client.AbortMultipartUpload(ctx, &glacier.AbortMultipartUploadInput{
 		AccountId: s.account(), VaultName: s.vault(), UploadId: aws.String(id),
 	})
 	if err != nil {
-		return s.fail(op, fmt.Errorf("upload %s: %w", id, withCtx(ctx, classify(err))))
+		return s.Fail(op, fmt.Errorf("upload %s: %w", id, withCtx(ctx, classify(err))))
 	}
 	return nil
 }
@@ -60,14 +60,14 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 // Delete deletes an archive; an unknown id is store.ErrNotFound.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	const op = "delete"
-	if err := s.begin(ctx); err != nil {
-		return s.fail(op, err)
+	if err := s.Begin(ctx); err != nil {
+		return s.Fail(op, err)
 	}
 	_, err := s.client.DeleteArchive(ctx, &glacier.DeleteArchiveInput{
 		AccountId: s.account(), VaultName: s.vault(), ArchiveId: aws.String(id),
 	})
 	if err != nil {
-		return s.fail(op, fmt.Errorf("archive %s: %w", id, withCtx(ctx, classify(err))))
+		return s.Fail(op, fmt.Errorf("archive %s: %w", id, withCtx(ctx, classify(err))))
 	}
 	return nil
 }

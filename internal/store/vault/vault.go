@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,10 +25,9 @@ type Store struct {
 	cfg    Config // with defaults applied
 	client *glacier.Client
 	region string
-	loc    string
-	log    *slog.Logger
-	bufs   *bufPools
-	closed atomic.Bool
+	store.Base
+	log  *slog.Logger
+	bufs *bufPools
 
 	maxParts     int           // MaxParts; tests lower it
 	stallTimeout time.Duration // if set, replaces chunkTimeout's estimate (tests)
@@ -80,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:    cfg,
 		region: awsCfg.Region,
-		loc:    "glacier:" + awsCfg.Region + ":" + cfg.Vault,
+		Base:   store.NewBase("glacier:" + awsCfg.Region + ":" + cfg.Vault),
 		log:    cfg.Logger,
 		bufs:   newBufPools(),
 
@@ -92,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	})
 	if err := s.check(ctx, awsCfg.Credentials); err != nil {
-		return nil, s.fail("open", err)
+		return nil, s.Fail("open", err)
 	}
 	return s, nil
 }
@@ -141,28 +139,6 @@ func (s *Store) check(ctx context.Context, creds aws.CredentialsProvider) error 
 		Err:  fmt.Errorf("cannot reach Amazon S3 Glacier in region %s: %w", s.region, err),
 		Hint: hint,
 	}
-}
-
-// Location returns "glacier:REGION:VAULT".
-func (s *Store) Location() string { return s.loc }
-
-// Close marks the store closed; later calls fail.
-func (s *Store) Close() error {
-	s.closed.Store(true)
-	return nil
-}
-
-// begin checks that an operation may start.
-func (s *Store) begin(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.Permanent(errors.New("store is closed"))
-	}
-	return ctx.Err()
-}
-
-// fail names the store and the operation in err.
-func (s *Store) fail(op string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.loc, op, err)
 }
 
 func (s *Store) vault() *string   { return aws.String(s.cfg.Vault) }

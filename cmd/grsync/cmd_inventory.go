@@ -14,6 +14,14 @@ type inventoryOptions struct {
 	poll    time.Duration
 }
 
+// checkPoll refuses a --poll interval that is not positive.
+func checkPoll(d time.Duration) error {
+	if d <= 0 {
+		return usagef("give a positive interval, e.g. --poll 30s or --poll 5m", "invalid --poll %s", d)
+	}
+	return nil
+}
+
 func (o *inventoryOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait for the store's inventory job to complete")
 	cmd.Flags().DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
@@ -23,6 +31,9 @@ func (o *inventoryOptions) addFlags(cmd *cobra.Command) {
 // --wait). While the store is still preparing it, it reports so, sets exit
 // code 3 and returns a nil session.
 func (a *app) listing(cmd *cobra.Command, o *inventoryOptions) (*session, *engine.Config, engine.Listing, error) {
+	if err := checkPoll(o.poll); err != nil {
+		return nil, nil, engine.Listing{}, err
+	}
 	s, err := a.openSession(false)
 	if err != nil {
 		return nil, nil, engine.Listing{}, err

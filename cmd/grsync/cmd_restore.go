@@ -126,6 +126,9 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if o.days < 0 {
 		return usagef("use a positive number of days", "invalid --days %d", o.days)
 	}
+	if err := checkPoll(o.poll); err != nil {
+		return err
+	}
 	prefixes, err := absPaths(args)
 	if err != nil {
 		return err

@@ -255,11 +255,23 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 		return nil, usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
 			"no target given, and no catalogue at %s to take it from", a.g.db)
 	}
+	// A target named by flags is opened first (its settings checked, its
+	// bucket or vault looked up), so that a mistake there leaves no
+	// catalogue, and no target in it, behind.
+	var st store.Store
+	if loc != "" {
+		if st, err = a.openStore(loc, !readOnly); err != nil {
+			return nil, err
+		}
+	}
 	cat, err := a.openCatalog(readOnly)
 	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
-	s := &session{cat: cat, key: key}
+	s := &session{cat: cat, key: key, store: st}
 	ok := false
 	defer func() {
 		if !ok {
@@ -288,8 +300,10 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	if err := checkKey(t, s.key); err != nil {
 		return nil, err
 	}
-	if s.store, err = a.openStore(loc, !readOnly); err != nil {
-		return nil, err
+	if s.store == nil {
+		if s.store, err = a.openStore(loc, !readOnly); err != nil {
+			return nil, err
+		}
 	}
 	if !readOnly {
 		if err := cat.TouchTarget(t.ID); err != nil {

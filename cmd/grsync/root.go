@@ -60,7 +60,21 @@ glacier-rsync command lines work unchanged.
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2), for
+// cmd and every command below it.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			return asUsage(check(c, args), "see "+c.CommandPath()+" --help")
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
 }
 
 // setup validates the global flags and prepares logging.

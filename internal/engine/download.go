@@ -30,11 +30,11 @@ func downloadName(dir, archiveID string) string {
 // against want (the catalogue's record, else the store's). The store
 // verifies each chunk it hands over; what is on disk was handed over.
 func download(ctx context.Context, s store.Store, r store.Retrieval, want, dir string, obs Observer) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)
 	}
 	name := downloadName(dir, r.ArchiveID)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("creating download file: %w", err)
 	}
@@ -83,7 +83,7 @@ func download(ctx context.Context, s store.Store, r store.Retrieval, want, dir s
 		}
 		if got := hex.EncodeToString(th.Sum(nil)); got != want {
 			f.Close()
-			os.Remove(name) // start over next time
+			remove(name) // start over next time
 			return "", fmt.Errorf("archive %s downloaded corrupt: tree hash %s, expected %s", r.ArchiveID, got, want)
 		}
 	}

@@ -79,7 +79,8 @@ type Observer interface {
 	// Found is called as the walk discovers files that need work.
 	Found(files int, bytes int64)
 	// Start and Done bracket the work on one file; status is one of
-	// "uploaded", "deduplicated", "unchanged", "restored", "skipped", "failed".
+	// "uploaded", "deduplicated", "unchanged", "restored", "skipped",
+	// "vanished" (deleted before it could be read), "failed".
 	Start(path string, size int64)
 	Done(path string, status string, err error)
 	// Progress reports bytes processed.

@@ -97,7 +97,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		}
 		dest := Destination(opt, v.Path)
 		if !opt.Overwrite {
-			if _, err := os.Lstat(dest); err == nil {
+			if _, err := lstat(dest); err == nil {
 				plan.Existing = append(plan.Existing, dest)
 				continue
 			}
@@ -136,6 +136,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 
 	var mu sync.Mutex
+	sweeper := newTempSweeper()
 	pending := append([]*RestoreItem(nil), plan.Items...)
 	interval := opt.Poll
 	if interval <= 0 {
@@ -166,7 +167,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 				still = append(still, it)
 			}
 		}
-		fetchAll(ctx, cfg, ready, opt.Overwrite, &res, &mu)
+		fetchAll(ctx, cfg, ready, opt.Overwrite, sweeper, &res, &mu)
 		pending = still
 		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
 			break
@@ -265,7 +266,7 @@ func saveRetrieval(cfg *Config, r store.Retrieval) error {
 }
 
 // fetchAll downloads and places the ready items, several at a time.
-func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite bool, res *RestoreResult, mu *sync.Mutex) {
+func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
 	for _, it := range items {
@@ -273,13 +274,13 @@ func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchItem(ctx, cfg, it, overwrite, res, mu)
+			fetchItem(ctx, cfg, it, overwrite, sw, res, mu)
 		}()
 	}
 	wg.Wait()
 }
 
-func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool, res *RestoreResult, mu *sync.Mutex) {
+func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	obs := cfg.observer()
 	failAll := func(err error) {
 		mu.Lock()
@@ -293,18 +294,18 @@ func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool
 		obs.Start(d, it.Versions[i].Size)
 	}
 	first := it.Versions[0]
-	tmp, err := decodeTo(ctx, cfg, it.Retrieval, first, it.Dests[0])
+	tmp, err := decodeTo(ctx, cfg, it.Retrieval, first, it.Dests[0], sw)
 	if err != nil {
 		failAll(err)
 		return
 	}
-	defer os.Remove(tmp)
+	defer remove(tmp)
 	last := len(it.Versions) - 1
 	for i, v := range it.Versions {
 		// The temporary file itself is moved into the last place when that
 		// is in its folder; every other destination gets a copy.
 		keep := i < last || filepath.Dir(it.Dests[i]) != filepath.Dir(tmp)
-		err := place(tmp, it.Dests[i], v, keep, overwrite)
+		err := place(tmp, it.Dests[i], v, keep, overwrite, sw)
 		mu.Lock()
 		if err != nil {
 			res.Failures = append(res.Failures, Failure{Path: it.Dests[i], Err: err})
@@ -325,7 +326,7 @@ func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool
 // a new temporary file beside dest, returning the temporary file's name.
 // Nothing is created before the archive is known to be readable with the
 // key (a wrong key fails before any output).
-func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string) (string, error) {
+func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string, sw *tempSweeper) (string, error) {
 	// Every read of the archive is checked against the tree hash the
 	// catalogue recorded at upload: a reader reports corruption instead of a
 	// clean end of file.
@@ -337,8 +338,8 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 		if err != nil {
 			return "", err
 		}
-		defer os.Remove(name)
-		read = func() (io.ReadCloser, error) { return os.Open(name) }
+		defer remove(name)
+		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
 	}
 	open := func() (io.ReadCloser, error) {
 		rc, err := read()
@@ -353,8 +354,11 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	var content io.Reader
 	var closers []io.Closer
 	defer func() {
-		for _, c := range closers {
-			c.Close()
+		// Readers first, then what they read from: a decoder's goroutines
+		// must stop reading the archive before it is closed under them
+		// (as when writing fails half-way, on a full disk).
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
 		}
 	}()
 	if v.Compression == LegacyAuto {
@@ -400,11 +404,11 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 		content = fr
 	}
 
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)
 	}
-	removeStaleTemps(dest)
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".grsync-*")
+	sw.sweep(dest)
+	tmp, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
 	}
@@ -412,7 +416,7 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	defer func() {
 		if !ok {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			remove(tmp.Name())
 		}
 	}()
 	h := cfg.contentHash()
@@ -459,28 +463,6 @@ func (t *treeVerifier) Read(p []byte) (int, error) {
 
 func (t *treeVerifier) Close() error { return t.rc.Close() }
 
-// removeStaleTemps removes temporary files an interrupted restore left
-// beside dest (only one grsync uses a catalogue at a time, and these names
-// are grsync's own).
-func removeStaleTemps(dest string) {
-	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), "."+globEscape(filepath.Base(dest))+".grsync-*"))
-	for _, p := range old {
-		os.Remove(p)
-	}
-}
-
-// globEscape quotes the characters filepath.Match treats specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 type progressWriter struct{ o Observer }
 
 func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }
@@ -489,77 +471,78 @@ func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b)
 // dest. keep says the temporary file is needed again (a copy is placed).
 // Without overwrite, an existing dest is never replaced: the file is linked
 // into place, which fails if the name exists.
-func place(tmp, dest string, v catalog.Version, keep, overwrite bool) error {
+func place(tmp, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
 	src := tmp
 	if keep {
-		c, err := copyBeside(tmp, dest)
+		c, err := copyBeside(tmp, dest, sw)
 		if err != nil {
 			return err
 		}
 		src = c
-		defer os.Remove(c)
+		defer remove(c)
 	}
 	mode := fs.FileMode(v.Mode).Perm()
 	if v.Mode == 0 {
 		mode = 0o644 // legacy records carry no mode
 	}
-	if err := os.Chmod(src, mode); err != nil {
+	if err := chmod(src, mode); err != nil {
 		return fmt.Errorf("setting mode: %w", err)
 	}
 	mtime := time.Unix(0, v.MTimeNS)
 	if v.MTimeNS == 0 {
 		mtime = floatTime(v.MTime)
 	}
-	if err := os.Chtimes(src, mtime, mtime); err != nil {
+	if err := chtimes(src, mtime); err != nil {
 		return fmt.Errorf("setting mtime: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return fmt.Errorf("creating folder: %w", err)
 	}
 	if overwrite {
-		if err := os.Rename(src, dest); err != nil {
+		if err := rename(src, dest); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 		return nil
 	}
 	// Linking never replaces an existing name, atomically.
-	err := os.Link(src, dest)
+	err := link(src, dest)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 	}
 	if err != nil {
 		// A file system without hard links (FAT, some network mounts):
 		// check, then rename.
-		if _, lerr := os.Lstat(dest); lerr == nil {
+		if _, lerr := lstat(dest); lerr == nil {
 			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 		}
-		if err := os.Rename(src, dest); err != nil {
+		if err := rename(src, dest); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 	}
 	return nil
 }
 
-func copyBeside(src, dest string) (string, error) {
-	in, err := os.Open(src)
+func copyBeside(src, dest string, sw *tempSweeper) (string, error) {
+	in, err := openFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)
 	}
-	out, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".grsync-*")
+	sw.sweep(dest)
+	out, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		os.Remove(out.Name())
+		remove(out.Name())
 		return "", fmt.Errorf("copying: %w", err)
 	}
 	if err := out.Close(); err != nil {
-		os.Remove(out.Name())
+		remove(out.Name())
 		return "", err
 	}
 	return out.Name(), nil

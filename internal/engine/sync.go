@@ -25,6 +25,10 @@ import (
 // recorded as backed up and the next run picks it up.
 var ErrChanged = errors.New("file changed while it was being read; not recorded, the next run will back it up")
 
+// errVanished means a file the walk found was deleted before it could be
+// opened: like a file deleted before the walk reached it, it is simply gone.
+var errVanished = errors.New("deleted before it could be read")
+
 // SyncOptions says what to back up.
 type SyncOptions struct {
 	Sources []string  // absolute, cleaned paths of files or folders
@@ -58,6 +62,7 @@ type syncer struct {
 	mu       sync.Mutex
 	res      SyncResult
 	inflight map[string]*inflightContent
+	vanished map[string]bool // found by the walk, deleted before being read
 	bufs     sync.Pool
 }
 
@@ -71,7 +76,7 @@ type inflightContent struct {
 // in the catalogue in its own transaction. Per-file problems are collected
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
-	s := &syncer{cfg: cfg, opt: opt, inflight: map[string]*inflightContent{}}
+	s := &syncer{cfg: cfg, opt: opt, inflight: map[string]*inflightContent{}, vanished: map[string]bool{}}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	s.fopts = format.Options{Compress: cfg.Compress}
 	if cfg.Encrypt {
@@ -276,7 +281,7 @@ func (s *syncer) markDeleted(states map[string]catalog.State, seen map[string]st
 		if st.Deleted {
 			continue
 		}
-		if _, ok := seen[p]; ok {
+		if _, ok := seen[p]; ok && !s.vanished[p] {
 			continue
 		}
 		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {
@@ -307,6 +312,21 @@ func (s *syncer) file(ctx context.Context, e entry) {
 	obs := s.cfg.observer()
 	obs.Start(e.path, e.info.Size())
 	status, stored, err := s.upload(ctx, e)
+	if errors.Is(err, ErrChanged) {
+		// Deleted while it was read (its link count, and so its ctime,
+		// changed): gone, like a file deleted a moment earlier.
+		if _, lerr := lstat(e.path); errors.Is(lerr, fs.ErrNotExist) {
+			err = errVanished
+		}
+	}
+	if errors.Is(err, errVanished) {
+		s.mu.Lock()
+		s.vanished[e.path] = true
+		s.mu.Unlock()
+		obs.Notice(e.path, "deleted before it could be read; nothing to back up")
+		obs.Done(e.path, "vanished", nil)
+		return
+	}
 	if err != nil {
 		s.fail(e.path, err)
 		return
@@ -329,6 +349,9 @@ func (s *syncer) file(ctx context.Context, e entry) {
 // upload returns the outcome ("uploaded" or "deduplicated") and the bytes stored.
 func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	f, err := openNoFollow(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", 0, errVanished
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("cannot open: %w", err)
 	}
@@ -595,5 +618,5 @@ func stillSame(f *os.File, before fs.FileInfo) error {
 // openNoFollow opens a regular file for reading without following a symlink
 // and without blocking on a FIFO that replaced it.
 func openNoFollow(p string) (*os.File, error) {
-	return os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }

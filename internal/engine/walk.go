@@ -187,7 +187,7 @@ func walk(ctx context.Context, roots []string, ex *Excluder, found func(entry) e
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	defer w.cancel()
 	for _, root := range roots {
-		info, err := os.Lstat(root)
+		info, err := lstat(root)
 		if err != nil {
 			w.event(walkEvent{path: root, reason: "cannot read", err: err}, root)
 			continue
@@ -250,7 +250,7 @@ func (w *walker) dir(root, p, rel string) {
 	if w.ctx.Err() != nil {
 		return
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	f, err := openFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) { // deleted during the walk: simply gone
 			w.event(walkEvent{path: p, reason: "cannot read", err: err}, p)
@@ -292,7 +292,9 @@ func (w *walker) dir(root, p, rel string) {
 		var st unix.Stat_t
 		if err := fstatat(fd, name, &st); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				w.event(walkEvent{path: child, reason: "cannot read", err: err}, "")
+				// Unknown, not gone: its catalogue record must not be
+				// marked deleted (a folder readable but not searchable).
+				w.event(walkEvent{path: child, reason: "cannot read", err: err}, child)
 			}
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grsync/grsync/internal/glacieremu"
+	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
 // crashKills is how many times the crash test kills grsync: 20 by default
@@ -39,6 +40,14 @@ func TestCrashKill9DuringSyncToVault(t *testing.T) {
 	_, env := emulator(t, glacieremu.Config{MinPartSize: 1 << 20}, "v")
 	crashSync(t, env, []string{"--vault", "v", "--region", "us-east-1", "--part-size", "1048576"},
 		[]string{"--wait", "--poll", "50ms"})
+}
+
+// The same against moto's S3 (a third-party emulator): unfinished multipart
+// uploads and objects never recorded are cleaned up the same way.
+func TestCrashKill9DuringSyncToMotoS3(t *testing.T) {
+	m := moto.Start(t)
+	createBucket(t, s3Client(m), "crash-bucket")
+	crashSync(t, m.Env(), []string{"--bucket", "crash-bucket", "--region", "us-east-1", "--storage-class", "STANDARD"}, nil)
 }
 
 func crashSync(t *testing.T, env, target, verifyFlags []string) {

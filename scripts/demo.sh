@@ -15,10 +15,10 @@ cp -r docs internal "$work/src/"
 printf 'hello from grsync\n' > "$work/src/a file with spaces | and a pipe.txt"
 
 run "$g" keygen "$work/demo.key"
-run "$g" --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
+run "$g" --quiet --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
 printf '\n# a second run uploads nothing that is unchanged:'
-run "$g" --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
+run "$g" --quiet --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
 run "$g" ls --db "$work/demo.db" "$work/src/docs"
-run "$g" restore --db "$work/demo.db" --encryption-key-file "$work/demo.key" --output "$work/restored"
+run "$g" restore --quiet --db "$work/demo.db" --encryption-key-file "$work/demo.key" --output "$work/restored"
 run diff -r "$work/src" "$work/restored$work/src"
 printf '\nrestored tree is identical to the source. Everything is in %s\n' "$work"

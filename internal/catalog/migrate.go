@@ -42,43 +42,22 @@ type dbState struct {
 // database this is the first statement to fail (SQLITE_NOTADB).
 func inspect(db *sql.DB) (dbState, error) {
 	st := dbState{tables: map[string]bool{}, legacyCols: map[string]bool{}}
+	var err error
 	if err := db.QueryRow("PRAGMA user_version").Scan(&st.version); err != nil {
 		return st, err
 	}
 	if err := db.QueryRow("PRAGMA application_id").Scan(&st.appID); err != nil {
 		return st, err
 	}
-	rows, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")
-	if err != nil {
-		return st, err
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return st, err
-		}
-		st.tables[name] = true
-	}
-	if err := closeRows(rows); err != nil {
+	if st.tables, err = nameSet(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"); err != nil {
+		st.tables = map[string]bool{}
 		return st, err
 	}
 	if !st.tables["sync_history"] {
 		return st, nil
 	}
-	rows, err = db.Query("SELECT name FROM pragma_table_info('sync_history')")
-	if err != nil {
-		return st, err
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return st, err
-		}
-		st.legacyCols[name] = true
-	}
-	if err := closeRows(rows); err != nil {
+	if st.legacyCols, err = nameSet(db, "SELECT name FROM pragma_table_info('sync_history')"); err != nil {
+		st.legacyCols = map[string]bool{}
 		return st, err
 	}
 	if err := db.QueryRow("SELECT count(*) FROM sync_history").Scan(&st.rows); err != nil {
@@ -414,4 +393,22 @@ func closeRows(rows *sql.Rows) error {
 		err = cerr
 	}
 	return err
+}
+
+// nameSet runs a query returning one text column and returns its values.
+func nameSet(db *sql.DB, query string) (map[string]bool, error) {
+	rows, err := db.Query(query)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		set[name] = true
+	}
+	return set, closeRows(rows)
 }

@@ -40,20 +40,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return s.Fail(op, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound))
 	}
-	found := false
-	for _, p := range []string{s.metaPath(id), s.archivePath(id)} {
-		err := os.Remove(p)
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, os.ErrNotExist):
-			return s.Fail(op, err)
-		}
-	}
-	if !found {
-		return s.Fail(op, fmt.Errorf("archive %s: %w", id, store.ErrNotFound))
-	}
-	if err := syncDir(s.archiveDir()); err != nil {
+	if err := removeFiles(s.archiveDir(), "archive "+id, s.metaPath(id), s.archivePath(id)); err != nil {
 		return s.Fail(op, err)
 	}
 	return nil

@@ -1,6 +1,12 @@
 package local
 
-import "os"
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/grsync/grsync/internal/store"
+)
 
 // writeFileSync writes data to path opened with flag|O_WRONLY and fsyncs it.
 func writeFileSync(path string, data []byte, flag int) error {
@@ -33,4 +39,23 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// removeFiles removes paths (all in dir), then syncs dir. If none of them
+// existed, what is ErrNotFound.
+func removeFiles(dir, what string, paths ...string) error {
+	found := false
+	for _, p := range paths {
+		err := os.Remove(p)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, os.ErrNotExist):
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return syncDir(dir)
 }

@@ -79,20 +79,11 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 			}
 		}
 	}
-	found := false
+	var paths []string
 	for _, ext := range []string{".part", ".json", ".meta", ".json.tmp", ".meta.tmp"} {
-		err := os.Remove(s.uploadPath(id, ext))
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, os.ErrNotExist):
-			return s.Fail(op, err)
-		}
+		paths = append(paths, s.uploadPath(id, ext))
 	}
-	if !found {
-		return s.Fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
-	}
-	if err := syncDir(s.uploadDir()); err != nil {
+	if err := removeFiles(s.uploadDir(), "upload "+id, paths...); err != nil {
 		return s.Fail(op, err)
 	}
 	return nil

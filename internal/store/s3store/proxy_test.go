@@ -20,6 +20,7 @@ type proxy struct {
 
 	mu          sync.Mutex
 	counts      map[string]int
+	succeeded   map[string]int // requests moto answered with 2xx
 	inflight    map[string]int
 	maxInflight map[string]int
 	requests    []seenRequest
@@ -47,12 +48,15 @@ func newProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{counts: map[string]int{}, inflight: map[string]int{}, maxInflight: map[string]int{}}
+	p := &proxy{counts: map[string]int{}, succeeded: map[string]int{}, inflight: map[string]int{}, maxInflight: map[string]int{}}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
 		ModifyResponse: func(resp *http.Response) error {
 			p.mu.Lock()
 			modify := p.modify
+			if resp.StatusCode < 300 {
+				p.succeeded[operation(resp.Request)]++
+			}
 			p.mu.Unlock()
 			if modify != nil {
 				modify(operation(resp.Request), resp)
@@ -118,6 +122,15 @@ func (p *proxy) count(op string) int {
 	return p.counts[op]
 }
 
+// successes returns how many requests of op moto answered with success.
+// A request S3 answered with an error (moto may answer 500 to an abort
+// racing a part still arriving) is retried and not counted here.
+func (p *proxy) successes(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.succeeded[op]
+}
+
 // total returns how many requests were seen.
 func (p *proxy) total() int {
 	p.mu.Lock()
@@ -149,7 +162,7 @@ func (p *proxy) seen(op string) []seenRequest {
 func (p *proxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.counts, p.maxInflight, p.requests = map[string]int{}, map[string]int{}, nil
+	p.counts, p.succeeded, p.maxInflight, p.requests = map[string]int{}, map[string]int{}, map[string]int{}, nil
 }
 
 // operation names the S3 operation of a path-style request.

@@ -94,13 +94,14 @@ func TestFaultsEveryOperation(t *testing.T) {
 // TestPutGivesUp: with every part upload failing, Put stops after
 // MaxAttempts per part, reports it, and aborts the upload.
 func TestPutGivesUp(t *testing.T) {
-	e := newEmu(t, glacieremu.Config{})
-	s := newStore(t, e, func(c *Config) { c.MaxAttempts = 4; c.Concurrency = 2 })
 	for _, f := range []glacieremu.Fault{{ErrorRate: 1}, {ThrottleRate: 1}, {DropRate: 1}} {
+		// A fresh emulator for each case: a part request the previous
+		// case cancelled may still be arriving at its server.
+		e := newEmu(t, glacieremu.Config{})
+		s := newStore(t, e, func(c *Config) { c.MaxAttempts = 4; c.Concurrency = 2 })
 		if err := e.srv.SetFault(glacieremu.OpUploadMultipartPart, f); err != nil {
 			t.Fatal(err)
 		}
-		e.srv.ResetStats()
 		start := time.Now()
 		_, err := s.Put(t.Context(), bytes.NewReader(randomBytes(5*MiB, 5)), "doomed")
 		if err == nil {

@@ -216,3 +216,55 @@ func ValidDescription(s string) bool {
 	}
 	return true
 }
+
+// ErrCannotResume: an upload cannot be continued (it is gone or expired,
+// it was made with another part size, or a part the store holds differs
+// from the bytes given again). Nothing was sent; the caller should abort
+// the upload and start a new one.
+var ErrCannotResume = errors.New("upload cannot be resumed")
+
+// UploadRef names a multipart upload that a later run may continue. Callers
+// persist it (the catalogue does) as soon as ResumeOptions.Started hands it
+// over.
+type UploadRef struct {
+	ID       string // as ListUploads reports it; AbortUpload takes it
+	PartSize int64  // bytes per part, the last part excepted
+}
+
+// ResumeOptions steers PutResumable.
+type ResumeOptions struct {
+	// Resume, when set, names the upload to continue. Otherwise a new one
+	// is started.
+	Resume *UploadRef
+	// Started is called once with a new multipart upload's ref, before its
+	// first part is sent. If it fails, the upload is aborted and
+	// PutResumable returns its error. A body small enough for a single
+	// request never calls it.
+	Started func(UploadRef) error
+	// Skipped, if set, is called with the number of bytes of each part a
+	// continued upload found already stored and did not send again.
+	Skipped func(n int64)
+}
+
+// Resumer is implemented by stores whose multipart uploads outlive the
+// process that started them and can be continued (Glacier vaults and S3:
+// ListParts). Wrappers forward it when the store they wrap has it.
+type Resumer interface {
+	// PutResumable is Put for uploads a later run can continue.
+	//
+	// With opt.Resume set, body must yield the very same bytes as the run
+	// that started the upload, from the first byte. Every part the store
+	// already holds is read from body and compared with the store's
+	// checksum of it, and not sent again; the other parts are sent; then
+	// the upload is completed. If the upload cannot be continued (see
+	// ErrCannotResume) the error wraps ErrCannotResume, nothing has been
+	// sent, and the upload is left as it was.
+	//
+	// When a multipart upload fails because the body failed, the network
+	// or the service failed transiently, or ctx was cancelled, the upload
+	// is left in the store, so that a later call can continue it; the
+	// caller knows its ref from Started and must abort it if it does not
+	// continue it. Permanent failures (a refused part, ErrCannotResume
+	// after parts were compared) abort a new upload as Put does.
+	PutResumable(ctx context.Context, body io.Reader, description string, opt ResumeOptions) (Archive, error)
+}

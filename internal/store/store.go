@@ -256,9 +256,13 @@ type Resumer interface {
 	// that started the upload, from the first byte. Every part the store
 	// already holds is read from body and compared with the store's
 	// checksum of it, and not sent again; the other parts are sent; then
-	// the upload is completed. If the upload cannot be continued (see
-	// ErrCannotResume) the error wraps ErrCannotResume, nothing has been
-	// sent, and the upload is left as it was.
+	// the upload is completed. No part at or below the highest part the
+	// store holds is sent before every held part up to there has been
+	// compared (the missing ones are kept in memory meanwhile; more than
+	// the store's parts in flight is ErrCannotResume), so bytes that
+	// differ from the first run's are never sent. If the upload cannot be
+	// continued (see ErrCannotResume) the error wraps ErrCannotResume and
+	// the upload is left as it was, for the caller to abort.
 	//
 	// When a multipart upload fails because the body failed, the network
 	// or the service failed transiently, or ctx was cancelled, the upload

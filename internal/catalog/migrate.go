@@ -13,7 +13,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -105,7 +105,7 @@ type migration struct {
 }
 
 func migrations() []migration {
-	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}}
+	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one
@@ -146,6 +146,13 @@ func (c *Catalog) migrate(st dbState, backup bool) error {
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
 		return err
 	})
+}
+
+// migrate4 lets an upload intent carry what a later run needs to continue
+// the upload (an opaque record the engine writes; see SetUploadResume).
+func migrate4(tx *sql.Tx, _ time.Time) error {
+	_, err := tx.Exec(`ALTER TABLE pending_uploads ADD COLUMN resume BLOB`)
+	return err
 }
 
 // migrate3 adds the upload intents: an upload is noted (with the random

@@ -15,6 +15,9 @@ type PendingUpload struct {
 	Path     string
 	Group    string // the group id in the archive descriptions (see docs/FORMAT.md)
 	Started  time.Time
+	// Resume is what continues the upload (see SetUploadResume), or nil
+	// when it cannot be continued.
+	Resume []byte
 }
 
 // BeginUpload notes an upload before anything is sent.
@@ -58,6 +61,25 @@ func (c *Catalog) RecordUpload(v Version, pendingID int64) (int64, error) {
 	return id, err
 }
 
+// SetUploadResume stores, with the pending upload, what a later run needs
+// to continue it: an opaque record the engine encodes (it holds the store's
+// upload id, and secrets only sealed under the user's key). It is written
+// before the upload's first part is sent.
+func (c *Catalog) SetUploadResume(id int64, resume []byte) error {
+	return c.update("note how to resume an upload", func(tx *sql.Tx) error {
+		res, err := tx.Exec("UPDATE pending_uploads SET resume = ? WHERE id = ?", resume, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("pending upload %d is not noted", id)
+		}
+		return nil
+	})
+}
+
 // EndUpload forgets a pending upload (its archives were removed, or none
 // was stored).
 func (c *Catalog) EndUpload(id int64) error {
@@ -69,7 +91,7 @@ func (c *Catalog) EndUpload(id int64) error {
 
 // PendingUploads lists the target's unfinished uploads, oldest first.
 func (c *Catalog) PendingUploads(targetID int64) ([]PendingUpload, error) {
-	rows, err := c.db.Query(`SELECT id, target_id, path, group_id, started FROM pending_uploads
+	rows, err := c.db.Query(`SELECT id, target_id, path, group_id, started, resume FROM pending_uploads
 		WHERE target_id = ? ORDER BY id`, targetID)
 	if err != nil {
 		return nil, wrap(c.path, "pending uploads", err)
@@ -78,7 +100,7 @@ func (c *Catalog) PendingUploads(targetID int64) ([]PendingUpload, error) {
 	for rows.Next() {
 		var p PendingUpload
 		var started sql.NullString
-		if err := rows.Scan(&p.ID, &p.TargetID, &p.Path, &p.Group, &started); err != nil {
+		if err := rows.Scan(&p.ID, &p.TargetID, &p.Path, &p.Group, &started, &p.Resume); err != nil {
 			rows.Close()
 			return nil, wrap(c.path, "pending uploads", err)
 		}

@@ -24,6 +24,20 @@ func TestPendingUploads(t *testing.T) {
 	if err != nil || len(ps) != 2 || ps[0].Path != "/a" || ps[0].Group != "00112233aabbccdd" || !ps[0].Started.Equal(at) {
 		t.Fatalf("pending: %+v %v", ps, err)
 	}
+	if ps[0].Resume != nil {
+		t.Fatalf("a new intent has no resume record: %q", ps[0].Resume)
+	}
+	// What continues an upload is kept with it, byte for byte.
+	rec := []byte("resume\x00record\xff")
+	if err := c.SetUploadResume(b, rec); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := c.PendingUploads(tg.ID); len(ps) != 2 || string(ps[1].Resume) != string(rec) || ps[0].Resume != nil {
+		t.Fatalf("after SetUploadResume: %+v", ps)
+	}
+	if err := c.SetUploadResume(9999, rec); err == nil {
+		t.Fatal("SetUploadResume of an unknown intent must fail")
+	}
 	// Recording the upload forgets it in the same transaction.
 	if _, err := c.RecordUpload(Version{TargetID: tg.ID, Path: "/a", Size: 1, MTimeNS: 1, ArchiveID: "x"}, a); err != nil {
 		t.Fatal(err)

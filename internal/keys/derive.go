@@ -19,6 +19,7 @@ const (
 	infoMetadata    = "grsync/v1 metadata"
 	infoContentHash = "grsync/v1 content-hash"
 	infoFingerprint = "grsync/v1 fingerprint"
+	infoResume      = "grsync/v1 resume-state"
 )
 
 // derive returns n bytes of HKDF-SHA256 of the key with an empty salt.
@@ -43,6 +44,15 @@ func (k Key) Fingerprint() string {
 func (k Key) MetadataKey() [32]byte {
 	var out [32]byte
 	copy(out[:], k.derive(infoMetadata, 32))
+	return out
+}
+
+// ResumeKey returns the ChaCha20-Poly1305 key that seals, in the local
+// catalogue, the state that lets a later run continue an interrupted upload
+// (docs/FORMAT.md section 2.6).
+func (k Key) ResumeKey() [32]byte {
+	var out [32]byte
+	copy(out[:], k.derive(infoResume, 32))
 	return out
 }
 

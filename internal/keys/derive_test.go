@@ -78,6 +78,10 @@ func TestDerivationMatchesSpec(t *testing.T) {
 	if !bytes.Equal(mk[:], spec("grsync/v1 metadata", 32)) {
 		t.Error("metadata key differs from the spec formula")
 	}
+	rk := k.ResumeKey()
+	if !bytes.Equal(rk[:], spec("grsync/v1 resume-state", 32)) || bytes.Equal(rk[:], mk[:]) {
+		t.Error("resume key differs from the spec formula, or equals the metadata key")
+	}
 	if k.Fingerprint() != "k1:"+hex.EncodeToString(spec("grsync/v1 fingerprint", 8)) {
 		t.Error("fingerprint differs from the spec formula")
 	}

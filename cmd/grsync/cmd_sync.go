@@ -222,6 +222,9 @@ func (a *app) printSyncSummary(target string, r engine.SyncResult, took time.Dur
 	}
 	a.printf("sync to %s %s in %s\n", target, state, took.Round(time.Millisecond))
 	a.printf("  uploaded      %d files (%s read, %s stored)\n", r.Uploaded, ui.Bytes(r.UploadedBytes), ui.Bytes(r.StoredBytes))
+	if r.Resumed > 0 {
+		a.printf("  resumed       %d of them (interrupted uploads continued; %s already stored, not sent again)\n", r.Resumed, ui.Bytes(r.ResumedBytes))
+	}
 	a.printf("  deduplicated  %d files (content already in the target)\n", r.Deduplicated)
 	a.printf("  unchanged     %d files\n", r.Unchanged)
 	if r.Deleted > 0 {

@@ -310,6 +310,11 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 			continue
 		}
 		for _, p := range ps {
+			// An upload noted with how to continue it is settled by sync,
+			// which continues or aborts it; no listing shows it meanwhile.
+			if p.Resume != nil {
+				continue
+			}
 			if !l.Date.IsZero() && p.Started.Before(l.Date) {
 				if err := cfg.Catalog.EndUpload(p.ID); err != nil {
 					return res, err

@@ -39,7 +39,8 @@ func groupOf(desc string) string {
 // left in the store (they are billed), and returns how many it aborted.
 // Uploads of other catalogues (another machine backing up to the same
 // vault) are left alone: only groups noted in this catalogue are touched.
-func AbortDeadUploads(ctx context.Context, cfg *Config) (int, error) {
+// Uploads whose ids are in keep (a sync is about to continue them) stay.
+func AbortDeadUploads(ctx context.Context, cfg *Config, keep map[string]bool) (int, error) {
 	groups, err := deadUploads(cfg)
 	if err != nil || len(groups) == 0 {
 		return 0, err
@@ -50,7 +51,7 @@ func AbortDeadUploads(ctx context.Context, cfg *Config) (int, error) {
 	}
 	n := 0
 	for _, u := range ups {
-		if _, dead := groups[groupOf(u.Description)]; !dead {
+		if _, dead := groups[groupOf(u.Description)]; !dead || keep[u.ID] {
 			continue
 		}
 		if err := cfg.Store.AbortUpload(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {

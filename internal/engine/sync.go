@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,8 @@ type SyncResult struct {
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
 	Interrupted   bool // stopped early by the user
+	Resumed       int   // uploads an interrupted run left, continued
+	ResumedBytes  int64 // stored bytes those did not send again
 }
 
 type syncer struct {
@@ -63,6 +66,8 @@ type syncer struct {
 	res      SyncResult
 	inflight map[string]*inflightContent
 	vanished map[string]bool // found by the walk, deleted before being read
+	// resumable: uploads dead runs left, by path, not yet taken up.
+	resumable map[string]*resumeCandidate
 	bufs     sync.Pool
 }
 
@@ -87,7 +92,12 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	}
 
 	if !opt.DryRun && cfg.Catalog != nil {
-		if n, err := AbortDeadUploads(ctx, cfg); err != nil {
+		resumable, keep, err := loadResumable(cfg)
+		if err != nil {
+			return s.res, err
+		}
+		s.resumable = resumable
+		if n, err := AbortDeadUploads(ctx, cfg, keep); err != nil {
 			cfg.log().Warn("could not clean up after an interrupted run", "err", err)
 		} else if n > 0 {
 			cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %d unfinished uploads left by an interrupted run", n))
@@ -256,6 +266,12 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		if err := s.markDeleted(states, seen, wres.incomplete); err != nil {
 			return s.res, err
 		}
+		// Interrupted uploads this complete run did not continue (the file
+		// is unchanged now, deleted, or outside the sources) would be billed
+		// for nothing.
+		for _, c := range s.resumable {
+			s.dropResume(c, "its file was not uploaded in this run")
+		}
 	}
 	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
 	return s.res, nil
@@ -420,12 +436,39 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 		return st, n, err
 	}
 
-	// Pass 2: encode and upload.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", 0, fmt.Errorf("rewinding: %w", err)
+	// Pass 2: encode and upload, continuing the upload an interrupted run
+	// left for this file when it can.
+	if c := s.takeResume(e.path); c != nil {
+		v, n, err := s.resumeUpload(ctx, f, fi, e.path, sum, hexSum, c, buf)
+		if !errors.Is(err, errStartOver) {
+			if err == nil {
+				recorded, ok = v, true
+				return "uploaded", n, nil
+			}
+			return "", 0, err
+		}
 	}
+	v, n, err := s.newUpload(ctx, f, fi, e.path, sum, hexSum, buf)
+	if err != nil {
+		return "", 0, err
+	}
+	recorded, ok = v, true
+	return "uploaded", n, nil
+}
+
+// errStartOver: an interrupted upload could not be continued (and was
+// aborted); the file is uploaded anew.
+var errStartOver = errors.New("start the upload over")
+
+// errPutFailed marks the encoder's failure to write to a store's Put that
+// had already failed (its own error explains it).
+var errPutFailed = errors.New("the upload ended")
+
+// newUpload stores f as a new archive (and its metadata continuation
+// archives) and records it.
+func (s *syncer) newUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, hexSum string, buf []byte) (catalog.Version, int64, error) {
 	meta := format.Meta{
-		Path: e.path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(),
+		Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(),
 		ContentHash: sum, Desc: s.cfg.Desc, Encoding: format.Encoding(s.fopts), Created: s.cfg.now(),
 	}
 	var mk *format.MetaKey
@@ -435,22 +478,22 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	}
 	descs, err := format.EncodeDescriptions(meta, mk, rand.Reader)
 	if err != nil {
-		return "", 0, fmt.Errorf("encoding metadata: %w", err)
+		return catalog.Version{}, 0, fmt.Errorf("encoding metadata: %w", err)
 	}
 	piece, err := format.ParseDescription(descs[0])
 	if err != nil {
-		return "", 0, fmt.Errorf("encoding metadata: %w", err)
+		return catalog.Version{}, 0, fmt.Errorf("encoding metadata: %w", err)
 	}
 	// Note the upload before anything is sent: if grsync dies before
 	// recording it, a later run recognises what it stored by its group id.
-	pid, err := s.cfg.Catalog.BeginUpload(s.cfg.Target.ID, e.path, piece.Group, s.cfg.now())
+	pid, err := s.cfg.Catalog.BeginUpload(s.cfg.Target.ID, path, piece.Group, s.cfg.now())
 	if err != nil {
-		return "", 0, fmt.Errorf("catalogue: %w", err)
+		return catalog.Version{}, 0, fmt.Errorf("catalogue: %w", err)
 	}
 	var stored []string // archives to remove if this upload is not recorded
-	committed := false
+	settled := false
 	defer func() {
-		if !committed {
+		if !settled {
 			s.abandon(pid, stored)
 		}
 	}()
@@ -459,11 +502,163 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	for _, d := range descs[1:] {
 		a, err := s.cfg.Store.Put(ctx, bytes.NewReader(nil), d)
 		if err != nil {
-			return "", 0, fmt.Errorf("storing metadata continuation: %w", err)
+			return catalog.Version{}, 0, fmt.Errorf("storing metadata continuation: %w", err)
 		}
 		stored = append(stored, a.ID)
 	}
 
+	// A multipart upload is noted with what continues it before its first
+	// part is sent (a file whose description needs continuation archives
+	// is not continued: it is rare, and its pieces would need noting too).
+	resumer, resumable := s.cfg.Store.(store.Resumer)
+	resumable = resumable && len(descs) == 1
+	var ref *store.UploadRef
+	states := make(chan *format.StreamState, 1)
+	put := func(body io.Reader) (store.Archive, error) {
+		pctx := store.WithSizeHint(ctx, fi.Size())
+		if !resumable {
+			return s.cfg.Store.Put(pctx, body, descs[0])
+		}
+		return resumer.PutResumable(pctx, body, descs[0], store.ResumeOptions{Started: func(r store.UploadRef) error {
+			var st *format.StreamState
+			select {
+			case st = <-states:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			rec, err := s.newResumeRecord(r, descs[0], fi, hexSum, st)
+			if err == nil {
+				err = s.cfg.Catalog.SetUploadResume(pid, rec)
+			}
+			if err != nil {
+				return fmt.Errorf("noting the upload in the catalogue: %w", err)
+			}
+			ref = &r
+			return nil
+		}})
+	}
+	res := s.encodeAndPut(ctx, f, fi, path, sum, s.fopts, states, put, buf)
+	if res.arch.ID != "" {
+		stored = append(stored, res.arch.ID)
+	}
+	if err := res.err(); err != nil {
+		if ref != nil {
+			if keepForResume(ctx, res) {
+				settled = true // the intent stays, for the next run to continue
+				return catalog.Version{}, 0, fmt.Errorf("%w (the next run continues this upload)", err)
+			}
+			s.abortQuietly(ref.ID)
+		}
+		return catalog.Version{}, 0, err
+	}
+	v := s.version(fi, path, hexSum, res.arch, meta.Encoding)
+	if _, err := s.cfg.Catalog.RecordUpload(v, pid); err != nil {
+		return catalog.Version{}, 0, fmt.Errorf("recording in the catalogue: %w", err)
+	}
+	settled = true
+	return v, res.arch.Size, nil
+}
+
+// resumeUpload continues the upload c that an interrupted run left for
+// this file, and records it. If it cannot be continued, the upload is
+// aborted and errStartOver returned.
+func (s *syncer) resumeUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, hexSum string, c *resumeCandidate, buf []byte) (catalog.Version, int64, error) {
+	resumer, ok := s.cfg.Store.(store.Resumer)
+	if !ok {
+		s.dropResume(c, "this store cannot continue uploads")
+		return catalog.Version{}, 0, errStartOver
+	}
+	if why := s.compatible(c, fi, hexSum); why != "" {
+		s.dropResume(c, why)
+		return catalog.Version{}, 0, errStartOver
+	}
+	fopts := s.fopts
+	if c.rec.State != nil {
+		st, err := format.OpenStreamState(c.rec.State, s.cfg.Key.ResumeKey())
+		if err != nil {
+			s.dropResume(c, err.Error())
+			return catalog.Version{}, 0, errStartOver
+		}
+		fopts.Continue = &st
+	}
+	var skipped atomic.Int64
+	put := func(body io.Reader) (store.Archive, error) {
+		return resumer.PutResumable(store.WithSizeHint(ctx, fi.Size()), body, c.rec.Description, store.ResumeOptions{
+			Resume:  &store.UploadRef{ID: c.rec.UploadID, PartSize: c.rec.PartSize},
+			Skipped: func(n int64) { skipped.Add(n) },
+		})
+	}
+	res := s.encodeAndPut(ctx, f, fi, path, sum, fopts, nil, put, buf)
+	if err := res.err(); err != nil {
+		switch {
+		case errors.Is(res.putErr, store.ErrCannotResume):
+			s.dropResume(c, res.putErr.Error())
+			return catalog.Version{}, 0, errStartOver
+		case keepForResume(ctx, res):
+			return catalog.Version{}, 0, fmt.Errorf("%w (the next run continues this upload)", err)
+		}
+		s.dropResume(c, err.Error())
+		return catalog.Version{}, 0, err
+	}
+	v := s.version(fi, path, hexSum, res.arch, format.Encoding(s.fopts))
+	if _, err := s.cfg.Catalog.RecordUpload(v, c.intent.ID); err != nil {
+		return catalog.Version{}, 0, fmt.Errorf("recording in the catalogue: %w", err)
+	}
+	s.mu.Lock()
+	s.res.Resumed++
+	s.res.ResumedBytes += skipped.Load()
+	s.mu.Unlock()
+	s.cfg.observer().Notice(path, fmt.Sprintf("continued an interrupted upload: %d of %d stored bytes were already in the store and not sent again",
+		skipped.Load(), res.arch.Size))
+	return v, res.arch.Size, nil
+}
+
+// version is the catalogue record of f stored as archive a.
+func (s *syncer) version(fi fs.FileInfo, path, hexSum string, a store.Archive, encoding string) catalog.Version {
+	return catalog.Version{
+		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
+		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
+		Mode: uint32(fi.Mode().Perm()), ArchiveID: a.ID, Location: s.cfg.Store.Location(),
+		Checksum: a.TreeHash, Compression: encoding, Timestamp: s.cfg.now(),
+		ContentHash: hexSum, StoredSize: a.Size, Description: s.cfg.Desc,
+	}
+}
+
+// encodeResult is how one encode-and-upload went.
+type encodeResult struct {
+	arch   store.Archive
+	putErr error // the store's
+	encErr error // reading or encoding the file; ErrChanged if it changed
+}
+
+// err returns the error to report, if any.
+func (r encodeResult) err() error {
+	switch {
+	case r.encErr != nil && !errors.Is(r.encErr, errPutFailed):
+		if errors.Is(r.encErr, format.ErrSizeMismatch) {
+			return ErrChanged
+		}
+		return r.encErr
+	case r.putErr != nil:
+		return fmt.Errorf("upload: %w", r.putErr)
+	}
+	return r.encErr
+}
+
+// encodeAndPut reads f from the start through the archive writer into
+// put, which runs in a goroutine of its own. The writer's stream state is
+// sent on states (nil when not encrypting), if states is not nil. The
+// file is checked after every read: a file that changes is never encoded
+// further, so a continued upload never encrypts other bytes than the run
+// that began it.
+func (s *syncer) encodeAndPut(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, fopts format.Options,
+	states chan<- *format.StreamState, put func(io.Reader) (store.Archive, error), buf []byte) encodeResult {
+	if states != nil {
+		defer close(states)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return encodeResult{encErr: fmt.Errorf("rewinding: %w", err)}
+	}
 	pr, pw := io.Pipe()
 	type putResult struct {
 		arch store.Archive
@@ -471,21 +666,31 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 	}
 	putDone := make(chan putResult, 1)
 	go func() {
-		a, err := s.cfg.Store.Put(store.WithSizeHint(ctx, fi.Size()), pr, descs[0])
+		a, err := put(pr)
 		pr.CloseWithError(err)
 		putDone <- putResult{a, err}
 	}()
 	h2 := s.cfg.contentHash()
 	encErr := func() error {
-		w, err := format.NewWriter(pw, format.FileInfo{Path: e.path, Size: fi.Size(), Mode: fi.Mode().Perm(), ModTime: fi.ModTime()}, s.fopts)
+		w, err := format.NewWriter(putSink{pw}, format.FileInfo{Path: path, Size: fi.Size(), Mode: fi.Mode().Perm(), ModTime: fi.ModTime()}, fopts)
 		if err != nil {
 			return err
+		}
+		if states != nil {
+			if st, ok := w.StreamState(); ok {
+				states <- &st
+			}
 		}
 		src := io.TeeReader(io.LimitReader(f, fi.Size()), h2)
 		for {
 			n, rerr := src.Read(buf)
 			if n > 0 {
+				if err := stillSame(f, fi); err != nil {
+					w.Close()
+					return err
+				}
 				if _, werr := w.Write(buf[:n]); werr != nil {
+					w.Close()
 					return werr
 				}
 				s.cfg.observer().Progress(int64(n))
@@ -494,6 +699,7 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 				break
 			}
 			if rerr != nil {
+				w.Close()
 				return fmt.Errorf("reading: %w", rerr)
 			}
 		}
@@ -505,36 +711,32 @@ func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
 		pw.Close()
 	}
 	pres := <-putDone
-	if pres.err != nil {
-		if encErr != nil && !errors.Is(encErr, io.ErrClosedPipe) {
-			return "", 0, encErr
-		}
-		return "", 0, fmt.Errorf("upload: %w", pres.err)
+	res := encodeResult{arch: pres.arch, putErr: pres.err, encErr: encErr}
+	if res.encErr == nil && res.putErr == nil && (!bytes.Equal(h2.Sum(nil), sum) || stillSame(f, fi) != nil) {
+		res.encErr = ErrChanged
 	}
-	stored = append(stored, pres.arch.ID)
-	if encErr != nil {
-		if errors.Is(encErr, format.ErrSizeMismatch) {
-			return "", 0, ErrChanged
-		}
-		return "", 0, encErr
-	}
-	if !bytes.Equal(h2.Sum(nil), sum) || stillSame(f, fi) != nil {
-		return "", 0, ErrChanged
-	}
+	return res
+}
 
-	v := catalog.Version{
-		TargetID: s.cfg.Target.ID, Path: e.path, Size: fi.Size(),
-		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: uint32(fi.Mode().Perm()), ArchiveID: pres.arch.ID, Location: s.cfg.Store.Location(),
-		Checksum: pres.arch.TreeHash, Compression: meta.Encoding, Timestamp: s.cfg.now(),
-		ContentHash: hexSum, StoredSize: pres.arch.Size, Description: s.cfg.Desc,
+// putSink is the encoder's end of the pipe to Put: a failed write means
+// Put ended, and says so.
+type putSink struct{ w *io.PipeWriter }
+
+func (p putSink) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errPutFailed, err)
 	}
-	if _, err := s.cfg.Catalog.RecordUpload(v, pid); err != nil {
-		return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
+	return n, err
+}
+
+// abortQuietly aborts a multipart upload that will not be continued.
+func (s *syncer) abortQuietly(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.cfg.Store.AbortUpload(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.log().Warn("could not abort an unfinished upload; grsync uploads abort removes it", "upload", id, "err", err)
 	}
-	committed = true
-	recorded, ok = v, true
-	return "uploaded", pres.arch.Size, nil
 }
 
 // recordDedup records path as a new version whose content lives in an

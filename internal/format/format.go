@@ -49,6 +49,14 @@ type Options struct {
 	// Recipient, when not nil, adds the age layer encrypted to it; grsync
 	// passes keys.Key.AgeIdentity().Recipient().
 	Recipient age.Recipient
+	// Continue, when not nil, re-creates the age stream of an earlier run
+	// (see StreamState, which says when this is allowed): the age layer
+	// writes Continue.Header and encrypts with Continue.FileKey instead of
+	// drawing new randomness. It turns the age layer on by itself;
+	// Recipient is not used (the header already holds the file key wrapped
+	// to the first run's recipient) and may be left set. NewWriter refuses a
+	// state whose header does not verify with its file key (ErrStreamState).
+	Continue *StreamState
 }
 
 // FileInfo describes the file an archive holds.
@@ -68,9 +76,10 @@ type FileInfo struct {
 
 // Encoding returns the encoding string recorded in the catalogue and the
 // metadata for archives written with opt: "grsync1", "grsync1+zstd",
-// "grsync1+age" or "grsync1+zstd+age".
+// "grsync1+age" or "grsync1+zstd+age". Recipient or Continue turns
+// encryption on.
 func Encoding(opt Options) string {
-	return encodingOf(opt.Compress, opt.Recipient != nil)
+	return encodingOf(opt.Compress, opt.Recipient != nil || opt.Continue != nil)
 }
 
 func encodingOf(compressed, encrypted bool) string {

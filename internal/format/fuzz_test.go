@@ -202,3 +202,42 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func FuzzOpenStreamState(f *testing.F) {
+	var hdr bytes.Buffer
+	_, st, err := encryptCapture(&hdr, testKey(f).AgeIdentity().Recipient())
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := [32]byte{9}
+	blob, err := SealStreamState(st, key, detRand(5))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(blob)
+	f.Add(blob[:len(blob)-1])
+	f.Add(append([]byte{2}, blob[1:]...))
+	f.Add([]byte{1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		st, err := OpenStreamState(blob, key)
+		if err != nil {
+			if !errors.Is(err, ErrStreamState) {
+				t.Fatalf("error %v does not wrap ErrStreamState", err)
+			}
+			return
+		}
+		// Whatever opens is a usable state that seals and opens again.
+		if err := checkStreamState(st); err != nil {
+			t.Fatalf("opened an unusable state: %v", err)
+		}
+		again, err := SealStreamState(st, key, detRand(6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st2, err := OpenStreamState(again, key)
+		if err != nil || !bytes.Equal(st2.Header, st.Header) || st2.FileKey != st.FileKey {
+			t.Fatalf("re-sealed state: %+v, %v", st2, err)
+		}
+	})
+}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"filippo.io/age"
 )
 
 // paxVersionKey is the pax record that marks a grsync archive.
@@ -30,7 +28,8 @@ type Writer struct {
 	written int64
 	err     error // sticky error of Write
 	closed  bool
-	result  error // what Close returned
+	result  error        // what Close returned
+	state   *StreamState // the age stream's state; nil when not encrypting
 }
 
 // NewWriter starts an archive of the file fi on dst with the layers opt
@@ -59,12 +58,20 @@ func NewWriter(dst io.Writer, fi FileInfo, opt Options) (*Writer, error) {
 	p := newPipeline()
 	var in chan *chunk
 	var ageWriter io.WriteCloser
-	if opt.Recipient != nil {
-		aw, err := age.Encrypt(dst, opt.Recipient)
+	var state *StreamState
+	if opt.Recipient != nil || opt.Continue != nil {
+		var st StreamState
+		var err error
+		if opt.Continue != nil {
+			st = opt.Continue.clone()
+			ageWriter, err = continueStream(dst, st)
+		} else {
+			ageWriter, st, err = encryptCapture(dst, opt.Recipient)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("new archive of %q: age: %w", fi.Path, err)
 		}
-		ageWriter = aw
+		state = &st
 		in = make(chan *chunk, pipeDepth)
 		ch := in
 		p.spawn(func() error {
@@ -114,8 +121,10 @@ func NewWriter(dst io.Writer, fi FileInfo, opt Options) (*Writer, error) {
 		p.spawn(func() error { return drain(p, ch, dst) })
 	}
 
-	w := &Writer{fi: fi, p: p, head: &chunkWriter{p: p, out: in}}
+	w := &Writer{fi: fi, p: p, head: &chunkWriter{p: p, out: in}, state: state}
 	w.tw = tar.NewWriter(w.head)
+	// Changing this header changes the archive bytes: update tarLayout
+	// (WriterID) too.
 	hdr := &tar.Header{
 		Typeflag:   tar.TypeReg,
 		Name:       fi.Path[1:],
@@ -132,6 +141,18 @@ func NewWriter(dst io.Writer, fi FileInfo, opt Options) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// StreamState returns what re-creates the archive's age layer byte for byte
+// (see StreamState and Options.Continue); ok is false when the Writer does
+// not encrypt. It is available as soon as NewWriter returns, before any
+// payload is written, so that the caller can persist it first. The result
+// shares no memory with the Writer.
+func (w *Writer) StreamState() (st StreamState, ok bool) {
+	if w.state == nil {
+		return StreamState{}, false
+	}
+	return w.state.clone(), true
 }
 
 // Write adds content. Writing more than FileInfo.Size bytes in total fails

@@ -21,7 +21,8 @@ var zstdMagic = [4]byte{0x28, 0xb5, 0x2f, 0xfd}
 // state.
 var encoderPool sync.Pool
 
-// getEncoder returns an encoder writing one frame to w.
+// getEncoder returns an encoder writing one frame to w. Changing its options
+// changes the archive bytes: update zstdEncoderOptions (WriterID) too.
 func getEncoder(w io.Writer) (*zstd.Encoder, error) {
 	if e, ok := encoderPool.Get().(*zstd.Encoder); ok {
 		e.Reset(w)

@@ -47,7 +47,7 @@ func (k Key) MetadataKey() [32]byte {
 	return out
 }
 
-// ResumeKey returns the ChaCha20-Poly1305 key that seals, in the local
+// ResumeKey returns the XChaCha20-Poly1305 key that seals, in the local
 // catalogue, the state that lets a later run continue an interrupted upload
 // (docs/FORMAT.md section 2.6).
 func (k Key) ResumeKey() [32]byte {

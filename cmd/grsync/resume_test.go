@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grsync/grsync/internal/glacieremu"
+)
+
+// resumeMiB is the size of the file the resume tests interrupt: 256 MiB by
+// default (CI), GRSYNC_RESUME_MIB=2048 for the 2 GiB figure of
+// docs/RELIABILITY.md.
+func resumeMiB() int64 {
+	if n, err := strconv.ParseInt(os.Getenv("GRSYNC_RESUME_MIB"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 256
+}
+
+// writeRandomFile writes n incompressible bytes to p and returns their
+// SHA-256, without holding them in memory.
+func writeRandomFile(t *testing.T, p string, n int64, seed uint64) [32]byte {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var s [32]byte
+	s[0] = byte(seed)
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	if _, err := io.CopyN(w, rand.NewChaCha8(s), n); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+func fileSHA256(t *testing.T, p string) [32]byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// partBytes is what the emulator has read of upload requests so far.
+func partBytes(srv *glacieremu.Server) int64 {
+	st := srv.Stats()
+	return st[glacieremu.OpUploadMultipartPart].BytesIn + st[glacieremu.OpUploadArchive].BytesIn
+}
+
+// killWhen starts grsync with args and kills it with SIGKILL as soon as
+// cond holds (polled every 5 ms); it fails the test if grsync ends first.
+func killWhen(t *testing.T, dir string, env []string, cond func() bool, args ...string) {
+	t.Helper()
+	cmd := exec.Command(grsyncBin, args...)
+	cmd.Dir, cmd.Env = dir, append(cleanEnv(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("grsync ended (%v) before it could be interrupted:\n%s", err, out.String())
+		case <-tick.C:
+			if cond() {
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				return
+			}
+		}
+	}
+}
+
+// A large file's upload to a vault, killed (SIGKILL) at about 60%, is
+// continued by the next run: the parts the vault holds are not sent again
+// (the emulator counts the bytes it receives), nothing is left open, and
+// the file restores identical.
+func TestResumeInterruptedUploadToVault(t *testing.T) {
+	dir := t.TempDir()
+	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
+	size := resumeMiB() << 20
+	src := filepath.Join(dir, "src", "big.bin")
+	want := writeRandomFile(t, src, size, 1)
+	key := newKey(t, dir)
+	args := []string{"--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, filepath.Dir(src)}
+
+	killWhen(t, dir, env, func() bool { return partBytes(srv) >= size*6/10 }, args...)
+	before := partBytes(srv)
+	r := mustRunEnv(t, dir, env, 0, args...)
+	resent := partBytes(srv) - before
+	t.Logf("%d MiB file: killed after the vault read %d MiB (%.0f%%); the next run sent %d MiB (%.1f%% of the file)",
+		size>>20, before>>20, 100*float64(before)/float64(size), resent>>20, 100*float64(resent)/float64(size))
+	if !strings.Contains(r.stdout, "resumed       1 of them") {
+		t.Errorf("the summary does not report a continued upload:\n%s", r)
+	}
+	if resent >= size/2 {
+		t.Errorf("the resumed run sent %d bytes again, want less than half of the %d-byte file", resent, size)
+	}
+	if r := mustRunEnv(t, dir, env, 0, "uploads", "list"); !strings.Contains(r.stdout, "0 unfinished uploads") {
+		t.Errorf("uploads left open:\n%s", r)
+	}
+	mustRunEnv(t, dir, env, 0, "restore", "--encryption-key-file", key, "--output", "out", "--wait", "--poll", "50ms")
+	if got := fileSHA256(t, filepath.Join(dir, "out", strings.TrimPrefix(src, "/"))); got != want {
+		t.Error("the restored file differs from the original")
+	}
+}
+
+// An interrupted upload whose file changed before the next run is aborted
+// (never continued with other bytes under the same key), and the file is
+// uploaded anew.
+func TestResumeAbortsWhenFileChanged(t *testing.T) {
+	dir := t.TempDir()
+	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
+	const size = 48 << 20
+	src := filepath.Join(dir, "src", "big.bin")
+	writeRandomFile(t, src, size, 2)
+	key := newKey(t, dir)
+	args := []string{"--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, filepath.Dir(src)}
+	killWhen(t, dir, env, func() bool { return partBytes(srv) >= size/3 }, args...)
+
+	want := writeRandomFile(t, src, size, 3) // same size, new content, new mtime
+	r := mustRunEnv(t, dir, env, 0, args...)
+	if strings.Contains(r.stdout, "resumed") || !strings.Contains(r.stderr+r.stdout, "aborted the interrupted upload") {
+		t.Errorf("the changed file's upload must be aborted and started over:\n%s", r)
+	}
+	if r := mustRunEnv(t, dir, env, 0, "uploads", "list"); !strings.Contains(r.stdout, "0 unfinished uploads") {
+		t.Errorf("uploads left open:\n%s", r)
+	}
+	mustRunEnv(t, dir, env, 0, "restore", "--encryption-key-file", key, "--output", "out", "--wait", "--poll", "50ms")
+	if got := fileSHA256(t, filepath.Join(dir, "out", strings.TrimPrefix(src, "/"))); got != want {
+		t.Error("the restored file is not the new content")
+	}
+}

@@ -52,7 +52,7 @@ type SyncResult struct {
 	Pending       int   // dry run: files that would be uploaded
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
-	Interrupted   bool // stopped early by the user
+	Interrupted   bool  // stopped early by the user
 	Resumed       int   // uploads an interrupted run left, continued
 	ResumedBytes  int64 // stored bytes those did not send again
 }
@@ -68,7 +68,7 @@ type syncer struct {
 	vanished map[string]bool // found by the walk, deleted before being read
 	// resumable: uploads dead runs left, by path, not yet taken up.
 	resumable map[string]*resumeCandidate
-	bufs     sync.Pool
+	bufs      sync.Pool
 }
 
 type inflightContent struct {

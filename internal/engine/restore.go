@@ -420,9 +420,13 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 		}
 	}()
 	h := cfg.contentHash()
-	n, err := io.Copy(io.MultiWriter(tmp, h, progressWriter{cfg.observer()}), content)
+	sw2 := newSparseWriter(tmp)
+	n, err := io.Copy(io.MultiWriter(sw2, h, progressWriter{cfg.observer()}), content)
 	if err != nil {
 		return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+	}
+	if err := sw2.Finish(); err != nil {
+		return "", fmt.Errorf("writing: %w", err)
 	}
 	if n != v.Size {
 		return "", fmt.Errorf("archive %s gave %d bytes, the catalogue recorded %d", r.ArchiveID, n, v.Size)

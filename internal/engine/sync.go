@@ -677,9 +677,11 @@ func (s *syncer) encodeAndPut(ctx context.Context, f *os.File, fi fs.FileInfo, p
 			return err
 		}
 		if states != nil {
+			var sp *format.StreamState // nil: not encrypting
 			if st, ok := w.StreamState(); ok {
-				states <- &st
+				sp = &st
 			}
+			states <- sp
 		}
 		src := io.TeeReader(io.LimitReader(f, fi.Size()), h2)
 		for {

@@ -218,9 +218,9 @@ func ValidDescription(s string) bool {
 }
 
 // ErrCannotResume: an upload cannot be continued (it is gone or expired,
-// it was made with another part size, or a part the store holds differs
-// from the bytes given again). Nothing was sent; the caller should abort
-// the upload and start a new one.
+// it was made with another part size or description, the body ends before
+// a part the store holds, or such a part differs from the bytes given
+// again). The caller should abort the upload and start a new one.
 var ErrCannotResume = errors.New("upload cannot be resumed")
 
 // UploadRef names a multipart upload that a later run may continue. Callers
@@ -268,7 +268,7 @@ type Resumer interface {
 	// or the service failed transiently, or ctx was cancelled, the upload
 	// is left in the store, so that a later call can continue it; the
 	// caller knows its ref from Started and must abort it if it does not
-	// continue it. Permanent failures (a refused part, ErrCannotResume
-	// after parts were compared) abort a new upload as Put does.
+	// continue it. Permanent failures other than ErrCannotResume (a refused
+	// part, a rejected completion) abort the upload as Put does.
 	PutResumable(ctx context.Context, body io.Reader, description string, opt ResumeOptions) (Archive, error)
 }

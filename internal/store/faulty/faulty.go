@@ -27,7 +27,8 @@ type Op string
 // The operations, as Config.Ops keys them.
 const (
 	OpPut       Op = "put"
-	OpRead      Op = "read" // ReadRange
+	OpResume    Op = "put-resumable" // PutResumable, new uploads and continued ones
+	OpRead      Op = "read"          // ReadRange
 	OpRequest   Op = "request"
 	OpPoll      Op = "poll"
 	OpInventory Op = "inventory"
@@ -37,7 +38,7 @@ const (
 
 // Ops returns every Op.
 func Ops() []Op {
-	return []Op{OpPut, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads}
+	return []Op{OpPut, OpResume, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads}
 }
 
 // OpConfig sets the faults of one operation.
@@ -46,8 +47,9 @@ type OpConfig struct {
 	// transient error before it reaches the wrapped store.
 	ErrorRate float64
 	// FailMidStream is the probability (0..1) that a call's stream breaks:
-	// for put, reading the body fails after a random number of bytes; for
-	// read, the returned reader does. Other operations ignore it.
+	// for put and put-resumable, reading the body fails after a random
+	// number of bytes; for read, the returned reader does. Other
+	// operations ignore it.
 	FailMidStream float64
 	// MidStreamMax bounds that random number of bytes (exclusive);
 	// 0 means 1 MiB. A stream shorter than the number does not break.
@@ -82,6 +84,11 @@ type Stats struct {
 }
 
 // Store is the fault-injecting wrapper. It is safe for concurrent use.
+//
+// Store always has PutResumable, since New returns the concrete type (its
+// tests script the faults). When the wrapped store is not a
+// store.Resumer, PutResumable fails at once with a permanent error
+// wrapping errors.ErrUnsupported: callers then use Put.
 type Store struct {
 	s   store.Store
 	cfg Config
@@ -93,7 +100,10 @@ type Store struct {
 	stats    map[Op]*Stats
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Resumer = (*Store)(nil)
+)
 
 // New wraps s with the faults of cfg.
 func New(s store.Store, cfg Config) *Store {
@@ -115,7 +125,8 @@ func (f *Store) FailNext(op Op, n int) {
 	f.failNext[op] += n
 }
 
-// BreakNext makes the streams of the next n calls of op (OpPut or OpRead)
+// BreakNext makes the streams of the next n calls of op (OpPut, OpResume
+// or OpRead)
 // that get past the error roll break after a random number of bytes below
 // the op's MidStreamMax, whatever its FailMidStream.
 func (f *Store) BreakNext(op Op, n int) {

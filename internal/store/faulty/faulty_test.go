@@ -21,9 +21,12 @@ import (
 	"github.com/grsync/grsync/internal/store/storetest"
 )
 
+// resumePartSize is the part size of the local stores' resumable uploads.
+const resumePartSize = 64 << 10
+
 func newLocal(t *testing.T) *local.Store {
 	t.Helper()
-	s, err := local.New(t.TempDir(), local.Options{})
+	s, err := local.New(t.TempDir(), local.Options{PartSize: resumePartSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,9 @@ func leaveUpload(t *testing.T, dir, description string) string {
 
 // TestSuiteWithRetriedFaults runs the conformance suite on
 // retry(faulty(local)) with 30% of every call failing and 30% of the
-// streams breaking midway.
+// streams breaking midway. PutResumable is not retried (the caller
+// continues a failed upload instead), so it gets no faults here; see
+// TestResumableUnderFaults.
 func TestSuiteWithRetriedFaults(t *testing.T) {
 	var mu sync.Mutex
 	dirs := map[store.Store]string{}
@@ -69,7 +74,13 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 	t.Cleanup(func() {
 		for _, op := range faulty.Ops() {
 			st := total[op]
-			t.Logf("%-9s %4d calls, %3d injected errors, %3d broken streams", op, st.Calls, st.Errors, st.MidStream)
+			t.Logf("%-13s %4d calls, %3d injected errors, %3d broken streams", op, st.Calls, st.Errors, st.MidStream)
+			if op == faulty.OpResume {
+				if st.Calls == 0 || st.Errors != 0 {
+					t.Errorf("%s: %d calls and %d injected errors, want some calls and no errors", op, st.Calls, st.Errors)
+				}
+				continue
+			}
 			if st.Errors == 0 {
 				t.Errorf("no error was injected into %s: the suite did not exercise retries", op)
 			}
@@ -79,7 +90,9 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 		}
 	})
 	cfg := faulty.Every(faulty.OpConfig{ErrorRate: 0.3, FailMidStream: 0.3, MidStreamMax: 64 << 10})
+	cfg[faulty.OpResume] = faulty.OpConfig{}
 	storetest.RunWithOptions(t, storetest.Options{
+		PartSize: resumePartSize,
 		LeaveUpload: func(t *testing.T, s store.Store, d string) string {
 			mu.Lock()
 			defer mu.Unlock()
@@ -89,7 +102,9 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 		l := newLocal(t)
 		f := faulty.New(l, faulty.Config{Ops: cfg, Rand: seeded(t)})
 		for _, op := range faulty.Ops() {
-			f.FailNext(op, 1) // so that every operation's retry is exercised
+			if op != faulty.OpResume {
+				f.FailNext(op, 1) // so that every operation's retry is exercised
+			}
 		}
 		f.BreakNext(faulty.OpPut, 3)
 		f.BreakNext(faulty.OpRead, 3)
@@ -146,7 +161,15 @@ func TestPermanentlyDown(t *testing.T) {
 		faulty.OpDelete:  func() error { return s.Delete(ctx, a.ID) },
 		faulty.OpUploads: func() error { _, err := s.ListUploads(ctx); return err },
 	}
+	// PutResumable is not retried: one call, one fault.
+	_, err = s.(store.Resumer).PutResumable(ctx, bytes.NewReader([]byte("x")), "d", store.ResumeOptions{})
+	if !errors.Is(err, faulty.ErrInjected) || store.IsPermanent(err) || len(notified) != 0 {
+		t.Errorf("PutResumable of a store that is down: %v after %d retries; want the transient fault, not retried", err, len(notified))
+	}
 	for _, op := range faulty.Ops() {
+		if op == faulty.OpResume {
+			continue
+		}
 		notified = nil
 		start := time.Now()
 		err := calls[op]()
@@ -162,8 +185,12 @@ func TestPermanentlyDown(t *testing.T) {
 		}
 	}
 	for op, st := range f.Stats() {
-		if st.Calls != 4 || st.Errors != 4 {
-			t.Errorf("%s: %d calls and %d injected errors, want 4 and 4", op, st.Calls, st.Errors)
+		want := 4
+		if op == faulty.OpResume {
+			want = 1
+		}
+		if st.Calls != want || st.Errors != want {
+			t.Errorf("%s: %d calls and %d injected errors, want %d and %d", op, st.Calls, st.Errors, want, want)
 		}
 	}
 

@@ -2,6 +2,7 @@ package faulty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -12,14 +13,40 @@ import (
 // Put may fail before the call, or hand the wrapped store a body that
 // breaks after a random number of bytes.
 func (f *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
-	d, err := f.enter(ctx, OpPut)
+	body, err := f.enterWithBody(ctx, OpPut, body)
 	if err != nil {
 		return store.Archive{}, err
 	}
-	if d.breakAt >= 0 {
-		body = &breakingReader{r: body, left: d.breakAt, f: f, op: OpPut}
-	}
 	return f.s.Put(ctx, body, description)
+}
+
+// enterWithBody enters a call of op that reads body, and returns the body
+// to hand on: one that breaks midway if the dice say so.
+func (f *Store) enterWithBody(ctx context.Context, op Op, body io.Reader) (io.Reader, error) {
+	d, err := f.enter(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if d.breakAt >= 0 {
+		body = &breakingReader{r: body, left: d.breakAt, f: f, op: op}
+	}
+	return body, nil
+}
+
+// PutResumable may fail before the call, or hand the wrapped store a body
+// that breaks after a random number of bytes, as Put does (under
+// OpResume). If the wrapped store is not a store.Resumer, it fails with a
+// permanent error wrapping errors.ErrUnsupported, counting no call.
+func (f *Store) PutResumable(ctx context.Context, body io.Reader, description string, opt store.ResumeOptions) (store.Archive, error) {
+	rs, ok := f.s.(store.Resumer)
+	if !ok {
+		return store.Archive{}, store.Permanent(fmt.Errorf("%s: %s: resumable uploads: %w", f.s.Location(), OpResume, errors.ErrUnsupported))
+	}
+	body, err := f.enterWithBody(ctx, OpResume, body)
+	if err != nil {
+		return store.Archive{}, err
+	}
+	return rs.PutResumable(ctx, body, description, opt)
 }
 
 // ReadRange may fail before the call, or return a reader that breaks after

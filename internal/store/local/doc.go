@@ -8,7 +8,7 @@
 //	DIR/archives/<id>             an archive's bytes
 //	DIR/archives/<id>.json        its metadata: description, size, created, tree_hash
 //	DIR/uploads/<upload-id>.part  the bytes of a Put in progress
-//	DIR/uploads/<upload-id>.json  its description and start time
+//	DIR/uploads/<upload-id>.json  its description, start time, archive id and (resumable) part size
 //	DIR/jobs/<job-id>.json        a pending retrieval (only with Options.RetrievalDelay)
 //
 // Archive ids are 43 characters of url-safe base64 drawn from 32 random
@@ -31,6 +31,27 @@
 // its .json is the leftover of a crash between the two renames and is never
 // listed. Anything left in uploads/ is reported by ListUploads and removed by
 // AbortUpload. A Put that fails or is cancelled removes its upload files.
+//
+// # Resumable uploads
+//
+// PutResumable writes as Put does, and records Options.PartSize in
+// uploads/<upload-id>.json. It writes the first part, and only if the body
+// goes on calls ResumeOptions.Started (ref: the upload id and part size);
+// a shorter body is published as by Put. After Started, a body error,
+// cancellation or a transient file system error leaves the upload files
+// (the bytes fsynced) instead of removing them. A process killed at any
+// moment leaves files in uploads/ that ListUploads lists: either a
+// continuable upload or, killed before the .part file exists or after it
+// was renamed, one that continuing reports as store.ErrCannotResume (with
+// store.ErrNotFound) and AbortUpload removes.
+//
+// Continuing an upload checks its record (made by PutResumable, same part
+// size and description). The parts it holds are the whole parts in its
+// .part file; each is read back and compared byte for byte with the body,
+// changing nothing, so a part that differs (store.ErrCannotResume) leaves
+// the upload as it was. Once all compare equal, the file is cut after the
+// last whole part and the rest of the body appended; then the upload is
+// published as by Put.
 //
 // Delete removes the metadata first, so a crash in between leaves unlisted
 // bytes rather than a listed archive without bytes.

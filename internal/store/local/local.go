@@ -24,7 +24,16 @@ type Options struct {
 	RetrievalDelay time.Duration
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
 	Now func() time.Time
+	// PartSize is the part size of resumable uploads (PutResumable): a
+	// body of at most one part is stored as by Put, a larger one can be
+	// continued after a failure from its last whole part. 0 means
+	// DefaultPartSize.
+	PartSize int64
 }
+
+// DefaultPartSize is the part size of resumable uploads when
+// Options.PartSize is 0.
+const DefaultPartSize = 8 << 20
 
 // Store is a store.Store on a local directory. It is safe for concurrent use.
 type Store struct {
@@ -56,6 +65,12 @@ func open(dir string, opt Options, create bool) (*Store, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.PartSize == 0 {
+		opt.PartSize = DefaultPartSize
+	}
+	if opt.PartSize < 0 {
+		return nil, fmt.Errorf("local store %s: negative part size %d", dir, opt.PartSize)
 	}
 	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt}
 	if err := s.init(create); err != nil {

@@ -41,6 +41,9 @@ type uploadMeta struct {
 	// Archive is the id the upload is published under, so aborting an
 	// upload that died half-published also removes its archive bytes.
 	Archive string `json:"archive,omitempty"`
+	// PartSize is set for uploads of PutResumable: a continued upload
+	// keeps the whole parts of this size already written.
+	PartSize int64 `json:"part_size,omitempty"`
 }
 
 // jobMeta is the content of jobs/<job-id>.json.

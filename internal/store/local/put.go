@@ -24,11 +24,8 @@ var errBadDescription = fmt.Errorf("invalid description: it must be printable AS
 // documentation for the write ordering.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.Begin(ctx); err != nil {
+	if err := s.BeginPut(ctx, description, errBadDescription); err != nil {
 		return store.Archive{}, s.Fail(op, err)
-	}
-	if !store.ValidDescription(description) {
-		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
 	}
 	a, err := s.put(ctx, body, description, newID(), s.opt.Now())
 	if err != nil {
@@ -63,72 +60,112 @@ func (s *Store) Seed(id, description string, created time.Time, r io.Reader) err
 
 // put streams body into a new upload and publishes it as archive id.
 func (s *Store) put(ctx context.Context, body io.Reader, description, id string, created time.Time) (a store.Archive, err error) {
-	created = created.UTC()
-	uid := newID()
-	partPath, upMetaPath := s.uploadPath(uid, ".part"), s.uploadPath(uid, ".json")
-	finalMetaPath := s.uploadPath(uid, ".meta") // the archive's metadata, until published
-
-	um, err := json.Marshal(uploadMeta{Description: description, Created: created, Archive: id})
+	u, err := s.startUpload(uploadMeta{Description: description, Created: created.UTC(), Archive: id})
 	if err != nil {
 		return store.Archive{}, err
+	}
+	defer func() {
+		if err != nil {
+			u.remove()
+		}
+	}()
+	if _, err := u.copy(ctx, body, -1); err != nil {
+		return store.Archive{}, err
+	}
+	return u.complete(ctx)
+}
+
+// upload is an upload being written in DIR/uploads.
+type upload struct {
+	s    *Store
+	id   string
+	meta uploadMeta
+	f    *os.File // the bytes, open for writing at their end; nil once closed
+	th   *treehash.Hash
+	size int64 // bytes written
+}
+
+// startUpload records a new upload and creates its empty file of bytes.
+func (s *Store) startUpload(meta uploadMeta) (*upload, error) {
+	u := &upload{s: s, id: newID(), meta: meta, th: treehash.New()}
+	um, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
 	}
 	// Written whole or not at all, so every listed upload has its
 	// description (a later run recognises its own dead uploads by it).
-	if err := writeFileAtomic(upMetaPath, um); err != nil {
-		return store.Archive{}, fmt.Errorf("start upload: %w", err)
+	if err := writeFileAtomic(u.path(".json"), um); err != nil {
+		return nil, fmt.Errorf("start upload: %w", err)
 	}
-	f, err := os.OpenFile(partPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	u.f, err = os.OpenFile(u.path(".part"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		_ = os.Remove(upMetaPath)
-		return store.Archive{}, fmt.Errorf("start upload: %w", err)
+		_ = os.Remove(u.path(".json"))
+		return nil, fmt.Errorf("start upload: %w", err)
 	}
-	published := false
-	defer func() {
-		if f != nil {
-			_ = f.Close()
-		}
-		if !published {
-			_ = os.Remove(partPath)
-			_ = os.Remove(finalMetaPath)
-			_ = os.Remove(upMetaPath)
-		}
-	}()
+	return u, nil
+}
 
-	th := treehash.New()
-	size, err := copyBody(ctx, f, th, body)
-	if err != nil {
-		return store.Archive{}, err
+func (u *upload) path(ext string) string { return u.s.uploadPath(u.id, ext) }
+
+// copy appends up to limit bytes of body (limit < 0: all of it) and
+// reports whether body ended.
+func (u *upload) copy(ctx context.Context, body io.Reader, limit int64) (eof bool, err error) {
+	n, eof, err := copyBody(ctx, u.f, u.th, body, u.size, limit)
+	u.size += n
+	return eof, err
+}
+
+// close closes the file of bytes, if open, after syncing it if sync is set.
+func (u *upload) close(sync bool) error {
+	if u.f == nil {
+		return nil
 	}
-	if err := f.Sync(); err != nil {
-		return store.Archive{}, fmt.Errorf("write upload: %w", err)
+	var err error
+	if sync {
+		err = u.f.Sync()
 	}
-	err, f = f.Close(), nil
-	if err != nil {
+	err = errors.Join(err, u.f.Close())
+	u.f = nil
+	return err
+}
+
+// remove closes and deletes the upload's files (what is left of them).
+func (u *upload) remove() {
+	_ = u.close(false)
+	for _, ext := range []string{".part", ".meta", ".json"} {
+		_ = os.Remove(u.path(ext))
+	}
+}
+
+// complete makes the upload's bytes durable and publishes them as archive
+// u.meta.Archive. See the package documentation for the write ordering.
+func (u *upload) complete(ctx context.Context) (store.Archive, error) {
+	if err := u.close(true); err != nil {
 		return store.Archive{}, fmt.Errorf("write upload: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return store.Archive{}, err
 	}
-
-	meta := archiveMeta{Description: description, Size: size, Created: created, TreeHash: th.Digest().String()}
+	meta := archiveMeta{Description: u.meta.Description, Size: u.size, Created: u.meta.Created, TreeHash: u.th.Digest().String()}
 	data, err := json.Marshal(meta)
 	if err != nil {
 		return store.Archive{}, err
 	}
-	if err := writeFileAtomic(finalMetaPath, data); err != nil {
+	// The archive's metadata, until published.
+	if err := writeFileAtomic(u.path(".meta"), data); err != nil {
 		return store.Archive{}, fmt.Errorf("write upload metadata: %w", err)
 	}
-	if err := s.publish(id, partPath, finalMetaPath); err != nil {
+	id := u.meta.Archive
+	if err := u.s.publish(id, u.path(".part"), u.path(".meta")); err != nil {
 		return store.Archive{}, err
 	}
 	// Published: the upload is over. If grsync dies before this, the upload
 	// stays listed and aborting it leaves the published archive alone.
-	_ = os.Remove(upMetaPath)
-	if err := syncDir(s.uploadDir()); err != nil {
+	_ = os.Remove(u.path(".json"))
+	if err := syncDir(u.s.uploadDir()); err != nil {
 		return store.Archive{}, fmt.Errorf("sync uploads: %w", err)
 	}
-	published = true
-	return store.Archive{ID: id, Description: description, Size: size, Created: created, TreeHash: meta.TreeHash}, nil
+	return store.Archive{ID: id, Description: meta.Description, Size: meta.Size, Created: meta.Created, TreeHash: meta.TreeHash}, nil
 }
 
 // publish renames a complete upload into archives/, bytes first, then its
@@ -154,28 +191,34 @@ func (s *Store) publish(id, partPath, metaPath string) error {
 	return nil
 }
 
-// copyBody copies body to f and th with one bounded buffer, checking ctx
-// before every read. Read failures say they came from the body.
-func copyBody(ctx context.Context, f *os.File, th *treehash.Hash, body io.Reader) (int64, error) {
+// copyBody copies up to limit bytes of body (limit < 0: all of it) to w
+// and th with one bounded buffer, checking ctx before every read, and
+// reports whether body ended. Read failures are store.BodyErrors that say
+// how far into the body (done bytes before) they happened.
+func copyBody(ctx context.Context, w io.Writer, th *treehash.Hash, body io.Reader, done, limit int64) (n int64, eof bool, err error) {
 	buf := make([]byte, copyBufSize)
-	var n int64
-	for {
+	for limit < 0 || n < limit {
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return n, false, err
 		}
-		nr, rerr := body.Read(buf)
+		b := buf
+		if limit >= 0 {
+			b = buf[:min(int64(len(buf)), limit-n)]
+		}
+		nr, rerr := body.Read(b)
 		if nr > 0 {
-			if _, err := f.Write(buf[:nr]); err != nil {
-				return n, fmt.Errorf("write upload: %w", err)
+			if _, err := w.Write(b[:nr]); err != nil {
+				return n, false, fmt.Errorf("write upload: %w", err)
 			}
-			th.Write(buf[:nr])
+			th.Write(b[:nr])
 			n += int64(nr)
 		}
 		switch {
 		case rerr == io.EOF:
-			return n, nil
+			return n, true, nil
 		case rerr != nil:
-			return n, fmt.Errorf("read body after %d bytes: %w", n, rerr)
+			return n, false, &store.BodyError{Err: fmt.Errorf("read body after %d bytes: %w", done+n, rerr)}
 		}
 	}
+	return n, false, nil
 }

@@ -32,10 +32,15 @@ func leaveUpload(t *testing.T, s *Store, description string) string {
 	return id
 }
 
+// testPartSize is the part size of resumable uploads in the suite: small,
+// so that six parts are quick.
+const testPartSize = 64 << 10
+
 func TestSuite(t *testing.T) {
 	storetest.RunWithOptions(t, storetest.Options{
 		LeaveUpload: func(t *testing.T, s store.Store, d string) string { return leaveUpload(t, s.(*Store), d) },
-	}, func(t *testing.T) store.Store { return newTestStore(t, Options{}) })
+		PartSize:    testPartSize,
+	}, func(t *testing.T) store.Store { return newTestStore(t, Options{PartSize: testPartSize}) })
 }
 
 // TestSuiteColdStore runs the suite against a store whose retrievals take
@@ -43,7 +48,10 @@ func TestSuite(t *testing.T) {
 func TestSuiteColdStore(t *testing.T) {
 	storetest.RunWithOptions(t, storetest.Options{
 		LeaveUpload: func(t *testing.T, s store.Store, d string) string { return leaveUpload(t, s.(*Store), d) },
-	}, func(t *testing.T) store.Store { return newTestStore(t, Options{RetrievalDelay: 20 * time.Millisecond}) })
+		PartSize:    testPartSize,
+	}, func(t *testing.T) store.Store {
+		return newTestStore(t, Options{RetrievalDelay: 20 * time.Millisecond, PartSize: testPartSize})
+	})
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -13,7 +13,8 @@ import (
 )
 
 // ListUploads lists the uploads in DIR/uploads: Puts in progress and those
-// left behind by a crash. PartSize is 0: local uploads have no parts.
+// left behind by a crash or kept for a later run. PartSize is that of
+// resumable uploads, 0 for those of Put, which have no parts.
 func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	const op = "list uploads"
 	if err := s.Begin(ctx); err != nil {
@@ -38,7 +39,7 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 		if ext == ".json" {
 			if data, err := os.ReadFile(filepath.Join(s.uploadDir(), e.Name())); err == nil {
 				if m, err := parseUploadMeta(data); err == nil && store.ValidDescription(m.Description) {
-					u.Description, u.Created = m.Description, m.Created
+					u.Description, u.Created, u.PartSize = m.Description, m.Created, m.PartSize
 				}
 			}
 		}

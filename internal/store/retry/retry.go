@@ -4,7 +4,9 @@
 // Every call checks its context first and never retries an error for which
 // store.IsPermanent reports true. Put is retried only when its body can
 // seek (it is rewound to where it started before each attempt) and never
-// when the body itself failed to read. ReadRange reopens the range, and a
+// when the body itself failed to read. PutResumable, offered when the
+// wrapped store is a store.Resumer, is never retried: the caller continues
+// a failed upload with a later call. ReadRange reopens the range, and a
 // stream that fails midway resumes after the bytes already delivered.
 // Inventory is retried only until the callback has seen an archive. When
 // Delete or AbortUpload get "not found" on a later attempt, the error says

@@ -16,9 +16,35 @@ type Store struct {
 	p Policy
 }
 
-// New wraps s so that its calls are retried according to p.
+// New wraps s so that its calls are retried according to p. The wrapper
+// implements store.Resumer exactly when s does, so callers may ask it as
+// they would ask s.
 func New(s store.Store, p Policy) store.Store {
-	return &Store{s: s, p: p.withDefaults()}
+	r := &Store{s: s, p: p.withDefaults()}
+	if rs, ok := s.(store.Resumer); ok {
+		return &resumer{Store: r, rs: rs}
+	}
+	return r
+}
+
+// resumer is the retrying wrapper of a store that implements
+// store.Resumer.
+type resumer struct {
+	*Store
+	rs store.Resumer
+}
+
+var _ store.Resumer = (*resumer)(nil)
+
+// PutResumable is passed on once, not retried: its body is read as it
+// goes (often a pipe) and cannot be rewound. A failed upload is continued
+// by the caller's next call instead, with the ref it got from
+// opt.Started.
+func (r *resumer) PutResumable(ctx context.Context, body io.Reader, description string, opt store.ResumeOptions) (store.Archive, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Archive{}, r.fail("put", err)
+	}
+	return r.rs.PutResumable(ctx, body, description, opt)
 }
 
 // Location returns the wrapped store's location.

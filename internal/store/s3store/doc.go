@@ -56,6 +56,29 @@
 // aborts its multipart upload (or deletes its object) with a fresh
 // 30-second context, so nothing billed is left behind.
 //
+// # Resumable uploads
+//
+// The store is a store.Resumer. PutResumable starts an upload as Put does;
+// a multipart one is handed to ResumeOptions.Started (ref "<id>:<S3 upload
+// id>" and the part size) once its sidecar is written, before the first
+// part. A body error, a transient failure or cancellation leaves the
+// upload and its sidecar; permanent failures abort it, as Put does.
+//
+// Continuing an upload lists its parts (ListParts, every page) and checks
+// the part size and description its sidecar records; an upload S3 does
+// not know is store.ErrCannotResume wrapping store.ErrNotFound, one
+// without a valid sidecar plain store.ErrCannotResume. The body is read
+// part by part; a part S3 holds is compared with the SHA-256 checksum
+// ListParts reports for it (uploads are made with ChecksumAlgorithm
+// SHA256), or where there is none (moto reports none) with its ETag when
+// that is a plain hex MD5, and its size; it is then not sent, and its ETag
+// and checksum go into CompleteMultipartUpload. A held part that can be
+// compared neither way (an SSE-KMS ETag, say) is sent again, which
+// replaces it. As with vaults, parts below a held part not compared yet
+// wait in memory (at most Concurrency of them), so nothing is sent when a
+// held part differs, and every store.ErrCannotResume leaves the upload as
+// it was.
+//
 // # Retrieval
 //
 // Objects in STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING (in its

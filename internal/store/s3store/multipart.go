@@ -58,21 +58,56 @@ type partResult struct {
 
 // putMultipart uploads the chunks already read and the rest of the body as
 // a multipart upload, parts in parallel, and completes and verifies it. On
-// failure it aborts the upload with a fresh short context.
-func (s *Store) putMultipart(ctx context.Context, id, description string, partSize int64, pool *bufPool, src *bodyReader, first []chunk, eof bool) (_ store.Archive, err error) {
+// failure it aborts the upload with a fresh short context. For a resumable
+// upload (opt set) it hands the upload's ref to opt.Started before the
+// first part, and leaves the upload after a failure a later run may
+// continue.
+func (s *Store) putMultipart(ctx context.Context, id, description string, partSize int64, pool *bufPool, src *bodyReader, first []chunk, eof bool, opt *store.ResumeOptions) (store.Archive, error) {
 	uploadID, err := s.startMultipart(ctx, id, description, partSize)
 	if err != nil {
 		return store.Archive{}, err
 	}
-	key := s.objectKey(id)
+	if opt != nil && opt.Started != nil {
+		if err := opt.Started(store.UploadRef{ID: uploadHandle(id, uploadID), PartSize: partSize}); err != nil {
+			s.abortQuietly(ctx, id, uploadID)
+			return store.Archive{}, fmt.Errorf("multipart upload %s started: %w", uploadHandle(id, uploadID), err)
+		}
+	}
+	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: partSize, resumable: opt != nil}
+	return m.run(ctx, description, pool, src, first, eof)
+}
+
+// multipart is one multipart upload in progress.
+type multipart struct {
+	s        *Store
+	id       string // the archive's
+	uploadID string // S3's
+	partSize int64
+	// resumable uploads outlive failures a later run may not meet (see
+	// store.KeepUpload).
+	resumable bool
+	// held is set when continuing an upload: the parts S3 holds.
+	held    *store.HeldParts[heldPart, chunk]
+	skipped func(int64) // told about each held part that compared equal
+}
+
+// run uploads the chunks already read and the rest of the body, Concurrency
+// parts at a time, and completes and verifies the upload. On failure it
+// aborts the upload, unless it is resumable and may be continued.
+func (m *multipart) run(ctx context.Context, description string, pool *bufPool, src *bodyReader, first []chunk, eof bool) (_ store.Archive, err error) {
+	s := m.s
+	key := s.objectKey(m.id)
 	completed := false
 	defer func() {
 		switch {
 		case err == nil:
 		case completed:
 			s.deleteQuietly(ctx, key)
+		case m.resumable && store.KeepUpload(ctx, err):
+			s.cfg.Logger.Debug("s3 store: multipart upload left for a later run to continue",
+				"location", s.Location(), "upload", uploadHandle(m.id, m.uploadID), "err", err)
 		default:
-			s.abortQuietly(ctx, id, uploadID)
+			s.abortQuietly(ctx, m.id, m.uploadID)
 		}
 	}()
 
@@ -84,23 +119,26 @@ func (s *Store) putMultipart(ctx context.Context, id, description string, partSi
 		results []partResult
 		wg      sync.WaitGroup
 	)
+	record := func(r partResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, r)
+	}
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
 			for c := range jobs {
-				r, err := s.uploadPart(gctx, key, uploadID, c)
+				r, err := s.uploadPart(gctx, key, m.uploadID, c)
 				if err != nil {
 					pool.put(nil)
 					cancel(err)
 					continue
 				}
 				pool.put(c.data)
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
+				record(r)
 			}
 		})
 	}
-	perr := s.produceParts(gctx, jobs, pool, src, partSize, first, eof)
+	perr := m.produceParts(gctx, jobs, pool, src, first, eof, record)
 	close(jobs)
 	wg.Wait()
 	if perr != nil {
@@ -123,7 +161,7 @@ func (s *Store) putMultipart(ctx context.Context, id, description string, partSi
 	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.cfg.Bucket),
 		Key:             aws.String(key),
-		UploadId:        aws.String(uploadID),
+		UploadId:        aws.String(m.uploadID),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
@@ -133,8 +171,8 @@ func (s *Store) putMultipart(ctx context.Context, id, description string, partSi
 	if got := aws.ToString(out.ChecksumSHA256); got != "" && !sameComposite(got, want) {
 		return store.Archive{}, fmt.Errorf("complete upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
 	}
-	s.removeUploadSidecar(ctx, id)
-	return s.verify(ctx, id, description, src, want)
+	s.removeUploadSidecar(ctx, m.id)
+	return s.verify(ctx, m.id, description, src, want)
 }
 
 // sameComposite compares composite checksums "BASE64-N"; a missing "-N"
@@ -146,8 +184,10 @@ func sameComposite(got, want string) bool {
 }
 
 // produceParts sends the first chunks and then the rest of the body to
-// the workers, one part-sized buffer from pool at a time.
-func (s *Store) produceParts(ctx context.Context, jobs chan<- chunk, pool *bufPool, src *bodyReader, partSize int64, first []chunk, eof bool) error {
+// the workers, one part-sized buffer from pool at a time. When continuing
+// an upload, a part S3 holds is compared and recorded instead of sent, and
+// the parts that wait meanwhile (see store.HeldParts) keep their buffers.
+func (m *multipart) produceParts(ctx context.Context, jobs chan<- chunk, pool *bufPool, src *bodyReader, first []chunk, eof bool, record func(partResult)) error {
 	send := func(c chunk) error {
 		select {
 		case jobs <- c:
@@ -157,37 +197,76 @@ func (s *Store) produceParts(ctx context.Context, jobs chan<- chunk, pool *bufPo
 			return context.Cause(ctx)
 		}
 	}
+	// take sends c, or compares it if S3 holds it, and sends what may go.
+	take := func(c chunk) error {
+		var r partResult
+		ready, held, err := m.held.Next(int(c.num)-1, c, func(h heldPart) (err error) {
+			r, err = h.check(c)
+			return err
+		})
+		if held {
+			pool.put(c.data)
+		}
+		if err != nil {
+			return err
+		}
+		if held {
+			record(r)
+			if m.skipped != nil {
+				m.skipped(int64(len(c.data)))
+			}
+		}
+		for i, c := range ready {
+			if err := send(c); err != nil {
+				for _, c := range ready[i+1:] {
+					pool.put(c.data)
+				}
+				return err
+			}
+		}
+		return nil
+	}
 	num := int32(0)
-	for _, c := range first {
-		if err := send(c); err != nil {
-			return err
+	err := func() error {
+		for _, c := range first {
+			if err := take(c); err != nil {
+				return err
+			}
+			num = c.num
 		}
-		num = c.num
+		for !eof {
+			buf, err := pool.get(ctx)
+			if err != nil {
+				return err
+			}
+			buf, eof, err = src.fill(buf, m.partSize, false)
+			if err != nil {
+				pool.put(buf)
+				return err
+			}
+			if len(buf) == 0 {
+				pool.put(buf)
+				break
+			}
+			if num == MaxParts {
+				pool.put(buf)
+				return store.Permanent(fmt.Errorf("the body is larger than %d parts of %d bytes; give a size hint (store.WithSizeHint) so larger parts are chosen", MaxParts, m.partSize))
+			}
+			num++
+			if err := take(chunk{num, buf}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	waiting, endErr := m.held.End(int(num))
+	for _, c := range waiting {
+		pool.put(c.data)
 	}
-	for !eof {
-		buf, err := pool.get(ctx)
-		if err != nil {
-			return err
-		}
-		buf, eof, err = src.fill(buf, partSize, false)
-		if err != nil {
-			pool.put(buf)
-			return err
-		}
-		if len(buf) == 0 {
-			pool.put(buf)
-			break
-		}
-		if num == MaxParts {
-			pool.put(buf)
-			return fmt.Errorf("the body is larger than %d parts of %d bytes; give a size hint (store.WithSizeHint) so larger parts are chosen", MaxParts, partSize)
-		}
-		num++
-		if err := send(chunk{num, buf}); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
-	return nil
+	return endErr
 }
 
 // uploadPart uploads one part with its SHA-256 checksum and checks the

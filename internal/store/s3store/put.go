@@ -35,26 +35,43 @@ const cleanupTimeout = 30 * time.Second
 // the package documentation for checksums, memory use and cleanup.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.Begin(ctx); err != nil {
+	if err := s.BeginPut(ctx, description, errBadDescription); err != nil {
 		return store.Archive{}, s.Fail(op, err)
 	}
-	if !store.ValidDescription(description) {
-		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
-	}
-	a, err := s.put(ctx, body, description)
+	a, err := s.put(ctx, body, description, nil)
 	if err != nil {
 		return store.Archive{}, s.Fail(op, err)
 	}
 	return a, nil
 }
 
+// PutResumable is Put for uploads a later run can continue (see
+// store.Resumer). A new upload goes as with Put; a multipart one is handed
+// to opt.Started once S3 has given it an id and its sidecar is written,
+// and is left in the bucket when it fails for a reason a later run may not
+// meet (a body error, a transient failure, cancellation). With opt.Resume
+// set, it continues that upload: ListParts says which parts S3 holds; each
+// is read from body again and compared with S3's SHA-256 checksum of it
+// (or, where S3 reports none, with an ETag that is the part's MD5) instead
+// of being sent. A held part that can be compared neither way is sent
+// again, which replaces it.
+func (s *Store) PutResumable(ctx context.Context, body io.Reader, description string, opt store.ResumeOptions) (store.Archive, error) {
+	return s.PutResumableWith(opt,
+		func() error { return s.BeginPut(ctx, description, errBadDescription) },
+		func() (store.Archive, error) { return s.put(ctx, body, description, &opt) },
+		func(ref store.UploadRef) (store.Archive, error) {
+			return s.resume(ctx, body, description, ref, opt.Skipped)
+		})
+}
+
 // put reads the first part, and a second one if the first filled up, to
-// choose between one PutObject and a multipart upload.
-func (s *Store) put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
+// choose between one PutObject and a multipart upload. opt is set for a
+// resumable upload (see putMultipart).
+func (s *Store) put(ctx context.Context, body io.Reader, description string, opt *store.ResumeOptions) (store.Archive, error) {
 	id := newID()
 	partSize := s.partSizeFor(store.SizeHint(ctx))
 	pool := newBufPool(s.cfg.Concurrency + 1)
-	src := &bodyReader{ctx: ctx, r: body, th: treehash.New(), allocs: &s.bufAllocs}
+	src := s.newBodyReader(ctx, body)
 
 	first, err := pool.get(ctx)
 	if err != nil {
@@ -78,7 +95,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description string) (st
 	if len(second) == 0 {
 		return s.putSingle(ctx, id, description, first, src)
 	}
-	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof)
+	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof, opt)
 }
 
 // partSizeFor returns the configured part size, raised so that a body of
@@ -164,7 +181,8 @@ func (s *Store) deleteQuietly(ctx context.Context, key string) {
 }
 
 // bodyReader reads the body in part-sized chunks, counts the bytes and
-// feeds them to the tree hash. Its errors say they came from the body.
+// feeds them to the tree hash. Its errors are store.BodyErrors, and say
+// they came from the body.
 type bodyReader struct {
 	ctx    context.Context
 	r      io.Reader
@@ -172,6 +190,11 @@ type bodyReader struct {
 	allocs *atomic.Int64 // counts part-sized buffers allocated
 	n      int64         // bytes read so far
 	eof    bool
+}
+
+// newBodyReader returns a bodyReader of body for one Put.
+func (s *Store) newBodyReader(ctx context.Context, body io.Reader) *bodyReader {
+	return &bodyReader{ctx: ctx, r: body, th: treehash.New(), allocs: &s.bufAllocs}
 }
 
 // fill reads into buf[:0] until it holds limit bytes or the body ends, and
@@ -204,7 +227,7 @@ func (b *bodyReader) fill(buf []byte, limit int64, grow bool) ([]byte, bool, err
 			b.eof = true
 			return buf, true, nil
 		case err != nil:
-			return buf, false, fmt.Errorf("read body after %d bytes: %w", b.n, err)
+			return buf, false, &store.BodyError{Err: fmt.Errorf("read body after %d bytes: %w", b.n, err)}
 		}
 	}
 	return buf, false, nil

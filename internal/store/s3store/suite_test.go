@@ -23,6 +23,7 @@ func leaveUpload(t *testing.T, st store.Store, description string) string {
 func runSuite(t *testing.T, class string, opt storetest.Options) {
 	endpoint := startMoto(t)
 	opt.LeaveUpload = leaveUpload
+	opt.PartSize = MinPartSize // testConfig's
 	storetest.RunWithOptions(t, opt, func(t *testing.T) store.Store {
 		s, err := New(t.Context(), testConfig(t, endpoint, class))
 		if err != nil {

@@ -139,7 +139,8 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	return out, nil
 }
 
-// readSidecar reads and checks the sidecar of archive id's upload.
+// readSidecar reads and checks the sidecar of archive id's upload. A
+// sidecar that holds no valid record is errBadSidecar.
 func (s *Store) readSidecar(ctx context.Context, id string) (uploadSidecar, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.uploadKey(id))})
 	if err != nil {
@@ -152,13 +153,16 @@ func (s *Store) readSidecar(ctx context.Context, id string) (uploadSidecar, erro
 	}
 	var sc uploadSidecar
 	if err := json.Unmarshal(data, &sc); err != nil {
-		return uploadSidecar{}, err
+		return uploadSidecar{}, fmt.Errorf("%w: %w", errBadSidecar, err)
 	}
 	if sc.Description, err = descriptionFrom(map[string]string{descMetaKey: sc.Description}); err != nil {
-		return uploadSidecar{}, err
+		return uploadSidecar{}, fmt.Errorf("%w: %w", errBadSidecar, err)
 	}
 	return sc, nil
 }
+
+// errBadSidecar is wrapped when an upload's sidecar holds no valid record.
+var errBadSidecar = errors.New("invalid upload sidecar")
 
 // AbortUpload aborts an unfinished upload (an id from ListUploads) and
 // removes its sidecar.

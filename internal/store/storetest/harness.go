@@ -38,22 +38,29 @@ func (h *harness) put(t *testing.T, data []byte, desc string) store.Archive {
 	if err != nil {
 		t.Fatalf("Put(%d bytes): %v", len(data), err)
 	}
+	checkArchive(t, "Put", a, data, desc)
+	return a
+}
+
+// checkArchive checks what call (Put or PutResumable) reported of the
+// archive it stored from data.
+func checkArchive(t *testing.T, call string, a store.Archive, data []byte, desc string) {
+	t.Helper()
 	if a.ID == "" {
-		t.Fatal("Put returned an empty archive id")
+		t.Fatalf("%s returned an empty archive id", call)
 	}
 	if a.Size != int64(len(data)) {
-		t.Errorf("Put: Size = %d, want %d", a.Size, len(data))
+		t.Errorf("%s: Size = %d, want %d", call, a.Size, len(data))
 	}
 	if a.Description != desc {
-		t.Errorf("Put: Description = %q, want %q", a.Description, desc)
+		t.Errorf("%s: Description = %q, want %q", call, a.Description, desc)
 	}
 	if a.Created.IsZero() {
-		t.Error("Put: Created is zero")
+		t.Errorf("%s: Created is zero", call)
 	}
 	if a.TreeHash != "" && a.TreeHash != treeHash(data) {
-		t.Errorf("Put: TreeHash = %s, want %s", a.TreeHash, treeHash(data))
+		t.Errorf("%s: TreeHash = %s, want %s", call, a.TreeHash, treeHash(data))
 	}
-	return a
 }
 
 // ready requests r and polls until it is ready or the poll timeout passes.
@@ -235,3 +242,30 @@ func (b *cancellingBody) Read(p []byte) (int, error) {
 }
 
 func (b *cancellingBody) Seek(off int64, whence int) (int64, error) { return b.r.Seek(off, whence) }
+
+// PauseReader serves r, pausing for d once at bytes have been read (no
+// Read crosses that point), for store tests that need a store to wait on
+// its body there: say, to let a part it should not send reach the service.
+func PauseReader(r io.Reader, at int64, d time.Duration) io.Reader {
+	return &pauseReader{r: r, at: at, d: d}
+}
+
+type pauseReader struct {
+	r      io.Reader
+	at, n  int64
+	d      time.Duration
+	paused bool
+}
+
+func (p *pauseReader) Read(b []byte) (int, error) {
+	if !p.paused && p.n >= p.at {
+		p.paused = true
+		time.Sleep(p.d)
+	}
+	if p.n < p.at && int64(len(b)) > p.at-p.n {
+		b = b[:p.at-p.n]
+	}
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	return n, err
+}

@@ -24,6 +24,19 @@
 //   - Errors name the store: they contain its Location.
 //   - A fresh inventory lists exactly the archives that were put and not
 //     deleted, with the Put's size and description.
+//
+// Stores that implement store.Resumer are held to its contract, and to
+// these further rules (the tests skip, saying so, for other stores):
+//   - An upload that failed because its body failed or its context was
+//     cancelled is listed by ListUploads, with its description and the part
+//     size Started reported; the parts stored before the failure are not
+//     sent again when it is continued.
+//   - Continuing an upload with another part size, another description, a
+//     body that differs in a held part or ends before one, or an upload
+//     that is gone, is store.ErrCannotResume (wrapping store.ErrNotFound
+//     when the upload is gone), and leaves the upload as it was: it can
+//     still be continued with the right body.
+//   - A Started that fails aborts the upload: nothing is left.
 package storetest
 
 import (
@@ -44,6 +57,10 @@ type Options struct {
 	// s, as a crash in the middle of a Put would, and returns its id. The
 	// upload test needs it; when it is nil that test is skipped, saying so.
 	LeaveUpload func(t *testing.T, s store.Store, description string) string
+	// PartSize is the part size of the store's multipart uploads when no
+	// size hint is given: the resumable-upload tests make bodies of about
+	// six parts (small parts keep them fast). 0 means 1 MiB.
+	PartSize int64
 }
 
 func (o Options) withDefaults() Options {
@@ -52,6 +69,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Millisecond
+	}
+	if o.PartSize <= 0 {
+		o.PartSize = 1 << 20
 	}
 	return o
 }
@@ -80,6 +100,13 @@ func RunWithOptions(t *testing.T, opt Options, newStore func(t *testing.T) store
 		{"PutBodyError", testPutBodyError},
 		{"PutCancelled", testPutCancelled},
 		{"Uploads", testUploads},
+		{"ResumeAfterBodyError", testResumeAfterBodyError},
+		{"ResumeChangedPart", testResumeChangedPart},
+		{"ResumeRefusedLeavesUpload", testResumeRefusedLeavesUpload},
+		{"ResumeUnknownUpload", testResumeUnknownUpload},
+		{"ResumableSmallBody", testResumableSmallBody},
+		{"ResumableStartedFails", testResumableStartedFails},
+		{"ResumeAfterCancel", testResumeAfterCancel},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -29,6 +29,29 @@
 // cancelled aborts its multipart upload, on a fresh context if need be; if
 // even that fails, the error says so and names the upload.
 //
+// # Resumable uploads
+//
+// The store is a store.Resumer. PutResumable starts an upload as Put does;
+// a multipart one is handed to ResumeOptions.Started (its ref is the
+// upload id ListUploads and AbortUpload use, and the part size) after
+// InitiateMultipartUpload and before the first part. A body error, a
+// transient failure (the SDK's retries used up) or cancellation leaves
+// the upload in the vault; on a body error the parts in flight are
+// finished first. Permanent failures abort it, as Put does.
+//
+// Continuing an upload lists its parts (ListParts, every page) and checks
+// that the vault made it with the ref's part size and for the same
+// description. The body is read part by part as before; a part the vault
+// holds is tree-hashed and compared with the vault's SHA256TreeHash and
+// range, and not sent; the others are sent as usual, except that parts
+// below a held part not compared yet wait in memory (at most Concurrency of
+// them, else store.ErrCannotResume at once), so nothing is sent when a held
+// part turns out to differ. Then CompleteMultipartUpload gets the tree hash
+// of the whole. An upload the vault does not know (aborted, or expired
+// after 24 hours without a part) is store.ErrCannotResume wrapping
+// store.ErrNotFound; every store.ErrCannotResume leaves the upload as it
+// was.
+//
 // Descriptions travel in an HTTP header, which cannot carry leading or
 // trailing spaces: Put rejects such descriptions (store.ValidDescription
 // accepts them).

@@ -40,26 +40,52 @@ var errSpaceDescription = errors.New("invalid description: Glacier cannot store 
 // Put aborts its multipart upload.
 func (s *Store) Put(ctx context.Context, body io.Reader, description string) (store.Archive, error) {
 	const op = "put"
-	if err := s.Begin(ctx); err != nil {
+	if err := s.beginPut(ctx, description); err != nil {
 		return store.Archive{}, s.Fail(op, err)
 	}
-	if !store.ValidDescription(description) {
-		return store.Archive{}, s.Fail(op, store.Permanent(errBadDescription))
-	}
-	if strings.HasPrefix(description, " ") || strings.HasSuffix(description, " ") {
-		return store.Archive{}, s.Fail(op, store.Permanent(errSpaceDescription))
-	}
 	partSize := choosePartSize(s.cfg.PartSize, store.SizeHint(ctx), s.maxParts)
-	a, err := s.put(ctx, body, description, int(partSize))
+	a, err := s.put(ctx, body, description, int(partSize), nil)
 	if err != nil {
 		return store.Archive{}, s.Fail(op, err)
 	}
 	return a, nil
 }
 
+// PutResumable is Put for uploads a later run can continue (see
+// store.Resumer). A new upload goes as with Put; a multipart one is handed
+// to opt.Started once the vault has given it an id, and is left in the
+// vault when it fails for a reason a later run may not meet (a body error,
+// a transient failure, cancellation). With opt.Resume set, it continues
+// that upload: ListParts says which parts the vault holds; each is read
+// from body again and its tree hash compared with the vault's instead of
+// being sent.
+func (s *Store) PutResumable(ctx context.Context, body io.Reader, description string, opt store.ResumeOptions) (store.Archive, error) {
+	return s.PutResumableWith(opt,
+		func() error { return s.beginPut(ctx, description) },
+		func() (store.Archive, error) {
+			partSize := choosePartSize(s.cfg.PartSize, store.SizeHint(ctx), s.maxParts)
+			return s.put(ctx, body, description, int(partSize), &opt)
+		},
+		func(ref store.UploadRef) (store.Archive, error) {
+			return s.resume(ctx, body, description, ref, opt.Skipped)
+		})
+}
+
+// beginPut checks that a Put may start with description.
+func (s *Store) beginPut(ctx context.Context, description string) error {
+	if err := s.BeginPut(ctx, description, errBadDescription); err != nil {
+		return err
+	}
+	if strings.HasPrefix(description, " ") || strings.HasSuffix(description, " ") {
+		return store.Permanent(errSpaceDescription)
+	}
+	return nil
+}
+
 // put reads up to two parts ahead to choose between a single and a
 // multipart upload: a body of exactly one part still goes in one request.
-func (s *Store) put(ctx context.Context, body io.Reader, desc string, partSize int) (store.Archive, error) {
+// opt is set for a resumable upload (see uploadMultipart).
+func (s *Store) put(ctx context.Context, body io.Reader, desc string, partSize int, opt *store.ResumeOptions) (store.Archive, error) {
 	first := s.bufs.get(partSize)
 	n, eof, err := readPart(ctx, body, first, 0)
 	if err != nil {
@@ -82,7 +108,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, desc string, partSize i
 		defer s.bufs.put(first)
 		return s.uploadSingle(ctx, first[:n], desc)
 	}
-	return s.uploadMultipart(ctx, body, desc, partSize, [][]byte{first[:n], second[:m]}, eof)
+	return s.uploadMultipart(ctx, body, desc, partSize, [][]byte{first[:n], second[:m]}, eof, opt)
 }
 
 // maxEmptyReads is how many reads returning nothing and no error a body
@@ -90,8 +116,9 @@ func (s *Store) put(ctx context.Context, body io.Reader, desc string, partSize i
 const maxEmptyReads = 100
 
 // readPart fills buf from body, checking ctx before every read. It reports
-// how many bytes it read and whether the body ended. Read errors say how
-// far into the body (done bytes before buf) they happened.
+// how many bytes it read and whether the body ended. Read errors are
+// store.BodyErrors that say how far into the body (done bytes before buf)
+// they happened.
 func readPart(ctx context.Context, body io.Reader, buf []byte, done int64) (n int, eof bool, err error) {
 	empty := 0
 	for n < len(buf) {
@@ -104,10 +131,10 @@ func readPart(ctx context.Context, body io.Reader, buf []byte, done int64) (n in
 		case rerr == io.EOF:
 			return n, true, nil
 		case rerr != nil:
-			return n, false, fmt.Errorf("read body after %d bytes: %w", done+int64(n), rerr)
+			return n, false, &store.BodyError{Err: fmt.Errorf("read body after %d bytes: %w", done+int64(n), rerr)}
 		case m == 0:
 			if empty++; empty >= maxEmptyReads {
-				return n, false, fmt.Errorf("read body after %d bytes: %w", done+int64(n), io.ErrNoProgress)
+				return n, false, &store.BodyError{Err: fmt.Errorf("read body after %d bytes: %w", done+int64(n), io.ErrNoProgress)}
 			}
 		default:
 			empty = 0

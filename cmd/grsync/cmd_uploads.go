@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/grsync/grsync/internal/engine"
 )
 
 func (a *app) uploadsCommand() *cobra.Command {
@@ -38,10 +40,17 @@ func (a *app) runUploads(abort bool) error {
 	if err != nil {
 		return err
 	}
+	resumable, err := engine.ResumableUploads(s.cat, s.target.ID)
+	if err != nil {
+		return err
+	}
 	a.printf("%d unfinished uploads in %s\n", len(ups), s.target.Location)
 	failed := 0
 	for _, u := range ups {
 		a.printf("  %s  started %s\n", u.ID, u.Created.Local().Format(time.DateTime))
+		if p, ok := resumable[u.ID]; ok && !abort {
+			a.printf("    interrupted upload of %q; the next sync continues it (or aborts it if the file changed)\n", p)
+		}
 		if abort {
 			if err := s.store.AbortUpload(ctx, u.ID); err != nil {
 				a.log.Error("abort failed", "upload", u.ID, "err", err)

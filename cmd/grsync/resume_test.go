@@ -113,6 +113,10 @@ func TestResumeInterruptedUploadToVault(t *testing.T) {
 	args := []string{"--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, filepath.Dir(src)}
 
 	killWhen(t, dir, env, func() bool { return partBytes(srv) >= size*6/10 }, args...)
+	if r := mustRunEnv(t, dir, env, 0, "uploads", "list"); !strings.Contains(r.stdout, "1 unfinished uploads") ||
+		!strings.Contains(r.stdout, "interrupted upload of \""+src+"\"; the next sync continues it") {
+		t.Errorf("uploads list must show the interrupted upload and its file:\n%s", r)
+	}
 	before := partBytes(srv)
 	r := mustRunEnv(t, dir, env, 0, args...)
 	resent := partBytes(srv) - before

@@ -188,3 +188,23 @@ func keepForResume(ctx context.Context, res encodeResult) bool {
 	}
 	return ctx.Err() != nil || errors.Is(res.putErr, context.Canceled) || !store.IsPermanent(res.putErr)
 }
+
+// ResumableUploads returns, by store upload id, the paths of the uploads
+// interrupted runs left that the next sync will continue (if the file is
+// unchanged) or abort.
+func ResumableUploads(cat *catalog.Catalog, targetID int64) (map[string]string, error) {
+	ps, err := cat.PendingUploads(targetID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalogue: %w", err)
+	}
+	out := map[string]string{}
+	for _, p := range ps {
+		if p.Resume == nil {
+			continue
+		}
+		if rec, err := decodeResume(p.Resume); err == nil {
+			out[rec.UploadID] = p.Path
+		}
+	}
+	return out, nil
+}

@@ -118,10 +118,12 @@ func TestResumeInterruptedUploadToVault(t *testing.T) {
 		t.Errorf("uploads list must show the interrupted upload and its file:\n%s", r)
 	}
 	before := partBytes(srv)
+	start := time.Now()
 	r := mustRunEnv(t, dir, env, 0, args...)
+	took := time.Since(start)
 	resent := partBytes(srv) - before
-	t.Logf("%d MiB file: killed after the vault read %d MiB (%.0f%%); the next run sent %d MiB (%.1f%% of the file)",
-		size>>20, before>>20, 100*float64(before)/float64(size), resent>>20, 100*float64(resent)/float64(size))
+	t.Logf("%d MiB file: killed after the vault read %d MiB (%.0f%%); the next run sent %d MiB (%.1f%% of the file) in %v",
+		size>>20, before>>20, 100*float64(before)/float64(size), resent>>20, 100*float64(resent)/float64(size), took.Round(time.Millisecond))
 	if !strings.Contains(r.stdout, "resumed       1 of them") {
 		t.Errorf("the summary does not report a continued upload:\n%s", r)
 	}

@@ -101,6 +101,14 @@ func loadResumable(cfg *Config) (map[string]*resumeCandidate, map[string]bool, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the catalogue: %w", err)
 	}
+	// An intent that will not be continued loses its resume record, so it
+	// is settled like any dead upload: AbortDeadUploads aborts its upload,
+	// verify removes what it stored.
+	forget := func(p catalog.PendingUpload) {
+		if err := cfg.Catalog.SetUploadResume(p.ID, nil); err != nil {
+			cfg.log().Warn("could not update the catalogue", "err", err)
+		}
+	}
 	byPath := map[string]*resumeCandidate{}
 	for _, p := range ps { // oldest first
 		if p.Resume == nil {
@@ -109,7 +117,11 @@ func loadResumable(cfg *Config) (map[string]*resumeCandidate, map[string]bool, e
 		rec, err := decodeResume(p.Resume)
 		if err != nil {
 			cfg.log().Warn("an interrupted upload cannot be continued", "path", p.Path, "err", err)
+			forget(p)
 			continue
+		}
+		if old := byPath[p.Path]; old != nil {
+			forget(old.intent)
 		}
 		byPath[p.Path] = &resumeCandidate{intent: p, rec: rec}
 	}

@@ -435,3 +435,48 @@ func TestKeyFromEnvironmentAndCommandLineWarning(t *testing.T) {
 		t.Fatalf("restore with the key on the command line: %v", err)
 	}
 }
+
+// The setuid, setgid and sticky bits are backed up with the permissions
+// and restored, from the catalogue and from a catalogue rebuilt from the
+// store alike.
+func TestSpecialModeBitsRestored(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	modes := map[string]fs.FileMode{
+		"setuid":  0o755 | fs.ModeSetuid,
+		"setgid":  0o750 | fs.ModeSetgid,
+		"sticky":  0o644 | fs.ModeSticky,
+		"all":     0o700 | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky,
+		"private": 0o600,
+	}
+	for name, m := range modes {
+		p := filepath.Join(src, name)
+		writeFile(t, p, []byte(name), time.Unix(1700000000, 0))
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode()&^fs.ModeType != m {
+			t.Skipf("this file system does not keep mode %v on %s (%v): nothing to test", m, name, err)
+		}
+	}
+	key := newKey(t, dir)
+	target := []string{"--local-store", filepath.Join(dir, "store"), "--encryption-key-file", key}
+	mustRun(t, dir, 0, append(target, src)...)
+	check := func(out string) {
+		t.Helper()
+		for name, m := range modes {
+			fi, err := os.Stat(filepath.Join(out, strings.TrimPrefix(src, "/"), name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() &^ fs.ModeType; got != m {
+				t.Errorf("%s restored with mode %v, want %v", name, got, m)
+			}
+		}
+	}
+	mustRun(t, dir, 0, append([]string{"restore", "--output", "out1"}, target...)...)
+	check(filepath.Join(dir, "out1"))
+	mustRun(t, dir, 0, append([]string{"inventory", "--rebuild", "--db", "fresh.db"}, target...)...)
+	mustRun(t, dir, 0, append([]string{"restore", "--db", "fresh.db", "--output", "out2"}, target...)...)
+	check(filepath.Join(dir, "out2"))
+}

@@ -168,7 +168,7 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 		d.Files = append(d.Files, Found{Continuations: conts, Version: catalog.Version{
 			TargetID: cfg.Target.ID, Path: m.Path, Size: m.Size,
 			MTime: float64(m.ModTime.UnixNano()) / 1e9, MTimeNS: m.ModTime.UnixNano(),
-			Mode: uint32(m.Mode.Perm()), ArchiveID: main.ID, Location: cfg.Store.Location(),
+			Mode: format.UnixMode(m.Mode), ArchiveID: main.ID, Location: cfg.Store.Location(),
 			Checksum: main.TreeHash, Compression: m.Encoding, Timestamp: created.UTC(),
 			ContentHash: hex.EncodeToString(m.ContentHash), StoredSize: main.Size, Description: m.Desc,
 		}})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/grsync/grsync/internal/format"
 )
 
 // Linux refuses a path of PATH_MAX (4096) bytes or more in any one system
@@ -220,7 +222,7 @@ func chmod(p string, mode fs.FileMode) error {
 		return os.Chmod(p, mode)
 	}
 	err := inParent(p, func(dirfd int, name string) error {
-		return ignoringEINTR(func() error { return unix.Fchmodat(dirfd, name, uint32(mode.Perm()), 0) })
+		return ignoringEINTR(func() error { return unix.Fchmodat(dirfd, name, format.UnixMode(mode), 0) })
 	})
 	if err != nil {
 		return &fs.PathError{Op: "chmod", Path: p, Err: err}

@@ -137,6 +137,12 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 
 	var mu sync.Mutex
 	sweeper := newTempSweeper()
+	// A run killed after a file was linked into place but before its
+	// temporary file was removed leaves that file beside a complete one,
+	// which this run skips: remove it too.
+	for _, d := range plan.Existing {
+		sweeper.sweep(d)
+	}
 	pending := append([]*RestoreItem(nil), plan.Items...)
 	interval := opt.Poll
 	if interval <= 0 {
@@ -485,7 +491,7 @@ func place(tmp, dest string, v catalog.Version, keep, overwrite bool, sw *tempSw
 		src = c
 		defer remove(c)
 	}
-	mode := fs.FileMode(v.Mode).Perm()
+	mode := format.ModeFromUnix(v.Mode) // setuid, setgid and sticky too
 	if v.Mode == 0 {
 		mode = 0o644 // legacy records carry no mode
 	}

@@ -468,7 +468,7 @@ var errPutFailed = errors.New("the upload ended")
 // archives) and records it.
 func (s *syncer) newUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, hexSum string, buf []byte) (catalog.Version, int64, error) {
 	meta := format.Meta{
-		Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode().Perm(),
+		Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: format.KeptMode(fi.Mode()),
 		ContentHash: sum, Desc: s.cfg.Desc, Encoding: format.Encoding(s.fopts), Created: s.cfg.now(),
 	}
 	var mk *format.MetaKey
@@ -618,7 +618,7 @@ func (s *syncer) version(fi fs.FileInfo, path, hexSum string, a store.Archive, e
 	return catalog.Version{
 		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
 		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: uint32(fi.Mode().Perm()), ArchiveID: a.ID, Location: s.cfg.Store.Location(),
+		Mode: format.UnixMode(fi.Mode()), ArchiveID: a.ID, Location: s.cfg.Store.Location(),
 		Checksum: a.TreeHash, Compression: encoding, Timestamp: s.cfg.now(),
 		ContentHash: hexSum, StoredSize: a.Size, Description: s.cfg.Desc,
 	}
@@ -672,7 +672,7 @@ func (s *syncer) encodeAndPut(ctx context.Context, f *os.File, fi fs.FileInfo, p
 	}()
 	h2 := s.cfg.contentHash()
 	encErr := func() error {
-		w, err := format.NewWriter(putSink{pw}, format.FileInfo{Path: path, Size: fi.Size(), Mode: fi.Mode().Perm(), ModTime: fi.ModTime()}, fopts)
+		w, err := format.NewWriter(putSink{pw}, format.FileInfo{Path: path, Size: fi.Size(), Mode: format.KeptMode(fi.Mode()), ModTime: fi.ModTime()}, fopts)
 		if err != nil {
 			return err
 		}
@@ -747,7 +747,7 @@ func (s *syncer) recordDedup(fi fs.FileInfo, path, hexSum string, from catalog.V
 	v := catalog.Version{
 		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
 		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: uint32(fi.Mode().Perm()), ArchiveID: from.ArchiveID, Location: from.Location,
+		Mode: format.UnixMode(fi.Mode()), ArchiveID: from.ArchiveID, Location: from.Location,
 		Checksum: from.Checksum, Compression: from.Compression, Timestamp: s.cfg.now(),
 		ContentHash: hexSum, StoredSize: from.StoredSize, Description: s.cfg.Desc,
 	}

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTempPrefixFitsInAName(t *testing.T) {
@@ -93,4 +95,47 @@ func FuzzTempNames(f *testing.F) {
 			t.Fatalf("tempOf(%q) = %q, not a prefix", name, got)
 		}
 	})
+}
+
+// A temporary file left beside a file that a killed restore had already
+// put in place (killed between linking and removing the temporary) is
+// removed by the next restore, which skips the complete file.
+func TestRestoreSweepsTempsBesideExistingFiles(t *testing.T) {
+	cfg, dir := setup(t, 0)
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := Sync(ctx, cfg, SyncOptions{Sources: []string{src}}); err != nil {
+		t.Fatal(err)
+	}
+	opt := RestoreOptions{Output: filepath.Join(dir, "out"), Wait: true, Poll: 10 * time.Millisecond}
+	restoreOnce := func() RestoreResult {
+		t.Helper()
+		plan, err := PlanRestore(cfg, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Restore(ctx, cfg, opt, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	restoreOnce()
+	dest := filepath.Join(opt.Output, strings.TrimPrefix(src, "/"), "f")
+	stale := filepath.Join(filepath.Dir(dest), tempPrefix(dest)+"123456")
+	if err := os.WriteFile(stale, []byte("cont"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := restoreOnce(); r.Existing != 1 {
+		t.Fatalf("second restore: %+v, want the file skipped as existing", r)
+	}
+	if _, err := os.Lstat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file beside the existing file is still there (%v)", err)
+	}
 }

@@ -114,6 +114,19 @@ func checkPath(p string) error {
 // modeMask is the part of a Unix mode a grsync archive keeps.
 const modeMask = 0o7777
 
+// UnixMode returns the bits of m an archive keeps (permissions, setuid,
+// setgid, sticky) as a Unix mode, the form the catalogue records.
+func UnixMode(m fs.FileMode) uint32 { return uint32(unixMode(m)) }
+
+// ModeFromUnix converts a Unix mode as UnixMode returns it to an
+// fs.FileMode; bits outside 07777 are ignored.
+func ModeFromUnix(v uint32) fs.FileMode { return fileMode(int64(v & modeMask)) }
+
+// KeptMode returns the bits of m an archive keeps.
+func KeptMode(m fs.FileMode) fs.FileMode {
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
 // unixMode converts the storable bits of m to a Unix mode.
 func unixMode(m fs.FileMode) int64 {
 	v := int64(m.Perm())

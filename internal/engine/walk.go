@@ -259,7 +259,7 @@ func (w *walker) dir(root, p, rel string) {
 	}
 	defer f.Close()
 	ents, err := f.ReadDir(-1)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // removed while being listed: gone
 		w.event(walkEvent{path: p, reason: "cannot list", err: err}, p)
 	}
 	fd := int(f.Fd())

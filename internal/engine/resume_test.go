@@ -190,3 +190,58 @@ func TestOlderResumeRecordForSamePathIsForgotten(t *testing.T) {
 		}
 	}
 }
+
+// refusingStore refuses every resumable upload for good once it has
+// started (leaving it in the store, as a body error does), and cannot
+// abort uploads: the network to the store is down.
+type refusingStore struct {
+	store.Store
+}
+
+var errRefused = errors.New("upload refused")
+
+func (r *refusingStore) PutResumable(ctx context.Context, body io.Reader, desc string, opt store.ResumeOptions) (store.Archive, error) {
+	_, err := r.Store.(store.Resumer).PutResumable(ctx, &failingReader{r: body, left: 9 << 20}, desc, opt)
+	if err == nil {
+		return store.Archive{}, errors.New("the body should have failed")
+	}
+	return store.Archive{}, store.Permanent(errRefused)
+}
+
+func (r *refusingStore) AbortUpload(context.Context, string) error { return errNetworkGone }
+
+// An upload that is not to be continued but cannot be aborted keeps its
+// note, so the next sync settles it instead of leaving it billed unseen.
+func TestUnabortableUploadStaysNoted(t *testing.T) {
+	cfg, dir := setup(t, 0)
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 20<<20)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plain := cfg.Store
+	cfg.Store = &refusingStore{Store: plain}
+	res, err := Sync(ctx, cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || len(res.Failures) != 1 || !errors.Is(res.Failures[0].Err, errRefused) {
+		t.Fatalf("first sync: %+v %v; want the refusal reported", res, err)
+	}
+	if ps, _ := cfg.Catalog.PendingUploads(cfg.Target.ID); len(ps) != 1 || ps[0].Resume == nil {
+		t.Fatalf("the unaborted upload must stay noted: %+v", ps)
+	}
+	cfg.Store = plain
+	res, err = Sync(ctx, cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || res.Uploaded != 1 || len(res.Failures) != 0 {
+		t.Fatalf("second sync: %+v %v", res, err)
+	}
+	if ps, _ := cfg.Catalog.PendingUploads(cfg.Target.ID); len(ps) != 0 {
+		t.Errorf("nothing should stay noted: %+v", ps)
+	}
+	if ups, _ := plain.ListUploads(ctx); len(ups) != 0 {
+		t.Errorf("uploads left in the store: %+v", ups)
+	}
+}

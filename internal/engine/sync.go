@@ -547,7 +547,11 @@ func (s *syncer) newUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path
 				settled = true // the intent stays, for the next run to continue
 				return catalog.Version{}, 0, fmt.Errorf("%w (the next run continues this upload)", err)
 			}
-			s.abortQuietly(ref.ID)
+			if !s.abortQuietly(ref.ID) {
+				// Still in the store: the note stays, so the next sync
+				// continues the upload or aborts it.
+				settled = true
+			}
 		}
 		return catalog.Version{}, 0, err
 	}
@@ -732,13 +736,16 @@ func (p putSink) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// abortQuietly aborts a multipart upload that will not be continued.
-func (s *syncer) abortQuietly(id string) {
+// abortQuietly aborts a multipart upload that will not be continued, and
+// reports whether it is gone from the store.
+func (s *syncer) abortQuietly(id string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.cfg.Store.AbortUpload(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.log().Warn("could not abort an unfinished upload; grsync uploads abort removes it", "upload", id, "err", err)
+		s.cfg.log().Warn("could not abort an unfinished upload; the next sync tries again", "upload", id, "err", err)
+		return false
 	}
+	return true
 }
 
 // recordDedup records path as a new version whose content lives in an

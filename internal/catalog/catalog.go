@@ -143,7 +143,7 @@ func (c *Catalog) openReadWrite() error {
 		return err
 	}
 	return c.update("link rows written by older tools", func(tx *sql.Tx) error {
-		return linkLegacyRows(tx, c.now())
+		return linkCurrent(tx, c.now())
 	})
 }
 

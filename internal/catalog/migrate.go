@@ -13,7 +13,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 4
+const schemaVersion = 7
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -105,7 +105,7 @@ type migration struct {
 }
 
 func migrations() []migration {
-	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4}}
+	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4}, {version: 7, apply: migrate7}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one
@@ -120,7 +120,7 @@ func (c *Catalog) migrate(st dbState, backup bool) error {
 		c.readOnly = false
 		defer func() { c.readOnly = true }()
 		return c.update("link rows written by older tools", func(tx *sql.Tx) error {
-			return linkLegacyRows(tx, c.now())
+			return linkCurrent(tx, c.now())
 		})
 	}
 	if backup && st.rows > 0 {
@@ -213,7 +213,8 @@ func migrate1(tx *sql.Tx, now time.Time) error {
 			return fmt.Errorf("%.60s...: %w", s, err)
 		}
 	}
-	return linkLegacyRows(tx, now)
+	_, err := linkLegacyRows(tx, now)
+	return err
 }
 
 // legacyVault returns VAULT from a Python-tool location
@@ -246,7 +247,7 @@ func legacyRecordedAt(timestamp sql.NullString, mtime sql.NullFloat64) any {
 // before or after migration) to target "glacier::VAULT", or to the one
 // "glacier:REGION:VAULT" that adopted it. Rows whose location is not a Glacier
 // archive location stay unlinked and invisible.
-func linkLegacyRows(tx *sql.Tx, now time.Time) error {
+func linkLegacyRows(tx *sql.Tx, now time.Time) (int, error) {
 	type orphan struct {
 		id       int64
 		location sql.NullString
@@ -255,7 +256,7 @@ func linkLegacyRows(tx *sql.Tx, now time.Time) error {
 	}
 	rows, err := tx.Query("SELECT id, location, timestamp, mtime FROM sync_history WHERE target_id IS NULL")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var orphans []orphan
 	for rows.Next() {
@@ -263,7 +264,7 @@ func linkLegacyRows(tx *sql.Tx, now time.Time) error {
 		var mtime any
 		if err := rows.Scan(&o.id, &o.location, &o.ts, &mtime); err != nil {
 			rows.Close()
-			return err
+			return 0, err
 		}
 		if f, ok := mtime.(float64); ok {
 			o.mtime = sql.NullFloat64{Float64: f, Valid: true}
@@ -273,7 +274,7 @@ func linkLegacyRows(tx *sql.Tx, now time.Time) error {
 		orphans = append(orphans, o)
 	}
 	if err := closeRows(rows); err != nil {
-		return err
+		return 0, err
 	}
 	targetOf := map[string]int64{}
 	for _, o := range orphans {
@@ -284,13 +285,13 @@ func linkLegacyRows(tx *sql.Tx, now time.Time) error {
 		tid, ok := targetOf[vault]
 		if !ok {
 			if tid, err = legacyTarget(tx, vault, now); err != nil {
-				return err
+				return 0, err
 			}
 			targetOf[vault] = tid
 		}
 		if _, err := tx.Exec("UPDATE sync_history SET target_id = ?, recorded_at = coalesce(recorded_at, ?) WHERE id = ?",
 			tid, legacyRecordedAt(o.ts, o.mtime), o.id); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// A legacy target was created and last used when its rows were uploaded.
@@ -300,10 +301,20 @@ func linkLegacyRows(tx *sql.Tx, now time.Time) error {
 			last_used = max(coalesce(last_used, x.last), coalesce(x.last, last_used))
 			FROM (SELECT min(recorded_at) AS first, max(recorded_at) AS last FROM sync_history WHERE target_id = ?) AS x
 			WHERE targets.id = ?`, tid, tid); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(orphans), nil
+}
+
+// linkCurrent links rows an old tool added to a catalogue of the current
+// schema, and gives them the pieces every live row has.
+func linkCurrent(tx *sql.Tx, now time.Time) error {
+	n, err := linkLegacyRows(tx, now)
+	if err != nil || n == 0 {
+		return err
+	}
+	return attachPieces(tx)
 }
 
 // legacyTarget returns the target for Python-tool rows of vault: "glacier::VAULT"

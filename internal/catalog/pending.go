@@ -51,8 +51,14 @@ func (c *Catalog) RecordUpload(v Version, pendingID int64) (int64, error) {
 	}
 	var id int64
 	err := c.update("record version of "+v.Path, func(tx *sql.Tx) error {
+		if err := checkTarget(tx, v.TargetID); err != nil {
+			return err
+		}
 		var err error
 		if id, err = insertVersion(tx, v); err != nil {
+			return err
+		}
+		if err := attachArchive(tx, v, id); err != nil {
 			return err
 		}
 		_, err = tx.Exec("DELETE FROM pending_uploads WHERE id = ?", pendingID)

@@ -42,7 +42,55 @@ type Version struct {
 	Description string
 	// Deleted marks a tombstone: the file was gone from the source at Timestamp.
 	Deleted bool
+
+	// Kind is what the path is: a regular file, a folder or a symlink.
+	Kind EntryKind
+	// UID and GID are the owner and group, when OwnerKnown (rows of older
+	// versions and of the Python tools have none).
+	UID, GID   int64
+	OwnerKnown bool
+	// LinkTarget is a symlink's target text, byte for byte.
+	LinkTarget string
+	// Hardlink identifies the inode ("DEV:INO") of a file with more than
+	// one link when it was backed up; versions recorded by one run with the
+	// same Hardlink were hard links to each other.
+	Hardlink string
+	// Flags are FlagChangedWhileRead and friends.
+	Flags Flags
+	// RunID is the sync run that recorded the row (0: unknown, older rows).
+	RunID int64
 }
+
+// EntryKind is what kind of file system entry a version records.
+type EntryKind int
+
+// Entry kinds, as stored in sync_history.kind.
+const (
+	KindFile    EntryKind = 0
+	KindDir     EntryKind = 1
+	KindSymlink EntryKind = 2
+)
+
+func (k EntryKind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindDir:
+		return "folder"
+	case KindSymlink:
+		return "symlink"
+	}
+	return fmt.Sprintf("kind %d", int(k))
+}
+
+// Flags note how a version was made.
+type Flags int
+
+const (
+	// FlagChangedWhileRead: the file changed while it was read and was
+	// stored as read (--changing-files=store); its content may mix states.
+	FlagChangedWhileRead Flags = 1 << iota
+)
 
 // State is what sync compares with the file system: the latest row of a path.
 type State struct {
@@ -51,22 +99,34 @@ type State struct {
 	// MTimeNS is 0 for rows of the Python tools; compare MTime then.
 	MTimeNS int64
 	Deleted bool
+	Kind    EntryKind
+	// Mode is the Unix mode bits (0: unknown, rows of older versions).
+	Mode uint32
+	// UID and GID are the owner, when OwnerKnown.
+	UID, GID   int64
+	OwnerKnown bool
 }
 
 // versionColumns are read by scanVersion, from sync_history aliased h.
 const versionColumns = `h.id, coalesce(h.target_id, 0), h.path, coalesce(h.file_size, 0), coalesce(h.mtime, 0),
 	coalesce(h.mtime_ns, 0), coalesce(h.mode, 0), coalesce(h.archive_id, ''), coalesce(h.location, ''),
 	coalesce(h.checksum, ''), coalesce(h.compression, ''), h.recorded_at, h.timestamp,
-	coalesce(h.content_hash, ''), coalesce(h.stored_size, 0), coalesce(h.description, ''), h.deleted`
+	coalesce(h.content_hash, ''), coalesce(h.stored_size, 0), coalesce(h.description, ''), h.deleted,
+	h.kind, h.uid, h.gid, coalesce(h.link_target, ''), coalesce(h.hardlink, ''),
+	h.flags, coalesce(h.run_id, 0)`
 
 func scanVersion(r rowScanner) (Version, error) {
 	var v Version
 	var mode int64
 	var recordedAt, timestamp sql.NullString
+	var uid, gid sql.NullInt64
 	if err := r.Scan(&v.ID, &v.TargetID, &v.Path, &v.Size, &v.MTime, &v.MTimeNS, &mode, &v.ArchiveID,
 		&v.Location, &v.Checksum, &v.Compression, &recordedAt, &timestamp, &v.ContentHash, &v.StoredSize,
-		&v.Description, &v.Deleted); err != nil {
+		&v.Description, &v.Deleted, &v.Kind, &uid, &gid, &v.LinkTarget, &v.Hardlink, &v.Flags, &v.RunID); err != nil {
 		return Version{}, err
+	}
+	if uid.Valid && gid.Valid {
+		v.UID, v.GID, v.OwnerKnown = uid.Int64, gid.Int64, true
 	}
 	v.Mode = uint32(mode)
 	t, err := rowTime(recordedAt, timestamp)
@@ -113,7 +173,7 @@ func (c *Catalog) Record(v Version) (int64, error) {
 	if v.Deleted && v.ArchiveID != "" {
 		return 0, fmt.Errorf("record version of %q: a tombstone has no archive (got %q)", v.Path, v.ArchiveID)
 	}
-	if !v.Deleted && v.ArchiveID == "" {
+	if !v.Deleted && v.Kind == KindFile && v.ArchiveID == "" {
 		return 0, fmt.Errorf("record version of %q: no archive id", v.Path)
 	}
 	if v.Timestamp.IsZero() {
@@ -121,21 +181,65 @@ func (c *Catalog) Record(v Version) (int64, error) {
 	}
 	var id int64
 	err := c.update("record version of "+v.Path, func(tx *sql.Tx) error {
+		if err := checkTarget(tx, v.TargetID); err != nil {
+			return err
+		}
 		var err error
-		id, err = insertVersion(tx, v)
-		return err
+		if id, err = insertVersion(tx, v); err != nil {
+			return err
+		}
+		return attachArchive(tx, v, id)
 	})
 	return id, err
 }
 
-func insertVersion(tx *sql.Tx, v Version) (int64, error) {
+// checkTarget fails with ErrNoTarget when the target does not exist.
+func checkTarget(tx *sql.Tx, targetID int64) error {
 	var one int
-	if err := tx.QueryRow("SELECT 1 FROM targets WHERE id = ?", v.TargetID).Scan(&one); err != nil {
+	if err := tx.QueryRow("SELECT 1 FROM targets WHERE id = ?", targetID).Scan(&one); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("%w: %d", ErrNoTarget, v.TargetID)
+			return fmt.Errorf("%w: %d", ErrNoTarget, targetID)
 		}
-		return 0, err
+		return err
 	}
+	return nil
+}
+
+// attachArchive makes the whole archive v.ArchiveID the one piece of the
+// live file version id (the object and blob are created when new): how a
+// version stored as a single archive reads like every other.
+func attachArchive(tx *sql.Tx, v Version, id int64) error {
+	if v.Deleted || v.Kind != KindFile || v.ArchiveID == "" {
+		return nil
+	}
+	if _, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, size, tree_hash, uploaded_at)
+		VALUES (?, ?, 'archive', ?, ?, ?)`, v.TargetID, v.ArchiveID, v.StoredSize, nullString(v.Checksum),
+		formatTime(v.Timestamp)); err != nil {
+		return err
+	}
+	var blob int64
+	err := tx.QueryRow(`SELECT b.id FROM blobs b JOIN objects o ON o.id = b.object_id
+		WHERE o.target_id = ? AND o.archive_id = ? ORDER BY b.id LIMIT 1`, v.TargetID, v.ArchiveID).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		res, err := tx.Exec(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, kind, encoding)
+			SELECT target_id, id, ?, ?, 0, size, 'archive', ? FROM objects WHERE target_id = ? AND archive_id = ?`,
+			nullString(v.ContentHash), v.Size, nullString(v.Compression), v.TargetID, v.ArchiveID)
+		if err != nil {
+			return err
+		}
+		if blob, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	_, err = tx.Exec("INSERT INTO version_pieces (version_id, seq, blob_id) VALUES (?, 0, ?)", id, blob)
+	return err
+}
+
+// insertVersion inserts v's row (not its pieces) and returns its id. The
+// caller has checked that the target exists.
+func insertVersion(tx execer, v Version) (int64, error) {
 	var size, mtime, stored any
 	if !v.Deleted {
 		size, stored = v.Size, v.StoredSize
@@ -144,17 +248,32 @@ func insertVersion(tx *sql.Tx, v Version) (int64, error) {
 			mtime = floatSeconds(v.MTimeNS)
 		}
 	}
-	res, err := tx.Exec(`INSERT INTO sync_history (path, file_size, mtime, archive_id, location, checksum,
-		compression, timestamp, target_id, mtime_ns, mode, content_hash, stored_size, description, deleted,
-		recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var uid, gid, link any
+	if v.OwnerKnown && !v.Deleted {
+		uid, gid = v.UID, v.GID
+	}
+	if v.Kind == KindSymlink {
+		link = []byte(v.LinkTarget)
+	}
+	res, err := tx.Exec(insertVersionSQL,
 		v.Path, size, mtime, nullString(v.ArchiveID), nullString(v.Location), nullString(v.Checksum),
 		nullString(v.Compression), v.Timestamp.UTC().Format(httpTimeFormat), v.TargetID, nullInt(v.MTimeNS),
 		nullInt(int64(v.Mode)), nullString(v.ContentHash), stored, nullString(v.Description), v.Deleted,
-		formatTime(v.Timestamp))
+		formatTime(v.Timestamp), int(v.Kind), uid, gid, link, nullString(v.Hardlink), int(v.Flags), nullInt(v.RunID))
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+const insertVersionSQL = `INSERT INTO sync_history (path, file_size, mtime, archive_id, location, checksum,
+		compression, timestamp, target_id, mtime_ns, mode, content_hash, stored_size, description, deleted,
+		recorded_at, kind, uid, gid, link_target, hardlink, flags, run_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// execer is what *sql.Tx and *sql.Stmt-backed helpers offer for writes.
+type execer interface {
+	Exec(query string, args ...any) (sql.Result, error)
 }
 
 // floatSeconds converts Unix nanoseconds to float seconds the way CPython's
@@ -181,6 +300,9 @@ func (c *Catalog) MarkDeleted(targetID int64, paths []string, at time.Time) erro
 		at = c.now()
 	}
 	return c.update("mark deleted", func(tx *sql.Tx) error {
+		if err := checkTarget(tx, targetID); err != nil {
+			return err
+		}
 		for _, p := range paths {
 			var deleted bool
 			err := tx.QueryRow("SELECT deleted FROM sync_history WHERE target_id = ? AND path = ? ORDER BY id DESC LIMIT 1",
@@ -243,7 +365,8 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 	// One ordered scan of the covering index per prefix range; within a
 	// path rows come oldest first, so the last one read is the latest.
 	for _, r := range stateRanges(targetID, norm) {
-		rows, err := c.db.Query(`SELECT path, coalesce(file_size, 0), coalesce(mtime, 0), coalesce(mtime_ns, 0), deleted
+		rows, err := c.db.Query(`SELECT path, coalesce(file_size, 0), coalesce(mtime, 0), coalesce(mtime_ns, 0), deleted,
+				kind, coalesce(mode, 0), uid, gid
 			FROM sync_history INDEXED BY sync_history_states WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
 		if err != nil {
 			return nil, wrap(c.path, "latest states", err)
@@ -251,9 +374,13 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 		for rows.Next() {
 			var path string
 			var s State
-			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted); err != nil {
+			var uid, gid sql.NullInt64
+			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "latest states", err)
+			}
+			if uid.Valid && gid.Valid {
+				s.UID, s.GID, s.OwnerKnown = uid.Int64, gid.Int64, true
 			}
 			out[path] = s
 		}

@@ -71,7 +71,7 @@ func TestTombstonesHideFilesUntilRestoredAndTimeTravelShowsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "state of a", states["/src/a"], State{Deleted: true})
-	equal(t, "state of b", states["/src/b"], State{Size: 20, MTime: float64(t1.Unix()), MTimeNS: t1.UnixNano()})
+	equal(t, "state of b", states["/src/b"], State{Size: 20, MTime: float64(t1.Unix()), MTimeNS: t1.UnixNano(), Mode: 0o644})
 	if _, ok := states["/src/never-seen"]; ok {
 		t.Fatal("a tombstone was recorded for a path never backed up")
 	}

@@ -1,0 +1,413 @@
+package catalog
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ObjectKind says what an object in a store holds.
+type ObjectKind string
+
+// Object kinds, as stored in objects.kind.
+const (
+	// ObjectArchive is a format v1 archive or an archive of the Python
+	// tools: one content, the whole object.
+	ObjectArchive ObjectKind = "archive"
+	// ObjectPack is a format v2 pack: members at byte ranges.
+	ObjectPack ObjectKind = "pack"
+	// ObjectSnapshot is an encrypted copy of the catalogue.
+	ObjectSnapshot ObjectKind = "snapshot"
+	// ObjectRecords is a list of catalogue changes (version records).
+	ObjectRecords ObjectKind = "records"
+)
+
+// Object is one object grsync stored in a target's store.
+type Object struct {
+	ID, TargetID int64
+	// ArchiveID is the store's id of the object.
+	ArchiveID string
+	Kind      ObjectKind
+	// PackID is a v2 pack's own id (hex), which its members are bound to.
+	PackID string
+	// Size is the object's size in bytes as stored.
+	Size int64
+	// TreeHash is the SHA-256 tree hash (hex) of the object's bytes, if known.
+	TreeHash string
+	// Class is the storage class the object was stored in ("" if unknown:
+	// objects of older catalogues).
+	Class string
+	// Uploaded is when the store accepted the object (zero if unknown).
+	Uploaded time.Time
+	// LockMode and LockUntil describe an S3 Object Lock retention.
+	LockMode  string
+	LockUntil time.Time
+	// Deleted is when grsync deleted the object from the store (zero: it is there).
+	Deleted time.Time
+}
+
+// BlobKind says what content a blob holds.
+type BlobKind string
+
+// Blob kinds, as stored in blobs.kind.
+const (
+	// BlobArchive is the content of a whole v1 or legacy archive.
+	BlobArchive BlobKind = "archive"
+	// BlobFile is a whole file's content as a pack member.
+	BlobFile BlobKind = "file"
+	// BlobChunk is a piece of a file's content as a pack member.
+	BlobChunk BlobKind = "chunk"
+)
+
+// Blob is one stored piece of content: a byte range of an object.
+type Blob struct {
+	ID, TargetID, ObjectID int64
+	// Hash is the hex hash of the piece's plaintext (keyed when the target
+	// is encrypted); "" for archives of the Python tools.
+	Hash string
+	// Size is the plaintext size; Offset and Length the stored byte range.
+	Size           int64
+	Offset, Length int64
+	// Member is the member number in a pack; -1 for a whole archive.
+	Member int64
+	Kind   BlobKind
+	// Encoding is how the bytes encode the content (format or legacy names).
+	Encoding string
+}
+
+// Piece is a blob with the object that holds it: what restore reads.
+type Piece struct {
+	Blob
+	Object Object
+}
+
+const objectColumns = `o.id, o.target_id, o.archive_id, o.kind, coalesce(o.pack_id, ''), o.size, coalesce(o.tree_hash, ''),
+	coalesce(o.storage_class, ''), o.uploaded_at, coalesce(o.lock_mode, ''), o.lock_until, o.deleted_at`
+
+func objectDest(o *Object) []any {
+	return []any{&o.ID, &o.TargetID, &o.ArchiveID, &o.Kind, &o.PackID, &o.Size, &o.TreeHash, &o.Class,
+		timeScanner{&o.Uploaded}, &o.LockMode, timeScanner{&o.LockUntil}, timeScanner{&o.Deleted}}
+}
+
+const blobColumns = `b.id, b.target_id, b.object_id, coalesce(b.hash, ''), b.size, b.offset, b.length,
+	coalesce(b.member, -1), b.kind, coalesce(b.encoding, '')`
+
+func blobDest(b *Blob) []any {
+	return []any{&b.ID, &b.TargetID, &b.ObjectID, &b.Hash, &b.Size, &b.Offset, &b.Length, &b.Member, &b.Kind, &b.Encoding}
+}
+
+// timeScanner scans a nullable catalogue time into a time.Time (zero for NULL).
+type timeScanner struct{ t *time.Time }
+
+func (s timeScanner) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+		return nil
+	case string:
+		t, err := parseTime(sql.NullString{String: x, Valid: true})
+		*s.t = t
+		return err
+	case []byte:
+		t, err := parseTime(sql.NullString{String: string(x), Valid: true})
+		*s.t = t
+		return err
+	}
+	return fmt.Errorf("time column holds %T", v)
+}
+
+// FindBlob returns a blob of the target whose plaintext has this hash and
+// whose object is still in the store, so the content need not be stored
+// again. Whole-file blobs and chunks match alike (the same bytes are the
+// same content). An empty hash matches nothing.
+func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
+	if hash == "" {
+		return Blob{}, false, nil
+	}
+	var b Blob
+	err := c.db.QueryRow(`SELECT `+blobColumns+` FROM blobs b JOIN objects o ON o.id = b.object_id
+		WHERE b.target_id = ? AND b.hash = ? AND o.deleted_at IS NULL ORDER BY b.id DESC LIMIT 1`,
+		targetID, hash).Scan(blobDest(&b)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Blob{}, false, nil
+	}
+	if err != nil {
+		return Blob{}, false, wrap(c.path, "find blob", err)
+	}
+	return b, true, nil
+}
+
+// HasWholeOfSize reports whether the target stores a whole file's content
+// (an archive or a whole-file member) of exactly size plaintext bytes: only
+// then can a large file be a duplicate of one stored whole, and only then is
+// hashing it before chunking worth a second read.
+func (c *Catalog) HasWholeOfSize(targetID, size int64) (bool, error) {
+	var one int
+	err := c.db.QueryRow(`SELECT 1 FROM blobs b JOIN objects o ON o.id = b.object_id
+		WHERE b.target_id = ? AND b.size = ? AND b.kind IN ('archive', 'file') AND o.deleted_at IS NULL LIMIT 1`,
+		targetID, size).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap(c.path, "find content by size", err)
+	}
+	return true, nil
+}
+
+// Pieces returns the pieces of each of the given versions, in order.
+// Versions without pieces (folders, symlinks, empty files, tombstones) are
+// absent from the map.
+func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
+	out := map[int64][]Piece{}
+	const batch = 500
+	for len(versionIDs) > 0 {
+		n := min(batch, len(versionIDs))
+		ids := versionIDs[:n]
+		versionIDs = versionIDs[n:]
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		rows, err := c.db.Query(`SELECT p.version_id, `+blobColumns+`, `+objectColumns+`
+			FROM version_pieces p JOIN blobs b ON b.id = p.blob_id JOIN objects o ON o.id = b.object_id
+			WHERE p.version_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY p.version_id, p.seq`, args...)
+		if err != nil {
+			return nil, wrap(c.path, "read pieces", err)
+		}
+		for rows.Next() {
+			var vid int64
+			var p Piece
+			dest := append([]any{&vid}, blobDest(&p.Blob)...)
+			dest = append(dest, objectDest(&p.Object)...)
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, wrap(c.path, "read pieces", err)
+			}
+			out[vid] = append(out[vid], p)
+		}
+		if err := closeRows(rows); err != nil {
+			return nil, wrap(c.path, "read pieces", err)
+		}
+	}
+	return out, nil
+}
+
+// Objects returns the target's objects that are still in the store.
+func (c *Catalog) Objects(targetID int64) ([]Object, error) {
+	rows, err := c.db.Query(`SELECT `+objectColumns+` FROM objects o WHERE o.target_id = ? AND o.deleted_at IS NULL ORDER BY o.id`, targetID)
+	if err != nil {
+		return nil, wrap(c.path, "list objects", err)
+	}
+	var out []Object
+	for rows.Next() {
+		var o Object
+		if err := rows.Scan(objectDest(&o)...); err != nil {
+			rows.Close()
+			return nil, wrap(c.path, "list objects", err)
+		}
+		out = append(out, o)
+	}
+	return out, wrap(c.path, "list objects", closeRows(rows))
+}
+
+// Batch is catalogue work committed in one transaction: objects just
+// stored with their blobs, and versions whose pieces are in them or in
+// objects committed before. Commit fills in the ids of the objects, blobs
+// and versions it inserts, through the pointers given.
+type Batch struct {
+	Objects  []*NewObject
+	Versions []*NewVersion
+	// Deleted are tombstones to add: paths gone from the source.
+	Deleted []Version
+	// Settled are pending uploads (BeginUpload ids) the batch completes.
+	Settled []int64
+}
+
+// NewObject is an object to record with the blobs it holds.
+type NewObject struct {
+	Object
+	Blobs []*Blob
+}
+
+// NewVersion is a version to record with its pieces, in order. Each piece
+// is a blob committed earlier (ID set) or one of the batch's own.
+type NewVersion struct {
+	Version
+	Pieces []*Blob
+}
+
+// Len is how many rows the batch will add.
+func (b *Batch) Len() int {
+	n := len(b.Versions) + len(b.Deleted)
+	for _, o := range b.Objects {
+		n += 1 + len(o.Blobs)
+	}
+	return n
+}
+
+// Commit records the batch in one transaction. Nothing is recorded if any
+// part fails. A version must not refer to a blob that is neither committed
+// nor in the batch.
+func (c *Catalog) Commit(b *Batch) error {
+	if b.Len() == 0 && len(b.Settled) == 0 {
+		return nil
+	}
+	now := c.now()
+	for _, v := range b.Versions {
+		if err := checkPath(v.Path); err != nil {
+			return fmt.Errorf("record version: %w", err)
+		}
+		if v.Deleted {
+			return fmt.Errorf("record version of %q: a batch version cannot be a tombstone", v.Path)
+		}
+	}
+	for _, v := range b.Deleted {
+		if err := checkPath(v.Path); err != nil {
+			return fmt.Errorf("mark deleted: %w", err)
+		}
+	}
+	// Ids are given back only when the transaction commits.
+	type assign struct {
+		p  *int64
+		id int64
+	}
+	var ids []assign
+	err := c.update("record batch", func(tx *sql.Tx) error {
+		checked := map[int64]bool{}
+		target := func(id int64) error {
+			if checked[id] {
+				return nil
+			}
+			checked[id] = true
+			return checkTarget(tx, id)
+		}
+		insObj, err := tx.Prepare(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash,
+			storage_class, uploaded_at, lock_mode, lock_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insObj.Close()
+		insBlob, err := tx.Prepare(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, member, kind, encoding)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insBlob.Close()
+		insVer, err := tx.Prepare(insertVersionSQL)
+		if err != nil {
+			return err
+		}
+		defer insVer.Close()
+		insPiece, err := tx.Prepare(`INSERT INTO version_pieces (version_id, seq, blob_id) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insPiece.Close()
+
+		pending := map[*Blob]int64{} // blobs of this batch, by pointer
+		for _, o := range b.Objects {
+			if err := target(o.TargetID); err != nil {
+				return err
+			}
+			up := o.Uploaded
+			if up.IsZero() {
+				up = now
+			}
+			res, err := insObj.Exec(o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
+				nullString(o.TreeHash), nullString(o.Class), formatTime(up), nullString(o.LockMode), nullTime(o.LockUntil))
+			if err != nil {
+				return fmt.Errorf("object %s: %w", o.ArchiveID, err)
+			}
+			oid, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			ids = append(ids, assign{&o.ID, oid})
+			for _, bl := range o.Blobs {
+				var member any
+				if bl.Member >= 0 {
+					member = bl.Member
+				}
+				res, err := insBlob.Exec(o.TargetID, oid, nullString(bl.Hash), bl.Size, bl.Offset, bl.Length, member,
+					string(bl.Kind), nullString(bl.Encoding))
+				if err != nil {
+					return fmt.Errorf("blob of object %s: %w", o.ArchiveID, err)
+				}
+				bid, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				pending[bl] = bid
+				ids = append(ids, assign{&bl.ID, bid}, assign{&bl.ObjectID, oid}, assign{&bl.TargetID, o.TargetID})
+			}
+		}
+		for _, v := range b.Versions {
+			if err := target(v.TargetID); err != nil {
+				return err
+			}
+			row := v.Version
+			if row.Timestamp.IsZero() {
+				row.Timestamp = now
+			}
+			vid, err := insertVersion(stmtExecer{insVer}, row)
+			if err != nil {
+				return fmt.Errorf("version of %q: %w", v.Path, err)
+			}
+			ids = append(ids, assign{&v.ID, vid})
+			for seq, bl := range v.Pieces {
+				bid := bl.ID
+				if id, ok := pending[bl]; ok {
+					bid = id
+				}
+				if bid == 0 {
+					return fmt.Errorf("version of %q: piece %d is in no committed object", v.Path, seq)
+				}
+				if _, err := insPiece.Exec(vid, seq, bid); err != nil {
+					return fmt.Errorf("version of %q: %w", v.Path, err)
+				}
+			}
+		}
+		for _, d := range b.Deleted {
+			if err := target(d.TargetID); err != nil {
+				return err
+			}
+			var deleted bool
+			err := tx.QueryRow("SELECT deleted FROM sync_history WHERE target_id = ? AND path = ? ORDER BY id DESC LIMIT 1",
+				d.TargetID, d.Path).Scan(&deleted)
+			if errors.Is(err, sql.ErrNoRows) || deleted {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			row := Version{TargetID: d.TargetID, Path: d.Path, Deleted: true, Timestamp: d.Timestamp, RunID: d.RunID}
+			if row.Timestamp.IsZero() {
+				row.Timestamp = now
+			}
+			if _, err := insertVersion(stmtExecer{insVer}, row); err != nil {
+				return err
+			}
+		}
+		for _, id := range b.Settled {
+			if _, err := tx.Exec("DELETE FROM pending_uploads WHERE id = ?", id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range ids {
+		*a.p = a.id
+	}
+	return nil
+}
+
+// stmtExecer runs insertVersion's statement through a prepared statement.
+type stmtExecer struct{ s *sql.Stmt }
+
+func (e stmtExecer) Exec(_ string, args ...any) (sql.Result, error) { return e.s.Exec(args...) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -223,7 +224,7 @@ func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 		return nil, usagef("give the catalogue with --db FILE, or rebuild it from the store with: grsync inventory --rebuild --db FILE <target flags>",
 			"no catalogue at %s", a.g.db)
 	}
-	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: readOnly})
+	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: readOnly, Now: a.now})
 	switch {
 	case err == nil:
 		return cat, nil
@@ -330,6 +331,20 @@ func checkKey(t catalog.Target, k *keys.Key) error {
 func (a *app) engineConfig(s *session) *engine.Config {
 	return &engine.Config{
 		Store: s.store, Catalog: s.cat, Target: s.target, Key: s.key,
-		Jobs: a.g.jobs, Log: a.log,
+		Jobs: a.g.jobs, Log: a.log, Now: a.now,
 	}
+}
+
+// fakeNowEnv sets grsync's clock (RFC 3339), for tests and for trying what
+// retention and prune would do on a later day. Only the times grsync
+// records and compares are affected, never a request to a store.
+const fakeNowEnv = "GRSYNC_FAKE_NOW"
+
+// now is the time grsync records and compares with: $GRSYNC_FAKE_NOW when
+// set (checked in setup), else the real time.
+func (a *app) now() time.Time {
+	if !a.fakeNow.IsZero() {
+		return a.fakeNow
+	}
+	return time.Now()
 }

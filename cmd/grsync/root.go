@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +23,7 @@ type app struct {
 	log            *slog.Logger
 	ctx            context.Context // the command's context, for opening stores
 	partSize       int64           // sync's --part-size; 0 = the store's default
+	fakeNow        time.Time       // $GRSYNC_FAKE_NOW, if set
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -56,6 +58,7 @@ glacier-rsync command lines work unchanged.
 		a.inventoryCommand(),
 		a.verifyCommand(),
 		a.uploadsCommand(),
+		a.forgetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
@@ -80,6 +83,13 @@ func usageArgs(cmd *cobra.Command) {
 // setup validates the global flags and prepares logging.
 func (a *app) setup(cmd *cobra.Command) error {
 	a.ctx = cmd.Context()
+	if v := os.Getenv(fakeNowEnv); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return usagef("use an RFC 3339 time, e.g. 2026-03-01T12:00:00Z, or unset it", "$%s: %v", fakeNowEnv, err)
+		}
+		a.fakeNow = t
+	}
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {
 		return err

@@ -27,6 +27,9 @@ type OpenOptions struct {
 	// (or the Python tools) is migrated in memory only. Write methods return
 	// ErrReadOnly.
 	ReadOnly bool
+	// Now is the clock for times the catalogue fills in itself; nil is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Catalog is an open catalogue. Its methods are safe for concurrent use;
@@ -62,6 +65,9 @@ func open(path string, opt OpenOptions, hooks testHooks) (*Catalog, error) {
 		return nil, fmt.Errorf("open catalogue: %w", err)
 	}
 	c := &Catalog{path: abs, readOnly: opt.ReadOnly, now: time.Now, hooks: hooks}
+	if opt.Now != nil {
+		c.now = opt.Now
+	}
 	if opt.ReadOnly {
 		err = c.openReadOnly()
 	} else {

@@ -342,7 +342,7 @@ func (c *Catalog) FindContent(targetID int64, contentHash string) (Version, bool
 		return Version{}, false, nil
 	}
 	v, err := scanVersion(c.db.QueryRow("SELECT "+versionColumns+` FROM sync_history h
-		WHERE h.target_id = ? AND h.content_hash = ? AND h.archive_id IS NOT NULL AND h.deleted = 0
+		WHERE h.target_id = ? AND h.content_hash = ? AND h.archive_id IS NOT NULL AND h.deleted = 0 AND h.forgotten_at IS NULL
 		ORDER BY h.id DESC LIMIT 1`, targetID, contentHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, false, nil
@@ -425,7 +425,7 @@ func (c *Catalog) Select(targetID int64, prefixes []string, at time.Time) ([]Ver
 	for _, group := range chunks(norm) {
 		sub, args := perPath("max(id) AS id", targetID, group, !at.IsZero(), formatTime(at))
 		rows, err := c.db.Query("SELECT "+versionColumns+" FROM ("+sub+
-			") m CROSS JOIN sync_history h ON h.id = m.id WHERE h.deleted = 0 ORDER BY h.path", args...)
+			") m CROSS JOIN sync_history h ON h.id = m.id WHERE h.deleted = 0 AND h.forgotten_at IS NULL ORDER BY h.path", args...)
 		if err != nil {
 			return nil, wrap(c.path, "select versions", err)
 		}
@@ -472,14 +472,17 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 	}
 	var out []FileSummary
 	for _, group := range chunks(norm) {
-		sub, args := perPath(`max(id) AS id, max(id) FILTER (WHERE deleted = 0) AS live,
-			count(*) FILTER (WHERE deleted = 0) AS versions, coalesce(sum(stored_size), 0) AS stored`,
+		sub, args := perPath(`max(id) AS id, max(id) FILTER (WHERE deleted = 0 AND forgotten_at IS NULL) AS live,
+			count(*) FILTER (WHERE deleted = 0 AND forgotten_at IS NULL) AS versions,
+			coalesce(sum(stored_size) FILTER (WHERE forgotten_at IS NULL), 0) AS stored,
+			count(*) FILTER (WHERE forgotten_at IS NULL) AS remembered`,
 			targetID, group, false, "")
 		rows, err := c.db.Query(`SELECT h.path, h.deleted, coalesce(l.file_size, 0), m.versions, m.stored,
 				l.recorded_at, l.timestamp
 			FROM (`+sub+`) m
 			CROSS JOIN sync_history h ON h.id = m.id
 			LEFT JOIN sync_history l ON l.id = m.live
+			WHERE m.remembered > 0
 			ORDER BY h.path`, args...)
 		if err != nil {
 			return nil, wrap(c.path, "summaries", err)

@@ -1,0 +1,141 @@
+package catalog
+
+import (
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/grsync/grsync/internal/retention"
+)
+
+// legacyRunGap separates the points of rows that no run recorded (older
+// catalogues, the Python tools): rows recorded less than this apart are
+// taken as one run.
+const legacyRunGap = 10 * time.Minute
+
+// Points returns the target's points in time, oldest first: the end of each
+// complete sync run, and for rows recorded without a run, the time of the
+// last row of each group recorded less than ten minutes apart.
+func (c *Catalog) Points(targetID int64) ([]time.Time, error) {
+	runs, err := c.Runs(targetID)
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	for _, r := range runs {
+		if r.Complete && !r.Finished.IsZero() {
+			out = append(out, r.Finished)
+		}
+	}
+	rows, err := c.db.Query(`SELECT DISTINCT recorded_at FROM sync_history
+		WHERE target_id = ? AND run_id IS NULL AND recorded_at IS NOT NULL ORDER BY recorded_at`, targetID)
+	if err != nil {
+		return nil, wrap(c.path, "points in time", err)
+	}
+	var prev time.Time
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(timeScanner{&t}); err != nil {
+			rows.Close()
+			return nil, wrap(c.path, "points in time", err)
+		}
+		if !prev.IsZero() && t.Sub(prev) >= legacyRunGap {
+			out = append(out, prev)
+		}
+		prev = t
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, wrap(c.path, "points in time", err)
+	}
+	if !prev.IsZero() {
+		out = append(out, prev)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out, nil
+}
+
+// RetentionRow is a row as forget sees it, with what its listing shows.
+type RetentionRow struct {
+	retention.Row
+	Path string
+	Size int64
+	Kind EntryKind
+}
+
+// RetentionRows calls fn once per path of the target under prefixes (all
+// when empty), in path order, with all the path's rows in id order.
+func (c *Catalog) RetentionRows(targetID int64, prefixes []string, fn func(path string, rows []RetentionRow) error) error {
+	norm, err := normalizePrefixes(prefixes)
+	if err != nil {
+		return fmt.Errorf("retention rows: %w", err)
+	}
+	for _, r := range stateRanges(targetID, norm) {
+		rows, err := c.db.Query(`SELECT id, path, recorded_at, timestamp, deleted, forgotten_at IS NOT NULL,
+				coalesce(file_size, 0), kind
+			FROM sync_history WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
+		if err != nil {
+			return wrap(c.path, "retention rows", err)
+		}
+		var cur string
+		var group []RetentionRow
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			err := fn(cur, group)
+			group = nil
+			return err
+		}
+		for rows.Next() {
+			var rr RetentionRow
+			var recordedAt, timestamp sql.NullString
+			if err := rows.Scan(&rr.ID, &rr.Path, &recordedAt, &timestamp, &rr.Deleted, &rr.Forgotten, &rr.Size, &rr.Kind); err != nil {
+				rows.Close()
+				return wrap(c.path, "retention rows", err)
+			}
+			if rr.At, err = rowTime(recordedAt, timestamp); err != nil {
+				rows.Close()
+				return wrap(c.path, "retention rows", err)
+			}
+			if rr.Path != cur {
+				if err := flush(); err != nil {
+					rows.Close()
+					return err
+				}
+				cur = rr.Path
+			}
+			group = append(group, rr)
+		}
+		if err := closeRows(rows); err != nil {
+			return wrap(c.path, "retention rows", err)
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Forget marks the rows ids forgotten at `at`, in one transaction: they no
+// longer show in restore, ls or deduplication, and prune may delete what
+// only they used. Rows already forgotten keep their first time.
+func (c *Catalog) Forget(ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return c.update("forget versions", func(tx *sql.Tx) error {
+		st, err := tx.Prepare("UPDATE sync_history SET forgotten_at = ? WHERE id = ? AND forgotten_at IS NULL")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		ts := formatTime(at)
+		for _, id := range ids {
+			if _, err := st.Exec(ts, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -40,6 +40,7 @@ func migrate7(tx *sql.Tx, _ time.Time) error {
 			lock_mode TEXT,
 			lock_until TEXT,
 			deleted_at TEXT,
+			run_id INTEGER,
 			UNIQUE (target_id, archive_id))`,
 		`CREATE TABLE blobs (id INTEGER PRIMARY KEY,
 			target_id INTEGER NOT NULL REFERENCES targets(id),

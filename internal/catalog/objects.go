@@ -46,6 +46,8 @@ type Object struct {
 	LockUntil time.Time
 	// Deleted is when grsync deleted the object from the store (zero: it is there).
 	Deleted time.Time
+	// RunID is the sync run that stored the object (0: unknown).
+	RunID int64
 }
 
 // BlobKind says what content a blob holds.
@@ -84,11 +86,12 @@ type Piece struct {
 }
 
 const objectColumns = `o.id, o.target_id, o.archive_id, o.kind, coalesce(o.pack_id, ''), o.size, coalesce(o.tree_hash, ''),
-	coalesce(o.storage_class, ''), o.uploaded_at, coalesce(o.lock_mode, ''), o.lock_until, o.deleted_at`
+	coalesce(o.storage_class, ''), o.uploaded_at, coalesce(o.lock_mode, ''), o.lock_until, o.deleted_at,
+	coalesce(o.run_id, 0)`
 
 func objectDest(o *Object) []any {
 	return []any{&o.ID, &o.TargetID, &o.ArchiveID, &o.Kind, &o.PackID, &o.Size, &o.TreeHash, &o.Class,
-		timeScanner{&o.Uploaded}, &o.LockMode, timeScanner{&o.LockUntil}, timeScanner{&o.Deleted}}
+		timeScanner{&o.Uploaded}, &o.LockMode, timeScanner{&o.LockUntil}, timeScanner{&o.Deleted}, &o.RunID}
 }
 
 const blobColumns = `b.id, b.target_id, b.object_id, coalesce(b.hash, ''), b.size, b.offset, b.length,
@@ -285,7 +288,7 @@ func (c *Catalog) Commit(b *Batch) error {
 			return checkTarget(tx, id)
 		}
 		insObj, err := tx.Prepare(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash,
-			storage_class, uploaded_at, lock_mode, lock_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			storage_class, uploaded_at, lock_mode, lock_until, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -317,7 +320,8 @@ func (c *Catalog) Commit(b *Batch) error {
 				up = now
 			}
 			res, err := insObj.Exec(o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
-				nullString(o.TreeHash), nullString(o.Class), formatTime(up), nullString(o.LockMode), nullTime(o.LockUntil))
+				nullString(o.TreeHash), nullString(o.Class), formatTime(up), nullString(o.LockMode), nullTime(o.LockUntil),
+				nullInt(o.RunID))
 			if err != nil {
 				return fmt.Errorf("object %s: %w", o.ArchiveID, err)
 			}

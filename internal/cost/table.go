@@ -46,11 +46,6 @@ func Classes() []Class {
 	return []Class{Standard, IntelligentTiering, StandardIA, OneZoneIA, GlacierIR, Glacier, DeepArchive, Vault}
 }
 
-// Tiers returns the retrieval tiers, fastest first.
-func Tiers() []store.Tier {
-	return []store.Tier{store.TierExpedited, store.TierStandard, store.TierBulk}
-}
-
 // Wait is the typical time between a retrieval request and readable data.
 // Zero is "immediate"; Min 0 with Max set is "within Max".
 type Wait struct {

@@ -33,11 +33,16 @@ type Reason struct {
 	Why   string // a sentence for the user
 }
 
-// ObjectLockReason is the Reason an S3 Object Lock retain-until date gives,
-// for the caller to pass to EarliestDelete.
-func ObjectLockReason(retainUntil time.Time) Reason {
+// ObjectLockReason is the Reason an S3 Object Lock retention gives, for
+// the caller to pass to EarliestDelete: its mode (GOVERNANCE, COMPLIANCE,
+// or "" if unknown) and retain-until date.
+func ObjectLockReason(mode string, retainUntil time.Time) Reason {
+	what := "S3 Object Lock"
+	if mode != "" {
+		what += " (" + mode + " mode)"
+	}
 	return Reason{Kind: ObjectLock, Until: retainUntil,
-		Why: fmt.Sprintf("S3 Object Lock retains it until %s", retainUntil.UTC().Format(time.RFC3339))}
+		Why: fmt.Sprintf("%s retains it until %s", what, retainUntil.UTC().Format(time.RFC3339))}
 }
 
 // EarliestDelete returns the earliest time obj can be deleted without a
@@ -46,8 +51,9 @@ func ObjectLockReason(retainUntil time.Time) Reason {
 // ObjectLockReason). The time is the latest of the reasons' times, or
 // obj.Uploaded when there are none; reasons whose time has passed are
 // included, and the caller shows those with Until after now. An object of
-// a class the table does not know is held for the longest minimum
-// duration in the table, with a reason saying so.
+// a class the table does not know, or whose class is not recorded (Class
+// ""), is held for the longest minimum duration in the table, with a
+// reason saying so.
 //
 // This is the one place prune asks.
 func (p *Prices) EarliestDelete(obj Object, extra ...Reason) (time.Time, []Reason) {
@@ -59,9 +65,13 @@ func (p *Prices) EarliestDelete(obj Object, extra ...Reason) (time.Time, []Reaso
 		}
 		if longest > 0 {
 			until := obj.Uploaded.Add(time.Duration(longest) * 24 * time.Hour)
+			what := fmt.Sprintf("storage class %q is not in the price table", obj.Class)
+			if obj.Class == "" {
+				what = "its storage class is not recorded"
+			}
 			reasons = append(reasons, Reason{Kind: MinimumDuration, Until: until,
-				Why: fmt.Sprintf("storage class %q is not in the price table: assuming the longest minimum storage duration, %d days from its upload on %s",
-					obj.Class, longest, day(obj.Uploaded))})
+				Why: fmt.Sprintf("%s: assuming the longest minimum storage duration, %d days from its upload on %s",
+					what, longest, day(obj.Uploaded))})
 		}
 	} else if cp.MinDays > 0 {
 		until := obj.Uploaded.Add(time.Duration(cp.MinDays) * 24 * time.Hour)

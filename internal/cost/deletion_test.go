@@ -78,15 +78,15 @@ func TestEarliestDelete(t *testing.T) {
 
 	// An Object Lock date later than the minimum duration wins; both reasons are kept.
 	lock := uploaded.Add(365 * day24)
-	at, reasons = p.EarliestDelete(Object{Class: DeepArchive, Uploaded: uploaded}, ObjectLockReason(lock))
+	at, reasons = p.EarliestDelete(Object{Class: DeepArchive, Uploaded: uploaded}, ObjectLockReason("COMPLIANCE", lock))
 	if !at.Equal(lock) || len(reasons) != 2 || reasons[1].Kind != ObjectLock {
 		t.Fatalf("with lock: %v %+v", at, reasons)
 	}
-	if !strings.Contains(reasons[1].Why, "S3 Object Lock retains it until 2027-01-01T00:00:00Z") {
+	if !strings.Contains(reasons[1].Why, "S3 Object Lock (COMPLIANCE mode) retains it until 2027-01-01T00:00:00Z") {
 		t.Errorf("lock reason %q", reasons[1].Why)
 	}
 	// An earlier lock does not shorten the minimum duration.
-	at, _ = p.EarliestDelete(Object{Class: DeepArchive, Uploaded: uploaded}, ObjectLockReason(uploaded.Add(day24)))
+	at, _ = p.EarliestDelete(Object{Class: DeepArchive, Uploaded: uploaded}, ObjectLockReason("", uploaded.Add(day24)))
 	if !at.Equal(uploaded.Add(180 * day24)) {
 		t.Errorf("early lock: %v", at)
 	}
@@ -95,6 +95,11 @@ func TestEarliestDelete(t *testing.T) {
 	at, reasons = p.EarliestDelete(Object{Class: "REDUCED_REDUNDANCY", Uploaded: uploaded})
 	if !at.Equal(uploaded.Add(180*day24)) || len(reasons) != 1 || !strings.Contains(reasons[0].Why, "not in the price table") {
 		t.Errorf("unknown class: %v %+v", at, reasons)
+	}
+
+	at, reasons = p.EarliestDelete(Object{Uploaded: uploaded})
+	if !at.Equal(uploaded.Add(180*day24)) || len(reasons) != 1 || !strings.Contains(reasons[0].Why, "its storage class is not recorded") {
+		t.Errorf("no class: %v %+v", at, reasons)
 	}
 
 	// Prune's question: no fee at the earliest time, a fee a day before.

@@ -161,7 +161,7 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		a.printf("nothing to restore: the catalogue has no files for %s\n", s.target.Location)
 		return nil
 	}
-	a.printf("restore from %s: %d files in %d archives, %s to retrieve", s.target.Location, plan.Files, len(plan.Items), ui.Bytes(plan.Bytes))
+	a.printf("restore from %s: %d files in %d objects, %s to retrieve", s.target.Location, plan.Files, len(plan.Items), ui.Bytes(plan.Bytes))
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		a.printf(", tier %s, expected wait %s", tierName(tier), w)
 	}
@@ -170,10 +170,8 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		a.printf("  %d files exist and will not be replaced (use --overwrite)\n", len(plan.Existing))
 	}
 	if o.dryRun {
-		for _, it := range plan.Items {
-			for _, d := range it.Dests {
-				a.printf("  would restore %s\n", d)
-			}
+		for _, d := range plan.Dests() {
+			a.printf("  would restore %s\n", d)
 		}
 		a.printf("dry run: nothing was requested or written\n")
 		return nil

@@ -221,12 +221,15 @@ func (a *app) printSyncSummary(target string, r engine.SyncResult, took time.Dur
 		state = "interrupted (run it again to finish)"
 	}
 	a.printf("sync to %s %s in %s\n", target, state, took.Round(time.Millisecond))
-	a.printf("  uploaded      %d files (%s read, %s stored)\n", r.Uploaded, ui.Bytes(r.UploadedBytes), ui.Bytes(r.StoredBytes))
-	if r.Resumed > 0 {
-		a.printf("  resumed       %d of them (interrupted uploads continued; %s already stored, not sent again)\n", r.Resumed, ui.Bytes(r.ResumedBytes))
+	a.printf("  uploaded      %d files (%s new content, %s stored in %d objects)\n", r.Uploaded, ui.Bytes(r.UploadedBytes), ui.Bytes(r.StoredBytes), r.Objects)
+	if r.ChangedStored > 0 {
+		a.printf("  changing      %d files changed while read; stored as read (--changing-files=store)\n", r.ChangedStored)
 	}
 	a.printf("  deduplicated  %d files (content already in the target)\n", r.Deduplicated)
 	a.printf("  unchanged     %d files\n", r.Unchanged)
+	if r.MetaChanged > 0 {
+		a.printf("  mode changed  %d files (mode or owner only: recorded, nothing uploaded)\n", r.MetaChanged)
+	}
 	if r.Deleted > 0 {
 		a.printf("  deleted       %d files (gone from the source; marked in the catalogue, archives kept)\n", r.Deleted)
 	}

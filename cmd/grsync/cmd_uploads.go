@@ -40,7 +40,7 @@ func (a *app) runUploads(abort bool) error {
 	if err != nil {
 		return err
 	}
-	resumable, err := engine.ResumableUploads(s.cat, s.target.ID)
+	interrupted, err := engine.InterruptedUploads(s.cat, s.target.ID, ups)
 	if err != nil {
 		return err
 	}
@@ -48,8 +48,8 @@ func (a *app) runUploads(abort bool) error {
 	failed := 0
 	for _, u := range ups {
 		a.printf("  %s  started %s\n", u.ID, u.Created.Local().Format(time.DateTime))
-		if p, ok := resumable[u.ID]; ok && !abort {
-			a.printf("    interrupted upload of %q; the next sync continues it (or aborts it if the file changed)\n", p)
+		if what, ok := interrupted[u.ID]; ok && !abort {
+			a.printf("    left by an interrupted sync (%s); the next sync aborts it and stores its files again\n", what)
 		}
 		if abort {
 			if err := s.store.AbortUpload(ctx, u.ID); err != nil {

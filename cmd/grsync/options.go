@@ -331,8 +331,22 @@ func checkKey(t catalog.Target, k *keys.Key) error {
 func (a *app) engineConfig(s *session) *engine.Config {
 	return &engine.Config{
 		Store: s.store, Catalog: s.cat, Target: s.target, Key: s.key,
-		Jobs: a.g.jobs, Log: a.log, Now: a.now,
+		Jobs: a.g.jobs, Log: a.log, Now: a.now, Class: a.storageClassOf(s.target.Location),
 	}
+}
+
+// storageClassOf is the class new objects of the target are billed in, as
+// the catalogue records it for retention and prune.
+func (a *app) storageClassOf(location string) string {
+	switch {
+	case strings.HasPrefix(location, "local:"):
+		return "LOCAL"
+	case strings.HasPrefix(location, "glacier:"):
+		return "VAULT"
+	case a.g.storageClass != "":
+		return strings.ToUpper(a.g.storageClass)
+	}
+	return s3store.DefaultStorageClass
 }
 
 // fakeNowEnv sets grsync's clock (RFC 3339), for tests and for trying what

@@ -83,7 +83,13 @@ func Encoding(opt Options) string {
 }
 
 func encodingOf(compressed, encrypted bool) string {
-	s := "grsync1"
+	return encodingIn("grsync1", compressed, encrypted)
+}
+
+// encodingIn is the encoding string of a format version ("grsync1" or
+// "grsync2") with the given layers.
+func encodingIn(version string, compressed, encrypted bool) string {
+	s := version
 	if compressed {
 		s += "+zstd"
 	}

@@ -528,3 +528,41 @@ func TestPackWriterDstFailureIsSticky(t *testing.T) {
 		t.Error("Close after the failure succeeded")
 	}
 }
+
+// TestPackFull: a writer refuses the member that would make the index too
+// long, writes nothing for it, and the pack stays valid.
+func TestPackFull(t *testing.T) {
+	k := testKey(t)
+	var buf bytes.Buffer
+	w, err := NewPackWriter(&buf, optionSets[3].packOptions(k, testPackID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.maxIndex = 2000
+	var members []testMember
+	for i := 0; ; i++ {
+		m := fileMember(fmt.Sprintf("/%s%d", strings.Repeat("long/", 20), i), []byte("x"))
+		size := w.Size()
+		if _, err := m.add(w); err != nil {
+			if !errors.Is(err, ErrPackFull) {
+				t.Fatal(err)
+			}
+			if w.Size() != size || w.Len() != len(members) {
+				t.Fatal("a refused member was written")
+			}
+			break
+		}
+		members = append(members, m)
+	}
+	if len(members) < 5 {
+		t.Fatalf("only %d members fit", len(members))
+	}
+	idx, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := appendIndexJSON(nil, idx); len(doc) > 2000 {
+		t.Errorf("index of %d bytes, limit 2000", len(doc))
+	}
+	checkPack(t, optionSets[3], k, buf.Bytes(), idx, members)
+}

@@ -20,20 +20,27 @@ func exampleIndex() *PackIndex {
 	}}
 }
 
+// formatDocBlock returns the text of docs/FORMAT.md between begin and end.
+func formatDocBlock(t *testing.T, begin, end string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, ok := strings.Cut(string(doc), begin)
+	s, _, ok2 := strings.Cut(s, end)
+	if !ok || !ok2 {
+		t.Fatalf("FORMAT.md has no block between %q and %q", begin, end)
+	}
+	return s
+}
+
 // TestPackIndexExample checks the example of FORMAT.md section 8.6 against
 // the encoder and the parser.
 func TestPackIndexExample(t *testing.T) {
 	idx := exampleIndex()
 	doc := appendIndexJSON(nil, idx)
-	spec, err := os.ReadFile("../../docs/FORMAT.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(spec), "<!-- index example begin -->\n")
-	block, _, ok2 := strings.Cut(block, "<!-- index example end -->")
-	if !ok || !ok2 {
-		t.Fatal("FORMAT.md has no index example")
-	}
+	block := formatDocBlock(t, "<!-- index example begin -->\n", "<!-- index example end -->")
 	var want strings.Builder
 	for _, line := range strings.SplitAfter(string(doc), "\n") {
 		if line != "" {

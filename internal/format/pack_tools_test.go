@@ -102,16 +102,7 @@ func TestPackMemberWithStockAge(t *testing.T) {
 // recoveryScript returns the grsync-pack.sh script of FORMAT.md 8.11.
 func recoveryScript(t *testing.T) string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/FORMAT.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, ok := strings.Cut(string(doc), "<!-- grsync-pack.sh begin -->\n```sh\n")
-	s, _, ok2 := strings.Cut(s, "```\n<!-- grsync-pack.sh end -->")
-	if !ok || !ok2 {
-		t.Fatal("FORMAT.md has no grsync-pack.sh block")
-	}
-	return s
+	return formatDocBlock(t, "<!-- grsync-pack.sh begin -->\n```sh\n", "```\n<!-- grsync-pack.sh end -->")
 }
 
 // TestPackRecoveryScript runs the script of FORMAT.md 8.11 with sh (dash

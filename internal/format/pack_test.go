@@ -235,6 +235,17 @@ func (c *countingIdentity) Unwrap(s []*age.Stanza) ([]byte, error) {
 	return c.id.Unwrap(s)
 }
 
+// countingRecipient counts the wraps of a recipient: X25519 operations.
+type countingRecipient struct {
+	r age.Recipient
+	n int
+}
+
+func (c *countingRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
+	c.n++
+	return c.r.Wrap(fileKey)
+}
+
 // TestPackTenThousandTinyMembers: many tiny members, every one read back,
 // with one X25519 operation for the whole pack.
 func TestPackTenThousandTinyMembers(t *testing.T) {
@@ -248,7 +259,13 @@ func TestPackTenThousandTinyMembers(t *testing.T) {
 			members = append(members, chunkMember(randomBytes(i%97, uint64(i))))
 		}
 	}
-	pack, want, _ := buildPack(t, o.packOptions(k, testPackID), members)
+	opt := o.packOptions(k, testPackID)
+	wraps := &countingRecipient{r: opt.Recipient}
+	opt.Recipient = wraps
+	pack, want, _ := buildPack(t, opt, members)
+	if wraps.n != 1 {
+		t.Errorf("%d X25519 wraps for a pack of 10,000 members, want 1", wraps.n)
+	}
 	counter := &countingIdentity{id: k.AgeIdentity()}
 	id := NewPackIdentity(counter)
 	idx, err := ReadPackIndex(bytes.NewReader(pack), int64(len(pack)), id, testPackID)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 )
@@ -20,7 +21,9 @@ var errReaderClosed = errors.New("archive reader is closed")
 // Reader decodes an archive body. It is not safe for concurrent use.
 type Reader struct {
 	p        *pipeline
+	cfg      readerConfig
 	info     FileInfo
+	name     string // what error messages call the content
 	encoding string
 	tr       *tar.Reader
 	stream   io.Reader // the tar stream, read directly for the end checks
@@ -38,16 +41,49 @@ type Reader struct {
 //
 // Close must be called to release the goroutines decoding the layers.
 func Open(src io.Reader, id age.Identity) (*Reader, error) {
-	r := &Reader{p: newPipeline()}
-	if err := r.open(src, id); err != nil {
-		r.Close()
+	r, err := openReader(src, id, readerConfig{version: "grsync1", check: checkHeader})
+	if err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
 	return r, nil
 }
 
+// readerConfig says what a Reader decodes: v1 archives, or pack members.
+type readerConfig struct {
+	// version is the encoding prefix: "grsync1" or "grsync2".
+	version string
+	// sync decodes in the caller's goroutine, with a pooled zstd decoder:
+	// pack members are many and mostly small, so goroutines and decoders
+	// per member would cost more than they gain.
+	sync bool
+	// check validates the tar header and returns what Info reports.
+	check func(*tar.Header) (FileInfo, error)
+	// name names the content in errors; nil means its path.
+	name func(FileInfo) string
+}
+
+// openReader starts a Reader of src; on error it is closed and nil.
+func openReader(src io.Reader, id age.Identity, cfg readerConfig) (*Reader, error) {
+	r := &Reader{p: newPipeline(), cfg: cfg}
+	if err := r.open(src, id); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.name = fmt.Sprintf("%q", r.info.Path)
+	if cfg.name != nil {
+		r.name = cfg.name(r.info)
+	}
+	return r, nil
+}
+
 func (r *Reader) open(src io.Reader, id age.Identity) error {
-	br := bufio.NewReaderSize(src, 64<<10)
+	var br *bufio.Reader
+	if r.cfg.sync {
+		br = getBufReader(src)
+		r.closers = append(r.closers, func() { putBufReader(br) })
+	} else {
+		br = bufio.NewReaderSize(src, 64<<10)
+	}
 	head, err := br.Peek(len(ageMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -71,6 +107,10 @@ func (r *Reader) open(src io.Reader, id age.Identity) error {
 			}
 			return fmt.Errorf("%w: age header: %w", ErrCorrupt, err)
 		}
+		if r.cfg.sync {
+			stream = &errPrefixReader{r: ar, prefix: "age layer"}
+			break
+		}
 		ch := make(chan *chunk, pipeDepth)
 		r.p.spawn(func() error {
 			if err := fill(r.p, ar, ch); err != nil {
@@ -87,14 +127,25 @@ func (r *Reader) open(src io.Reader, id age.Identity) error {
 	}
 	compressed := bytes.Equal(prefix, zstdMagic[:])
 	if compressed {
-		dec, err := newDecoder(stream)
-		if err != nil {
-			return err
+		var dec io.Reader
+		if r.cfg.sync {
+			d, err := getSyncDecoder(stream)
+			if err != nil {
+				return err
+			}
+			r.closers = append(r.closers, func() { putSyncDecoder(d) })
+			dec = d
+		} else {
+			d, err := newDecoder(stream)
+			if err != nil {
+				return err
+			}
+			r.closers = append(r.closers, d.Close)
+			dec = d
 		}
-		r.closers = append(r.closers, dec.Close)
 		stream = &errPrefixReader{r: dec, prefix: "zstd layer"}
 	}
-	r.encoding = encodingOf(compressed, encrypted)
+	r.encoding = encodingIn(r.cfg.version, compressed, encrypted)
 	r.stream = stream
 	r.tr = tar.NewReader(stream)
 	hdr, err := r.tr.Next()
@@ -107,12 +158,29 @@ func (r *Reader) open(src io.Reader, id age.Identity) error {
 	default:
 		return fmt.Errorf("tar header: %w", err)
 	}
-	info, err := checkHeader(hdr)
+	info, err := r.cfg.check(hdr)
 	if err != nil {
 		return err
 	}
 	r.info = info
 	return nil
+}
+
+// bufReaderPool recycles the input buffers of pack members' Readers. A
+// cache, not state.
+var bufReaderPool sync.Pool
+
+func getBufReader(src io.Reader) *bufio.Reader {
+	if br, ok := bufReaderPool.Get().(*bufio.Reader); ok {
+		br.Reset(src)
+		return br
+	}
+	return bufio.NewReaderSize(src, 64<<10)
+}
+
+func putBufReader(br *bufio.Reader) {
+	br.Reset(nil)
+	bufReaderPool.Put(br)
 }
 
 // peek returns the first n bytes of r (fewer at its end) and a reader that
@@ -142,23 +210,34 @@ func checkHeader(hdr *tar.Header) (FileInfo, error) {
 		return FileInfo{}, fmt.Errorf("%w: the tar entry has no %s record", ErrNotGrsync, paxVersionKey)
 	case v != paxVersionValue:
 		return FileInfo{}, fmt.Errorf("%w: archive says %s=%q, this grsync reads version %s", ErrUnsupportedVersion, paxVersionKey, v, paxVersionValue)
-	case hdr.Typeflag != tar.TypeReg:
-		return FileInfo{}, fmt.Errorf("%w: tar entry type %q is not a regular file", ErrCorrupt, hdr.Typeflag)
-	case hdr.Size < 0:
-		return FileInfo{}, fmt.Errorf("%w: negative size", ErrCorrupt)
-	case hdr.Mode&^modeMask != 0:
-		return FileInfo{}, fmt.Errorf("%w: mode %o has bits outside %o", ErrCorrupt, hdr.Mode, modeMask)
 	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return FileInfo{}, fmt.Errorf("%w: sparse tar entries are not grsync's", ErrCorrupt)
-		}
+	if err := checkEntry(hdr); err != nil {
+		return FileInfo{}, err
 	}
 	p := "/" + hdr.Name
 	if err := checkPath(p); err != nil {
 		return FileInfo{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return FileInfo{Path: p, Size: hdr.Size, Mode: fileMode(hdr.Mode), ModTime: hdr.ModTime}, nil
+}
+
+// checkEntry checks what v1 archives and pack members have in common: a
+// regular file, a size, a mode within 07777, not sparse.
+func checkEntry(hdr *tar.Header) error {
+	switch {
+	case hdr.Typeflag != tar.TypeReg:
+		return fmt.Errorf("%w: tar entry type %q is not a regular file", ErrCorrupt, hdr.Typeflag)
+	case hdr.Size < 0:
+		return fmt.Errorf("%w: negative size", ErrCorrupt)
+	case hdr.Mode&^modeMask != 0:
+		return fmt.Errorf("%w: mode %o has bits outside %o", ErrCorrupt, hdr.Mode, modeMask)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("%w: sparse tar entries are not grsync's", ErrCorrupt)
+		}
+	}
+	return nil
 }
 
 // Info returns the file's path, size, mode and modification time from the
@@ -182,7 +261,7 @@ func (r *Reader) Read(b []byte) (int, error) {
 		return n, nil
 	case errors.Is(err, io.EOF):
 		if verr := r.verifyEnd(); verr != nil {
-			r.err = fmt.Errorf("read archive of %q: %w", r.info.Path, verr)
+			r.err = fmt.Errorf("read archive of %s: %w", r.name, verr)
 			return n, r.err
 		}
 		r.err = io.EOF
@@ -191,9 +270,9 @@ func (r *Reader) Read(b []byte) (int, error) {
 		}
 		return 0, io.EOF
 	case !errors.Is(err, ErrCorrupt) && errors.Is(err, io.ErrUnexpectedEOF):
-		r.err = fmt.Errorf("read archive of %q: %w: content truncated", r.info.Path, ErrCorrupt)
+		r.err = fmt.Errorf("read archive of %s: %w: content truncated", r.name, ErrCorrupt)
 	default:
-		r.err = fmt.Errorf("read archive of %q: %w", r.info.Path, err)
+		r.err = fmt.Errorf("read archive of %s: %w", r.name, err)
 	}
 	return n, r.err
 }

@@ -173,32 +173,48 @@ func continueStream(dst io.Writer, st StreamState) (io.WriteCloser, error) {
 	if err := checkStreamState(st); err != nil {
 		return nil, err
 	}
-	nonce := st.Header[len(st.Header)-ageNonceSize:]
-	key := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, st.FileKey[:], nonce, []byte("payload")), key); err != nil {
-		return nil, fmt.Errorf("payload key: %w", err)
-	}
-	aead, err := chacha20poly1305.New(key)
-	if err != nil {
-		return nil, fmt.Errorf("payload cipher: %w", err)
+	w := newStreamWriter()
+	if err := w.reset(dst, st.FileKey, st.Header[len(st.Header)-ageNonceSize:]); err != nil {
+		return nil, err
 	}
 	if _, err := dst.Write(st.Header); err != nil {
 		return nil, fmt.Errorf("write age header: %w", err)
 	}
-	return &streamWriter{aead: aead, dst: dst, buf: make([]byte, 0, ageChunkSize+aead.Overhead())}, nil
+	return w, nil
 }
 
 // streamWriter encrypts age v1 STREAM: 64 KiB plaintext chunks sealed with
 // ChaCha20-Poly1305 under the nonce (11-byte big-endian chunk counter ||
 // last-chunk flag 0x00 or 0x01). A full chunk is sealed as not last only
 // once more data follows; Close seals what is buffered as the last chunk,
-// which is empty only when the whole payload is.
+// which is empty only when the whole payload is. reset starts another
+// payload with the same buffer, so that a pack's members share it.
 type streamWriter struct {
 	aead    cipher.AEAD
 	dst     io.Writer
 	buf     []byte // plaintext of the current chunk; room for the tag
 	counter uint64 // the chunk counter; 64 of age's 88 bits are plenty
 	err     error  // sticky
+}
+
+func newStreamWriter() *streamWriter {
+	return &streamWriter{buf: make([]byte, 0, ageChunkSize+chacha20poly1305.Overhead), err: errors.New("age stream is not started")}
+}
+
+// reset starts a new payload on dst, encrypted under the payload key
+// HKDF-SHA256(ikm = fileKey, salt = nonce, info = "payload"), as age
+// derives it. It writes nothing: the caller writes the header and nonce.
+func (w *streamWriter) reset(dst io.Writer, fileKey [ageFileKeySize]byte, nonce []byte) error {
+	key := make([]byte, chacha20poly1305.KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, fileKey[:], nonce, []byte("payload")), key); err != nil {
+		return fmt.Errorf("payload key: %w", err)
+	}
+	aead, err := chacha20poly1305.New(key)
+	if err != nil {
+		return fmt.Errorf("payload cipher: %w", err)
+	}
+	w.aead, w.dst, w.buf, w.counter, w.err = aead, dst, w.buf[:0], 0, nil
+	return nil
 }
 
 func (w *streamWriter) Write(b []byte) (int, error) {
@@ -249,14 +265,58 @@ func (w *streamWriter) flush(last bool) error {
 }
 
 // Sealed stream states: version || nonce || XChaCha20-Poly1305(fileKey ||
-// header), with the version bound as associated data.
+// header), with the version bound as associated data. Pack states
+// (pack.go) use the same construction with their own context.
 const (
 	sealVersion = 1
 	sealContext = "grsync1 stream state"
-	sealMinLen  = 1 + chacha20poly1305.NonceSizeX + ageFileKeySize + chacha20poly1305.Overhead
+	// sealOverhead is what sealBlob adds to the plaintext.
+	sealOverhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+	// sealMinLen is the length of a sealed stream state with an empty header.
+	sealMinLen = sealOverhead + ageFileKeySize
 )
 
-func sealAD(version byte) []byte { return append([]byte(sealContext), version) }
+// sealBlob returns version || nonce || XChaCha20-Poly1305(key, nonce, pt,
+// associated data = context || version), with the nonce read from rnd.
+func sealBlob(pt []byte, context string, key [32]byte, rnd io.Reader) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		return nil, err
+	}
+	blob := make([]byte, 1+aead.NonceSize(), sealOverhead+len(pt))
+	blob[0] = sealVersion
+	if _, err := io.ReadFull(rnd, blob[1:]); err != nil {
+		return nil, fmt.Errorf("random nonce: %w", err)
+	}
+	return aead.Seal(blob, blob[1:], pt, append([]byte(context), sealVersion)), nil
+}
+
+// openBlob reverses sealBlob for a plaintext of minPT to maxPT bytes. Its
+// errors wrap ErrStreamState (an unknown version also ErrUnsupportedVersion).
+func openBlob(blob []byte, context string, key [32]byte, minPT, maxPT int) ([]byte, error) {
+	if len(blob) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrStreamState)
+	}
+	if blob[0] != sealVersion {
+		return nil, fmt.Errorf("%w: %w %d", ErrStreamState, ErrUnsupportedVersion, blob[0])
+	}
+	if len(blob) < sealOverhead+minPT {
+		return nil, fmt.Errorf("%w: truncated (%d bytes)", ErrStreamState, len(blob))
+	}
+	if len(blob) > sealOverhead+maxPT {
+		return nil, fmt.Errorf("%w: too long (%d bytes)", ErrStreamState, len(blob))
+	}
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		return nil, err
+	}
+	nonce := blob[1 : 1+aead.NonceSize()]
+	pt, err := aead.Open(nil, nonce, blob[1+aead.NonceSize():], append([]byte(context), blob[0]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed under another key, or damaged", ErrStreamState)
+	}
+	return pt, nil
+}
 
 // SealStreamState encrypts st for storage in the local catalogue under key
 // (the caller derives it from the user's key; keys.Key.ResumeKey), with
@@ -271,18 +331,13 @@ func SealStreamState(st StreamState, key [32]byte, rnd io.Reader) ([]byte, error
 	if err := checkStreamState(st); err != nil {
 		return nil, fmt.Errorf("seal stream state: %w", err)
 	}
-	aead, err := chacha20poly1305.NewX(key[:])
+	pt := make([]byte, 0, ageFileKeySize+len(st.Header))
+	pt = append(append(pt, st.FileKey[:]...), st.Header...)
+	blob, err := sealBlob(pt, sealContext, key, rnd)
 	if err != nil {
 		return nil, fmt.Errorf("seal stream state: %w", err)
 	}
-	blob := make([]byte, 1+aead.NonceSize(), sealMinLen+len(st.Header))
-	blob[0] = sealVersion
-	if _, err := io.ReadFull(rnd, blob[1:]); err != nil {
-		return nil, fmt.Errorf("seal stream state: random nonce: %w", err)
-	}
-	pt := make([]byte, 0, ageFileKeySize+len(st.Header))
-	pt = append(append(pt, st.FileKey[:]...), st.Header...)
-	return aead.Seal(blob, blob[1:], pt, sealAD(sealVersion)), nil
+	return blob, nil
 }
 
 // OpenStreamState reverses SealStreamState. A wrong key, a damaged or
@@ -290,26 +345,9 @@ func SealStreamState(st StreamState, key [32]byte, rnd io.Reader) ([]byte, error
 // verify with its file key are errors wrapping ErrStreamState (an unknown
 // version also wraps ErrUnsupportedVersion).
 func OpenStreamState(blob []byte, key [32]byte) (StreamState, error) {
-	if len(blob) == 0 {
-		return StreamState{}, fmt.Errorf("open stream state: %w: empty", ErrStreamState)
-	}
-	if blob[0] != sealVersion {
-		return StreamState{}, fmt.Errorf("open stream state: %w: %w %d", ErrStreamState, ErrUnsupportedVersion, blob[0])
-	}
-	if len(blob) < sealMinLen {
-		return StreamState{}, fmt.Errorf("open stream state: %w: truncated (%d bytes)", ErrStreamState, len(blob))
-	}
-	if len(blob) > sealMinLen+maxStreamHeader {
-		return StreamState{}, fmt.Errorf("open stream state: %w: too long (%d bytes)", ErrStreamState, len(blob))
-	}
-	aead, err := chacha20poly1305.NewX(key[:])
+	pt, err := openBlob(blob, sealContext, key, ageFileKeySize, ageFileKeySize+maxStreamHeader)
 	if err != nil {
 		return StreamState{}, fmt.Errorf("open stream state: %w", err)
-	}
-	nonce := blob[1 : 1+aead.NonceSize()]
-	pt, err := aead.Open(nil, nonce, blob[1+aead.NonceSize():], sealAD(blob[0]))
-	if err != nil {
-		return StreamState{}, fmt.Errorf("open stream state: %w: sealed under another key, or damaged", ErrStreamState)
 	}
 	var st StreamState
 	copy(st.FileKey[:], pt[:ageFileKeySize])

@@ -41,6 +41,24 @@ func WriterID() string {
 		zstdEncoderOptions, zstdWindow, chunkSize, ageStream)
 }
 
+// packLayout names the layout of a pack as PackWriter writes it: the tar
+// headers of its members (pax comment binding, chunk and index entries),
+// zstd frames with their content size, the nonce derivation, the index
+// document and the trailer (docs/FORMAT.md section 8).
+const packLayout = "pack-v2"
+
+// PackWriterID names everything that decides the bytes of a pack for given
+// members and PackState, as WriterID does for archives: the Go release, the
+// pack layout, the zstd library's version and encoder options, and the age
+// stream. An interrupted pack upload may be continued with
+// PackOptions.Continue only when the id recorded by the run that started it
+// equals the current one. How the caller's reads are sized does not matter:
+// the encoder cuts blocks by itself.
+func PackWriterID() string {
+	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size) age=%s",
+		runtime.Version(), packLayout, moduleVersion(zstdModule), zstdEncoderOptions, zstdWindow, ageStream)
+}
+
 // moduleVersion returns "path@version" of the module the binary uses for
 // path, following a replace directive, or "unknown" when the build
 // information does not say: test binaries, for one, list no dependencies.

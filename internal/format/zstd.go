@@ -62,3 +62,33 @@ func newDecoder(r io.Reader) (*zstd.Decoder, error) {
 	}
 	return d, nil
 }
+
+// syncDecoderPool recycles the decoders of pack members, which decode in
+// the caller's goroutine: a member of a few KiB must not pay for a new
+// decoder. A cache, not state.
+var syncDecoderPool sync.Pool
+
+// getSyncDecoder returns a decoder of one member's zstd layer read from r,
+// with no goroutines of its own.
+func getSyncDecoder(r io.Reader) (*zstd.Decoder, error) {
+	if d, ok := syncDecoderPool.Get().(*zstd.Decoder); ok {
+		if err := d.Reset(r); err != nil {
+			return nil, fmt.Errorf("zstd decoder: %w", err)
+		}
+		return d, nil
+	}
+	d, err := zstd.NewReader(r,
+		zstd.WithDecoderMaxWindow(zstdWindow),
+		zstd.WithDecoderConcurrency(1),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd decoder: %w", err)
+	}
+	return d, nil
+}
+
+// putSyncDecoder returns a decoder to the pool, letting go of its input.
+func putSyncDecoder(d *zstd.Decoder) {
+	d.Reset(nil)
+	syncDecoderPool.Put(d)
+}

@@ -36,7 +36,7 @@ type Config struct {
 	NoPacking bool
 	// Class is the storage class new objects get, as the catalogue records
 	// it when the store does not say ("LOCAL", "VAULT", an S3 class).
-	Class string
+	Class    string
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time

@@ -270,4 +270,3 @@ func TestChangedWhileReadingIsNotRecorded(t *testing.T) {
 		}
 	}
 }
-

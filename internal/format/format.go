@@ -1,11 +1,20 @@
-// Package format writes and reads grsync v1 archives and their metadata.
+// Package format writes and reads grsync v1 archives and their metadata,
+// and v2 packs.
 //
 // An archive body is a one-entry tar stream, optionally compressed with zstd,
 // optionally encrypted with age; each layer runs in its own goroutine so that
 // compression and encryption use several cores. The metadata of an archive
 // travels in its store description, encrypted when a key is in use, so that
-// a lost catalogue can be rebuilt from a store listing. The normative
-// specification is docs/FORMAT.md.
+// a lost catalogue can be rebuilt from a store listing.
+//
+// A pack (format version 2) holds many members, files and chunks, in one
+// store object, each member a complete age file (or zstd frame, or tar
+// stream) sharing the pack's age header, followed by an index and a
+// trailer: PackWriter writes one, OpenMember reads a member, ReadPackIndex
+// the index. Pack members are small and many, so they are encoded and
+// decoded in the caller's goroutine.
+//
+// The normative specification is docs/FORMAT.md.
 package format
 
 import (

@@ -69,10 +69,16 @@ type PackWriter struct {
 	nonces   *nonceMaker   // nil without encryption
 	buf      []byte        // content of small files; copies of big ones
 	members  []IndexEntry
-	indexLen int   // length of the index document so far
-	err      error // sticky: dst failed, or the writer is closed
+	line     []byte // scratch for measuring index lines
+	indexLen int    // length of the index document so far
+	maxIndex int    // MaxIndexSize; lower in tests
+	err      error  // sticky: dst failed, or the writer is closed
 	index    *PackIndex
 }
+
+// ErrPackFull: the pack cannot take another member (its index would be too
+// long); Close it and add the member to a new pack. Nothing was written.
+var ErrPackFull = errors.New("the pack is full; close it and start another")
 
 // countWriter counts the bytes written through it.
 type countWriter struct {
@@ -140,7 +146,7 @@ func NewPackWriter(dst io.Writer, opt PackOptions) (*PackWriter, error) {
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("new pack: %w", err)
 	}
-	w := &PackWriter{st: st, compress: opt.Compress, out: bufio.NewWriterSize(dst, 64<<10)}
+	w := &PackWriter{st: st, compress: opt.Compress, out: bufio.NewWriterSize(dst, 64<<10), maxIndex: MaxIndexSize}
 	w.cnt.w = w.out
 	if opt.Compress {
 		enc, err := getEncoder(io.Discard)
@@ -321,11 +327,12 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 		number = IndexNumber
 	} else {
 		if number >= IndexNumber {
-			return IndexEntry{}, errors.New("the pack has as many members as it can hold; close it and start another")
+			return IndexEntry{}, fmt.Errorf("%w: %d members", ErrPackFull, number)
 		}
 		e.Number, e.Offset, e.Length = number, math.MaxInt64, math.MaxInt64 // the longest line
-		if w.indexLen+len(appendMemberJSON(nil, e))+2 > MaxIndexSize {
-			return IndexEntry{}, fmt.Errorf("the pack index would exceed %d bytes; close the pack and start another", MaxIndexSize)
+		w.line = appendMemberJSON(w.line[:0], e)
+		if w.indexLen+len(w.line)+2 > w.maxIndex {
+			return IndexEntry{}, fmt.Errorf("%w: its index would exceed %d bytes", ErrPackFull, w.maxIndex)
 		}
 	}
 	hdr.Typeflag, hdr.Format = tar.TypeReg, tar.FormatPAX
@@ -404,7 +411,8 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 // add records a member in the index.
 func (w *PackWriter) add(e IndexEntry) {
 	w.members = append(w.members, e)
-	w.indexLen += len(appendMemberJSON(nil, e)) + 2 // ",\n" or "\n"
+	w.line = appendMemberJSON(w.line[:0], e)
+	w.indexLen += len(w.line) + 2 // ",\n" or "\n"
 }
 
 func (w *PackWriter) write(bs ...[]byte) error {

@@ -68,12 +68,9 @@ func TestPackTamperEveryByte(t *testing.T) {
 				t.Fatal(err)
 			}
 			from, step := 0, c.step
-<<<<<<< HEAD
-=======
 			if raceEnabled {
 				step = step*10 + 1 // 40 times slower: a sample is enough
 			}
->>>>>>> main
 			switch {
 			case !o.encrypt && !o.compress:
 				from = len(pack) - PackTrailerSize

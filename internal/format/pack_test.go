@@ -235,8 +235,6 @@ func (c *countingIdentity) Unwrap(s []*age.Stanza) ([]byte, error) {
 	return c.id.Unwrap(s)
 }
 
-<<<<<<< HEAD
-=======
 // countingRecipient counts the wraps of a recipient: X25519 operations.
 type countingRecipient struct {
 	r age.Recipient
@@ -248,7 +246,6 @@ func (c *countingRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 	return c.r.Wrap(fileKey)
 }
 
->>>>>>> main
 // TestPackTenThousandTinyMembers: many tiny members, every one read back,
 // with one X25519 operation for the whole pack.
 func TestPackTenThousandTinyMembers(t *testing.T) {
@@ -262,9 +259,6 @@ func TestPackTenThousandTinyMembers(t *testing.T) {
 			members = append(members, chunkMember(randomBytes(i%97, uint64(i))))
 		}
 	}
-<<<<<<< HEAD
-	pack, want, _ := buildPack(t, o.packOptions(k, testPackID), members)
-=======
 	opt := o.packOptions(k, testPackID)
 	wraps := &countingRecipient{r: opt.Recipient}
 	opt.Recipient = wraps
@@ -272,7 +266,6 @@ func TestPackTenThousandTinyMembers(t *testing.T) {
 	if wraps.n != 1 {
 		t.Errorf("%d X25519 wraps for a pack of 10,000 members, want 1", wraps.n)
 	}
->>>>>>> main
 	counter := &countingIdentity{id: k.AgeIdentity()}
 	id := NewPackIdentity(counter)
 	idx, err := ReadPackIndex(bytes.NewReader(pack), int64(len(pack)), id, testPackID)
@@ -282,9 +275,6 @@ func TestPackTenThousandTinyMembers(t *testing.T) {
 	if !sameIndex(idx, want) {
 		t.Fatal("index read back differs")
 	}
-<<<<<<< HEAD
-	for i, e := range idx.Members {
-=======
 	// Every member; under the race detector, which makes this 40 times
 	// slower, every 97th.
 	step := 1
@@ -293,7 +283,6 @@ func TestPackTenThousandTinyMembers(t *testing.T) {
 	}
 	for i := 0; i < len(idx.Members); i += step {
 		e := idx.Members[i]
->>>>>>> main
 		_, content, err := readMember(pack, id, testPackID, e)
 		if err != nil || !bytes.Equal(content, members[i].content) {
 			t.Fatalf("member %d: %v", i, err)
@@ -563,8 +552,6 @@ func TestPackWriterDstFailureIsSticky(t *testing.T) {
 		t.Error("Close after the failure succeeded")
 	}
 }
-<<<<<<< HEAD
-=======
 
 // TestPackFull: a writer refuses the member that would make the index too
 // long, writes nothing for it, and the pack stays valid.
@@ -603,4 +590,3 @@ func TestPackFull(t *testing.T) {
 	}
 	checkPack(t, optionSets[3], k, buf.Bytes(), idx, members)
 }
->>>>>>> main

@@ -78,13 +78,17 @@ metadata of encrypted backups.`,
 			if !o.rebuild {
 				return nil
 			}
-			res, err := engine.Rebuild(cfg, l)
+			res, err := engine.Rebuild(cmd.Context(), cfg, l)
 			if err != nil {
 				return err
 			}
 			d := res.Decoded
-			a.printf("rebuilt the catalogue %s: %d file versions added (%d from the Python tool), %d already known, %d metadata pieces, %d archives not made by grsync\n",
-				a.g.db, res.Added, res.Legacy, res.AlreadyKnown, len(d.Continuations), len(d.Unknown))
+			a.printf("rebuilt the catalogue %s: %d file versions added (%d from version records, %d from pack indexes, %d from the Python tool), %d already known, %d metadata pieces, %d archives not made by grsync\n",
+				a.g.db, res.Added, res.Records.Stats.Versions, res.FromPacks, res.Legacy, res.AlreadyKnown, len(d.Continuations), len(d.Unknown))
+			if res.Records.Waiting > 0 || res.PacksWaiting > 0 {
+				a.printf("  %d records objects and %d packs need a retrieval before they can be read\n", res.Records.Waiting, res.PacksWaiting)
+				a.exitCode = exitPartial
+			}
 			if len(d.Problems) > 0 {
 				a.printf("  %d archives could not be read:\n", len(d.Problems))
 				a.printFailures(d.Problems)

@@ -50,7 +50,7 @@ type read struct {
 // storeFile reads the file of w once and stores what the target lacks.
 // It returns what it stored, or ErrChanged when the file changed while it
 // was read (and the policy is not to store it as read).
-func (s *syncer) storeFile(ctx context.Context, pk *packer, w fileWork, buf []byte) (read, error) {
+func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte) (read, error) {
 	f, err := openNoFollow(w.e.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return read{}, errVanished
@@ -68,13 +68,13 @@ func (s *syncer) storeFile(ctx context.Context, pk *packer, w fileWork, buf []by
 	}
 	storeAsRead := w.retry && s.opt.ChangingFiles == ChangingStore
 	if fi.Size() <= smallFileMax {
-		return s.storeSmall(ctx, pk, f, fi, buf, storeAsRead)
+		return s.storeSmall(ctx, ln.small, w.e.path, f, fi, buf, storeAsRead)
 	}
-	return s.storeLarge(ctx, pk, f, fi, storeAsRead)
+	return s.storeLarge(ctx, ln.large, f, fi, storeAsRead)
 }
 
 // storeSmall stores a file of at most smallFileMax bytes as one member.
-func (s *syncer) storeSmall(ctx context.Context, pk *packer, f *os.File, fi fs.FileInfo, buf []byte, asRead bool) (read, error) {
+func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.File, fi fs.FileInfo, buf []byte, asRead bool) (read, error) {
 	r := read{fi: fi}
 	data := buf[:fi.Size()]
 	n, err := io.ReadFull(f, data)
@@ -116,7 +116,7 @@ func (s *syncer) storeSmall(ctx context.Context, pk *packer, f *os.File, fi fs.F
 		}
 		return r, nil
 	}
-	meta := format.FileMeta{FileInfo: format.FileInfo{Path: fileName(f), Size: int64(len(data)),
+	meta := format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: int64(len(data)),
 		Mode: format.KeptMode(r.fi.Mode()), ModTime: r.fi.ModTime()}, Hash: k[:]}
 	p, b, err := pk.add(ctx, k, catalog.BlobFile, func(w *format.PackWriter) (format.IndexEntry, error) {
 		return w.AddFile(meta, bytes.NewReader(data))
@@ -255,9 +255,6 @@ func (s *syncer) wholeDuplicate(f *os.File, fi fs.FileInfo, r *read) (bool, erro
 func copyHash(h hash.Hash, r io.Reader, n int64) (int64, error) {
 	return io.Copy(h, io.LimitReader(r, n+1))
 }
-
-// fileName is the path f was opened with.
-func fileName(f *os.File) string { return f.Name() }
 
 // owner returns the file's owner and group, if the system tells.
 func owner(fi fs.FileInfo) (uid, gid int64, ok bool) {

@@ -36,7 +36,11 @@ type Config struct {
 	NoPacking bool
 	// Class is the storage class new objects get, as the catalogue records
 	// it when the store does not say ("LOCAL", "VAULT", an S3 class).
-	Class    string
+	Class string
+	// HotClass is the class catalogue snapshots and version records are
+	// stored in where the store has classes (S3; "" elsewhere), so that a
+	// lost catalogue is recovered without a restore.
+	HotClass string
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time

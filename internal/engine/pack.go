@@ -15,16 +15,17 @@ import (
 	"github.com/grsync/grsync/internal/store"
 )
 
-// The pack and put stages. Every worker fills a pack of its own: members
-// (small files whole, chunks of large files) are encoded into it in the
-// worker's goroutine and stream through a pipe into the store's Put, which
-// runs in a goroutine of its own. A pack is closed (its index and trailer
-// written) once it holds PackSize bytes; its upload then completes in the
-// background and the record stage commits it with the versions it
-// completes. So several packs are in flight at once (one per worker), a
-// large file's chunks lie together in few packs, and memory is bounded by
-// the store's part size times its parts in flight per pack, not by the
-// pack size.
+// The pack and put stages. Members are added to a pack by the worker that
+// read them, under the pack's lock (workers read, hash and look up content
+// in parallel; a pack is written one member at a time), and stream through
+// a pipe into the store's Put, which runs in a goroutine of its own. There
+// are two lanes: whole small files, and the chunks of large files, so that
+// a large file's chunks lie together in few packs. A pack is closed (its
+// index and trailer written) once it holds PackSize bytes; its upload then
+// completes in the background and the record stage commits it with the
+// versions it completes. Memory is bounded by the store's part size times
+// its parts in flight, not by the pack size. With NoPacking every worker
+// has packs of its own, closed after each file: one object per file.
 
 // pack is one pack being written and uploaded.
 type pack struct {
@@ -44,9 +45,10 @@ type putResult struct {
 	err  error
 }
 
-// packer is one worker's current pack.
+// packer is a lane's current pack.
 type packer struct {
 	s   *syncer
+	mu  sync.Mutex // held while a member is written, and to close
 	cur *pack
 }
 
@@ -87,7 +89,7 @@ func (pk *packer) open(ctx context.Context) (*pack, error) {
 	return p, nil
 }
 
-// current returns the worker's pack, opening one when there is none.
+// current returns the lane's pack, opening one when there is none.
 func (pk *packer) current(ctx context.Context) (*pack, error) {
 	if pk.cur == nil {
 		p, err := pk.open(ctx)
@@ -103,6 +105,8 @@ func (pk *packer) current(ctx context.Context) (*pack, error) {
 // closes the pack when it is full. It returns the blob and its pack.
 func (pk *packer) add(ctx context.Context, k contentKey, kind catalog.BlobKind,
 	write func(w *format.PackWriter) (format.IndexEntry, error)) (*pack, *catalog.Blob, error) {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
 	p, err := pk.current(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -120,7 +124,7 @@ func (pk *packer) add(ctx context.Context, k contentKey, kind catalog.BlobKind,
 	p.keys = append(p.keys, k)
 	p.members++
 	if p.w.Size() >= pk.s.packSize {
-		pk.close()
+		pk.closeLocked()
 	}
 	return p, b, nil
 }
@@ -128,6 +132,12 @@ func (pk *packer) add(ctx context.Context, k contentKey, kind catalog.BlobKind,
 // close finishes the current pack, if any: its index and trailer are
 // written and its upload completes in the background.
 func (pk *packer) close() {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	pk.closeLocked()
+}
+
+func (pk *packer) closeLocked() {
 	p := pk.cur
 	if p == nil {
 		return
@@ -152,7 +162,7 @@ func (pk *packer) close() {
 // errEmptyPack cancels the upload of a pack nothing was added to.
 var errEmptyPack = errors.New("nothing to store in this pack")
 
-// abandon gives up the worker's current pack after its upload failed.
+// abandon gives up the lane's current pack after its upload failed.
 func (pk *packer) abandon(p *pack, err error) {
 	if pk.cur == p {
 		pk.cur = nil
@@ -217,7 +227,7 @@ func (s *syncer) removeQuietly(id string) {
 	}
 }
 
-// packers are the workers' packs, for closing them all at the end.
+// packers are all lanes, for closing them all at the end.
 type packers struct {
 	mu  sync.Mutex
 	all []*packer

@@ -86,6 +86,7 @@ type syncer struct {
 	index    *contentIndex
 	recorder *recorder
 	packers  packers
+	lanes    lanes // shared packs, unless NoPacking
 	uploads  sync.WaitGroup // packs whose upload has not been settled
 
 	mu       sync.Mutex
@@ -140,6 +141,12 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	s.res.Deleted = len(gone)
 	if err := cfg.Catalog.EndRun(s.run, cfg.now(), !s.res.Interrupted && len(incomplete) == 0); err != nil {
 		return s.res, fmt.Errorf("recording the end of the run: %w", err)
+	}
+	// The store gets what changed, so that it alone can give every version back.
+	if ctx.Err() == nil {
+		if _, err := StoreRecords(ctx, cfg, s.run); err != nil {
+			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
+		}
 	}
 	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
 	return s.res, nil
@@ -336,18 +343,18 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 	return states, seen, wres.incomplete, nil
 }
 
-// worker stores the files it is given, each into its own packs.
+// worker stores the files it is given.
 func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
-	pk := s.packers.new(s)
+	ln := s.workerLanes()
 	buf := make([]byte, smallFileMax)
 	for w := range work {
 		if s.stopped(ctx) {
 			s.count(func(r *SyncResult) { r.Interrupted = true })
 			continue
 		}
-		s.file(ctx, pk, w, buf)
+		s.file(ctx, ln, w, buf)
 		if s.packSize == 0 {
-			pk.close() // one object per file
+			ln.small.close() // one object per file
 		}
 		if s.recorder.due(s.cfg.now()) {
 			if err := s.recorder.flush(s.cfg.now(), nil); err != nil {
@@ -361,7 +368,7 @@ func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
 // more, after everything else: a file written to now and then is often
 // quiet by then.
 func (s *syncer) retryChanged(ctx context.Context) {
-	pk := s.packers.new(s)
+	ln := s.workerLanes()
 	buf := make([]byte, smallFileMax)
 	files := s.retry
 	s.retry = nil
@@ -370,8 +377,29 @@ func (s *syncer) retryChanged(ctx context.Context) {
 			s.res.Interrupted = true
 			return
 		}
-		s.file(ctx, pk, fileWork{e: e, retry: true}, buf)
+		s.file(ctx, ln, fileWork{e: e, retry: true}, buf)
+		if s.packSize == 0 {
+			ln.small.close()
+		}
 	}
+}
+
+// lanes are the packs a worker adds to: small files, and chunks.
+type lanes struct{ small, large *packer }
+
+// workerLanes returns the shared lanes, or with NoPacking a lane of the
+// worker's own (both kinds of member go to it: one object per file).
+func (s *syncer) workerLanes() lanes {
+	if s.packSize == 0 {
+		pk := s.packers.new(s)
+		return lanes{pk, pk}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lanes.small == nil {
+		s.lanes = lanes{s.packers.new(s), s.packers.new(s)}
+	}
+	return s.lanes
 }
 
 func (s *syncer) count(f func(*SyncResult)) {
@@ -389,7 +417,7 @@ func (s *syncer) fail(path string, err error) {
 
 // file backs up one file: its content (stored unless the target holds it)
 // or, when only its mode or owner changed, a new version of what is stored.
-func (s *syncer) file(ctx context.Context, pk *packer, w fileWork, buf []byte) {
+func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 	obs := s.cfg.observer()
 	e := w.e
 	obs.Start(e.path, e.info.Size())
@@ -399,7 +427,7 @@ func (s *syncer) file(ctx context.Context, pk *packer, w fileWork, buf []byte) {
 		}
 		return
 	}
-	r, err := s.storeFile(ctx, pk, w, buf)
+	r, err := s.storeFile(ctx, ln, w, buf)
 	if errors.Is(err, ErrChanged) {
 		// Deleted while it was read (its link count, and so its ctime,
 		// changed): gone, like a file deleted a moment earlier.

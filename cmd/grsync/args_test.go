@@ -19,7 +19,12 @@ func TestNormalizeArgs(t *testing.T) {
 		{"sync --dry-run src", "sync --dry-run src"},
 	}
 	for _, c := range cases {
-		got := strings.Join(normalizeArgs(root, strings.Fields(c.in)), " ")
+		args, err := normalizeArgs(root, strings.Fields(c.in))
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		got := strings.Join(args, " ")
 		if got != c.want {
 			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -158,7 +159,9 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	prog := a.progress("sync", "backing up")
 	cfg.Observer = prog
 	start := time.Now()
+	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
 	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop})
+	stopCount()
 	prog.Finish()
 	if err != nil {
 		return err
@@ -168,6 +171,40 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// countWork counts the work of a sync beside it, so that the progress
+// display knows the total early (see engine.CountWork), when a display
+// shows it. It returns a function that stops the count and waits for it.
+func (a *app) countWork(ctx context.Context, cfg *engine.Config, sources []string, ex *engine.Excluder, prog *ui.Progress) func() {
+	if a.g.quiet || (a.json != nil && !a.g.jsonProgress) {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		files, bytes, err := engine.CountWork(ctx, cfg, sources, ex)
+		if err == nil {
+			prog.Counted(files, bytes)
+		} else if ctx.Err() == nil {
+			a.log.Debug("counting the work failed; the total is known when the walk ends", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-finished
+		<-done
+	}
 }
 
 // syncSummary is the summary of a sync (JSON message "summary").

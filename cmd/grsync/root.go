@@ -45,10 +45,11 @@ remembers what went where. Without a command, grsync runs "sync", so the Python
 glacier-rsync command lines work unchanged.
 
 ` + exitCodeHelp,
-		Args:              cobra.NoArgs,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:                       cobra.NoArgs,
+		SuggestionsMinimumDistance: 2,
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.setup(cmd)
 		},
@@ -301,7 +302,15 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 			return append(append([]string{w}, out[:i]...), out[i+1:]...), nil
 		}
 		if !pathExists(w) {
-			if s := root.SuggestionsFor(w); len(s) > 0 {
+			// "sync" is left out: a mistyped "sync" reads as a SRC that does
+			// not exist, which sync reports; and "src" is close to it.
+			var s []string
+			for _, c := range root.SuggestionsFor(w) {
+				if c != "sync" {
+					s = append(s, c)
+				}
+			}
+			if len(s) > 0 {
 				return nil, usagef("did you mean "+strings.Join(s, " or ")+"? (see grsync --help)",
 					"%q is not a command, nor a file or folder to back up", w)
 			}

@@ -109,7 +109,7 @@ func Shorten(s string, width int) string {
 		ws = append(ws, g.Width())
 	}
 	room := width - 1 // for the ellipsis
-	headRoom := (room + 1) / 2
+	headRoom := room / 2 // the end (the extension) keeps the odd column
 	tailRoom := room - headRoom
 	var head, tail strings.Builder
 	used, i := 0, 0

@@ -64,7 +64,10 @@ type Progress struct {
 	bytes    int64
 	finished int64 // bytes of the files done
 	partial  int64 // bytes reported for the files in flight (an estimate)
-	scanning bool
+	scanning bool // the engine's walk goes on
+	counted  bool // a separate count gave the totals
+	cFiles   int
+	cBytes   int64
 	inFlight map[string]int64
 	samples  []sample // recent (time, bytes done), for the rate
 }
@@ -105,7 +108,19 @@ func (pr *Progress) Found(files int, bytes int64) {
 	pr.bytes += bytes
 }
 
-// Scanned says the totals are final.
+// Counted gives the totals a separate count of the work found (see
+// engine.CountWork) before the engine's own walk, which advances only as
+// files are done, has found them all. Until the walk ends the total shown
+// is the larger of the two (files may appear meanwhile); after it, the
+// walk's.
+func (pr *Progress) Counted(files int, bytes int64) {
+	pr.mu.Lock()
+	pr.counted, pr.cFiles, pr.cBytes = true, files, bytes
+	pr.mu.Unlock()
+	pr.p.Status(pr.Snapshot(), false)
+}
+
+// Scanned says the walk is over: the totals are final.
 func (pr *Progress) Scanned() {
 	pr.mu.Lock()
 	pr.scanning = false
@@ -165,6 +180,10 @@ func (pr *Progress) Snapshot() Status {
 		Verb: pr.verb, FilesDone: pr.done, Files: pr.files, Failed: pr.failed,
 		BytesDone: pr.finished + min(pr.partial, inFlightBytes), Bytes: pr.bytes,
 		Scanning: pr.scanning, InFlight: names, Elapsed: now.Sub(pr.start), ETA: -1,
+	}
+	if pr.scanning && pr.counted {
+		s.Scanning = false
+		s.Files, s.Bytes = max(s.Files, pr.cFiles), max(s.Bytes, pr.cBytes)
 	}
 	// The rate over the last 10 seconds (since the start, early on).
 	pr.samples = append(pr.samples, sample{now, s.BytesDone})

@@ -108,7 +108,7 @@ func Shorten(s string, width int) string {
 		gs = append(gs, g.Str())
 		ws = append(ws, g.Width())
 	}
-	room := width - 1 // for the ellipsis
+	room := width - 1    // for the ellipsis
 	headRoom := room / 2 // the end (the extension) keeps the odd column
 	tailRoom := room - headRoom
 	var head, tail strings.Builder

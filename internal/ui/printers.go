@@ -40,9 +40,11 @@ func (l *LogPrinter) Status(s Status, final bool) {
 		"eta", eta, "in_flight", len(s.InFlight), "failed", s.Failed)
 }
 
-func (l *LogPrinter) FileDone(path, status string, err error) { logDone(l.log, path, status, err, true) }
-func (l *LogPrinter) Notice(path, msg string)                 { l.log.Info(msg, "path", path) }
-func (l *LogPrinter) Close()                                  {}
+func (l *LogPrinter) FileDone(path, status string, err error) {
+	logDone(l.log, path, status, err, true)
+}
+func (l *LogPrinter) Notice(path, msg string) { l.log.Info(msg, "path", path) }
+func (l *LogPrinter) Close()                  {}
 
 // QuietPrinter shows errors only (--quiet).
 type QuietPrinter struct {

@@ -64,8 +64,8 @@ type Progress struct {
 	bytes    int64
 	finished int64 // bytes of the files done
 	partial  int64 // bytes reported for the files in flight (an estimate)
-	scanning bool // the engine's walk goes on
-	counted  bool // a separate count gave the totals
+	scanning bool  // the engine's walk goes on
+	counted  bool  // a separate count gave the totals
 	cFiles   int
 	cBytes   int64
 	inFlight map[string]int64

@@ -98,7 +98,7 @@ type recorder struct {
 	statuses []Status
 }
 
-func (r *recorder) Status(s Status, final bool)   { r.statuses = append(r.statuses, s) }
+func (r *recorder) Status(s Status, final bool)    { r.statuses = append(r.statuses, s) }
 func (r *recorder) FileDone(string, string, error) {}
 func (r *recorder) Notice(string, string)          {}
 func (r *recorder) Close()                         {}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -312,5 +313,29 @@ bucket = "b"
 		if r.code != 2 || !strings.Contains(r.stderr, want) {
 			t.Errorf("config %q: want exit 2 saying %q:\n%s", body, want, r)
 		}
+	}
+}
+
+// A dry run lists what it would upload: up to 20 files always, more with
+// -v, so exclusions can be checked before the real run.
+func TestDryRunListsFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for i := range 25 {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("f%02d.txt", i)), []byte("x"), time.Time{})
+	}
+	writeFile(t, filepath.Join(src, "skip.tmp"), []byte("x"), time.Time{})
+	r := mustRun(t, dir, 0, "--local-store", "st", "--dry-run", "--exclude", "*.tmp", src)
+	if strings.Contains(r.stdout, "  would upload /") || !strings.Contains(r.stdout, "would upload 25 files") || !strings.Contains(r.stdout, "list them with -v") {
+		t.Errorf("25 files: counted, not listed, and -v suggested:\n%s", r)
+	}
+	r = mustRun(t, dir, 0, "--local-store", "st", "--dry-run", "-v", "--exclude", "*.tmp", src)
+	if n := strings.Count(r.stdout, "  would upload /"); n != 25 || strings.Contains(r.stdout, "skip.tmp") {
+		t.Errorf("-v: %d files listed, want 25 and not the excluded one:\n%s", n, r)
+	}
+	r = mustRun(t, dir, 0, "--local-store", "st", "--dry-run", "--exclude", "f1*", "--exclude", "f2*", "--exclude", "*.tmp", src)
+	if n := strings.Count(r.stdout, "  would upload /"); n != 10 {
+		t.Errorf("10 files: all listed without -v, got %d:\n%s", n, r)
 	}
 }

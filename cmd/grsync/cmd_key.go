@@ -22,9 +22,6 @@ standard age tool decrypts grsync archives without grsync:
 The identity is as secret as the key itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.noJSON("key export-age"); err != nil {
-				return err
-			}
 			k, err := a.loadKey()
 			if err != nil {
 				return err

@@ -26,9 +26,6 @@ and print its fingerprint.
 Keep the key safe and separate from the backup: without it nothing can be restored.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.noJSON("keygen"); err != nil {
-				return err
-			}
 			if verify {
 				var k *keys.Key
 				var err error

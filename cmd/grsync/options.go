@@ -81,7 +81,6 @@ func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.logLevel, "loglevel", "INFO", "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG (DEBUG logs each store request and each file's decision)")
 	fs.StringVar(&g.logLevel, "log-level", "INFO", "same as --loglevel")
 	fs.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary; the exit code tells)")
-	fs.BoolVarP(&g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	fs.BoolVar(&g.json, "json", false, "print results as JSON lines on stdout (schema in the README); logs go to stderr as JSON")
 	fs.BoolVar(&g.jsonProgress, "json-progress", false, "with --json, also print a status line every second and a line for each finished file")
 	fs.IntVar(&g.jobs, "jobs", 4, "files processed in parallel")

@@ -56,12 +56,3 @@ func (a *app) progress(action, verb string) *ui.Progress {
 	}
 	return ui.NewProgress(p, verb, interval)
 }
-
-// noJSON refuses --json for a command whose output is a secret or a file
-// for another program.
-func (a *app) noJSON(cmd string) error {
-	if a.g.json {
-		return usagef("leave out --json", "%s does not print JSON", cmd)
-	}
-	return nil
-}

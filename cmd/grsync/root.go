@@ -67,17 +67,14 @@ glacier-rsync command lines work unchanged.
 	a.g.addFlags(root.PersistentFlags())
 	root.Flags().BoolVar(&showVersion, "version", false, "print grsync's version, commit, and Go and zstd versions")
 	syncCmd := a.syncCommand()
+	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
+		a.verifyCommand(), a.uploadsCommand(), a.versionCommand()}
+	printsJSON(append(jsonCmds, root)...)
+	root.AddCommand(jsonCmds...)
 	root.AddCommand(
-		syncCmd,
-		a.restoreCommand(),
-		a.lsCommand(),
 		a.keygenCommand(),
 		a.keyCommand(),
-		a.inventoryCommand(),
-		a.verifyCommand(),
-		a.uploadsCommand(),
 		a.forgetCommand(),
-		a.versionCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
@@ -127,6 +124,21 @@ func usageArgs(cmd *cobra.Command) {
 	}
 }
 
+// jsonAnnotation marks a command that prints JSON lines with --json; any
+// other refuses --json, so that a script never parses text by mistake.
+const jsonAnnotation = "grsync-json"
+
+// printsJSON marks commands as printing JSON lines with --json.
+func printsJSON(cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[jsonAnnotation] = "yes"
+		printsJSON(c.Commands()...)
+	}
+}
+
 // setup applies the environment and the config file to the flags not
 // given, validates the global flags, and prepares logging and output.
 func (a *app) setup(cmd *cobra.Command) error {
@@ -154,6 +166,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	} else if a.json == nil {
 		a.json = ui.NewJSONWriter(a.stdout)
 		a.out = ui.JSONOutput{W: a.json}
+	}
+	if a.g.json && cmd.Annotations[jsonAnnotation] == "" {
+		return usagef("leave out --json", "grsync %s does not print JSON", cmd.Name())
 	}
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,24 +16,10 @@ import (
 	"github.com/grsync/grsync/internal/store/local"
 	"github.com/grsync/grsync/internal/store/storelog"
 	"github.com/grsync/grsync/internal/store/storetest"
+	"github.com/grsync/grsync/internal/testutil/localstore"
 )
 
 const partSize = 64 << 10
-
-// leaveUpload writes an unfinished upload into a local store's directory,
-// as a crash during Put leaves it (see the layout in package local).
-func leaveUpload(t *testing.T, dir, description string) string {
-	t.Helper()
-	id := "crashed-upload-" + strings.ReplaceAll(t.Name(), "/", "_")
-	if err := os.WriteFile(filepath.Join(dir, "uploads", id+".part"), []byte("half"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	meta := `{"description":"` + description + `","created":"2024-01-02T03:04:05Z"}`
-	if err := os.WriteFile(filepath.Join(dir, "uploads", id+".json"), []byte(meta), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 // The wrappers grsync stacks for --bwlimit and --loglevel DEBUG keep every
 // rule of the store contract, resumable uploads included (they forward
@@ -49,7 +33,7 @@ func TestSuiteThroughLimitAndLog(t *testing.T) {
 		LeaveUpload: func(t *testing.T, s store.Store, d string) string {
 			mu.Lock()
 			defer mu.Unlock()
-			return leaveUpload(t, dirs[s], d)
+			return localstore.LeaveUpload(t, dirs[s], d)
 		},
 	}, func(t *testing.T) store.Store {
 		dir := t.TempDir()

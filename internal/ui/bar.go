@@ -71,7 +71,7 @@ type segment struct {
 func RenderLine(s Status, width int) string {
 	var segs []segment
 	segs = append(segs, segment{s.Verb, 6})
-	counts := fmt.Sprintf("%d/%d files", s.FilesDone, s.Files)
+	counts := fmt.Sprintf("%d/%s", s.FilesDone, Count(s.Files, "file"))
 	if s.Scanning {
 		counts = fmt.Sprintf("%d/%d+ files, scanning", s.FilesDone, s.Files)
 	}

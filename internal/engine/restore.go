@@ -123,6 +123,14 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
 	res := RestoreResult{Existing: len(plan.Existing)}
 	obs := cfg.observer()
+	var total int64
+	for _, it := range plan.Items {
+		for _, v := range it.Versions {
+			total += v.Size
+		}
+	}
+	obs.Found(plan.Files, total)
+	obs.Scanned()
 	for _, d := range plan.Existing {
 		obs.Notice(d, "exists, not overwritten (use --overwrite to replace it)")
 	}

@@ -202,6 +202,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		}
 		seen[e.path] = struct{}{}
 		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
+			cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
 			s.mu.Lock()
 			s.res.Unchanged++
 			s.mu.Unlock()
@@ -211,6 +212,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			s.res.Pending++
 			s.res.PendingBytes += e.info.Size()
 			obs.Found(1, e.info.Size())
+			obs.Done(e.path, "would upload", nil)
 			return nil
 		}
 		obs.Found(1, e.info.Size())
@@ -244,6 +246,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			}
 		}
 	}
+	obs.Scanned()
 	close(work)
 	wg.Wait()
 	if states == nil { // the walk ended early: still wait for the loader

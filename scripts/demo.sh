@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/grsync-demo.XXXXXX")
 run() { printf '\n$ %s\n' "$*"; "$@"; }
 
-run go build -o "$work/grsync" ./cmd/grsync
+printf 'building grsync into %s\n' "$work"
+printf '(the first build on a machine downloads and compiles the dependencies, the AWS SDK\n'
+printf ' and a pure-Go SQLite among them: a few minutes; go prints each package it builds)\n'
+printf '\n$ go build -v -o %s ./cmd/grsync\n' "$work/grsync"
+go build -v -o "$work/grsync" ./cmd/grsync 2>&1 | sed -u 's/^/  /'
+printf 'built %s\n' "$work/grsync"
 g="$work/grsync"
 # Something to back up: this repository's docs and sources, plus an odd name.
 mkdir -p "$work/src"
@@ -15,10 +20,10 @@ cp -r docs internal "$work/src/"
 printf 'hello from grsync\n' > "$work/src/a file with spaces | and a pipe.txt"
 
 run "$g" keygen "$work/demo.key"
-run "$g" --quiet --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
+run "$g" --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
 printf '\n# a second run uploads nothing that is unchanged:'
-run "$g" --quiet --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
+run "$g" --local-store "$work/store" --db "$work/demo.db" --encryption-key-file "$work/demo.key" "$work/src"
 run "$g" ls --db "$work/demo.db" "$work/src/docs"
-run "$g" restore --quiet --db "$work/demo.db" --encryption-key-file "$work/demo.key" --output "$work/restored"
+run "$g" restore --db "$work/demo.db" --encryption-key-file "$work/demo.key" --output "$work/restored"
 run diff -r "$work/src" "$work/restored$work/src"
 printf '\nrestored tree is identical to the source. Everything is in %s\n' "$work"

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/grsync/grsync/internal/engine"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 type inventoryOptions struct {
@@ -45,7 +48,7 @@ func (a *app) listing(cmd *cobra.Command, o *inventoryOptions) (*session, *engin
 		return nil, nil, l, err
 	}
 	if l.Pending {
-		a.printf("the inventory of %s is being prepared (job %s); run the same command again later, or add --wait\n", s.target.Location, l.Job.JobID)
+		a.out.Summary(inventoryPending{Command: cmd.Name(), Target: s.target.Location, Pending: true, Job: l.Job.JobID})
 		a.exitCode = exitPending
 		s.Close()
 		return nil, nil, l, nil
@@ -74,8 +77,9 @@ metadata of encrypted backups.`,
 				return err
 			}
 			defer s.Close()
-			a.printf("inventory of %s taken %s: %d archives\n", s.target.Location, l.Date.Local().Format(time.DateTime), len(l.Archives))
+			sum := inventorySummary{Command: "inventory", Target: s.target.Location, InventoryDate: l.Date, Archives: len(l.Archives)}
 			if !o.rebuild {
+				a.out.Summary(sum)
 				return nil
 			}
 			res, err := engine.Rebuild(cmd.Context(), cfg, l)
@@ -83,15 +87,12 @@ metadata of encrypted backups.`,
 				return err
 			}
 			d := res.Decoded
-			a.printf("rebuilt the catalogue %s: %d file versions added (%d from version records, %d from pack indexes, %d from the Python tool), %d already known, %d metadata pieces, %d archives not made by grsync\n",
-				a.g.db, res.Added, res.Records.Stats.Versions, res.FromPacks, res.Legacy, res.AlreadyKnown, len(d.Continuations), len(d.Unknown))
-			if res.Records.Waiting > 0 || res.PacksWaiting > 0 {
-				a.printf("  %d records objects and %d packs need a retrieval before they can be read\n", res.Records.Waiting, res.PacksWaiting)
-				a.exitCode = exitPartial
-			}
-			if len(d.Problems) > 0 {
-				a.printf("  %d archives could not be read:\n", len(d.Problems))
-				a.printFailures(d.Problems)
+			sum.Rebuild = &rebuildJSON{Catalogue: a.g.db, Added: res.Added, FromRecords: res.Records.Stats.Versions,
+				FromPacks: res.FromPacks, Legacy: res.Legacy, AlreadyKnown: res.AlreadyKnown,
+				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Waiting: res.Records.Waiting + res.PacksWaiting,
+				Unreadable: failuresJSON(d.Problems), problems: d.Problems}
+			a.out.Summary(sum)
+			if len(d.Problems) > 0 || sum.Rebuild.Waiting > 0 {
 				a.exitCode = exitPartial
 			}
 			return nil
@@ -122,21 +123,22 @@ taken are not counted as missing. Exit code 0 only when both agree.`,
 			if err != nil {
 				return err
 			}
-			a.printf("verify %s against its inventory of %s: %d archives checked, %d missing, %d unknown, %d with another size, %d too recent to be listed\n",
-				s.target.Location, l.Date.Local().Format(time.DateTime), res.Checked, len(res.Missing), len(res.Unknown), len(res.SizeDiff), res.Recent)
-			if res.Removed > 0 {
-				a.printf("  removed %d archives left by interrupted uploads (never recorded; their files were uploaded again)\n", res.Removed)
-			}
-			for _, id := range res.Missing {
-				a.printf("  missing from the store: %s\n", id)
-			}
-			for _, id := range res.Unknown {
-				a.printf("  unknown to the catalogue: %s\n", id)
-			}
-			for _, id := range res.SizeDiff {
-				a.printf("  size differs: %s\n", id)
-			}
+			sum := verifySummary{Command: "verify", Target: s.target.Location, InventoryDate: l.Date, Checked: res.Checked,
+				Missing: nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
+				Recent: res.Recent, Removed: res.Removed, OK: res.OK()}
+			a.out.Summary(sum)
 			if !res.OK() {
+				if a.g.quiet && !a.g.json {
+					for _, id := range sum.Missing {
+						a.log.Error("missing from the store", "archive", id)
+					}
+					for _, id := range sum.Unknown {
+						a.log.Error("unknown to the catalogue", "archive", id)
+					}
+					for _, id := range sum.SizeDiffers {
+						a.log.Error("size differs", "archive", id)
+					}
+				}
 				a.exitCode = exitPartial
 			}
 			return nil
@@ -144,4 +146,99 @@ taken are not counted as missing. Exit code 0 only when both agree.`,
 	}
 	o.addFlags(cmd)
 	return cmd
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// inventoryPending says the store is still preparing its inventory (JSON
+// "summary" with pending true, for inventory and verify).
+type inventoryPending struct {
+	Command string `json:"command"`
+	Target  string `json:"target"`
+	Pending bool   `json:"pending"`
+	Job     string `json:"job"`
+}
+
+func (inventoryPending) MessageType() string { return "summary" }
+func (p inventoryPending) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "the inventory of %s is being prepared (job %s); run the same command again later, or add --wait\n", p.Target, p.Job)
+}
+
+// inventorySummary is what inventory found (JSON "summary").
+type inventorySummary struct {
+	Command       string       `json:"command"` // "inventory"
+	Target        string       `json:"target"`
+	InventoryDate time.Time    `json:"inventory_date"`
+	Archives      int          `json:"archives"`
+	Rebuild       *rebuildJSON `json:"rebuild,omitempty"` // with --rebuild
+}
+
+type rebuildJSON struct {
+	Catalogue      string        `json:"catalogue"`
+	Added          int           `json:"added"`        // file versions added
+	FromRecords    int           `json:"from_records"` // of them, from the store's version records
+	FromPacks      int           `json:"from_packs"`   // of them, from pack indexes no records name
+	Legacy         int           `json:"legacy"`       // of them, from the Python tool
+	Waiting        int           `json:"waiting"`      // records objects and packs that need a retrieval first
+	AlreadyKnown   int           `json:"already_known"`
+	MetadataPieces int           `json:"metadata_pieces"`
+	NotGrsync      int           `json:"not_grsync"`
+	Unreadable     []failureJSON `json:"unreadable"`
+	problems       []engine.Failure
+}
+
+func (inventorySummary) MessageType() string { return "summary" }
+
+func (r inventorySummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "inventory of %s taken %s: %s\n", r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Archives, "archive"))
+	if b := r.Rebuild; b != nil {
+		fmt.Fprintf(w, "rebuilt the catalogue %s: %s added (%d from version records, %d from pack indexes, %d from the Python tool), %d already known, %s, %s not made by grsync\n",
+			b.Catalogue, ui.Count(b.Added, "file version"), b.FromRecords, b.FromPacks, b.Legacy, b.AlreadyKnown,
+			ui.Count(b.MetadataPieces, "metadata piece"), ui.Count(b.NotGrsync, "archive"))
+		if b.Waiting > 0 {
+			fmt.Fprintf(w, "  %s need a retrieval before they can be read\n", ui.Count(b.Waiting, "records object or pack"))
+		}
+		if len(b.problems) > 0 {
+			fmt.Fprintf(w, "  %s could not be read:\n", ui.Count(len(b.problems), "archive"))
+			writeFailures(w, b.problems)
+		}
+	}
+}
+
+// verifySummary compares the catalogue with the store (JSON "summary").
+type verifySummary struct {
+	Command       string    `json:"command"` // "verify"
+	Target        string    `json:"target"`
+	InventoryDate time.Time `json:"inventory_date"`
+	Checked       int       `json:"checked"`
+	Missing       []string  `json:"missing"`      // archive ids the store lacks
+	Unknown       []string  `json:"unknown"`      // archive ids the catalogue lacks
+	SizeDiffers   []string  `json:"size_differs"` // archive ids
+	Recent        int       `json:"recent"`       // recorded after the inventory was taken
+	Removed       int       `json:"removed"`      // archives of interrupted uploads removed
+	OK            bool      `json:"ok"`
+}
+
+func (verifySummary) MessageType() string { return "summary" }
+
+func (r verifySummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "verify %s against its inventory of %s: %s checked, %d missing, %d unknown, %d with another size, %d too recent to be listed\n",
+		r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Checked, "archive"), len(r.Missing), len(r.Unknown), len(r.SizeDiffers), r.Recent)
+	if r.Removed > 0 {
+		fmt.Fprintf(w, "  removed %s left by interrupted uploads (never recorded; their files were uploaded again)\n", ui.Count(r.Removed, "archive"))
+	}
+	for _, id := range r.Missing {
+		fmt.Fprintf(w, "  missing from the store: %s\n", ui.Name(id))
+	}
+	for _, id := range r.Unknown {
+		fmt.Fprintf(w, "  unknown to the catalogue: %s\n", ui.Name(id))
+	}
+	for _, id := range r.SizeDiffers {
+		fmt.Fprintf(w, "  size differs: %s\n", ui.Name(id))
+	}
 }

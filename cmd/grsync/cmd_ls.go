@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,9 +16,11 @@ func (a *app) lsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [flags] [PATH-or-PREFIX...]",
 		Short: "List backed-up files from the catalogue",
-		Long: `List the files the catalogue records for the target: path, size, number of
-versions, time of the last backup, stored size. Files deleted from the source are
-shown only with --deleted. Reads the catalogue only; nothing is fetched.`,
+		Long: `List the files the catalogue records for the target: size, number of versions,
+time of the last backup, stored size, and the path, last, so that a long path
+never pushes the other columns. Files deleted from the source are shown only with
+--deleted. Reads the catalogue only; nothing is fetched. Paths are printed
+quoted, with any control character escaped; --json gives them as they are.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			prefixes, err := absPaths(args)
 			if err != nil {
@@ -32,30 +35,60 @@ shown only with --deleted. Reads the catalogue only; nothing is fetched.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "PATH\tSIZE\tVERSIONS\tLAST BACKUP\tSTORED\tTARGET\n")
+			if !a.out.JSON() {
+				fmt.Fprintf(a.stdout, "%10s  %8s  %-19s  %10s  %s\n", "SIZE", "VERSIONS", "LAST BACKUP", "STORED", "PATH")
+			}
 			n := 0
 			for _, f := range sums {
 				if f.Deleted && !deleted {
 					continue
 				}
-				p := f.Path
-				if f.Deleted {
-					p += " (deleted)"
-				}
-				fmt.Fprintf(tw, "%q\t%s\t%d\t%s\t%s\t%s\n", p, ui.Bytes(f.Size), f.Versions,
-					f.LastBackup.Local().Format(time.DateTime), ui.Bytes(f.StoredSize), s.target.Location)
+				a.out.Result(lsFile{Path: ui.NewPath(f.Path), Size: f.Size, Versions: f.Versions,
+					LastBackup: f.LastBackup, StoredSize: f.StoredSize, Deleted: f.Deleted})
 				n++
-			}
-			if err := tw.Flush(); err != nil {
-				return err
 			}
 			if n == 0 && len(args) > 0 {
 				return usagef("list everything with: grsync ls", "nothing in the catalogue matches the given paths")
 			}
+			a.out.Summary(lsSummary{Command: "ls", Target: s.target.Location, Files: n})
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&deleted, "deleted", false, "also list files deleted from the source")
 	return cmd
+}
+
+// lsFile is one row of ls (JSON "ls_file").
+type lsFile struct {
+	ui.Path
+	Size       int64     `json:"size"`
+	Versions   int       `json:"versions"`
+	LastBackup time.Time `json:"last_backup"`
+	StoredSize int64     `json:"stored_size"`
+	Deleted    bool      `json:"deleted"`
+}
+
+func (lsFile) MessageType() string { return "ls_file" }
+
+// WriteText writes the row in fixed columns, the path last: a path of any
+// length or width (wide characters) never shifts another column.
+func (f lsFile) WriteText(w io.Writer) {
+	p := strconv.Quote(f.Path.Path)
+	if f.Deleted {
+		p += " (deleted)"
+	}
+	fmt.Fprintf(w, "%10s  %8d  %-19s  %10s  %s\n", ui.Bytes(f.Size), f.Versions,
+		f.LastBackup.Local().Format(time.DateTime), ui.Bytes(f.StoredSize), p)
+}
+
+// lsSummary ends ls (JSON "summary").
+type lsSummary struct {
+	Command string `json:"command"` // "ls"
+	Target  string `json:"target"`
+	Files   int    `json:"files"`
+}
+
+func (lsSummary) MessageType() string { return "summary" }
+func (s lsSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s in %s\n", ui.Count(s.Files, "file"), s.Target)
 }

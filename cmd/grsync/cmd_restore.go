@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -158,25 +160,24 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		if len(prefixes) > 0 {
 			return usagef("see what the catalogue holds with: grsync ls", "nothing in the catalogue matches %s", strings.Join(args, ", "))
 		}
-		a.printf("nothing to restore: the catalogue has no files for %s\n", s.target.Location)
+		a.out.Summary(restoreSummary{Command: "restore", Target: s.target.Location, Failures: []failureJSON{}, nothing: true})
 		return nil
 	}
-	a.printf("restore from %s: %d files in %d objects, %s to retrieve", s.target.Location, plan.Files, len(plan.Items), ui.Bytes(plan.Bytes))
+	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes,
+		Existing: len(plan.Existing), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
-		a.printf(", tier %s, expected wait %s", tierName(tier), w)
+		p.Tier, p.ExpectedWait = string(tierName(tier)), w
 	}
-	a.printf("\n")
-	if len(plan.Existing) > 0 {
-		a.printf("  %d files exist and will not be replaced (use --overwrite)\n", len(plan.Existing))
-	}
+	a.out.Summary(p)
 	if o.dryRun {
-		for _, d := range plan.Dests() {
-			a.printf("  would restore %s\n", d)
+		for _, f := range plan.Listing() {
+			a.out.Result(wouldRestore{Path: ui.NewPath(f.Dest), Objects: f.Objects})
 		}
-		a.printf("dry run: nothing was requested or written\n")
+		a.out.Summary(restoreSummary{Command: "restore", DryRun: true, Target: s.target.Location,
+			Existing: len(plan.Existing), Failures: []failureJSON{}})
 		return nil
 	}
-	prog := a.progress("restoring")
+	prog := a.progress("restore", "restoring")
 	cfg.Observer = prog
 	start := time.Now()
 	res, err := engine.Restore(cmd.Context(), cfg, ropt, plan)
@@ -184,25 +185,104 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	a.printf("restored %d files (%s) in %s", res.Restored, ui.Bytes(res.Bytes), time.Since(start).Round(time.Millisecond))
-	if res.Existing > 0 {
-		a.printf("; %d existing files kept", res.Existing)
-	}
-	a.printf("\n")
-	if len(res.Failures) > 0 {
-		a.printf("  failed %d files:\n", len(res.Failures))
-		a.printFailures(res.Failures)
+	a.out.Summary(restoreSummary{Command: "restore", Target: s.target.Location, Restored: res.Restored,
+		RestoredBytes: res.Bytes, Existing: res.Existing, Failed: len(res.Failures), Failures: failuresJSON(res.Failures),
+		PendingFiles: res.Pending, PendingArchives: res.PendingArch, Interrupted: res.Interrupted,
+		DurationSeconds: seconds(time.Since(start)), took: time.Since(start), failures: res.Failures})
+	switch {
+	case len(res.Failures) > 0:
 		a.exitCode = exitPartial
-		return nil
-	}
-	if res.Pending > 0 {
-		a.printf("  waiting for %d archives (%d files) to be retrieved; run the same command again later, or add --wait\n", res.PendingArch, res.Pending)
+	case res.Pending > 0:
 		a.exitCode = exitPending
-	}
-	if res.Interrupted {
+	case res.Interrupted:
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// restorePlan is what a restore will do, printed before it starts (JSON
+// "restore_plan").
+type restorePlan struct {
+	Target       string `json:"target"`
+	Files        int    `json:"files"`
+	Archives     int    `json:"archives"`
+	Bytes        int64  `json:"bytes"` // stored bytes to retrieve
+	Tier         string `json:"tier,omitempty"`
+	ExpectedWait string `json:"expected_wait,omitempty"`
+	Existing     int    `json:"existing"` // files that exist and are kept
+	DryRun       bool   `json:"dry_run"`
+}
+
+func (restorePlan) MessageType() string { return "restore_plan" }
+
+func (p restorePlan) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "restore from %s: %s in %s, %s to retrieve", p.Target, ui.Count(p.Files, "file"), ui.Count(p.Archives, "archive"), ui.Bytes(p.Bytes))
+	if p.ExpectedWait != "" {
+		fmt.Fprintf(w, ", tier %s, expected wait %s", p.Tier, p.ExpectedWait)
+	}
+	fmt.Fprintln(w)
+	if p.Existing > 0 {
+		fmt.Fprintf(w, "  %s exist and will not be replaced (use --overwrite)\n", ui.Count(p.Existing, "file"))
+	}
+}
+
+// wouldRestore is a file a restore dry run would write (JSON "would_restore").
+type wouldRestore struct {
+	ui.Path          // where it would be written
+	Objects []string `json:"objects"` // the stored objects its content is read from
+}
+
+func (wouldRestore) MessageType() string { return "would_restore" }
+func (f wouldRestore) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "  would restore %s\n", ui.Name(f.Path.Path))
+}
+
+// restoreSummary is how a restore went (JSON "summary").
+type restoreSummary struct {
+	Command         string        `json:"command"` // "restore"
+	DryRun          bool          `json:"dry_run"`
+	Target          string        `json:"target"`
+	Restored        int           `json:"restored"`
+	RestoredBytes   int64         `json:"restored_bytes"`
+	Existing        int           `json:"existing"` // files that existed and were kept
+	Failed          int           `json:"failed"`
+	Failures        []failureJSON `json:"failures"`
+	PendingFiles    int           `json:"pending_files"` // waiting on retrievals
+	PendingArchives int           `json:"pending_archives"`
+	Interrupted     bool          `json:"interrupted"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	took            time.Duration
+	failures        []engine.Failure
+	nothing         bool // the catalogue has no files for the target
+}
+
+func (restoreSummary) MessageType() string { return "summary" }
+
+func (r restoreSummary) WriteText(w io.Writer) {
+	switch {
+	case r.DryRun:
+		fmt.Fprintf(w, "dry run: nothing was requested or written\n")
+		return
+	case r.nothing:
+		fmt.Fprintf(w, "nothing to restore: the catalogue has no files for %s\n", r.Target)
+		return
+	}
+	fmt.Fprintf(w, "restored %s (%s) in %s", ui.Count(r.Restored, "file"), ui.Bytes(r.RestoredBytes), r.took.Round(time.Millisecond))
+	if r.Existing > 0 {
+		fmt.Fprintf(w, "; %s kept", ui.Count(r.Existing, "existing file"))
+	}
+	if r.Interrupted {
+		fmt.Fprintf(w, "; interrupted (run it again to finish)")
+	}
+	fmt.Fprintln(w)
+	if r.Failed > 0 {
+		fmt.Fprintf(w, "  failed %s:\n", ui.Count(r.Failed, "file"))
+		writeFailures(w, r.failures)
+	}
+	if r.PendingFiles > 0 && r.Failed == 0 {
+		fmt.Fprintf(w, "  waiting for %s (%s) to be retrieved; run the same command again later, or add --wait\n",
+			ui.Count(r.PendingArchives, "archive"), ui.Count(r.PendingFiles, "file"))
+	}
 }
 
 func tierName(t store.Tier) string {

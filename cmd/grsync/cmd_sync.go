@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
@@ -50,15 +53,16 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 		},
 	}
 	f := cmd.Flags()
-	addBoolFlag(f, &o.compress, "compress", "compress with zstd before encrypting (default true)")
-	addBoolFlag(f, &o.encrypt, "encrypt", "encrypt with age before uploading (default: true when a key is given)")
+	addBoolFlag(f, &o.compress, "compress", "compress with zstd before encrypting: true or false")
+	addBoolFlag(f, &o.encrypt, "encrypt", "encrypt with age before uploading: true or false (default: true when a key is given)")
 	f.StringVar(&o.desc, "desc", "", "a description stored (encrypted) with each archive")
 	f.StringVar(&o.partSize, "part-size", "1048576", "upload part size in bytes: 1 MiB × a power of two, up to 4 GiB (raised automatically for large files)")
-	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "show what would be uploaded (counts and bytes); change nothing")
+	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "show what would be uploaded (counts, bytes, and the files: all with -v, else up to 20); change nothing")
 	f.StringArrayVar(&o.exclude, "exclude", nil, "leave out paths matching PATTERN (repeatable; see --help)")
 	f.StringArrayVar(&o.excludeFrom, "exclude-from", nil, "read exclude patterns from FILE, one per line")
 	f.BoolVar(&o.listUploads, "list-incomplete-uploads", false, "list unfinished multipart uploads in the target")
 	f.BoolVar(&o.abortUploads, "abort-incomplete-uploads", false, "abort all unfinished multipart uploads in the target")
+	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	return cmd
 }
 
@@ -153,19 +157,207 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 
 	cfg := a.engineConfig(s)
 	cfg.Encrypt, cfg.Compress, cfg.Desc = encrypt, o.compress.value, o.desc
-	prog := a.progress("backing up")
+	prog := a.progress("sync", "backing up")
 	cfg.Observer = prog
 	start := time.Now()
+	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
 	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop})
+	stopCount()
 	prog.Finish()
 	if err != nil {
 		return err
 	}
-	a.printSyncSummary(s.target.Location, res, time.Since(start))
+	a.out.Summary(newSyncSummary(s.target.Location, res, time.Since(start)))
 	if len(res.Failures) > 0 || res.Interrupted {
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// countWork counts the work of a sync beside it, so that the progress
+// display knows the total early (see engine.CountWork), when a display
+// shows it. It returns a function that stops the count and waits for it.
+func (a *app) countWork(ctx context.Context, cfg *engine.Config, sources []string, ex *engine.Excluder, prog *ui.Progress) func() {
+	if a.g.quiet || (a.json != nil && !a.g.jsonProgress) {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		files, bytes, err := engine.CountWork(ctx, cfg, sources, ex)
+		if err == nil {
+			prog.Counted(files, bytes)
+		} else if ctx.Err() == nil {
+			a.log.Debug("counting the work failed; the total is known when the walk ends", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-finished
+		<-done
+	}
+}
+
+// syncSummary is the summary of a sync (JSON message "summary").
+type syncSummary struct {
+	Command         string        `json:"command"` // "sync"
+	Target          string        `json:"target"`
+	Interrupted     bool          `json:"interrupted"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Uploaded        int           `json:"uploaded"`
+	UploadedBytes   int64         `json:"uploaded_bytes"` // their source bytes
+	StoredBytes     int64         `json:"stored_bytes"`   // after compression and encryption
+	Objects         int           `json:"objects"`        // objects (packs) stored
+	ChangedStored   int           `json:"changed_stored"` // changed while read, stored as read
+	Deduplicated    int           `json:"deduplicated"`
+	Unchanged       int           `json:"unchanged"`
+	MetaChanged     int           `json:"mode_changed"` // mode or owner alone changed
+	Deleted         int           `json:"deleted"`
+	Skipped         int           `json:"skipped"`
+	Failed          int           `json:"failed"`
+	Failures        []failureJSON `json:"failures"`
+	took            time.Duration
+	failures        []engine.Failure
+}
+
+func newSyncSummary(target string, r engine.SyncResult, took time.Duration) syncSummary {
+	return syncSummary{Command: "sync", Target: target, Interrupted: r.Interrupted, DurationSeconds: seconds(took),
+		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
+		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
+		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, Failed: len(r.Failures),
+		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
+}
+
+func (syncSummary) MessageType() string { return "summary" }
+
+func (r syncSummary) WriteText(w io.Writer) {
+	state := "finished"
+	if r.Interrupted {
+		state = "interrupted (run it again to finish)"
+	}
+	fmt.Fprintf(w, "sync to %s %s in %s\n", r.Target, state, r.took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  uploaded      %s (%s of new content, %s stored in %s)\n", ui.Count(r.Uploaded, "file"), ui.Bytes(r.UploadedBytes),
+		ui.Bytes(r.StoredBytes), ui.Count(r.Objects, "object"))
+	if r.ChangedStored > 0 {
+		fmt.Fprintf(w, "  changing      %s changed while read; stored as read (--changing-files=store)\n", ui.Count(r.ChangedStored, "file"))
+	}
+	fmt.Fprintf(w, "  deduplicated  %s (content already in the target)\n", ui.Count(r.Deduplicated, "file"))
+	fmt.Fprintf(w, "  unchanged     %s\n", ui.Count(r.Unchanged, "file"))
+	if r.MetaChanged > 0 {
+		fmt.Fprintf(w, "  mode changed  %s (mode or owner only: recorded, nothing uploaded)\n", ui.Count(r.MetaChanged, "file"))
+	}
+	if r.Deleted > 0 {
+		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", ui.Count(r.Deleted, "file"))
+	}
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+	}
+	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
+	writeFailures(w, r.failures)
+}
+
+// dryRunList is the observer of a dry run: it lists the files the sync
+// would upload, each as it is found with -v or --json, otherwise the first
+// few, printed at the end if there are no more than that.
+type dryRunList struct {
+	engine.NopObserver
+	out      ui.Output
+	stream   bool
+	limit    int
+	mu       sync.Mutex
+	lastSize int64 // the size Found just reported, for the Done that follows it
+	held     []wouldUpload
+	count    int
+}
+
+// wouldUpload is one file a dry run would upload (JSON "would_upload").
+type wouldUpload struct {
+	ui.Path
+	Size int64 `json:"size"`
+}
+
+func (wouldUpload) MessageType() string { return "would_upload" }
+func (f wouldUpload) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "  would upload %s (%s)\n", ui.Name(f.Path.Path), ui.Bytes(f.Size))
+}
+
+// The engine calls Found(1, size) then Done(path, "would upload") for each
+// file, one after the other from the walk.
+func (d *dryRunList) Found(_ int, n int64) {
+	d.mu.Lock()
+	d.lastSize = n
+	d.mu.Unlock()
+}
+
+func (d *dryRunList) Done(path, status string, err error) {
+	if status != "would upload" || err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := wouldUpload{Path: ui.NewPath(path), Size: d.lastSize}
+	d.count++
+	switch {
+	case d.stream:
+		d.out.Result(f)
+	case len(d.held) < d.limit:
+		d.held = append(d.held, f)
+	}
+}
+
+// flush prints the held files when they are all there were; it reports
+// whether files went unlisted.
+func (d *dryRunList) flush() bool {
+	if d.stream || d.count > d.limit {
+		return !d.stream && d.count > 0
+	}
+	for _, f := range d.held {
+		d.out.Result(f)
+	}
+	return false
+}
+
+// dryRunSummary is the summary of a dry run (JSON "summary", dry_run true).
+type dryRunSummary struct {
+	Command          string        `json:"command"` // "sync"
+	DryRun           bool          `json:"dry_run"`
+	Target           string        `json:"target"`
+	WouldUpload      int           `json:"would_upload"`
+	WouldUploadBytes int64         `json:"would_upload_bytes"`
+	Unchanged        int           `json:"unchanged"`
+	Skipped          int           `json:"skipped"`
+	Failed           int           `json:"failed"`
+	Failures         []failureJSON `json:"failures"`
+	unlisted         bool
+	failures         []engine.Failure
+}
+
+func (dryRunSummary) MessageType() string { return "summary" }
+
+func (r dryRunSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "dry run for %s: nothing was uploaded or recorded\n", r.Target)
+	fmt.Fprintf(w, "  would upload %s (%s) (files whose content the target already holds are deduplicated then)\n", ui.Count(r.WouldUpload, "file"), ui.Bytes(r.WouldUploadBytes))
+	if r.unlisted {
+		fmt.Fprintf(w, "               list them with -v\n")
+	}
+	fmt.Fprintf(w, "  unchanged    %s\n", ui.Count(r.Unchanged, "file"))
+	if r.Skipped > 0 {
+		fmt.Fprintf(w, "  skipped      %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+	}
+	if r.Failed > 0 {
+		fmt.Fprintf(w, "  failed       %s\n", ui.Count(r.Failed, "file"))
+		writeFailures(w, r.failures)
+	}
 }
 
 // dryRunSync counts what a sync would upload without writing anything: the
@@ -175,7 +367,8 @@ func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Exclud
 	if err != nil {
 		return err
 	}
-	cfg := &engine.Config{Log: a.log}
+	list := &dryRunList{out: a.out, stream: a.g.verbose || a.out.JSON(), limit: 20}
+	cfg := &engine.Config{Log: a.log, Observer: list}
 	if fileExists(a.g.db) {
 		cat, err := a.openCatalog(true)
 		if err != nil {
@@ -202,58 +395,12 @@ func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Exclud
 	if err != nil {
 		return err
 	}
-	a.printf("dry run for %s: nothing was uploaded or recorded\n", loc)
-	a.printf("  would upload %d files (%s) (files whose content the target already holds are deduplicated then)\n", res.Pending, ui.Bytes(res.PendingBytes))
-	a.printf("  unchanged    %d files\n", res.Unchanged)
-	if res.Skipped > 0 {
-		a.printf("  skipped      %d (symlinks, FIFOs, sockets, devices)\n", res.Skipped)
-	}
-	a.printFailures(res.Failures)
+	unlisted := list.flush()
+	a.out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
+		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Skipped: res.Skipped,
+		Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
 	if len(res.Failures) > 0 {
 		a.exitCode = exitPartial
 	}
 	return nil
-}
-
-func (a *app) printSyncSummary(target string, r engine.SyncResult, took time.Duration) {
-	state := "finished"
-	if r.Interrupted {
-		state = "interrupted (run it again to finish)"
-	}
-	a.printf("sync to %s %s in %s\n", target, state, took.Round(time.Millisecond))
-	a.printf("  uploaded      %d files (%s new content, %s stored in %d objects)\n", r.Uploaded, ui.Bytes(r.UploadedBytes), ui.Bytes(r.StoredBytes), r.Objects)
-	if r.ChangedStored > 0 {
-		a.printf("  changing      %d files changed while read; stored as read (--changing-files=store)\n", r.ChangedStored)
-	}
-	a.printf("  deduplicated  %d files (content already in the target)\n", r.Deduplicated)
-	a.printf("  unchanged     %d files\n", r.Unchanged)
-	if r.MetaChanged > 0 {
-		a.printf("  mode changed  %d files (mode or owner only: recorded, nothing uploaded)\n", r.MetaChanged)
-	}
-	if r.Deleted > 0 {
-		a.printf("  deleted       %d files (gone from the source; marked in the catalogue, archives kept)\n", r.Deleted)
-	}
-	if r.Skipped > 0 {
-		a.printf("  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
-	}
-	a.printf("  failed        %d files\n", len(r.Failures))
-	a.printFailures(r.Failures)
-}
-
-func (a *app) printFailures(fs []engine.Failure) {
-	for _, f := range fs {
-		a.printf("    %s\n", f)
-	}
-}
-
-// progress returns the progress display suited to stderr: a bar on a
-// terminal, log lines otherwise, nothing with --quiet.
-func (a *app) progress(verb string) *ui.Progress {
-	mode := ui.ModeLog
-	if a.g.quiet {
-		mode = ui.ModeQuiet
-	} else if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		mode = ui.ModeBar
-	}
-	return ui.New(a.stderr, mode, a.log, verb)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/grsync/grsync/internal/engine"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 func (a *app) uploadsCommand() *cobra.Command {
@@ -44,24 +48,72 @@ func (a *app) runUploads(abort bool) error {
 	if err != nil {
 		return err
 	}
-	a.printf("%d unfinished uploads in %s\n", len(ups), s.target.Location)
-	failed := 0
+	sum := uploadsSummary{Command: "uploads", Target: s.target.Location, Uploads: len(ups), Abort: abort}
+	if !a.out.JSON() {
+		fmt.Fprintf(a.stdout, "%s in %s\n", ui.Count(len(ups), "unfinished upload"), s.target.Location)
+	}
 	for _, u := range ups {
-		a.printf("  %s  started %s\n", u.ID, u.Created.Local().Format(time.DateTime))
-		if what, ok := interrupted[u.ID]; ok && !abort {
-			a.printf("    left by an interrupted sync (%s); the next sync aborts it and stores its files again\n", what)
+		m := uploadJSON{ID: u.ID, Created: u.Created}
+		if p, ok := interrupted[u.ID]; ok {
+			path := ui.NewPath(p)
+			m.Interrupted = &path
 		}
 		if abort {
 			if err := s.store.AbortUpload(ctx, u.ID); err != nil {
 				a.log.Error("abort failed", "upload", u.ID, "err", err)
-				failed++
-				continue
+				sum.Failed++
+				m.Error = err.Error()
+			} else {
+				m.Aborted = true
+				sum.Aborted++
 			}
-			a.printf("    aborted\n")
 		}
+		a.out.Result(m)
 	}
-	if failed > 0 {
+	a.out.Summary(sum)
+	if sum.Failed > 0 {
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// uploadJSON is one unfinished upload (JSON "upload").
+type uploadJSON struct {
+	ID          string    `json:"id"`
+	Created     time.Time `json:"created"`
+	Interrupted *ui.Path  `json:"interrupted_file,omitempty"` // the file whose upload a run left; the next sync continues it
+	Aborted     bool      `json:"aborted"`
+	Error       string    `json:"error,omitempty"`
+}
+
+func (uploadJSON) MessageType() string { return "upload" }
+func (u uploadJSON) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "  %s  started %s\n", ui.Name(u.ID), u.Created.Local().Format(time.DateTime))
+	switch {
+	case u.Aborted:
+		fmt.Fprintf(w, "    aborted\n")
+	case u.Interrupted != nil && u.Error == "":
+		fmt.Fprintf(w, "    interrupted upload of %s; the next sync continues it (or aborts it if the file changed)\n", strconv.Quote(u.Interrupted.Path))
+	}
+}
+
+// uploadsSummary ends uploads list|abort (JSON "summary").
+type uploadsSummary struct {
+	Command string `json:"command"` // "uploads"
+	Target  string `json:"target"`
+	Uploads int    `json:"uploads"`
+	Abort   bool   `json:"abort"`
+	Aborted int    `json:"aborted"`
+	Failed  int    `json:"failed"`
+}
+
+func (uploadsSummary) MessageType() string { return "summary" }
+func (s uploadsSummary) WriteText(w io.Writer) {
+	if s.Abort && s.Uploads > 0 {
+		fmt.Fprintf(w, "aborted %s", ui.Count(s.Aborted, "upload"))
+		if s.Failed > 0 {
+			fmt.Fprintf(w, "; %d could not be aborted", s.Failed)
+		}
+		fmt.Fprintln(w)
+	}
 }

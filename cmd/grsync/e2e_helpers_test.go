@@ -73,9 +73,10 @@ func grsync(t *testing.T, dir string, env []string, args ...string) result {
 func cleanEnv() []string {
 	// A race-built binary pauses 1 s at exit unless told not to; a race it
 	// detects still makes it exit 66, which the tests report.
-	env := []string{"GORACE=atexit_sleep_ms=0"}
+	// No config file of the user running the tests is read.
+	env := []string{"GORACE=atexit_sleep_ms=0", "XDG_CONFIG_HOME=/nonexistent/grsync-tests"}
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GRSYNC_") || strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "GORACE=") {
+		if strings.HasPrefix(kv, "GRSYNC_") || strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "GORACE=") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
 			continue
 		}
 		env = append(env, kv)

@@ -56,7 +56,7 @@ func TestBackupRestoreOddTreeCompressedEncrypted(t *testing.T) {
 		"--encryption-key-file", key, "--desc", "secret description text", src)
 	// The two empty files have the same content: one is uploaded, the
 	// other recorded against the same archive.
-	if !strings.Contains(r.stdout, "uploaded      8 files") || !strings.Contains(r.stdout, "deduplicated  1 files") {
+	if !strings.Contains(r.stdout, "uploaded      8 files") || !strings.Contains(r.stdout, "deduplicated  1 file") {
 		t.Errorf("summary should count 8 uploads and 1 deduplicated:\n%s", r)
 	}
 	if !strings.Contains(r.stdout, "skipped       2") {
@@ -154,7 +154,7 @@ func TestDedupHistoryDeletionsAndAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustRun(t, dir, 0, append(args, src)...)
-	for _, want := range []string{"uploaded      1 files", "deduplicated  1 files", "deleted       1 files"} {
+	for _, want := range []string{"uploaded      1 file", "deduplicated  1 file", "deleted       1 file"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("summary should say %q:\n%s", want, r)
 		}
@@ -165,7 +165,7 @@ func TestDedupHistoryDeletionsAndAt(t *testing.T) {
 		t.Errorf("ls should list the live files only:\n%s", ls)
 	}
 	lsd := mustRun(t, dir, 0, "ls", "--deleted")
-	if !strings.Contains(lsd.stdout, "photo.jpg (deleted)") {
+	if !strings.Contains(lsd.stdout, "photo.jpg\" (deleted)") {
 		t.Errorf("ls --deleted should show the deleted file:\n%s", lsd)
 	}
 
@@ -196,7 +196,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	writeFile(t, filepath.Join(src, "a"), []byte("12345"), time.Time{})
 	writeFile(t, filepath.Join(src, "b.tmp"), []byte("123"), time.Time{})
 	r := mustRun(t, dir, 0, "--local-store", "store", "--dry-run", "--exclude", "*.tmp", "src")
-	if !strings.Contains(r.stdout, "would upload 1 files (5 B)") {
+	if !strings.Contains(r.stdout, "would upload 1 file (5 B)") {
 		t.Errorf("dry run should count one file of 5 bytes:\n%s", r)
 	}
 	for _, p := range []string{"store", "glacier.db"} {
@@ -377,7 +377,7 @@ func TestCorruptArchiveFailsOnlyThatFile(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	r := mustRun(t, dir, 1, "restore", "--encryption-key-file", key, "--output", out)
-	if !strings.Contains(r.stdout, "restored 2 files") || !strings.Contains(r.stdout, "failed 1 files") {
+	if !strings.Contains(r.stdout, "restored 2 files") || !strings.Contains(r.stdout, "failed 1 file") {
 		t.Errorf("one corrupt archive should fail one file only:\n%s", r)
 	}
 	got := treeFiles(t, out)

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/grsync/grsync/internal/ui"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -235,9 +236,9 @@ func TestHostileNames(t *testing.T) {
 	}
 
 	r := h.run(t, 0, h.syncArgs(src)...)
-	wantSummary(t, r, fmt.Sprintf("uploaded      %d files", n), "failed        0 files")
+	wantSummary(t, r, "uploaded      "+ui.Count(n, "file"), "failed        0 files")
 	r = h.run(t, 0, h.syncArgs(src)...)
-	wantSummary(t, r, "uploaded      0 files", fmt.Sprintf("unchanged     %d files", n))
+	wantSummary(t, r, "uploaded      0 files", "unchanged     "+ui.Count(n, "file"))
 
 	ls := h.run(t, 0, "ls")
 	for _, f := range folders {
@@ -250,13 +251,13 @@ func TestHostileNames(t *testing.T) {
 
 	out := filepath.Join(h.dir, "out")
 	r = h.run(t, 0, h.restoreArgs(out)...)
-	wantSummary(t, r, fmt.Sprintf("restored %d files", n))
+	wantSummary(t, r, "restored "+ui.Count(n, "file"))
 	sameTree(t, src, under(out, src), checkMeta)
 
 	// Restoring over the same files with --overwrite replaces each of them
 	// through a temporary file beside it; none is left.
 	r = h.run(t, 0, append(h.restoreArgs(out), "--overwrite")...)
-	wantSummary(t, r, fmt.Sprintf("restored %d files", n))
+	wantSummary(t, r, "restored "+ui.Count(n, "file"))
 	sameTree(t, src, under(out, src), checkMeta)
 	noTemporaryFiles(t, out)
 
@@ -283,7 +284,7 @@ func TestHostileSourceStartingWithDash(t *testing.T) {
 	}
 
 	r = h.run(t, 0, append(h.syncArgs(), "--", "-x")...)
-	wantSummary(t, r, "uploaded      1 files")
+	wantSummary(t, r, "uploaded      1 file")
 	out := filepath.Join(h.dir, "out")
 	h.run(t, 0, h.restoreArgs(out)...)
 	sameTree(t, filepath.Join(h.dir, "-x"), under(out, filepath.Join(h.dir, "-x")), checkMeta)
@@ -424,9 +425,9 @@ func TestHostileLongPaths(t *testing.T) {
 	}
 
 	r := h.run(t, 0, h.syncArgs(src)...)
-	wantSummary(t, r, fmt.Sprintf("uploaded      %d files", len(files)), "failed        0 files")
+	wantSummary(t, r, "uploaded      "+ui.Count(len(files), "file"), "failed        0 files")
 	r = h.run(t, 0, h.syncArgs(src)...)
-	wantSummary(t, r, fmt.Sprintf("unchanged     %d files", len(files)))
+	wantSummary(t, r, "unchanged     "+ui.Count(len(files), "file"))
 
 	check := func(out string) {
 		t.Helper()
@@ -443,7 +444,7 @@ func TestHostileLongPaths(t *testing.T) {
 	}
 	out := filepath.Join(h.dir, "out")
 	r = h.run(t, 0, h.restoreArgs(out)...)
-	wantSummary(t, r, fmt.Sprintf("restored %d files", len(files)))
+	wantSummary(t, r, "restored "+ui.Count(len(files), "file"))
 	check(out)
 
 	// A lost catalogue: the store's archive descriptions (with their
@@ -717,7 +718,7 @@ func TestHostileFileChangesWhileRead(t *testing.T) {
 			switch r.code {
 			case 1:
 				t.Logf("the file changed while grsync read it")
-				wantSummary(t, r, "uploaded      1 files", "failed        1 files", "big.bin: file changed while it was being read")
+				wantSummary(t, r, "uploaded      1 file", "failed        1 file", "big.bin: file changed while it was being read")
 				if strings.Contains(ls.stdout, "big.bin") {
 					t.Errorf("a file that changed while read must not be recorded:\n%s", ls.stdout)
 				}
@@ -740,7 +741,7 @@ func TestHostileFileChangesWhileRead(t *testing.T) {
 			}
 
 			// The next run backs up the file as it is now.
-			wantSummary(t, h.run(t, 0, h.syncArgs(src)...), "uploaded      1 files", "failed        0 files")
+			wantSummary(t, h.run(t, 0, h.syncArgs(src)...), "uploaded      1 file", "failed        0 files")
 			out := filepath.Join(h.dir, "out")
 			h.run(t, 0, h.restoreArgs(out)...)
 			sameTree(t, src, under(out, src), checkMeta)
@@ -782,14 +783,14 @@ func TestHostileFileDeletedBetweenWalkAndRead(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("a file deleted before it was read is not a failure:\n%s", r)
 	}
-	wantSummary(t, r, "uploaded      1 files", "unchanged     1 files", "deleted       1 files", "failed        0 files")
+	wantSummary(t, r, "uploaded      1 file", "unchanged     1 file", "deleted       1 file", "failed        0 files")
 	for _, f := range []string{old, young} {
 		if !strings.Contains(r.stderr, `msg="deleted before it could be read; nothing to back up" path=`+f) {
 			t.Errorf("the log should say %s vanished:\n%s", f, r)
 		}
 	}
 	ls := h.run(t, 0, "ls", "--deleted")
-	if !strings.Contains(ls.stdout, "old.txt (deleted)") || strings.Contains(ls.stdout, "new.txt") || !strings.Contains(ls.stdout, "stays.txt") {
+	if !strings.Contains(ls.stdout, "old.txt\" (deleted)") || strings.Contains(ls.stdout, "new.txt") || !strings.Contains(ls.stdout, "stays.txt") {
 		t.Errorf("the vanished files must be deleted or absent in the catalogue, the other kept:\n%s", ls.stdout)
 	}
 }
@@ -857,7 +858,7 @@ func TestHostileFolderDeletedDuringWalk(t *testing.T) {
 	// The next run records the deleted files as deleted and is clean.
 	r = h.run(t, 0, h.syncArgs(src)...)
 	if backedUpDoomed > 0 {
-		wantSummary(t, r, fmt.Sprintf("deleted       %d files", backedUpDoomed))
+		wantSummary(t, r, "deleted       "+ui.Count(backedUpDoomed, "file"))
 	}
 	wantSummary(t, r, "failed        0 files")
 }
@@ -924,7 +925,7 @@ func TestHostilePermissionDenied(t *testing.T) {
 	}
 	ls := runAs(t, h.dir, nobody(), nil, 0, "ls")
 	for _, n := range []string{"later-closed/c", "later-unsearchable/d"} {
-		if q := strconv.Quote(filepath.Join(src, n)); !strings.Contains(ls.stdout, q+" ") {
+		if q := strconv.Quote(filepath.Join(src, n)); !strings.Contains(ls.stdout, q+"\n") {
 			t.Errorf("ls should still list %s as backed up:\n%s", q, ls.stdout)
 		}
 	}
@@ -983,14 +984,14 @@ func TestHostileHundredThousandFilesInOneFolder(t *testing.T) {
 		t.Logf("%s: %v", what, time.Since(start).Round(time.Millisecond))
 		return r
 	}
-	r := timed("sync", append(h.syncArgs(src), "--quiet")...)
-	wantSummary(t, r, "uploaded      100 files", fmt.Sprintf("deduplicated  %d files", files-contents), "failed        0 files")
-	r = timed("no-op re-sync", append(h.syncArgs(src), "--quiet")...)
-	wantSummary(t, r, fmt.Sprintf("unchanged     %d files", files))
+	r := timed("sync", append(h.syncArgs(src), "--loglevel", "ERROR")...)
+	wantSummary(t, r, "uploaded      100 files", "deduplicated  "+ui.Count(files-contents, "file"), "failed        0 files")
+	r = timed("no-op re-sync", append(h.syncArgs(src), "--loglevel", "ERROR")...)
+	wantSummary(t, r, "unchanged     "+ui.Count(files, "file"))
 
 	out := filepath.Join(h.dir, "out")
-	r = timed("restore", append(h.restoreArgs(out), "--quiet")...)
-	wantSummary(t, r, fmt.Sprintf("restored %d files", files))
+	r = timed("restore", append(h.restoreArgs(out), "--loglevel", "ERROR")...)
+	wantSummary(t, r, "restored "+ui.Count(files, "file"))
 	ents, err := os.ReadDir(under(out, src))
 	if err != nil || len(ents) != files {
 		t.Fatalf("want %d restored files, got %d (%v)", files, len(ents), err)
@@ -1044,7 +1045,7 @@ func TestHostileDiskFullDuringRestore(t *testing.T) {
 			t.Errorf("%s is under its final name but not complete and correct", n)
 		}
 	}
-	wantSummary(t, r, fmt.Sprintf("restored %d files", len(got)), fmt.Sprintf("failed %d files", len(want)-len(got)))
+	wantSummary(t, r, "restored "+ui.Count(len(got), "file"), "failed "+ui.Count(len(want)-len(got), "file"))
 	if len(got) == 0 {
 		t.Errorf("the files that fit should be restored:\n%s", r)
 	}

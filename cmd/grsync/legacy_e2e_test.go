@@ -185,7 +185,7 @@ func TestLegacyCatalogueSyncSkipsUnchanged(t *testing.T) {
 	// A changed file is uploaded (in grsync's format) and restores.
 	writeFile(t, filepath.Join(src, "docs", "report.txt"), []byte("rewritten"), time.Unix(1720000000, 0))
 	r = mustRun(t, dir, 0, "--db", db, "--local-store", storeDir, "--encryption-key-file", key, src)
-	if !strings.Contains(r.stdout, "uploaded      1 files") {
+	if !strings.Contains(r.stdout, "uploaded      1 file") {
 		t.Errorf("the changed file should be uploaded:\n%s", r)
 	}
 	out := filepath.Join(dir, "out")

@@ -12,9 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 // Exit codes, documented in --help.
@@ -23,13 +27,19 @@ const (
 	exitPartial = 1 // some files failed; the rest were done
 	exitUsage   = 2 // usage or configuration error; nothing was done
 	exitPending = 3 // waiting on cold-storage retrievals; run again later
+	// A run stopped by a signal exits 128 + the signal's number, as a shell
+	// reports a process killed by it: 130 for SIGINT (Ctrl-C), 143 for
+	// SIGTERM.
+	exitSignal = 128
 )
 
 const exitCodeHelp = `Exit codes:
-  0  all done
-  1  some files failed (the rest were done; the summary lists them)
-  2  usage or configuration error (nothing was done)
-  3  waiting on cold-storage retrievals (run the same command again later, or add --wait)`
+  0    all done
+  1    some files failed (the rest were done; the summary lists them)
+  2    usage or configuration error (nothing was done)
+  3    waiting on cold-storage retrievals (run the same command again later, or add --wait)
+  130  stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM: the files in flight were
+       finished and recorded first; run the same command again to go on`
 
 func main() {
 	// GRSYNC_CPUPROFILE=FILE writes a CPU profile of the run (for developers:
@@ -50,51 +60,96 @@ func main() {
 // run executes one grsync command line and returns its exit code. Signals:
 // the first SIGINT/SIGTERM asks the command to stop gracefully (no new
 // work; in-flight work finishes; the catalogue is committed; the summary is
-// printed); the second cancels everything at once.
+// printed) and makes the exit code 128 + the signal's number; the second
+// cancels everything at once.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	term := ui.NewTerminal(stderr, terminalWidth(stderr))
 	stop := make(chan struct{})
+	var caught atomic.Int32 // the first signal's number
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	go func() {
+		var sig os.Signal
 		select {
-		case <-sigs:
+		case sig = <-sigs:
 		case <-ctx.Done():
 			return
 		}
-		fmt.Fprintln(stderr, "grsync: stopping: finishing the files in flight (press Ctrl-C again to quit at once)")
+		if s, ok := sig.(syscall.Signal); ok {
+			caught.Store(int32(s))
+		}
+		term.Message("grsync: stopping: finishing the files in flight (press Ctrl-C again to quit at once)")
 		close(stop)
 		select {
 		case <-sigs:
 		case <-ctx.Done():
 			return
 		}
-		fmt.Fprintln(stderr, "grsync: quitting now; the catalogue keeps everything finished so far")
+		term.Message("grsync: quitting now; the catalogue keeps everything finished so far")
 		cancel()
 	}()
 
-	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, stop: stop}
+	app := &app{stdin: stdin, stdout: stdout, stderr: term, term: term, stop: stop}
 	root := app.rootCommand()
-	root.SetArgs(normalizeArgs(root, args))
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	norm, err := normalizeArgs(root, args)
+	if err == nil {
+		root.SetArgs(norm)
+		root.SetIn(stdin)
+		root.SetOut(stdout)
+		root.SetErr(term)
+		err = root.ExecuteContext(ctx)
+	}
 	code := app.exitCode
 	if err != nil {
 		code = exitCodeFor(err)
-		fmt.Fprintf(stderr, "grsync: %v\n", err)
+		hint := ""
 		var ue *usageError
 		var ce *store.ConfigError
-		if errors.As(err, &ue) && ue.hint != "" {
-			fmt.Fprintf(stderr, "grsync: %s\n", ue.hint)
-		} else if errors.As(err, &ce) && ce.Hint != "" {
-			fmt.Fprintf(stderr, "grsync: %s\n", ce.Hint)
+		if errors.As(err, &ue) {
+			hint = ue.hint
+		} else if errors.As(err, &ce) {
+			hint = ce.Hint
+		}
+		fmt.Fprintf(term, "grsync: %s\n", ui.Clean(err.Error()))
+		if hint != "" {
+			fmt.Fprintf(term, "grsync: %s\n", ui.Clean(hint))
+		}
+		if app.json != nil {
+			app.json.Write("exit_error", exitErrorMessage{Code: code, Error: err.Error(), Hint: hint})
 		}
 	}
+	if s := caught.Load(); s != 0 {
+		code = exitSignal + int(s)
+	}
 	return code
+}
+
+// exitErrorMessage is the last JSON line of a command that failed as a
+// whole (with --json).
+type exitErrorMessage struct {
+	Code  int    `json:"code"`
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+// terminalWidth returns a function reading w's width in columns when w is
+// a terminal, else nil.
+func terminalWidth(w io.Writer) func() int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	fd := int(f.Fd())
+	return func() int {
+		cols, _, err := term.GetSize(fd)
+		if err != nil {
+			return 0
+		}
+		return cols
+	}
 }
 
 // usageError is a mistake in the command line or configuration: exit 2,

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,16 +15,18 @@ import (
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/keys"
 	"github.com/grsync/grsync/internal/store"
+	"github.com/grsync/grsync/internal/store/bwlimit"
 	"github.com/grsync/grsync/internal/store/local"
 	"github.com/grsync/grsync/internal/store/retry"
 	"github.com/grsync/grsync/internal/store/s3store"
+	"github.com/grsync/grsync/internal/store/storelog"
 	"github.com/grsync/grsync/internal/store/vault"
 )
 
 const keyEnv = "GRSYNC_ENCRYPTION_KEY"
 
 // globalOptions are the flags every command takes: the target, the
-// catalogue and the key.
+// catalogue, the key, and how the run reports.
 type globalOptions struct {
 	db                string
 	localStore        string
@@ -34,7 +37,33 @@ type globalOptions struct {
 	key, keyFile      string
 	logLevel          string
 	quiet             bool
+	verbose           bool
+	json              bool
+	jsonProgress      bool
 	jobs              int
+	bwlimit           string
+	bwRate            int64 // --bwlimit in bytes per second; 0 = no limit
+	config            string
+	configProfile     string
+}
+
+// envVars names the environment variable behind each flag that has one.
+func envVars() map[string]string {
+	return map[string]string{
+		"db":                  "GRSYNC_DB",
+		"local-store":         "GRSYNC_LOCAL_STORE",
+		"vault":               "GRSYNC_VAULT",
+		"region":              "GRSYNC_REGION",
+		"bucket":              "GRSYNC_BUCKET",
+		"prefix":              "GRSYNC_PREFIX",
+		"storage-class":       "GRSYNC_STORAGE_CLASS",
+		"encryption-key-file": "GRSYNC_ENCRYPTION_KEY_FILE",
+		"loglevel":            "GRSYNC_LOGLEVEL",
+		"jobs":                "GRSYNC_JOBS",
+		"bwlimit":             "GRSYNC_BWLIMIT",
+		"config":              "GRSYNC_CONFIG",
+		"config-profile":      "GRSYNC_CONFIG_PROFILE",
+	}
 }
 
 func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
@@ -49,10 +78,19 @@ func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.endpoint, "endpoint-url", "", "AWS endpoint URL (default: $AWS_ENDPOINT_URL)")
 	fs.StringVar(&g.key, "encryption-key", "", "the key itself (visible to other users in the process list: prefer --encryption-key-file or $"+keyEnv+")")
 	fs.StringVar(&g.keyFile, "encryption-key-file", "", "file holding the key (32 bytes, url-safe base64, mode 0600)")
-	fs.StringVar(&g.logLevel, "loglevel", "INFO", "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG")
+	fs.StringVar(&g.logLevel, "loglevel", "INFO", "log level: CRITICAL, ERROR, WARNING, INFO or DEBUG (DEBUG logs each store request and each file's decision)")
 	fs.StringVar(&g.logLevel, "log-level", "INFO", "same as --loglevel")
-	fs.BoolVarP(&g.quiet, "quiet", "q", false, "no progress display; only errors and the summary")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary; the exit code tells)")
+	fs.BoolVar(&g.json, "json", false, "print results as JSON lines on stdout (schema in the README); logs go to stderr as JSON")
+	fs.BoolVar(&g.jsonProgress, "json-progress", false, "with --json, also print a status line every second and a line for each finished file")
 	fs.IntVar(&g.jobs, "jobs", 4, "files processed in parallel")
+	fs.StringVar(&g.bwlimit, "bwlimit", "", "limit transfers to and from the store to RATE bytes per second, all files together: 512k, 10M, 1.5G (k, M, G are 1024-based; a bare number is KiB/s)")
+	fs.StringVar(&g.config, "config", "", "config file (TOML) with settings and named profiles (default $XDG_CONFIG_HOME/grsync/config.toml, if it exists)")
+	fs.StringVarP(&g.configProfile, "config-profile", "P", "", "use the settings of this profile of the config file")
+	for name, env := range envVars() {
+		f := fs.Lookup(name)
+		f.Usage += " (env " + env + ")"
+	}
 }
 
 func (g *globalOptions) validate() error {
@@ -74,6 +112,14 @@ func (g *globalOptions) validate() error {
 	if g.vault != "" && g.region == "" {
 		return usagef("add --region, e.g. --region us-east-1", "--vault needs --region")
 	}
+	if g.jsonProgress && !g.json {
+		return usagef("add --json", "--json-progress needs --json")
+	}
+	r, err := parseRate(g.bwlimit)
+	if err != nil {
+		return err
+	}
+	g.bwRate = r
 	return nil
 }
 
@@ -163,9 +209,18 @@ func (a *app) openStore(location string, create bool) (store.Store, error) {
 	return nil, usagef("", "unknown target %q", location)
 }
 
-// wrapStore stacks the wrappers every store runs under, in this one place:
-// bounded retries with backoff (which log each retry) around the store.
+// wrapStore stacks the wrappers every store runs under, in this one place,
+// outermost first: bounded retries with backoff (which log each retry);
+// the --bwlimit rate, shared by every transfer of the run (inside the
+// retries, so a retried transfer is limited again); and, at debug level,
+// a log line for every request to the store with its duration.
 func (a *app) wrapStore(s store.Store) store.Store {
+	if a.log.Enabled(a.ctx, slog.LevelDebug) {
+		s = storelog.New(s, a.log)
+	}
+	if a.g.bwRate > 0 {
+		s = bwlimit.New(s, bwlimit.NewLimiter(a.g.bwRate))
+	}
 	p := retry.DefaultPolicy()
 	p.Notify = func(op string, attempt int, err error) {
 		a.log.Warn("retrying", "op", op, "attempt", attempt, "err", err)

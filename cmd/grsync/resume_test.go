@@ -113,7 +113,7 @@ func TestResumeInterruptedUploadToVault(t *testing.T) {
 	args := []string{"--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, filepath.Dir(src)}
 
 	killWhen(t, dir, env, func() bool { return partBytes(srv) >= size*6/10 }, args...)
-	if r := mustRunEnv(t, dir, env, 0, "uploads", "list"); !strings.Contains(r.stdout, "1 unfinished uploads") ||
+	if r := mustRunEnv(t, dir, env, 0, "uploads", "list"); !strings.Contains(r.stdout, "1 unfinished upload") ||
 		!strings.Contains(r.stdout, "interrupted upload of \""+src+"\"; the next sync continues it") {
 		t.Errorf("uploads list must show the interrupted upload and its file:\n%s", r)
 	}

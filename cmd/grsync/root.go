@@ -11,22 +11,29 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/grsync/grsync/internal/ui"
 )
 
 // app holds what one run of grsync shares between its commands.
 type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	stop           chan struct{} // closed on the first Ctrl-C
-	exitCode       int
-	g              globalOptions
-	log            *slog.Logger
-	ctx            context.Context // the command's context, for opening stores
-	partSize       int64           // sync's --part-size; 0 = the store's default
-	fakeNow        time.Time       // $GRSYNC_FAKE_NOW, if set
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer     // term: log lines erase the progress line first
+	term     *ui.Terminal  // stderr, and whether it is a terminal
+	stop     chan struct{} // closed on the first Ctrl-C
+	exitCode int
+	g        globalOptions
+	log      *slog.Logger
+	out      ui.Output       // command results: text or JSON lines
+	json     *ui.JSONWriter  // stdout as JSON lines with --json, else nil
+	ctx      context.Context // the command's context, for opening stores
+	partSize int64           // sync's --part-size; 0 = the store's default
+	fakeNow  time.Time       // $GRSYNC_FAKE_NOW, if set
 }
 
 func (a *app) rootCommand() *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
 		Use:   "grsync [sync] [flags] SRC [SRC...]",
 		Short: "Back up files and folders to cold storage, rsync-style",
@@ -38,34 +45,71 @@ remembers what went where. Without a command, grsync runs "sync", so the Python
 glacier-rsync command lines work unchanged.
 
 ` + exitCodeHelp,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:                       cobra.NoArgs,
+		SuggestionsMinimumDistance: 2,
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.setup(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				return a.printVersion()
+			}
+			return usagef("back up with: grsync [flags] SRC..., e.g. grsync --local-store /mnt/backup ~/Documents; see grsync --help",
+				"no command and nothing to back up given")
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return asUsage(err, "see grsync --help")
 	})
 	a.g.addFlags(root.PersistentFlags())
+	root.Flags().BoolVar(&showVersion, "version", false, "print grsync's version, commit, and Go and zstd versions")
+	syncCmd := a.syncCommand()
+	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
+		a.verifyCommand(), a.uploadsCommand(), a.versionCommand()}
+	printsJSON(append(jsonCmds, root)...)
+	root.AddCommand(jsonCmds...)
 	root.AddCommand(
-		a.syncCommand(),
-		a.restoreCommand(),
-		a.lsCommand(),
 		a.keygenCommand(),
 		a.keyCommand(),
-		a.inventoryCommand(),
-		a.verifyCommand(),
-		a.uploadsCommand(),
 		a.forgetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
 	}
 	usageArgs(root)
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if c != root {
+			defaultHelp(c, args)
+			return
+		}
+		writeRootHelp(c.OutOrStdout(), root, syncCmd)
+	})
 	return root
 }
+
+// writeRootHelp is grsync --help: as the Python tool's --help did, it
+// lists the flags of sync, the default command, beside the commands and
+// the global flags.
+func writeRootHelp(w io.Writer, root, syncCmd *cobra.Command) {
+	fmt.Fprintf(w, "%s\n\nUsage:\n  grsync [sync] [flags] SRC [SRC...]   back up (sync is the default command)\n  grsync COMMAND [flags]\n\nCommands:\n", root.Long)
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() {
+			fmt.Fprintf(w, "  %-10s %s\n", c.Name(), c.Short)
+		}
+	}
+	fmt.Fprintf(w, "\nFlags of sync (the default command):\n%s", syncCmd.LocalNonPersistentFlags().FlagUsages())
+	fmt.Fprintf(w, "\nFlags of every command:\n%s", root.PersistentFlags().FlagUsages())
+	fmt.Fprintf(w, "      --version                      %s\n", root.Flags().Lookup("version").Usage)
+	fmt.Fprintf(w, "\n%s\n\nUse \"grsync COMMAND --help\" for more about a command.\n", settingsHelp)
+}
+
+const settingsHelp = `Settings come from, in this order: the flag; its environment variable (named in
+the flag's help, e.g. GRSYNC_DB); the profile chosen with --config-profile in the
+config file (--config, default $XDG_CONFIG_HOME/grsync/config.toml); the default.`
 
 // usageArgs makes a wrong number of arguments a usage error (exit 2), for
 // cmd and every command below it.
@@ -80,7 +124,23 @@ func usageArgs(cmd *cobra.Command) {
 	}
 }
 
-// setup validates the global flags and prepares logging.
+// jsonAnnotation marks a command that prints JSON lines with --json; any
+// other refuses --json, so that a script never parses text by mistake.
+const jsonAnnotation = "grsync-json"
+
+// printsJSON marks commands as printing JSON lines with --json.
+func printsJSON(cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[jsonAnnotation] = "yes"
+		printsJSON(c.Commands()...)
+	}
+}
+
+// setup applies the environment and the config file to the flags not
+// given, validates the global flags, and prepares logging and output.
 func (a *app) setup(cmd *cobra.Command) error {
 	a.ctx = cmd.Context()
 	if v := os.Getenv(fakeNowEnv); v != "" {
@@ -90,18 +150,52 @@ func (a *app) setup(cmd *cobra.Command) error {
 		}
 		a.fakeNow = t
 	}
+	if a.g.json {
+		a.json = ui.NewJSONWriter(a.stdout)
+		a.out = ui.JSONOutput{W: a.json}
+	} else {
+		a.out = ui.NewTextOutput(a.stdout, a.g.quiet)
+	}
+	// Until the settings are read, problems are logged at the default level.
+	a.log = a.newLogger(slog.LevelInfo)
+	if err := a.applySettings(cmd); err != nil {
+		return err
+	}
+	if !a.g.json {
+		a.out = ui.NewTextOutput(a.stdout, a.g.quiet) // --quiet may come from the config
+	} else if a.json == nil {
+		a.json = ui.NewJSONWriter(a.stdout)
+		a.out = ui.JSONOutput{W: a.json}
+	}
+	if a.g.json && cmd.Annotations[jsonAnnotation] == "" {
+		return usagef("leave out --json", "grsync %s does not print JSON", cmd.Name())
+	}
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {
 		return err
 	}
-	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level,
-		ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
-			if at.Key == slog.TimeKey {
-				return slog.Attr{} // terminal output: no timestamps
-			}
-			return at
-		}}))
+	fs := cmd.Flags()
+	if a.g.quiet && !fs.Changed("loglevel") && !fs.Changed("log-level") {
+		level = slog.LevelError // --quiet: nothing but errors
+	}
+	a.log = a.newLogger(level)
 	return a.g.validate()
+}
+
+// newLogger logs to stderr: text without timestamps for people (names
+// quoted and escaped by slog), JSON with --json.
+func (a *app) newLogger(level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if a.g.json {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	opts.ReplaceAttr = func(_ []string, at slog.Attr) slog.Attr {
+		if at.Key == slog.TimeKey {
+			return slog.Attr{} // terminal output: no timestamps
+		}
+		return at
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
 }
 
 // parseLogLevel accepts the Python tool's levels (CRITICAL, FATAL, ERROR,
@@ -163,8 +257,10 @@ func addBoolFlag(fs *pflag.FlagSet, b *boolFlag, name, usage string) {
 
 // normalizeArgs makes the Python tool's command lines parse: it inserts
 // "sync" when no command is named, and joins "--compress true" into
-// "--compress=true" for the boolean flags that may also stand alone.
-func normalizeArgs(root *cobra.Command, args []string) []string {
+// "--compress=true" for the boolean flags that may also stand alone. A
+// first word that is no command and no existing file but looks like a
+// mistyped command ("restor") is a usage error suggesting the command.
+func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -183,13 +279,14 @@ func normalizeArgs(root *cobra.Command, args []string) []string {
 		out = append(out, a)
 	}
 	if len(out) == 0 {
-		return out
+		return out, nil
 	}
 	// Find the first positional word, skipping flags and their values.
 	flags := pflag.NewFlagSet("probe", pflag.ContinueOnError)
 	flags.AddFlagSet(root.PersistentFlags())
+	flags.AddFlagSet(root.LocalNonPersistentFlags())
 	if sc, _, err := root.Find([]string{"sync"}); err == nil {
-		flags.AddFlagSet(sc.Flags())
+		flags.AddFlagSet(sc.LocalNonPersistentFlags())
 	}
 	for i := 0; i < len(out); i++ {
 		w := out[i]
@@ -208,7 +305,7 @@ func normalizeArgs(root *cobra.Command, args []string) []string {
 				f = flags.Lookup(name)
 			}
 			if name == "h" || name == "help" || name == "version" {
-				return out
+				return out, nil
 			}
 			if f != nil && f.NoOptDefVal == "" {
 				i++ // the flag's value
@@ -217,11 +314,25 @@ func normalizeArgs(root *cobra.Command, args []string) []string {
 		}
 		if isCommand(root, w) {
 			// Move the command to the front: "grsync --db x restore" works.
-			return append(append([]string{w}, out[:i]...), out[i+1:]...)
+			return append(append([]string{w}, out[:i]...), out[i+1:]...), nil
+		}
+		if !pathExists(w) {
+			// "sync" is left out: a mistyped "sync" reads as a SRC that does
+			// not exist, which sync reports; and "src" is close to it.
+			var s []string
+			for _, c := range root.SuggestionsFor(w) {
+				if c != "sync" {
+					s = append(s, c)
+				}
+			}
+			if len(s) > 0 {
+				return nil, usagef("did you mean "+strings.Join(s, " or ")+"? (see grsync --help)",
+					"%q is not a command, nor a file or folder to back up", w)
+			}
 		}
 		break
 	}
-	return append([]string{"sync"}, out...)
+	return append([]string{"sync"}, out...), nil
 }
 
 func isCommand(root *cobra.Command, w string) bool {
@@ -236,10 +347,6 @@ func isCommand(root *cobra.Command, w string) bool {
 	return false
 }
 
-func (a *app) printf(format string, args ...any) {
-	fmt.Fprintf(a.stdout, format, args...)
-}
-
 func pathExists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
@@ -248,4 +355,9 @@ func pathExists(p string) bool {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// printf writes raw text to stdout (keys, identities: never JSON).
+func (a *app) printf(format string, args ...any) {
+	fmt.Fprintf(a.stdout, format, args...)
 }

@@ -88,8 +88,8 @@ func TestSigintOnceStopsGracefully(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("grsync did not stop after SIGINT")
 	}
-	if code := exitCode(err); code != 1 || !strings.Contains(out.String(), "interrupted") {
-		t.Fatalf("one SIGINT: want exit 1 and an interrupted summary, got exit %d:\n%s", code, out)
+	if code := exitCode(err); code != 130 || !strings.Contains(out.String(), "interrupted") {
+		t.Fatalf("one SIGINT: want exit 130 and an interrupted summary, got exit %d:\n%s", code, out)
 	}
 	// The catalogue is consistent: the next run finishes the job and the
 	// restore is complete and identical.

@@ -229,7 +229,7 @@ func TestVaultWithTenPercentFaults(t *testing.T) {
 		writeFile(t, filepath.Join(src, "d"+strconv.Itoa(i%7), "f"+strconv.Itoa(i)), randomBytes(t, size), time.Unix(1700000000+int64(i), 0))
 	}
 	key := newKey(t, dir)
-	r := mustRunEnv(t, dir, env, 0, "--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, "--quiet", src)
+	r := mustRunEnv(t, dir, env, 0, "--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, "--loglevel", "ERROR", src)
 	if !strings.Contains(r.stdout, "uploaded      200 files") {
 		t.Errorf("all 200 files should be uploaded:\n%s", r)
 	}
@@ -273,7 +273,7 @@ func TestVaultMissingUploadsAndVerify(t *testing.T) {
 	resp.Body.Close()
 	vault := []string{"--vault", "v", "--region", "us-east-1"}
 	r = mustRunEnv(t, dir, env, 0, append(vault, "--list-incomplete-uploads")...)
-	if !strings.Contains(r.stdout, "1 unfinished uploads") {
+	if !strings.Contains(r.stdout, "1 unfinished upload") {
 		t.Fatalf("the open upload should be listed:\n%s", r)
 	}
 	mustRunEnv(t, dir, env, 0, append(vault, "--abort-incomplete-uploads")...)
@@ -284,7 +284,7 @@ func TestVaultMissingUploadsAndVerify(t *testing.T) {
 	// Sync, then verify against the vault's inventory.
 	mustRunEnv(t, dir, env, 0, append(vault, src)...)
 	r = mustRunEnv(t, dir, env, 0, "verify", "--wait", "--poll", "50ms")
-	if !strings.Contains(r.stdout, "1 archives checked, 0 missing, 0 unknown") {
+	if !strings.Contains(r.stdout, "1 archive checked, 0 missing, 0 unknown") {
 		t.Errorf("verify should agree:\n%s", r)
 	}
 }

@@ -100,11 +100,17 @@ func (c *Config) contentHash() hash.Hash {
 // Observer receives progress events. Implementations must be safe for
 // concurrent use; the engine calls them from several goroutines.
 type Observer interface {
-	// Found is called as the walk discovers files that need work.
+	// Found is called as the walk discovers files that need work (for a
+	// restore: once, with the whole plan).
 	Found(files int, bytes int64)
+	// Scanned is called once every file has been Found: the totals are
+	// final from then on.
+	Scanned()
 	// Start and Done bracket the work on one file; status is one of
 	// "uploaded", "deduplicated", "unchanged", "restored", "skipped",
-	// "vanished" (deleted before it could be read), "failed".
+	// "vanished" (deleted before it could be read), "failed". A dry run
+	// calls Done alone, with status "would upload", for each file it
+	// would upload.
 	Start(path string, size int64)
 	Done(path string, status string, err error)
 	// Progress reports bytes processed.
@@ -118,6 +124,7 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) Found(int, int64)           {}
+func (NopObserver) Scanned()                   {}
 func (NopObserver) Start(string, int64)        {}
 func (NopObserver) Done(string, string, error) {}
 func (NopObserver) Progress(int64)             {}

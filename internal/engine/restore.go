@@ -89,11 +89,21 @@ type RestorePlan struct {
 	files    []*restoreFile
 }
 
-// Dests lists the destinations the plan writes, in order.
-func (p *RestorePlan) Dests() []string {
-	out := make([]string, len(p.files))
+// PlannedFile is one file a plan restores: where to, and the ids of the
+// objects its content is read from.
+type PlannedFile struct {
+	Dest    string
+	Objects []string
+}
+
+// Listing lists the files the plan restores, in order.
+func (p *RestorePlan) Listing() []PlannedFile {
+	out := make([]PlannedFile, len(p.files))
 	for i, f := range p.files {
-		out[i] = f.dest
+		out[i].Dest = f.dest
+		for _, it := range f.items {
+			out[i].Objects = append(out[i].Objects, it.ArchiveID)
+		}
 	}
 	return out
 }
@@ -178,6 +188,12 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
 	res := RestoreResult{Existing: len(plan.Existing)}
 	obs := cfg.observer()
+	var total int64
+	for _, f := range plan.files {
+		total += f.v.Size
+	}
+	obs.Found(plan.Files, total)
+	obs.Scanned()
 	for _, d := range plan.Existing {
 		obs.Notice(d, "exists, not overwritten (use --overwrite to replace it)")
 	}

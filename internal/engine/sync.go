@@ -279,6 +279,7 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		st, known := states[e.path]
 		if known && unchanged(st, e.info) {
 			if !metaChanged(st, e.info) {
+				cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
 				s.count(func(r *SyncResult) { r.Unchanged++ })
 				return nil
 			}
@@ -290,6 +291,7 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 			s.res.Pending++
 			s.res.PendingBytes += e.info.Size()
 			obs.Found(1, e.info.Size())
+			obs.Done(e.path, "would upload", nil)
 			return nil
 		}
 		obs.Found(1, e.info.Size())
@@ -323,6 +325,7 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 			}
 		}
 	}
+	obs.Scanned()
 	close(work)
 	wg.Wait()
 	if states == nil { // the walk ended early: still wait for the loader

@@ -7,8 +7,6 @@ import (
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/grsync/grsync/internal/store/local"
 	"github.com/grsync/grsync/internal/store/retry"
 	"github.com/grsync/grsync/internal/store/storetest"
+	"github.com/grsync/grsync/internal/testutil/localstore"
 )
 
 // resumePartSize is the part size of the local stores' resumable uploads.
@@ -45,21 +44,6 @@ func seeded(t *testing.T) *rand.Rand {
 // exhausts it in practice (0.3^25 per call).
 func fastPolicy() retry.Policy {
 	return retry.Policy{MaxAttempts: 25, Initial: 100 * time.Microsecond, Max: 2 * time.Millisecond, MaxElapsed: 30 * time.Second}
-}
-
-// leaveUpload writes an unfinished upload into a local store's directory,
-// as a crash during Put leaves it (see the layout in package local).
-func leaveUpload(t *testing.T, dir, description string) string {
-	t.Helper()
-	id := "crashed-upload-" + strings.ReplaceAll(t.Name(), "/", "_")
-	if err := os.WriteFile(filepath.Join(dir, "uploads", id+".part"), []byte("half"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	meta := `{"description":"` + description + `","created":"2024-01-02T03:04:05Z"}`
-	if err := os.WriteFile(filepath.Join(dir, "uploads", id+".json"), []byte(meta), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // TestSuiteWithRetriedFaults runs the conformance suite on
@@ -96,7 +80,7 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 		LeaveUpload: func(t *testing.T, s store.Store, d string) string {
 			mu.Lock()
 			defer mu.Unlock()
-			return leaveUpload(t, dirs[s], d)
+			return localstore.LeaveUpload(t, dirs[s], d)
 		},
 	}, func(t *testing.T) store.Store {
 		l := newLocal(t)

@@ -9,11 +9,17 @@ import (
 // the 255-byte file name limit of common file systems.
 const maxIDLen = 200
 
-// newID returns 43 characters of url-safe base64 from 32 random bytes.
+// newID returns 43 characters of url-safe base64 from 32 random bytes,
+// never starting with "-": an archive's file name is given to other tools
+// (age -d ARCHIVE, zstd, cp), which would take it for an option.
 func newID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [32]byte
+		_, _ = rand.Read(b[:]) // never fails since Go 1.24
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // validID reports whether id is safe as a file name here: 1 to maxIDLen

@@ -82,7 +82,7 @@ metadata of encrypted backups.`,
 				a.out.Summary(sum)
 				return nil
 			}
-			res, err := engine.Rebuild(cmd.Context(), cfg, l)
+			res, err := engine.Rebuild(cmd.Context(), cfg, l, engine.WaitOptions{Wait: o.wait, Poll: o.poll, Stop: a.stop})
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type syncOptions struct {
 	excludeFrom       []string
 	listUploads       bool
 	abortUploads      bool
+	packSize          string
+	packThreshold     string
+	changingFiles     string
+	catalogueClass    string
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -41,6 +46,14 @@ target. A file whose content the target already holds (renamed, moved, copied) i
 recorded without uploading it again. Files gone from SRC are marked deleted in the
 catalogue; their archives are kept. Symlinks are not followed and not backed up;
 FIFOs, sockets and devices are skipped; each skip is reported.
+
+Small files travel in packs: objects of --pack-size bytes (64M) holding many
+files, so a million files cost a few hundred stored objects, not a million.
+Files larger than --pack-threshold (1M) are cut into content-defined chunks, so
+a large file that changes a little uploads a little. A file that changes while
+it is read is tried again at the end of the run; --changing-files says what to
+do if it changes again: fail (the default: nothing torn is recorded) or store
+(the bytes as read, flagged in the catalogue).
 
 Encryption is on when a key is given (or the target's backups are encrypted),
 unless --encrypt false. Compression (zstd) is on unless --compress false.`,
@@ -62,8 +75,68 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringArrayVar(&o.excludeFrom, "exclude-from", nil, "read exclude patterns from FILE, one per line")
 	f.BoolVar(&o.listUploads, "list-incomplete-uploads", false, "list unfinished multipart uploads in the target")
 	f.BoolVar(&o.abortUploads, "abort-incomplete-uploads", false, "abort all unfinished multipart uploads in the target")
+	f.StringVar(&o.packSize, "pack-size", "64M", "size of the objects small files and chunks are packed into (0: one object per file)")
+	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole; larger ones in content-defined chunks")
+	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
+	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	return cmd
+}
+
+// packOptions are sync's packing and changing-file settings, checked.
+type packOptions struct {
+	size, threshold int64
+	changing        engine.ChangingPolicy
+	catalogueClass  string
+}
+
+func (o *syncOptions) packOptions() (packOptions, error) {
+	var p packOptions
+	var err error
+	if p.size, err = parseSize(o.packSize); err != nil || (p.size != 0 && (p.size < 1<<20 || p.size > 4<<30)) {
+		return p, usagef("use 0 (one object per file) or a size from 1M to 4G, e.g. --pack-size 64M", "invalid --pack-size %q", o.packSize)
+	}
+	if p.threshold, err = parseSize(o.packThreshold); err != nil || p.threshold < 64<<10 || p.threshold > 64<<20 {
+		return p, usagef("use a size from 64k to 64M, e.g. --pack-threshold 1M", "invalid --pack-threshold %q", o.packThreshold)
+	}
+	switch strings.ToLower(o.changingFiles) {
+	case "fail":
+		p.changing = engine.ChangingFail
+	case "store":
+		p.changing = engine.ChangingStore
+	default:
+		return p, usagef("use --changing-files fail or --changing-files store", "invalid --changing-files %q", o.changingFiles)
+	}
+	switch c := strings.ToUpper(o.catalogueClass); c {
+	case "STANDARD", "GLACIER_IR":
+		p.catalogueClass = c
+	default:
+		return p, usagef("use STANDARD or GLACIER_IR: the catalogue's copies must be readable without a restore",
+			"invalid --catalogue-class %q", o.catalogueClass)
+	}
+	return p, nil
+}
+
+// parseSize reads a size: a number of bytes, or with a k, M or G suffix
+// (1024-based; "B" or "iB" may follow).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > 1<<40/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }
 
 // parsePartSize validates a part size: 1 MiB times a power of two, up to 4 GiB.
@@ -84,6 +157,10 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	}
 	if cmd.Flags().Changed("part-size") {
 		a.partSize = ps
+	}
+	pk, err := o.packOptions()
+	if err != nil {
+		return err
 	}
 	if o.listUploads || o.abortUploads {
 		if err := a.runUploads(o.abortUploads); err != nil {
@@ -157,11 +234,15 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 
 	cfg := a.engineConfig(s)
 	cfg.Encrypt, cfg.Compress, cfg.Desc = encrypt, o.compress.value, o.desc
+	cfg.PackSize, cfg.NoPacking, cfg.PackThreshold = pk.size, pk.size == 0, pk.threshold
+	if cfg.HotClass != "" {
+		cfg.HotClass = pk.catalogueClass
+	}
 	prog := a.progress("sync", "backing up")
 	cfg.Observer = prog
 	start := time.Now()
 	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
-	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop})
+	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop, ChangingFiles: pk.changing})
 	stopCount()
 	prog.Finish()
 	if err != nil {

@@ -473,3 +473,17 @@ func (c *Catalog) MarkAllRecorded(targetID int64) error {
 		return err
 	})
 }
+
+// AddObject records an object the store holds, unless it is known already
+// (the records and snapshot objects a recovery read).
+func (c *Catalog) AddObject(o Object) error {
+	return c.update("record object", func(tx *sql.Tx) error {
+		if err := checkTarget(tx, o.TargetID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at, run_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
+			nullString(o.TreeHash), nullString(o.Class), nullTime(o.Uploaded), nullInt(o.RunID))
+		return err
+	})
+}

@@ -21,10 +21,11 @@ import (
 // buffer; large files are split into content-defined chunks, so a large
 // file that changes a little stores a little.
 
-// smallFileMax is the largest file stored whole, as one pack member; larger
-// files are chunked. It is also the largest buffer a worker holds for a
-// file (chunks are bounded by the chunker's maximum).
-const smallFileMax = 1 << 20
+// DefaultPackThreshold is the largest file stored whole, as one pack
+// member, by default; larger files are chunked. It is also the largest
+// buffer a worker holds for a whole file (chunks are bounded by the
+// chunker's maximum).
+const DefaultPackThreshold = 1 << 20
 
 // errChangedNote is how a file that changed while it was read (twice) is
 // reported with --changing-files=fail.
@@ -67,13 +68,13 @@ func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte
 		return read{}, errors.New("no longer a regular file")
 	}
 	storeAsRead := w.retry && s.opt.ChangingFiles == ChangingStore
-	if fi.Size() <= smallFileMax {
+	if fi.Size() <= s.cfg.packThreshold() {
 		return s.storeSmall(ctx, ln.small, w.e.path, f, fi, buf, storeAsRead)
 	}
 	return s.storeLarge(ctx, ln.large, f, fi, storeAsRead)
 }
 
-// storeSmall stores a file of at most smallFileMax bytes as one member.
+// storeSmall stores a file of at most the pack threshold as one member.
 func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.File, fi fs.FileInfo, buf []byte, asRead bool) (read, error) {
 	r := read{fi: fi}
 	data := buf[:fi.Size()]

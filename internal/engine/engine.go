@@ -34,6 +34,9 @@ type Config struct {
 	// NoPacking stores each file's content in an object of its own.
 	PackSize  int64
 	NoPacking bool
+	// PackThreshold is the largest file stored whole (0: 1 MiB); larger
+	// files are stored as content-defined chunks.
+	PackThreshold int64
 	// Class is the storage class new objects get, as the catalogue records
 	// it when the store does not say ("LOCAL", "VAULT", an S3 class).
 	Class string
@@ -64,6 +67,13 @@ func (c *Config) packSize() int64 {
 		return c.PackSize
 	}
 	return DefaultPackSize
+}
+
+func (c *Config) packThreshold() int64 {
+	if c.PackThreshold > 0 {
+		return c.PackThreshold
+	}
+	return DefaultPackThreshold
 }
 
 func (c *Config) jobs() int {

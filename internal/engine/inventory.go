@@ -210,10 +210,10 @@ type RebuildResult struct {
 // files in the indexes of packs no records object names (a run that died
 // before storing its records), then what v1 and Python-tool archive
 // descriptions say.
-func Rebuild(ctx context.Context, cfg *Config, l Listing) (RebuildResult, error) {
+func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (RebuildResult, error) {
 	res := RebuildResult{Date: l.Date}
 	var err error
-	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives); err != nil {
+	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives, w); err != nil {
 		return res, err
 	}
 	res.Added += res.Records.Stats.Versions

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"filippo.io/age"
 
@@ -146,16 +147,42 @@ func findMetaObjects(cfg *Config, archives []store.Archive, kind string) (found 
 	return found, problems
 }
 
-// readMetaObject reads the one member of a records or snapshot object.
-// The object must be readable now (a hot class, or a retrieval that is
-// ready); otherwise the error wraps store.ErrNotReady.
-func readMetaObject(ctx context.Context, cfg *Config, o metaObject) ([]byte, error) {
-	r, err := cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindArchive, ArchiveID: o.archive.ID})
+// WaitOptions say whether and how to wait for cold-storage retrievals.
+type WaitOptions struct {
+	Wait bool
+	Poll time.Duration // first poll interval; grows to 15 minutes
+	Tier store.Tier
+	Stop <-chan struct{}
+}
+
+// readMetaObject reads the one member of a records or snapshot object. On
+// a cold store its retrieval is requested (and recorded, so the next run
+// reuses it) and, with w.Wait, waited for; otherwise an object that is not
+// readable yet gives an error wrapping store.ErrNotReady.
+func readMetaObject(ctx context.Context, cfg *Config, o metaObject, w WaitOptions) ([]byte, error) {
+	r, _, err := retrieval(ctx, cfg, RestoreOptions{Tier: w.Tier}, o.archive.ID)
 	if err != nil {
 		return nil, err
 	}
-	if !r.Ready {
-		return nil, fmt.Errorf("object %s: %w", o.archive.ID, store.ErrNotReady)
+	poll := w.Poll
+	if poll <= 0 {
+		poll = 30 * time.Second
+	}
+	for !r.Ready {
+		if r, err = cfg.Store.Poll(ctx, r); err != nil {
+			return nil, err
+		}
+		if r.Ready {
+			_ = saveRetrieval(cfg, r)
+			break
+		}
+		if !w.Wait {
+			return nil, fmt.Errorf("object %s: %w", o.archive.ID, store.ErrNotReady)
+		}
+		if err := sleepCtx(ctx, w.Stop, poll); err != nil {
+			return nil, err
+		}
+		poll = min(poll*2, 15*time.Minute)
 	}
 	rc, err := cfg.Store.ReadRange(ctx, r, 0, -1)
 	if err != nil {
@@ -199,12 +226,12 @@ type RecordsResult struct {
 
 // ImportStoreRecords adds to the catalogue what every records object in
 // the listing holds, oldest first.
-func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archive) (RecordsResult, error) {
+func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archive, w WaitOptions) (RecordsResult, error) {
 	var res RecordsResult
 	found, problems := findMetaObjects(cfg, archives, format.ObjectRecords)
 	res.Problems = problems
 	for _, o := range found {
-		doc, err := readMetaObject(ctx, cfg, o)
+		doc, err := readMetaObject(ctx, cfg, o, w)
 		if errors.Is(err, store.ErrNotReady) {
 			res.Waiting++
 			continue
@@ -222,6 +249,11 @@ func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archi
 		if err != nil {
 			res.Problems = append(res.Problems, Failure{Path: "records object " + o.archive.ID, Err: err})
 			continue
+		}
+		if err := cfg.Catalog.AddObject(catalog.Object{TargetID: cfg.Target.ID, ArchiveID: o.archive.ID, Kind: catalog.ObjectRecords,
+			PackID: format.PackID(o.meta.ID).String(), Size: o.archive.Size, TreeHash: o.archive.TreeHash, Class: cfg.metaClass(),
+			Uploaded: o.meta.Created}); err != nil {
+			return res, err
 		}
 		res.Objects++
 		res.Stats.Objects += st.Objects

@@ -349,7 +349,7 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 // worker stores the files it is given.
 func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
 	ln := s.workerLanes()
-	buf := make([]byte, smallFileMax)
+	buf := make([]byte, s.cfg.packThreshold())
 	for w := range work {
 		if s.stopped(ctx) {
 			s.count(func(r *SyncResult) { r.Interrupted = true })
@@ -372,7 +372,7 @@ func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
 // quiet by then.
 func (s *syncer) retryChanged(ctx context.Context) {
 	ln := s.workerLanes()
-	buf := make([]byte, smallFileMax)
+	buf := make([]byte, s.cfg.packThreshold())
 	files := s.retry
 	s.retry = nil
 	for _, e := range files {

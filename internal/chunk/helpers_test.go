@@ -14,6 +14,15 @@ const (
 	mib = 1 << 20
 )
 
+// testSize returns n, or an eighth of it under the race detector, which
+// slows the chunker about tenfold (and finds nothing: it has no concurrency).
+func testSize(n int) int {
+	if raceEnabled {
+		return n / 8
+	}
+	return n
+}
+
 // randomData returns n pseudo-random bytes, the same for the same seed (the
 // ChaCha8 generator's output is specified, so it does not change with Go).
 func randomData(seed byte, n int) []byte {

@@ -75,9 +75,14 @@ func Keyed(key [32]byte) (Params, error) {
 	return Params{pol: pol}, nil
 }
 
-// String returns the polynomial in hex, for tests and debugging. It reveals
-// the parameters: never log or store it.
-func (p Params) String() string { return p.polynomial().String() }
+// String says whether the parameters are keyed, and nothing more: printing
+// Params (%v included) never reveals the polynomial.
+func (p Params) String() string {
+	if p.polynomial() == defaultPolynomial {
+		return "default chunk parameters"
+	}
+	return "keyed chunk parameters"
+}
 
 func (p Params) polynomial() chunker.Pol {
 	if p.pol == 0 {

@@ -3,8 +3,10 @@ package chunk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -26,14 +28,17 @@ func TestDefaultPolynomial(t *testing.T) {
 // user's large files.
 func TestKeyedPolynomial(t *testing.T) {
 	p := keyed(t, testKey())
-	if got, want := p.String(), "0x2e5907e2fbb553"; got != want {
+	if got, want := p.polynomial().String(), "0x2e5907e2fbb553"; got != want {
 		t.Errorf("polynomial for the test key = %s, want %s", got, want)
 	}
 	if !p.polynomial().Irreducible() || p.polynomial().Deg() != 53 {
-		t.Errorf("derived polynomial %s is not irreducible of degree 53", p)
+		t.Errorf("derived polynomial %s is not irreducible of degree 53", p.polynomial())
+	}
+	if s := fmt.Sprintf("%v %s %+v", p, p, p); strings.Contains(s, "2e5907e2fbb553") || strings.Contains(s, "13045739336480083") || !strings.Contains(s, "keyed") {
+		t.Errorf("printing Params gave %q: it must say keyed and not show the polynomial", s)
 	}
 	if again := keyed(t, testKey()); again != p {
-		t.Errorf("the same key gave %s, then %s", p, again)
+		t.Errorf("the same key gave %s, then %s", p.polynomial(), again.polynomial())
 	}
 	other := testKey()
 	other[0] ^= 1

@@ -28,14 +28,17 @@ const (
 	// MinSize is the smallest chunk; only the last chunk of an input may be
 	// smaller.
 	MinSize = 512 << 10
-	// MaxSize is the largest chunk. Data without boundaries (long runs of
-	// one byte value, such as zeros) is cut into chunks of exactly this size.
+	// MaxSize is the largest chunk. Data without boundaries (a long run of
+	// one byte value other than zero, for instance) is cut into chunks of
+	// exactly this size. Runs of zeros are cut every MinSize bytes: the
+	// fingerprint of a window of zeros is zero.
 	MaxSize = 8 << 20
 	// averageBits sets how often a boundary occurs after MinSize: one
 	// position in 2^20, so a chunk is MinSize + 1 MiB long on average.
 	averageBits = 20
-	// ReadBufferSize is what the chunker reads from its input at a time.
-	// A Chunker holds MaxSize + ReadBufferSize bytes of buffers.
+	// ReadBufferSize is what restic's chunker reads from its input at a
+	// time (its own constant). A Chunker holds MaxSize + ReadBufferSize
+	// bytes of buffers.
 	ReadBufferSize = 512 << 10
 )
 
@@ -76,13 +79,16 @@ func Keyed(key [32]byte) (Params, error) {
 }
 
 // String says whether the parameters are keyed, and nothing more: printing
-// Params (%v included) never reveals the polynomial.
+// Params (%v, %+v and %#v included) never reveals the polynomial.
 func (p Params) String() string {
 	if p.polynomial() == defaultPolynomial {
 		return "default chunk parameters"
 	}
 	return "keyed chunk parameters"
 }
+
+// GoString is String, for %#v.
+func (p Params) GoString() string { return p.String() }
 
 func (p Params) polynomial() chunker.Pol {
 	if p.pol == 0 {

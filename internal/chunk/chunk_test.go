@@ -34,7 +34,7 @@ func TestKeyedPolynomial(t *testing.T) {
 	if !p.polynomial().Irreducible() || p.polynomial().Deg() != 53 {
 		t.Errorf("derived polynomial %s is not irreducible of degree 53", p.polynomial())
 	}
-	if s := fmt.Sprintf("%v %s %+v", p, p, p); strings.Contains(s, "2e5907e2fbb553") || strings.Contains(s, "13045739336480083") || !strings.Contains(s, "keyed") {
+	if s := fmt.Sprintf("%v %s %+v %#v %v", p, p, p, p, []Params{p}); strings.Contains(s, "2e5907e2fbb553") || strings.Contains(s, "13045739336480083") || !strings.Contains(s, "keyed") {
 		t.Errorf("printing Params gave %q: it must say keyed and not show the polynomial", s)
 	}
 	if again := keyed(t, testKey()); again != p {

@@ -20,6 +20,7 @@ const (
 	infoContentHash = "grsync/v1 content-hash"
 	infoFingerprint = "grsync/v1 fingerprint"
 	infoResume      = "grsync/v1 resume-state"
+	infoChunker     = "grsync/v1 chunker"
 )
 
 // derive returns n bytes of HKDF-SHA256 of the key with an empty salt.
@@ -53,6 +54,15 @@ func (k Key) MetadataKey() [32]byte {
 func (k Key) ResumeKey() [32]byte {
 	var out [32]byte
 	copy(out[:], k.derive(infoResume, 32))
+	return out
+}
+
+// ChunkerKey returns the key that makes content-defined chunk boundaries
+// depend on the user's key (docs/FORMAT.md section 1.4), so that the sizes of
+// stored chunks do not identify known content to anyone without it.
+func (k Key) ChunkerKey() [32]byte {
+	var out [32]byte
+	copy(out[:], k.derive(infoChunker, 32))
 	return out
 }
 

@@ -28,6 +28,9 @@ const (
 	vectorFingerprint  = "k1:7f0ec113dcbb1946"
 	vectorMetadataKey  = "8cf227beab5cd622d2f7249fb81eb0beb32c3c720d1e9812551b9e8ed92e7f34"
 	vectorHashOfHello  = "84910b26838d58855b36e9dcd10386630efb1e1ccd71a1cce9dceb4e9a7c5478" // content "hello\n"
+	// Computed with Python's hmac module from the two-HMAC formula of
+	// docs/FORMAT.md section 1.2.
+	vectorChunkerKey = "19e33db392faba3a68db5f96712bac91cd8cd1cd8e2d8456efeaa95714d36220"
 )
 
 func mustParse(t testing.TB, s string) Key {
@@ -53,6 +56,10 @@ func TestDerivedVectors(t *testing.T) {
 	mk := k.MetadataKey()
 	if got := hex.EncodeToString(mk[:]); got != vectorMetadataKey {
 		t.Errorf("MetadataKey = %s, want %s", got, vectorMetadataKey)
+	}
+	ck := k.ChunkerKey()
+	if got := hex.EncodeToString(ck[:]); got != vectorChunkerKey {
+		t.Errorf("ChunkerKey = %s, want %s", got, vectorChunkerKey)
 	}
 	h := k.ContentHash()
 	h.Write([]byte("hello\n"))
@@ -82,6 +89,10 @@ func TestDerivationMatchesSpec(t *testing.T) {
 	if !bytes.Equal(rk[:], spec("grsync/v1 resume-state", 32)) || bytes.Equal(rk[:], mk[:]) {
 		t.Error("resume key differs from the spec formula, or equals the metadata key")
 	}
+	ck := k.ChunkerKey()
+	if !bytes.Equal(ck[:], spec("grsync/v1 chunker", 32)) {
+		t.Error("chunker key differs from the spec formula")
+	}
 	if k.Fingerprint() != "k1:"+hex.EncodeToString(spec("grsync/v1 fingerprint", 8)) {
 		t.Error("fingerprint differs from the spec formula")
 	}
@@ -104,11 +115,15 @@ func TestDerivationMatchesSpec(t *testing.T) {
 func TestDerivedKeysAreIndependent(t *testing.T) {
 	k := mustParse(t, vectorKey)
 	mk := k.MetadataKey()
+	ck := k.ChunkerKey()
+	rk := k.ResumeKey()
 	h := k.ContentHash()
 	plain := sha256.Sum256(nil)
 	seen := map[string]string{
 		"raw":           hex.EncodeToString(k.Raw()),
 		"metadata":      hex.EncodeToString(mk[:]),
+		"chunker":       hex.EncodeToString(ck[:]),
+		"resume":        hex.EncodeToString(rk[:]),
 		"hash(empty)":   hex.EncodeToString(h.Sum(nil)),
 		"sha256(empty)": hex.EncodeToString(plain[:]),
 		"sha256(raw)":   sha256Hex(k.Raw()),
@@ -121,9 +136,14 @@ func TestDerivedKeysAreIndependent(t *testing.T) {
 		if strings.Contains(v, fp) {
 			t.Errorf("fingerprint %s appears in %s", fp, name)
 		}
+		for name2, v2 := range seen {
+			if name < name2 && v == v2 {
+				t.Errorf("%s and %s are the same bytes", name, name2)
+			}
+		}
 	}
 	other := mustParse(t, "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-	if other.Fingerprint() == k.Fingerprint() || other.AgeIdentityString() == k.AgeIdentityString() || other.MetadataKey() == k.MetadataKey() {
+	if other.Fingerprint() == k.Fingerprint() || other.AgeIdentityString() == k.AgeIdentityString() || other.MetadataKey() == k.MetadataKey() || other.ChunkerKey() == k.ChunkerKey() {
 		t.Error("a different key gave the same derived value")
 	}
 }

@@ -431,9 +431,9 @@ func TestDebugLogShowsRequestsNotSecrets(t *testing.T) {
 	log := first.stderr + second.stderr + restore.stderr
 
 	for _, want := range []string{
-		`msg="store request" op=put duration=`, // each upload
-		`msg="store request" op=request duration=`,         // each retrieval
-		`msg="store request" op=read duration=`,            // each download
+		`msg="store request" op=put duration=`,     // each upload
+		`msg="store request" op=request duration=`, // each retrieval
+		`msg="store request" op=read duration=`,    // each download
 		`msg=uploaded path=`, `msg=deduplicated path=`, `msg="unchanged: same size`,
 	} {
 		if !strings.Contains(log, want) {

@@ -353,14 +353,16 @@ func TestCorruptArchiveFailsOnlyThatFile(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		writeFile(t, filepath.Join(src, n), randomBytes(t, 200000), time.Time{})
 	}
-	mustRun(t, dir, 0, "--local-store", "st", "--encryption-key-file", key, "src")
-	// Flip one bit in the middle of one archive.
+	// One object per file, so that one damaged object holds one file.
+	mustRun(t, dir, 0, "--local-store", "st", "--encryption-key-file", key, "--pack-size", "0", "src")
+	// Flip one bit in the middle of the largest object (a file's; the
+	// version records are small).
 	archives, _ := filepath.Glob(filepath.Join(dir, "st", "archives", "*"))
 	var victim string
+	var largest int64
 	for _, a := range archives {
-		if !strings.HasSuffix(a, ".json") {
-			victim = a
-			break
+		if fi, err := os.Stat(a); err == nil && !strings.HasSuffix(a, ".json") && fi.Size() > largest {
+			victim, largest = a, fi.Size()
 		}
 	}
 	b, err := os.ReadFile(victim)

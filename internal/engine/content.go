@@ -150,18 +150,17 @@ func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.F
 	if asRead {
 		limit = fi.Size()
 	}
-	ch, err := s.newChunker(io.LimitReader(f, limit))
-	if err != nil {
-		return r, err
-	}
+	ch := s.chunkers.get(io.LimitReader(f, limit))
+	defer s.chunkers.put(ch)
 	whole := s.cfg.contentHash()
 	seen := map[*pack]bool{}
 	var total int64
 	for {
-		chunk, err := ch.Next()
+		c, err := ch.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		chunk := c.Data
 		if err != nil {
 			return r, fmt.Errorf("reading: %w", err)
 		}

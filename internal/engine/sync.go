@@ -85,8 +85,9 @@ type syncer struct {
 
 	index    *contentIndex
 	recorder *recorder
+	chunkers *chunkers
 	packers  packers
-	lanes    lanes // shared packs, unless NoPacking
+	lanes    lanes          // shared packs, unless NoPacking
 	uploads  sync.WaitGroup // packs whose upload has not been settled
 
 	mu       sync.Mutex
@@ -158,7 +159,7 @@ func (s *syncer) begin(ctx context.Context) error {
 	if n, err := AbortDeadUploads(ctx, cfg, nil); err != nil {
 		cfg.log().Warn("could not clean up after an interrupted run", "err", err)
 	} else if n > 0 {
-		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %d unfinished uploads left by an interrupted run", n))
+		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %s left by an interrupted run", countOf(n, "unfinished upload")))
 	}
 	run, err := cfg.Catalog.BeginRun(cfg.Target.ID, cfg.now())
 	if err != nil {
@@ -166,6 +167,9 @@ func (s *syncer) begin(ctx context.Context) error {
 	}
 	s.run = run
 	s.index = newContentIndex(cfg.Catalog, cfg.Target.ID)
+	if s.chunkers, err = newChunkers(cfg); err != nil {
+		return err
+	}
 	s.recorder = newRecorder(cfg.Catalog, cfg.now())
 	return nil
 }
@@ -631,4 +635,12 @@ func stillSame(f *os.File, before fs.FileInfo) error {
 // and without blocking on a FIFO that replaced it.
 func openNoFollow(p string) (*os.File, error) {
 	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
+
+// countOf is "1 upload", "2 uploads".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

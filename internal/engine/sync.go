@@ -161,6 +161,12 @@ func (s *syncer) begin(ctx context.Context) error {
 	} else if n > 0 {
 		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %s left by an interrupted run", countOf(n, "unfinished upload")))
 	}
+	if a, err := AdoptOrphans(ctx, cfg); err != nil {
+		cfg.log().Warn("could not look for objects an interrupted run stored", "err", err)
+	} else if a.Adopted > 0 {
+		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("recorded %s an interrupted run stored but had not recorded (their content is not sent again)",
+			countOf(a.Adopted, "object")))
+	}
 	run, err := cfg.Catalog.BeginRun(cfg.Target.ID, cfg.now())
 	if err != nil {
 		return fmt.Errorf("catalogue: %w", err)

@@ -82,15 +82,17 @@ metadata of encrypted backups.`,
 				a.out.Summary(sum)
 				return nil
 			}
-			res, err := engine.Rebuild(cfg, l)
+			res, err := engine.Rebuild(cmd.Context(), cfg, l, engine.WaitOptions{Wait: o.wait, Poll: o.poll, Stop: a.stop})
 			if err != nil {
 				return err
 			}
 			d := res.Decoded
-			sum.Rebuild = &rebuildJSON{Catalogue: a.g.db, Added: res.Added, Legacy: res.Legacy, AlreadyKnown: res.AlreadyKnown,
-				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Unreadable: failuresJSON(d.Problems), problems: d.Problems}
+			sum.Rebuild = &rebuildJSON{Catalogue: a.g.db, Added: res.Added, FromRecords: res.Records.Stats.Versions,
+				FromPacks: res.FromPacks, Legacy: res.Legacy, AlreadyKnown: res.AlreadyKnown,
+				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Waiting: res.Records.Waiting + res.PacksWaiting,
+				Unreadable: failuresJSON(d.Problems), problems: d.Problems}
 			a.out.Summary(sum)
-			if len(d.Problems) > 0 {
+			if len(d.Problems) > 0 || sum.Rebuild.Waiting > 0 {
 				a.exitCode = exitPartial
 			}
 			return nil
@@ -178,8 +180,11 @@ type inventorySummary struct {
 
 type rebuildJSON struct {
 	Catalogue      string        `json:"catalogue"`
-	Added          int           `json:"added"`  // file versions added
-	Legacy         int           `json:"legacy"` // of them, from the Python tool
+	Added          int           `json:"added"`        // file versions added
+	FromRecords    int           `json:"from_records"` // of them, from the store's version records
+	FromPacks      int           `json:"from_packs"`   // of them, from pack indexes no records name
+	Legacy         int           `json:"legacy"`       // of them, from the Python tool
+	Waiting        int           `json:"waiting"`      // records objects and packs that need a retrieval first
 	AlreadyKnown   int           `json:"already_known"`
 	MetadataPieces int           `json:"metadata_pieces"`
 	NotGrsync      int           `json:"not_grsync"`
@@ -192,8 +197,12 @@ func (inventorySummary) MessageType() string { return "summary" }
 func (r inventorySummary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "inventory of %s taken %s: %s\n", r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Archives, "archive"))
 	if b := r.Rebuild; b != nil {
-		fmt.Fprintf(w, "rebuilt the catalogue %s: %s added (%d from the Python tool), %d already known, %s, %s not made by grsync\n",
-			b.Catalogue, ui.Count(b.Added, "file version"), b.Legacy, b.AlreadyKnown, ui.Count(b.MetadataPieces, "metadata piece"), ui.Count(b.NotGrsync, "archive"))
+		fmt.Fprintf(w, "rebuilt the catalogue %s: %s added (%d from version records, %d from pack indexes, %d from the Python tool), %d already known, %s, %s not made by grsync\n",
+			b.Catalogue, ui.Count(b.Added, "file version"), b.FromRecords, b.FromPacks, b.Legacy, b.AlreadyKnown,
+			ui.Count(b.MetadataPieces, "metadata piece"), ui.Count(b.NotGrsync, "archive"))
+		if b.Waiting > 0 {
+			fmt.Fprintf(w, "  %s need a retrieval before they can be read\n", ui.Count(b.Waiting, "records object or pack"))
+		}
 		if len(b.problems) > 0 {
 			fmt.Fprintf(w, "  %s could not be read:\n", ui.Count(len(b.problems), "archive"))
 			writeFailures(w, b.problems)

@@ -170,10 +170,8 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	}
 	a.out.Summary(p)
 	if o.dryRun {
-		for _, it := range plan.Items {
-			for _, d := range it.Dests {
-				a.out.Result(wouldRestore{Path: ui.NewPath(d), Archive: it.ArchiveID})
-			}
+		for _, f := range plan.Listing() {
+			a.out.Result(wouldRestore{Path: ui.NewPath(f.Dest), Objects: f.Objects})
 		}
 		a.out.Summary(restoreSummary{Command: "restore", DryRun: true, Target: s.target.Location,
 			Existing: len(plan.Existing), Failures: []failureJSON{}})
@@ -230,8 +228,8 @@ func (p restorePlan) WriteText(w io.Writer) {
 
 // wouldRestore is a file a restore dry run would write (JSON "would_restore").
 type wouldRestore struct {
-	ui.Path        // where it would be written
-	Archive string `json:"archive"`
+	ui.Path          // where it would be written
+	Objects []string `json:"objects"` // the stored objects its content is read from
 }
 
 func (wouldRestore) MessageType() string { return "would_restore" }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type syncOptions struct {
 	excludeFrom       []string
 	listUploads       bool
 	abortUploads      bool
+	packSize          string
+	packThreshold     string
+	changingFiles     string
+	catalogueClass    string
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -41,6 +46,14 @@ target. A file whose content the target already holds (renamed, moved, copied) i
 recorded without uploading it again. Files gone from SRC are marked deleted in the
 catalogue; their archives are kept. Symlinks are not followed and not backed up;
 FIFOs, sockets and devices are skipped; each skip is reported.
+
+Small files travel in packs: objects of --pack-size bytes (64M) holding many
+files, so a million files cost a few hundred stored objects, not a million.
+Files larger than --pack-threshold (1M) are cut into content-defined chunks, so
+a large file that changes a little uploads a little. A file that changes while
+it is read is tried again at the end of the run; --changing-files says what to
+do if it changes again: fail (the default: nothing torn is recorded) or store
+(the bytes as read, flagged in the catalogue).
 
 Encryption is on when a key is given (or the target's backups are encrypted),
 unless --encrypt false. Compression (zstd) is on unless --compress false.`,
@@ -62,8 +75,68 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringArrayVar(&o.excludeFrom, "exclude-from", nil, "read exclude patterns from FILE, one per line")
 	f.BoolVar(&o.listUploads, "list-incomplete-uploads", false, "list unfinished multipart uploads in the target")
 	f.BoolVar(&o.abortUploads, "abort-incomplete-uploads", false, "abort all unfinished multipart uploads in the target")
+	f.StringVar(&o.packSize, "pack-size", "64M", "size of the objects small files and chunks are packed into (0: one object per file)")
+	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole; larger ones in content-defined chunks")
+	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
+	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	return cmd
+}
+
+// packOptions are sync's packing and changing-file settings, checked.
+type packOptions struct {
+	size, threshold int64
+	changing        engine.ChangingPolicy
+	catalogueClass  string
+}
+
+func (o *syncOptions) packOptions() (packOptions, error) {
+	var p packOptions
+	var err error
+	if p.size, err = parseSize(o.packSize); err != nil || (p.size != 0 && (p.size < 1<<20 || p.size > 4<<30)) {
+		return p, usagef("use 0 (one object per file) or a size from 1M to 4G, e.g. --pack-size 64M", "invalid --pack-size %q", o.packSize)
+	}
+	if p.threshold, err = parseSize(o.packThreshold); err != nil || p.threshold < 64<<10 || p.threshold > 64<<20 {
+		return p, usagef("use a size from 64k to 64M, e.g. --pack-threshold 1M", "invalid --pack-threshold %q", o.packThreshold)
+	}
+	switch strings.ToLower(o.changingFiles) {
+	case "fail":
+		p.changing = engine.ChangingFail
+	case "store":
+		p.changing = engine.ChangingStore
+	default:
+		return p, usagef("use --changing-files fail or --changing-files store", "invalid --changing-files %q", o.changingFiles)
+	}
+	switch c := strings.ToUpper(o.catalogueClass); c {
+	case "STANDARD", "GLACIER_IR":
+		p.catalogueClass = c
+	default:
+		return p, usagef("use STANDARD or GLACIER_IR: the catalogue's copies must be readable without a restore",
+			"invalid --catalogue-class %q", o.catalogueClass)
+	}
+	return p, nil
+}
+
+// parseSize reads a size: a number of bytes, or with a k, M or G suffix
+// (1024-based; "B" or "iB" may follow).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > 1<<40/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }
 
 // parsePartSize validates a part size: 1 MiB times a power of two, up to 4 GiB.
@@ -84,6 +157,10 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	}
 	if cmd.Flags().Changed("part-size") {
 		a.partSize = ps
+	}
+	pk, err := o.packOptions()
+	if err != nil {
+		return err
 	}
 	if o.listUploads || o.abortUploads {
 		if err := a.runUploads(o.abortUploads); err != nil {
@@ -157,11 +234,15 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 
 	cfg := a.engineConfig(s)
 	cfg.Encrypt, cfg.Compress, cfg.Desc = encrypt, o.compress.value, o.desc
+	cfg.PackSize, cfg.NoPacking, cfg.PackThreshold = pk.size, pk.size == 0, pk.threshold
+	if cfg.HotClass != "" {
+		cfg.HotClass = pk.catalogueClass
+	}
 	prog := a.progress("sync", "backing up")
 	cfg.Observer = prog
 	start := time.Now()
 	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
-	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop})
+	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop, ChangingFiles: pk.changing})
 	stopCount()
 	prog.Finish()
 	if err != nil {
@@ -217,10 +298,11 @@ type syncSummary struct {
 	Uploaded        int           `json:"uploaded"`
 	UploadedBytes   int64         `json:"uploaded_bytes"` // their source bytes
 	StoredBytes     int64         `json:"stored_bytes"`   // after compression and encryption
-	Resumed         int           `json:"resumed"`        // of the uploaded: interrupted uploads continued
-	ResumedBytes    int64         `json:"resumed_bytes"`  // stored bytes those did not send again
+	Objects         int           `json:"objects"`        // objects (packs) stored
+	ChangedStored   int           `json:"changed_stored"` // changed while read, stored as read
 	Deduplicated    int           `json:"deduplicated"`
 	Unchanged       int           `json:"unchanged"`
+	MetaChanged     int           `json:"mode_changed"` // mode or owner alone changed
 	Deleted         int           `json:"deleted"`
 	Skipped         int           `json:"skipped"`
 	Failed          int           `json:"failed"`
@@ -232,8 +314,8 @@ type syncSummary struct {
 func newSyncSummary(target string, r engine.SyncResult, took time.Duration) syncSummary {
 	return syncSummary{Command: "sync", Target: target, Interrupted: r.Interrupted, DurationSeconds: seconds(took),
 		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
-		Resumed: r.Resumed, ResumedBytes: r.ResumedBytes, Deduplicated: r.Deduplicated,
-		Unchanged: r.Unchanged, Deleted: r.Deleted, Skipped: r.Skipped, Failed: len(r.Failures),
+		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
+		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, Failed: len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
 }
 
@@ -245,12 +327,16 @@ func (r syncSummary) WriteText(w io.Writer) {
 		state = "interrupted (run it again to finish)"
 	}
 	fmt.Fprintf(w, "sync to %s %s in %s\n", r.Target, state, r.took.Round(time.Millisecond))
-	fmt.Fprintf(w, "  uploaded      %s (%s read, %s stored)\n", ui.Count(r.Uploaded, "file"), ui.Bytes(r.UploadedBytes), ui.Bytes(r.StoredBytes))
-	if r.Resumed > 0 {
-		fmt.Fprintf(w, "  resumed       %d of them (interrupted uploads continued; %s already stored, not sent again)\n", r.Resumed, ui.Bytes(r.ResumedBytes))
+	fmt.Fprintf(w, "  uploaded      %s (%s of new content, %s stored in %s)\n", ui.Count(r.Uploaded, "file"), ui.Bytes(r.UploadedBytes),
+		ui.Bytes(r.StoredBytes), ui.Count(r.Objects, "object"))
+	if r.ChangedStored > 0 {
+		fmt.Fprintf(w, "  changing      %s changed while read; stored as read (--changing-files=store)\n", ui.Count(r.ChangedStored, "file"))
 	}
 	fmt.Fprintf(w, "  deduplicated  %s (content already in the target)\n", ui.Count(r.Deduplicated, "file"))
 	fmt.Fprintf(w, "  unchanged     %s\n", ui.Count(r.Unchanged, "file"))
+	if r.MetaChanged > 0 {
+		fmt.Fprintf(w, "  mode changed  %s (mode or owner only: recorded, nothing uploaded)\n", ui.Count(r.MetaChanged, "file"))
+	}
 	if r.Deleted > 0 {
 		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", ui.Count(r.Deleted, "file"))
 	}

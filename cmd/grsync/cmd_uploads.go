@@ -44,7 +44,7 @@ func (a *app) runUploads(abort bool) error {
 	if err != nil {
 		return err
 	}
-	resumable, err := engine.ResumableUploads(s.cat, s.target.ID)
+	interrupted, err := engine.InterruptedUploads(s.cat, s.target.ID, ups)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (a *app) runUploads(abort bool) error {
 	}
 	for _, u := range ups {
 		m := uploadJSON{ID: u.ID, Created: u.Created}
-		if p, ok := resumable[u.ID]; ok {
+		if p, ok := interrupted[u.ID]; ok {
 			path := ui.NewPath(p)
 			m.Interrupted = &path
 		}
@@ -81,7 +81,7 @@ func (a *app) runUploads(abort bool) error {
 type uploadJSON struct {
 	ID          string    `json:"id"`
 	Created     time.Time `json:"created"`
-	Interrupted *ui.Path  `json:"interrupted_file,omitempty"` // the file whose upload a run left; the next sync continues it
+	Interrupted *ui.Path  `json:"interrupted,omitempty"` // what an interrupted sync of this catalogue was storing; the next sync aborts it
 	Aborted     bool      `json:"aborted"`
 	Error       string    `json:"error,omitempty"`
 }
@@ -93,7 +93,7 @@ func (u uploadJSON) WriteText(w io.Writer) {
 	case u.Aborted:
 		fmt.Fprintf(w, "    aborted\n")
 	case u.Interrupted != nil && u.Error == "":
-		fmt.Fprintf(w, "    interrupted upload of %s; the next sync continues it (or aborts it if the file changed)\n", strconv.Quote(u.Interrupted.Path))
+		fmt.Fprintf(w, "    left by an interrupted sync (%s); the next sync aborts it and stores what it held again\n", strconv.Quote(u.Interrupted.Path))
 	}
 }
 

@@ -273,7 +273,7 @@ func TestSigtermExits143(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	manyFiles(t, src, 100, 200<<10)
 	key := newKey(t, dir)
-	cmd, out, done := startSync(t, dir, "--local-store", "st", "--encryption-key-file", key, "--jobs", "1", "--bwlimit", "2M", src)
+	cmd, out, done := startSync(t, dir, "--local-store", "st", "--encryption-key-file", key, "--jobs", "1", "--pack-size", "1M", "--bwlimit", "2M", src)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -431,9 +431,9 @@ func TestDebugLogShowsRequestsNotSecrets(t *testing.T) {
 	log := first.stderr + second.stderr + restore.stderr
 
 	for _, want := range []string{
-		`msg="store request" op="put resumable" duration=`, // each upload
-		`msg="store request" op=request duration=`,         // each retrieval
-		`msg="store request" op=read duration=`,            // each download
+		`msg="store request" op=put duration=`,     // each upload
+		`msg="store request" op=request duration=`, // each retrieval
+		`msg="store request" op=read duration=`,    // each download
 		`msg=uploaded path=`, `msg=deduplicated path=`, `msg="unchanged: same size`,
 	} {
 		if !strings.Contains(log, want) {

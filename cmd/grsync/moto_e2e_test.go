@@ -43,7 +43,10 @@ func TestMotoVaultSyncRestoreRebuild(t *testing.T) {
 	writeFile(t, filepath.Join(src, "empty"), nil, time.Unix(1700000100, 0))
 	key := newKey(t, dir)
 	vault := []string{"--vault", "interop", "--region", "us-east-1", "--encryption-key-file", key}
-	r := mustRunEnv(t, dir, env, 0, append(vault, "--compress", "true", src)...)
+	// moto's Glacier has no multipart upload, and answers a plain SHA-256
+	// instead of the tree hash for a single upload over 1 MiB: one object
+	// per file (each under 1 MiB) stays within what it does right.
+	r := mustRunEnv(t, dir, env, 0, append(vault, "--compress", "true", "--pack-size", "0", src)...)
 	if !strings.Contains(r.stdout, "uploaded      13 files") {
 		t.Fatalf("all files should be uploaded:\n%s", r)
 	}

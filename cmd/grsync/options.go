@@ -386,8 +386,33 @@ func checkKey(t catalog.Target, k *keys.Key) error {
 func (a *app) engineConfig(s *session) *engine.Config {
 	return &engine.Config{
 		Store: s.store, Catalog: s.cat, Target: s.target, Key: s.key,
-		Jobs: a.g.jobs, Log: a.log, Now: a.now,
+		Jobs: a.g.jobs, Log: a.log, Now: a.now, Class: a.storageClassOf(s.target.Location),
+		HotClass: hotClassOf(s.target.Location),
 	}
+}
+
+// hotClassOf is the class catalogue snapshots and version records are
+// stored in: S3 STANDARD, readable at once (no thaw) when the catalogue
+// must be recovered; other stores have one class.
+func hotClassOf(location string) string {
+	if strings.HasPrefix(location, "s3:") {
+		return "STANDARD"
+	}
+	return ""
+}
+
+// storageClassOf is the class new objects of the target are billed in, as
+// the catalogue records it for retention and prune.
+func (a *app) storageClassOf(location string) string {
+	switch {
+	case strings.HasPrefix(location, "local:"):
+		return "LOCAL"
+	case strings.HasPrefix(location, "glacier:"):
+		return "VAULT"
+	case a.g.storageClass != "":
+		return strings.ToUpper(a.g.storageClass)
+	}
+	return s3store.DefaultStorageClass
 }
 
 // fakeNowEnv sets grsync's clock (RFC 3339), for tests and for trying what

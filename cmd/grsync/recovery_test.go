@@ -28,28 +28,39 @@ func TestStandardToolsRecoveryRecipe(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "id.txt"), []byte(id.stdout), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	archives, _ := filepath.Glob(filepath.Join(dir, "st", "archives", "*"))
-	var archive string
-	for _, a := range archives {
-		if !strings.HasSuffix(a, ".json") {
-			archive = a
-		}
-	}
-	if archive == "" {
-		t.Fatal("no archive in the store")
-	}
 	out := filepath.Join(dir, "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The README's own line, with ARCHIVE named; it must print no warning.
-	recipe := readmeRecipe(t, "age -d -i id.txt ARCHIVE")
-	cmd := exec.Command("sh", "-c", strings.Replace(strings.ReplaceAll(recipe, "id.txt", "../id.txt"), "ARCHIVE", `"$1"`, 1), "sh", archive)
-	cmd.Dir = out
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("the README's recipe %q failed or warned: %v\n%s", recipe, err, stderr.String())
+	script, err := filepath.Abs("../../scripts/grsync-pack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README's own line, run on every object in the store (a pack of
+	// the file, and the version records); it must print no warning.
+	recipe := readmeRecipe(t, "sh grsync-pack.sh unpack ARCHIVE id.txt")
+	archives, _ := filepath.Glob(filepath.Join(dir, "st", "archives", "*"))
+	n := 0
+	for _, archive := range archives {
+		if strings.HasSuffix(archive, ".json") {
+			continue
+		}
+		n++
+		line := strings.Replace(strings.Replace(recipe, "id.txt", "../id.txt", 1), "ARCHIVE", `"$1"`, 1)
+		line = strings.Replace(line, "grsync-pack.sh", `"$2"`, 1)
+		cmd := exec.Command("sh", "-c", line, "sh", archive, script)
+		cmd.Dir = out
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+			t.Fatalf("the README's recipe %q failed or warned: %v\n%s", recipe, err, stderr.String())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no archive in the store")
+	}
+	if _, err := os.Stat(filepath.Join(out, "grsync", "records.jsonl")); err != nil {
+		t.Errorf("the version records should unpack too: %v", err)
 	}
 	got := filepath.Join(out, strings.TrimPrefix(src, "/"), "only file é.bin")
 	b, err := os.ReadFile(got)
@@ -77,4 +88,28 @@ func readmeRecipe(t *testing.T, prefix string) string {
 	}
 	t.Fatalf("README.md has no line starting with %q", prefix)
 	return ""
+}
+
+// scripts/grsync-pack.sh is the script docs/FORMAT.md prints (and the
+// format package's tests run): they must not drift apart.
+func TestPackScriptMatchesFormatDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.Index(s, "<!-- grsync-pack.sh begin -->")
+	if i < 0 {
+		t.Fatal("FORMAT.md has no grsync-pack.sh block")
+	}
+	s = s[i:]
+	s = s[strings.Index(s, "```sh\n")+len("```sh\n"):]
+	s = s[:strings.Index(s, "```")]
+	file, err := os.ReadFile("../../scripts/grsync-pack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(file) != s {
+		t.Fatal("scripts/grsync-pack.sh differs from the script in docs/FORMAT.md section 8.11")
+	}
 }

@@ -76,7 +76,7 @@ func TestSigintOnceStopsGracefully(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	manyFiles(t, src, 150, 200<<10)
 	key := newKey(t, dir)
-	args := []string{"--local-store", "st", "--encryption-key-file", key, "--jobs", "1", src}
+	args := []string{"--local-store", "st", "--encryption-key-file", key, "--jobs", "1", "--pack-size", "1M", src}
 	cmd, out, done := startSync(t, dir, args...)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -310,7 +310,8 @@ func (c *Catalog) Commit(b *Batch) error {
 		}
 		defer insPiece.Close()
 
-		pending := map[*Blob]int64{} // blobs of this batch, by pointer
+		pending := map[*Blob]int64{}    // blobs of this batch, by pointer
+		objOf := map[*Blob]*NewObject{} // and their objects
 		for _, o := range b.Objects {
 			if err := target(o.TargetID); err != nil {
 				return err
@@ -345,6 +346,7 @@ func (c *Catalog) Commit(b *Batch) error {
 					return err
 				}
 				pending[bl] = bid
+				objOf[bl] = o
 				ids = append(ids, assign{&bl.ID, bid}, assign{&bl.ObjectID, oid}, assign{&bl.TargetID, o.TargetID})
 			}
 		}
@@ -355,6 +357,21 @@ func (c *Catalog) Commit(b *Batch) error {
 			row := v.Version
 			if row.Timestamp.IsZero() {
 				row.Timestamp = now
+			}
+			if row.ArchiveID == "" && len(v.Pieces) > 0 {
+				// The Python columns name where the content starts.
+				first := v.Pieces[0]
+				if o, ok := objOf[first]; ok {
+					row.ArchiveID, row.Checksum = o.ArchiveID, o.TreeHash
+				} else if err := tx.QueryRow(`SELECT o.archive_id, coalesce(o.tree_hash, '') FROM blobs b
+					JOIN objects o ON o.id = b.object_id WHERE b.id = ?`, first.ID).Scan(&row.ArchiveID, &row.Checksum); err != nil {
+					return fmt.Errorf("version of %q: its first piece: %w", v.Path, err)
+				}
+				row.Compression = first.Encoding
+				row.StoredSize = 0
+				for _, p := range v.Pieces {
+					row.StoredSize += p.Length
+				}
 			}
 			vid, err := insertVersion(stmtExecer{insVer}, row)
 			if err != nil {

@@ -115,14 +115,18 @@ const versionColumns = `h.id, coalesce(h.target_id, 0), h.path, coalesce(h.file_
 	h.kind, h.uid, h.gid, coalesce(h.link_target, ''), coalesce(h.hardlink, ''),
 	h.flags, coalesce(h.run_id, 0)`
 
-func scanVersion(r rowScanner) (Version, error) {
+func scanVersion(r rowScanner) (Version, error) { return scanVersionWith(r) }
+
+// scanVersionWith scans versionColumns, then the extra columns into extra.
+func scanVersionWith(r rowScanner, extra ...any) (Version, error) {
 	var v Version
 	var mode int64
 	var recordedAt, timestamp sql.NullString
 	var uid, gid sql.NullInt64
-	if err := r.Scan(&v.ID, &v.TargetID, &v.Path, &v.Size, &v.MTime, &v.MTimeNS, &mode, &v.ArchiveID,
+	dest := []any{&v.ID, &v.TargetID, &v.Path, &v.Size, &v.MTime, &v.MTimeNS, &mode, &v.ArchiveID,
 		&v.Location, &v.Checksum, &v.Compression, &recordedAt, &timestamp, &v.ContentHash, &v.StoredSize,
-		&v.Description, &v.Deleted, &v.Kind, &uid, &gid, &v.LinkTarget, &v.Hardlink, &v.Flags, &v.RunID); err != nil {
+		&v.Description, &v.Deleted, &v.Kind, &uid, &gid, &v.LinkTarget, &v.Hardlink, &v.Flags, &v.RunID}
+	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return Version{}, err
 	}
 	if uid.Valid && gid.Valid {

@@ -30,9 +30,26 @@ type Config struct {
 	Compress bool
 	Desc     string // user --desc stored with each new archive
 	Jobs     int    // files in flight; <1 means 1
+	// PackSize is the size packs are closed at (0: DefaultPackSize);
+	// NoPacking stores each file's content in an object of its own.
+	PackSize  int64
+	NoPacking bool
+	// PackThreshold is the largest file stored whole (0: 1 MiB); larger
+	// files are stored as content-defined chunks.
+	PackThreshold int64
+	// Class is the storage class new objects get, as the catalogue records
+	// it when the store does not say ("LOCAL", "VAULT", an S3 class).
+	Class string
+	// HotClass is the class catalogue snapshots and version records are
+	// stored in where the store has classes (S3; "" elsewhere), so that a
+	// lost catalogue is recovered without a restore.
+	HotClass string
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	// afterRead, in tests, runs after each read of a file's content.
+	afterRead func(path string)
 }
 
 func (c *Config) now() time.Time {
@@ -40,6 +57,23 @@ func (c *Config) now() time.Time {
 		return c.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (c *Config) packSize() int64 {
+	switch {
+	case c.NoPacking:
+		return 0
+	case c.PackSize > 0:
+		return c.PackSize
+	}
+	return DefaultPackSize
+}
+
+func (c *Config) packThreshold() int64 {
+	if c.PackThreshold > 0 {
+		return c.PackThreshold
+	}
+	return DefaultPackThreshold
 }
 
 func (c *Config) jobs() int {

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,24 +14,25 @@ import (
 	"time"
 
 	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
 	"github.com/grsync/grsync/internal/keys"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/local"
 )
 
-type recorder struct {
+type eventRecorder struct {
 	NopObserver
 	mu      sync.Mutex
 	notices []string
 }
 
-func (r *recorder) Notice(path, msg string) {
+func (r *eventRecorder) Notice(path, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notices = append(r.notices, msg)
 }
 
-func (r *recorder) saw(s string) bool {
+func (r *eventRecorder) saw(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range r.notices {
@@ -66,22 +68,43 @@ func setup(t *testing.T, delay time.Duration) (*Config, string) {
 	return &Config{Store: st, Catalog: cat, Target: tg, Key: &k, Encrypt: true, Compress: true, Jobs: 2}, dir
 }
 
+// putV1Archive stores content as a format v1 archive (as grsync before
+// packs did) and records it as the version of path.
+func putV1Archive(t *testing.T, cfg *Config, path string, content []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mt := time.Unix(1700000000, 0)
+	w, err := format.NewWriter(&buf, format.FileInfo{Path: path, Size: int64(len(content)), Mode: 0o644, ModTime: mt},
+		format.Options{Compress: true, Recipient: cfg.Key.AgeIdentity().Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(content)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := cfg.Store.Put(context.Background(), bytes.NewReader(buf.Bytes()), "v1 archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Key.ContentHash()
+	h.Write(content)
+	if _, err := cfg.Catalog.Record(catalog.Version{TargetID: cfg.Target.ID, Path: path, Size: int64(len(content)),
+		MTimeNS: mt.UnixNano(), Mode: 0o644, ArchiveID: a.ID, Checksum: a.TreeHash, StoredSize: a.Size,
+		Compression: "grsync1+zstd+age", ContentHash: hex.EncodeToString(h.Sum(nil))}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A whole v1 archive in cold storage: the retrieval is recorded, reused by
+// the next run, and an interrupted download resumes at the last whole MiB.
 func TestColdRestoreWaitsReusesJobsAndResumesDownloads(t *testing.T) {
 	cfg, dir := setup(t, 300*time.Millisecond)
-	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	src := filepath.Join(dir, "src", "big")
 	big := make([]byte, 3<<20+12345)
 	rand.Read(big)
-	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	putV1Archive(t, cfg, src, big)
 	ctx := context.Background()
-	res, err := Sync(ctx, cfg, SyncOptions{Sources: []string{src}})
-	if err != nil || res.Uploaded != 1 {
-		t.Fatalf("sync: %+v %v", res, err)
-	}
 
 	out := filepath.Join(dir, "out")
 	opt := RestoreOptions{Output: out, Poll: 50 * time.Millisecond}
@@ -113,7 +136,7 @@ func TestColdRestoreWaitsReusesJobsAndResumesDownloads(t *testing.T) {
 	var partial bytes.Buffer
 	partial.ReadFrom(rc)
 	rc.Close()
-	dest := Destination(opt, filepath.Join(src, "big"))
+	dest := Destination(opt, src)
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +147,7 @@ func TestColdRestoreWaitsReusesJobsAndResumesDownloads(t *testing.T) {
 	}
 
 	// The second run reuses the recorded job (no new request) and resumes.
-	rec := &recorder{}
+	rec := &eventRecorder{}
 	cfg.Observer = rec
 	plan, _ = PlanRestore(cfg, opt)
 	opt.Wait = true
@@ -147,46 +170,103 @@ func TestColdRestoreWaitsReusesJobsAndResumesDownloads(t *testing.T) {
 	}
 }
 
-func TestChangedWhileReadingIsNotRecorded(t *testing.T) {
-	cfg, dir := setup(t, 0)
-	p := filepath.Join(dir, "growing")
-	if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The store's Put appends to the file while it is being read.
-	cfg.Store = &mutatingStore{Store: cfg.Store, path: p}
-	res, err := Sync(context.Background(), cfg, SyncOptions{Sources: []string{p}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Uploaded != 0 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "changed while it was being read") {
-		t.Fatalf("a file changed during the read must be reported, not recorded: %+v", res)
-	}
-	if _, ok, _ := cfg.Catalog.Latest(cfg.Target.ID, p); ok {
-		t.Error("the changed file was recorded")
-	}
-	// And the uploaded archive was removed again.
-	n := 0
-	cfg.Store.Inventory(context.Background(), store.Retrieval{Kind: store.KindInventory, Ready: true}, func(store.Archive) error { n++; return nil })
-	if n != 0 {
-		t.Errorf("%d archives left in the store for a file not recorded", n)
-	}
-}
-
-type mutatingStore struct {
-	store.Store
-	path string
-	once sync.Once
-}
-
-// Put changes the source file as soon as the upload starts reading.
-func (m *mutatingStore) Put(ctx context.Context, body io.Reader, desc string) (store.Archive, error) {
-	m.once.Do(func() {
-		f, err := os.OpenFile(m.path, os.O_APPEND|os.O_WRONLY, 0)
-		if err == nil {
-			f.Write([]byte("more"))
-			f.Close()
+// Packs in cold storage: one retrieval per pack, recorded and reused; the
+// members are read by range once it is ready.
+func TestColdRestoreOfPacks(t *testing.T) {
+	cfg, dir := setup(t, 300*time.Millisecond)
+	src := filepath.Join(dir, "src")
+	want := map[string][]byte{}
+	for i := 0; i < 20; i++ {
+		b := make([]byte, 1000+i*5000)
+		rand.Read(b)
+		p := filepath.Join(src, fmt.Sprintf("f%02d", i))
+		want[p] = b
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			t.Fatal(err)
 		}
-	})
-	return m.Store.Put(ctx, body, desc)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Jobs = 1 // one pack
+	ctx := context.Background()
+	res, err := Sync(ctx, cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || res.Uploaded != 20 || res.Objects != 1 {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+	out := filepath.Join(dir, "out")
+	opt := RestoreOptions{Output: out, Poll: 50 * time.Millisecond}
+	plan, err := PlanRestore(cfg, opt)
+	if err != nil || len(plan.Items) != 1 || plan.Files != 20 {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	r1, err := Restore(ctx, cfg, opt, plan)
+	if err != nil || r1.Pending != 20 || r1.PendingArch != 1 {
+		t.Fatalf("first restore should wait for one pack: %+v %v", r1, err)
+	}
+	plan, _ = PlanRestore(cfg, opt)
+	opt.Wait = true
+	r2, err := Restore(ctx, cfg, opt, plan)
+	if err != nil || r2.Restored != 20 || len(r2.Failures) > 0 || !plan.Items[0].Reused {
+		t.Fatalf("second restore: %+v %v (reused %v)", r2, err, plan.Items[0].Reused)
+	}
+	for p, b := range want {
+		got, err := os.ReadFile(Destination(opt, p))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("%s restored differently: %v", p, err)
+		}
+	}
+}
+
+// A file that changes while it is read is tried again at the end of the
+// run; if it changes again it is reported and not recorded, unless the
+// policy is to store it as read.
+func TestChangedWhileReadingIsNotRecorded(t *testing.T) {
+	for _, policy := range []ChangingPolicy{ChangingFail, ChangingStore} {
+		cfg, dir := setup(t, 0)
+		p := filepath.Join(dir, "growing")
+		if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 3<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The file grows after every read of it.
+		cfg.afterRead = func(string) {
+			if f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+				f.Write([]byte("more"))
+				f.Close()
+			}
+		}
+		rec := &eventRecorder{}
+		cfg.Observer = rec
+		res, err := Sync(context.Background(), cfg, SyncOptions{Sources: []string{p}, ChangingFiles: policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rec.saw("trying again at the end") {
+			t.Errorf("policy %d: the first change should be retried: %v", policy, rec.notices)
+		}
+		v, ok, _ := cfg.Catalog.Latest(cfg.Target.ID, p)
+		switch policy {
+		case ChangingFail:
+			if res.Uploaded != 0 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "changed while it was being read, twice") {
+				t.Fatalf("a file changed during both reads must be reported, not recorded: %+v", res)
+			}
+			if ok {
+				t.Error("the changed file was recorded")
+			}
+		case ChangingStore:
+			if res.Uploaded != 1 || res.ChangedStored != 1 || len(res.Failures) != 0 {
+				t.Fatalf("with --changing-files=store the file is stored as read: %+v", res)
+			}
+			if !ok || v.Flags&catalog.FlagChangedWhileRead == 0 {
+				t.Fatalf("the version must be flagged changed while read: %+v", v)
+			}
+		}
+		// Whatever was stored is recorded: nothing in the store is unknown.
+		objs, _ := cfg.Catalog.Objects(cfg.Target.ID)
+		n := 0
+		cfg.Store.Inventory(context.Background(), store.Retrieval{Kind: store.KindInventory, Ready: true}, func(store.Archive) error { n++; return nil })
+		if n != len(objs) {
+			t.Errorf("policy %d: %d objects in the store, %d recorded", policy, n, len(objs))
+		}
+	}
 }

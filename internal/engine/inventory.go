@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -110,6 +111,9 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 	groups := map[string][]piece{}
 	var order []string
 	for _, a := range archives {
+		if _, ok := format.IsObjectDescription(a.Description); ok {
+			continue // v2 objects: read through records and pack indexes (Rebuild)
+		}
 		p, err := format.ParseDescription(a.Description)
 		if err == nil {
 			if _, ok := groups[p.Group]; !ok {
@@ -192,16 +196,40 @@ type RebuildResult struct {
 	Added, AlreadyKnown, Legacy int
 	Decoded                     Decoded
 	Date                        time.Time
+	// Records is what the store's version records gave.
+	Records RecordsResult
+	// FromPacks counts file versions read from the indexes of packs no
+	// records object names; PacksWaiting counts such packs that cannot be
+	// read without a retrieval.
+	FromPacks, PacksWaiting int
 }
 
-// Rebuild records in the catalogue every file version the listing's
-// descriptions reveal that the catalogue does not have yet.
-func Rebuild(cfg *Config, l Listing) (RebuildResult, error) {
+// Rebuild adds to the catalogue every file version the store reveals that
+// the catalogue does not have yet: first everything the version records
+// hold (every version, folders, symlinks and deletions included), then the
+// files in the indexes of packs no records object names (a run that died
+// before storing its records), then what v1 and Python-tool archive
+// descriptions say.
+func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (RebuildResult, error) {
 	res := RebuildResult{Date: l.Date}
+	var err error
+	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives, w); err != nil {
+		return res, err
+	}
+	res.Added += res.Records.Stats.Versions
+	res.AlreadyKnown += res.Records.Stats.Known
+	if err := rebuildFromPacks(ctx, cfg, l.Archives, &res); err != nil {
+		return res, err
+	}
 	res.Decoded = DecodeListing(cfg, l.Archives)
-	known, err := cfg.Catalog.ArchiveIDs(cfg.Target.ID)
+	res.Decoded.Problems = append(res.Records.Problems, res.Decoded.Problems...)
+	objs, err := cfg.Catalog.Objects(cfg.Target.ID)
 	if err != nil {
 		return res, err
+	}
+	known := map[string]bool{}
+	for _, o := range objs {
+		known[o.ArchiveID] = true
 	}
 	for _, f := range res.Decoded.Files {
 		if known[f.Version.ArchiveID] {
@@ -216,7 +244,106 @@ func Rebuild(cfg *Config, l Listing) (RebuildResult, error) {
 			res.Legacy++
 		}
 	}
+	// What the catalogue holds now is in the store's records, or cannot be
+	// told better than the store already does.
+	if err := cfg.Catalog.MarkAllRecorded(cfg.Target.ID); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// rebuildFromPacks records the packs of the listing that the catalogue
+// does not know, with the files their indexes list, when the pack can be
+// read now (a local store, a hot S3 class). Chunks are recorded as content
+// but give no file: only version records say which file they belong to.
+func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive, res *RebuildResult) error {
+	objs, err := cfg.Catalog.Objects(cfg.Target.ID)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, o := range objs {
+		known[o.ArchiveID] = true
+	}
+	mk := cfg.metaKey()
+	for _, a := range archives {
+		if known[a.ID] {
+			continue
+		}
+		if _, ok := format.IsObjectDescription(a.Description); !ok {
+			continue
+		}
+		m, err := format.ParseObjectDescription(a.Description, mk)
+		if err != nil {
+			res.Records.Problems = append(res.Records.Problems, Failure{Path: "object " + a.ID, Err: err})
+			continue
+		}
+		if m.Kind != format.ObjectPack {
+			continue
+		}
+		r, err := cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindArchive, ArchiveID: a.ID})
+		if err != nil {
+			return fmt.Errorf("reading pack %s: %w", a.ID, err)
+		}
+		if !r.Ready {
+			res.PacksWaiting++
+			continue
+		}
+		pack := format.PackID(m.ID)
+		idx, err := format.ReadPackIndex(&storeReaderAt{ctx: ctx, s: cfg.Store, r: r}, a.Size, cfg.identityFor(m.Encoding), pack)
+		if err != nil {
+			res.Records.Problems = append(res.Records.Problems, Failure{Path: "pack " + a.ID, Err: err})
+			continue
+		}
+		obj := &catalog.NewObject{Object: catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectPack,
+			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created}}
+		b := &catalog.Batch{Objects: []*catalog.NewObject{obj}}
+		for _, e := range idx.Members {
+			kind := catalog.BlobFile
+			switch e.Kind {
+			case format.KindChunk:
+				kind = catalog.BlobChunk
+			case format.KindFile:
+			default:
+				continue
+			}
+			bl := &catalog.Blob{Hash: hex.EncodeToString(e.Hash), Size: e.Size, Offset: e.Offset, Length: e.Length,
+				Member: int64(e.Number), Kind: kind, Encoding: m.Encoding}
+			obj.Blobs = append(obj.Blobs, bl)
+			if kind == catalog.BlobFile {
+				v := catalog.Version{TargetID: cfg.Target.ID, Path: e.Path, Size: e.Size,
+					MTime: float64(e.ModTime.UnixNano()) / 1e9, MTimeNS: e.ModTime.UnixNano(), Mode: format.UnixMode(e.Mode),
+					ContentHash: hex.EncodeToString(e.Hash), Timestamp: m.Created.UTC()}
+				b.Versions = append(b.Versions, &catalog.NewVersion{Version: v, Pieces: []*catalog.Blob{bl}})
+			}
+		}
+		if err := cfg.Catalog.Commit(b); err != nil {
+			return fmt.Errorf("recording pack %s: %w", a.ID, err)
+		}
+		res.FromPacks += len(b.Versions)
+		res.Added += len(b.Versions)
+	}
+	return nil
+}
+
+// storeReaderAt reads a ready retrieval at offsets.
+type storeReaderAt struct {
+	ctx context.Context
+	s   store.Store
+	r   store.Retrieval
+}
+
+func (s *storeReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	rc, err := s.s.ReadRange(s.ctx, s.r, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // VerifyResult compares the catalogue with a store listing.
@@ -242,38 +369,29 @@ func (v VerifyResult) OK() bool {
 // id the catalogue noted before the upload) are deleted and counted apart.
 func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	res := VerifyResult{Date: l.Date}
-	vs, err := cfg.Catalog.Select(cfg.Target.ID, nil, time.Time{})
+	objs, err := cfg.Catalog.Objects(cfg.Target.ID)
 	if err != nil {
 		return res, err
 	}
-	all, err := cfg.Catalog.ArchiveIDs(cfg.Target.ID)
-	if err != nil {
-		return res, err
-	}
+	all := map[string]bool{}
 	inStore := map[string]store.Archive{}
 	for _, a := range l.Archives {
 		inStore[a.ID] = a
 	}
-	recorded := map[string]catalog.Version{}
-	for _, v := range vs {
-		if v.ArchiveID != "" {
-			recorded[v.ArchiveID] = v
-		}
-	}
-	for id := range all {
-		a, ok := inStore[id]
-		v, known := recorded[id]
+	for _, o := range objs {
+		all[o.ArchiveID] = true
+		a, ok := inStore[o.ArchiveID]
 		if !ok {
-			if known && !l.Date.IsZero() && v.Timestamp.After(l.Date) {
+			if !l.Date.IsZero() && o.Uploaded.After(l.Date) {
 				res.Recent++
 				continue
 			}
-			res.Missing = append(res.Missing, id)
+			res.Missing = append(res.Missing, o.ArchiveID)
 			continue
 		}
 		res.Checked++
-		if known && v.StoredSize > 0 && a.Size != v.StoredSize {
-			res.SizeDiff = append(res.SizeDiff, id)
+		if o.Size > 0 && a.Size != o.Size {
+			res.SizeDiff = append(res.SizeDiff, o.ArchiveID)
 		}
 	}
 	dead, err := deadUploads(cfg)

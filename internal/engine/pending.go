@@ -28,6 +28,9 @@ func deadUploads(cfg *Config) (map[string][]catalog.PendingUpload, error) {
 
 // groupOf returns the group id of a grsync description, or "".
 func groupOf(desc string) string {
+	if g, ok := format.IsObjectDescription(desc); ok {
+		return g
+	}
 	p, err := format.ParseDescription(desc)
 	if err != nil {
 		return ""
@@ -60,4 +63,25 @@ func AbortDeadUploads(ctx context.Context, cfg *Config, keep map[string]bool) (i
 		n++
 	}
 	return n, nil
+}
+
+// InterruptedUploads returns, by store upload id, what each unfinished
+// upload that a dead run of this catalogue left was storing (a noted
+// path, "pack <id>" for a pack). The next sync aborts them.
+func InterruptedUploads(cat *catalog.Catalog, targetID int64, ups []store.Upload) (map[string]string, error) {
+	ps, err := cat.PendingUploads(targetID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalogue: %w", err)
+	}
+	byGroup := map[string]string{}
+	for _, p := range ps {
+		byGroup[p.Group] = p.Path
+	}
+	out := map[string]string{}
+	for _, u := range ups {
+		if what, ok := byGroup[groupOf(u.Description)]; ok {
+			out[u.ID] = what
+		}
+	}
+	return out, nil
 }

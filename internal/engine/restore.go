@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,22 +51,61 @@ func Destination(opt RestoreOptions, original string) string {
 	return filepath.Join(opt.Output, strings.TrimLeft(filepath.Clean(original), "/"))
 }
 
-// RestoreItem is one archive to fetch and the files it gives back.
+// RestoreItem is one stored object to retrieve (an archive or a pack) and
+// how many of the files to restore need it.
 type RestoreItem struct {
 	ArchiveID string
-	Size      int64 // stored bytes to retrieve
-	Versions  []catalog.Version
-	Dests     []string // Destination of each version, same order
+	Size      int64 // the object's stored bytes
+	Need      int64 // the bytes of it the restore reads (members of a pack)
+	Files     int   // files with a piece in it
 	Retrieval store.Retrieval
 	Reused    bool // a retrieval already requested earlier is reused
+}
+
+// restoreFile is one file to restore: its version, destination and pieces.
+type restoreFile struct {
+	v      catalog.Version
+	dest   string
+	pieces []catalog.Piece
+	items  []*RestoreItem // the objects its pieces are in, each once
+}
+
+// ready reports whether every object the file needs can be read.
+func (f *restoreFile) ready() bool {
+	for _, it := range f.items {
+		if !it.Retrieval.Ready {
+			return false
+		}
+	}
+	return true
 }
 
 // RestorePlan is what a restore will do, for the user to see before paying.
 type RestorePlan struct {
 	Items    []*RestoreItem
 	Files    int
-	Bytes    int64    // stored bytes to retrieve
+	Bytes    int64    // stored bytes to retrieve (whole objects)
 	Existing []string // destinations that exist and will be skipped (no --overwrite)
+	files    []*restoreFile
+}
+
+// PlannedFile is one file a plan restores: where to, and the ids of the
+// objects its content is read from.
+type PlannedFile struct {
+	Dest    string
+	Objects []string
+}
+
+// Listing lists the files the plan restores, in order.
+func (p *RestorePlan) Listing() []PlannedFile {
+	out := make([]PlannedFile, len(p.files))
+	for i, f := range p.files {
+		out[i].Dest = f.dest
+		for _, it := range f.items {
+			out[i].Objects = append(out[i].Objects, it.ArchiveID)
+		}
+	}
+	return out
 }
 
 // RestoreResult summarises a restore.
@@ -73,14 +113,15 @@ type RestoreResult struct {
 	Restored    int
 	Bytes       int64
 	Existing    int // skipped because the destination exists
-	Pending     int // files whose archives are not retrievable yet
-	PendingArch int
+	Pending     int // files whose objects are not retrievable yet
+	PendingArch int // objects not retrievable yet
 	Failures    []Failure
 	Interrupted bool
 }
 
-// PlanRestore selects the versions to restore and groups them by archive,
-// so content shared by several paths is fetched once.
+// PlanRestore selects the versions to restore and the objects their pieces
+// are in, so that content shared by several files, and the members of one
+// pack, are retrieved once.
 func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	if !opt.InPlace && opt.Output == "" {
 		return nil, errors.New("no output folder")
@@ -89,11 +130,25 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the catalogue: %w", err)
 	}
-	plan := &RestorePlan{}
-	byArchive := map[string]*RestoreItem{}
+	ids := make([]int64, 0, len(vs))
 	for _, v := range vs {
-		if v.ArchiveID == "" {
+		if v.Kind == catalog.KindFile {
+			ids = append(ids, v.ID)
+		}
+	}
+	pieces, err := cfg.Catalog.Pieces(ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalogue: %w", err)
+	}
+	plan := &RestorePlan{}
+	byObject := map[string]*RestoreItem{}
+	for _, v := range vs {
+		if v.Kind != catalog.KindFile {
 			continue
+		}
+		ps := pieces[v.ID]
+		if len(ps) == 0 && v.Size > 0 {
+			return nil, fmt.Errorf("the catalogue has no stored content for %q (version %d)", v.Path, v.ID)
 		}
 		dest := Destination(opt, v.Path)
 		if !opt.Overwrite {
@@ -102,39 +157,47 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 				continue
 			}
 		}
-		it := byArchive[v.ArchiveID]
-		if it == nil {
-			it = &RestoreItem{ArchiveID: v.ArchiveID, Size: v.StoredSize}
-			byArchive[v.ArchiveID] = it
-			plan.Items = append(plan.Items, it)
-			plan.Bytes += v.StoredSize
+		f := &restoreFile{v: v, dest: dest, pieces: ps}
+		for _, p := range ps {
+			it := byObject[p.Object.ArchiveID]
+			if it == nil {
+				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Size: p.Object.Size}
+				if it.Size == 0 {
+					it.Size = p.Length // archives of older catalogues: their one blob
+				}
+				byObject[p.Object.ArchiveID] = it
+				plan.Items = append(plan.Items, it)
+				plan.Bytes += it.Size
+			}
+			if !slices.Contains(f.items, it) {
+				f.items = append(f.items, it)
+				it.Files++
+			}
+			it.Need += p.Length
 		}
-		it.Versions = append(it.Versions, v)
-		it.Dests = append(it.Dests, dest)
+		plan.files = append(plan.files, f)
 		plan.Files++
 	}
-	sort.Slice(plan.Items, func(i, j int) bool { return plan.Items[i].Dests[0] < plan.Items[j].Dests[0] })
+	sort.Slice(plan.files, func(i, j int) bool { return plan.files[i].dest < plan.files[j].dest })
 	return plan, nil
 }
 
 // Restore carries out a plan: it requests (or reuses) a retrieval for each
-// archive, waits if asked, then downloads, verifies, decodes and places
-// each file.
+// object, waits if asked, then reads, verifies, decodes and places each file
+// as soon as every object it needs is ready.
 func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
 	res := RestoreResult{Existing: len(plan.Existing)}
 	obs := cfg.observer()
 	var total int64
-	for _, it := range plan.Items {
-		for _, v := range it.Versions {
-			total += v.Size
-		}
+	for _, f := range plan.files {
+		total += f.v.Size
 	}
 	obs.Found(plan.Files, total)
 	obs.Scanned()
 	for _, d := range plan.Existing {
 		obs.Notice(d, "exists, not overwritten (use --overwrite to replace it)")
 	}
-	// Request or reuse a retrieval for every archive.
+	// Request or reuse a retrieval for every object.
 	for _, it := range plan.Items {
 		r, reused, err := retrieval(ctx, cfg, opt, it.ArchiveID)
 		if err != nil {
@@ -151,43 +214,48 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	for _, d := range plan.Existing {
 		sweeper.sweep(d)
 	}
-	pending := append([]*RestoreItem(nil), plan.Items...)
+	rd := newPieceReader(cfg)
+	defer rd.close()
+	pending := append([]*restoreFile(nil), plan.files...)
 	interval := opt.Poll
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
 	for {
-		var ready, still []*RestoreItem
-		for _, it := range pending {
-			if !it.Retrieval.Ready {
-				r, err := cfg.Store.Poll(ctx, it.Retrieval)
-				if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-					// The job's output is gone: ask again (the old job is paid for, but nothing
-					// can be read from it any more).
-					_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", it.ArchiveID)
-					r, _, err = retrieval(ctx, cfg, opt, it.ArchiveID)
-				}
-				if err != nil {
-					return res, fmt.Errorf("checking retrieval of archive %s: %w", it.ArchiveID, err)
-				}
-				it.Retrieval = r
-				if r.Ready {
-					_ = saveRetrieval(cfg, r)
-				}
-			}
+		for _, it := range plan.Items {
 			if it.Retrieval.Ready {
-				ready = append(ready, it)
-			} else {
-				still = append(still, it)
+				continue
+			}
+			r, err := cfg.Store.Poll(ctx, it.Retrieval)
+			if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
+				// The job's output is gone: ask again (the old job is paid for, but nothing
+				// can be read from it any more).
+				_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", it.ArchiveID)
+				r, _, err = retrieval(ctx, cfg, opt, it.ArchiveID)
+			}
+			if err != nil {
+				return res, fmt.Errorf("checking retrieval of archive %s: %w", it.ArchiveID, err)
+			}
+			it.Retrieval = r
+			if r.Ready {
+				_ = saveRetrieval(cfg, r)
 			}
 		}
-		fetchAll(ctx, cfg, ready, opt.Overwrite, sweeper, &res, &mu)
+		var ready, still []*restoreFile
+		for _, f := range pending {
+			if f.ready() {
+				ready = append(ready, f)
+			} else {
+				still = append(still, f)
+			}
+		}
+		fetchAll(ctx, cfg, rd, ready, opt.Overwrite, sweeper, &res, &mu)
 		pending = still
 		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
 			break
 		}
-		for _, it := range pending {
-			obs.Notice(it.Dests[0], fmt.Sprintf("waiting for retrieval (%s tier)", tierOrDefault(it.Retrieval.Tier)))
+		for _, f := range pending {
+			obs.Notice(f.dest, fmt.Sprintf("waiting for retrieval (%s tier)", tierOrDefault(f.items[0].Retrieval.Tier)))
 		}
 		if err := sleepCtx(ctx, opt.Stop, interval); err != nil {
 			break
@@ -196,10 +264,16 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 			interval = min(interval*2, opt.PollMax)
 		}
 	}
-	for _, it := range pending {
-		res.PendingArch++
-		res.Pending += len(it.Versions)
+	waiting := map[*RestoreItem]bool{}
+	for _, f := range pending {
+		res.Pending++
+		for _, it := range f.items {
+			if !it.Retrieval.Ready {
+				waiting[it] = true
+			}
+		}
 	}
+	res.PendingArch = len(waiting)
 	if stopRequested(ctx, opt.Stop) {
 		res.Interrupted = true
 	}
@@ -279,150 +353,109 @@ func saveRetrieval(cfg *Config, r store.Retrieval) error {
 	return nil
 }
 
-// fetchAll downloads and places the ready items, several at a time.
-func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+// fetchAll restores the ready files, several at a time.
+func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
-	for _, it := range items {
+	// Files that share their content (copies, hard links) are decoded once
+	// and copied.
+	groups := map[string][]*restoreFile{}
+	var order []string
+	for _, f := range files {
+		k := contentGroup(f)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], f)
+	}
+	for _, k := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchItem(ctx, cfg, it, overwrite, sw, res, mu)
+			fetchGroup(ctx, cfg, rd, groups[k], overwrite, sw, res, mu)
 		}()
 	}
 	wg.Wait()
 }
 
-func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+// contentGroup names what a file's content is made of, so that files with
+// the same pieces are decoded once.
+func contentGroup(f *restoreFile) string {
+	var b strings.Builder
+	for _, p := range f.pieces {
+		fmt.Fprintf(&b, "%d,", p.ID)
+	}
+	if len(f.pieces) == 0 {
+		b.WriteString("empty:" + f.dest)
+	}
+	return b.String()
+}
+
+func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	obs := cfg.observer()
-	failAll := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, d := range it.Dests {
-			res.Failures = append(res.Failures, Failure{Path: d, Err: err})
-			obs.Done(d, "failed", err)
-		}
+	for _, f := range files {
+		obs.Start(f.dest, f.v.Size)
 	}
-	for i, d := range it.Dests {
-		obs.Start(d, it.Versions[i].Size)
-	}
-	first := it.Versions[0]
-	tmp, err := decodeTo(ctx, cfg, it.Retrieval, first, it.Dests[0], sw)
+	tmp, err := restoreContent(ctx, cfg, rd, files[0], sw)
 	if err != nil {
-		failAll(err)
+		mu.Lock()
+		for _, f := range files {
+			res.Failures = append(res.Failures, Failure{Path: f.dest, Err: err})
+		}
+		mu.Unlock()
+		for _, f := range files {
+			obs.Done(f.dest, "failed", err)
+		}
 		return
 	}
 	defer remove(tmp)
-	last := len(it.Versions) - 1
-	for i, v := range it.Versions {
+	last := len(files) - 1
+	for i, f := range files {
 		// The temporary file itself is moved into the last place when that
 		// is in its folder; every other destination gets a copy.
-		keep := i < last || filepath.Dir(it.Dests[i]) != filepath.Dir(tmp)
-		err := place(tmp, it.Dests[i], v, keep, overwrite, sw)
+		keep := i < last || filepath.Dir(f.dest) != filepath.Dir(tmp)
+		err := place(tmp, f.dest, f.v, keep, overwrite, sw)
 		mu.Lock()
 		if err != nil {
-			res.Failures = append(res.Failures, Failure{Path: it.Dests[i], Err: err})
+			res.Failures = append(res.Failures, Failure{Path: f.dest, Err: err})
 		} else {
 			res.Restored++
-			res.Bytes += v.Size
+			res.Bytes += f.v.Size
 		}
 		mu.Unlock()
 		if err != nil {
-			obs.Done(it.Dests[i], "failed", err)
+			obs.Done(f.dest, "failed", err)
 		} else {
-			obs.Done(it.Dests[i], "restored", nil)
+			obs.Done(f.dest, "restored", nil)
 		}
 	}
 }
 
-// decodeTo reads archive r, verifies it and writes the file content of v to
-// a new temporary file beside dest, returning the temporary file's name.
-// Nothing is created before the archive is known to be readable with the
-// key (a wrong key fails before any output).
-func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string, sw *tempSweeper) (string, error) {
-	// Every read of the archive is checked against the tree hash the
-	// catalogue recorded at upload: a reader reports corruption instead of a
-	// clean end of file.
-	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
-	if r.JobID != "" {
-		// A cold-storage retrieval: download it once (resumably) beside
-		// the destination, then decode from disk.
-		name, err := download(ctx, cfg.Store, r, v.Checksum, filepath.Dir(dest), cfg.observer())
-		if err != nil {
+// restoreContent reads, verifies and decodes the pieces of f in order into
+// a new temporary file beside its destination, and returns its name. A
+// wrong key fails on the first piece, before anything is written.
+func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restoreFile, sw *tempSweeper) (string, error) {
+	v := f.v
+	var first io.ReadCloser
+	if len(f.pieces) > 0 {
+		var err error
+		if first, err = rd.open(ctx, f, 0); err != nil {
 			return "", err
 		}
-		defer remove(name)
-		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
 	}
-	open := func() (io.ReadCloser, error) {
-		rc, err := read()
-		if err != nil {
-			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
+	closeFirst := func() {
+		if first != nil {
+			first.Close()
+			first = nil
 		}
-		if v.Checksum == "" {
-			return rc, nil
-		}
-		return &treeVerifier{rc: rc, th: treehash.New(), want: v.Checksum, id: r.ArchiveID}, nil
 	}
-	var content io.Reader
-	var closers []io.Closer
-	defer func() {
-		// Readers first, then what they read from: a decoder's goroutines
-		// must stop reading the archive before it is closed under them
-		// (as when writing fails half-way, on a full disk).
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i].Close()
-		}
-	}()
-	if v.Compression == LegacyAuto {
-		c, err := sniffLegacy(open)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		v.Compression = c
-	}
-	if legacy.IsLegacyCompression(v.Compression) {
-		var fk *legacy.FernetKey
-		if cfg.Key != nil {
-			k, err := legacy.FernetKeyFromRaw(cfg.Key.Raw())
-			if err != nil {
-				return "", err
-			}
-			fk = &k
-		}
-		rc, err := legacy.Decode(v.Compression, open, fk)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		closers = append(closers, rc)
-		content = rc
-	} else {
-		raw, err := open()
-		if err != nil {
-			return "", err
-		}
-		closers = append(closers, raw)
-		// The recorded encoding says whether the archive is encrypted; a key
-		// is only offered to encrypted ones (format refuses a plaintext
-		// archive when given a key, so nobody can slip one in).
-		var id age.Identity // stays a nil interface when not encrypted
-		if cfg.Key != nil && strings.HasSuffix(v.Compression, "+age") {
-			id = cfg.Key.AgeIdentity()
-		}
-		fr, err := format.Open(raw, id)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		closers = append(closers, fr)
-		content = fr
-	}
-
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	defer closeFirst()
+	if err := mkdirAll(filepath.Dir(f.dest), 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)
 	}
-	sw.sweep(dest)
-	tmp, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
+	sw.sweep(f.dest)
+	tmp, err := createTemp(filepath.Dir(f.dest), tempPrefix(f.dest))
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
 	}
@@ -434,19 +467,38 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 		}
 	}()
 	h := cfg.contentHash()
-	sw2 := newSparseWriter(tmp)
-	n, err := io.Copy(io.MultiWriter(sw2, h, progressWriter{cfg.observer()}), content)
-	if err != nil {
-		return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+	out := newSparseWriter(tmp)
+	var total int64
+	for i, p := range f.pieces {
+		rc := first
+		first = nil
+		if i > 0 {
+			if rc, err = rd.open(ctx, f, i); err != nil {
+				return "", err
+			}
+		}
+		ph := cfg.contentHash()
+		n, err := io.Copy(io.MultiWriter(out, h, ph, progressWriter{cfg.observer()}), rc)
+		rc.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", pieceName(p), err)
+		}
+		if n != p.Size {
+			return "", fmt.Errorf("%s gave %d bytes, the catalogue recorded %d", pieceName(p), n, p.Size)
+		}
+		if p.Kind != catalog.BlobArchive && p.Hash != "" && hex.EncodeToString(ph.Sum(nil)) != p.Hash {
+			return "", fmt.Errorf("%s: content does not match the catalogue's hash (a damaged or swapped member)", pieceName(p))
+		}
+		total += n
 	}
-	if err := sw2.Finish(); err != nil {
+	if err := out.Finish(); err != nil {
 		return "", fmt.Errorf("writing: %w", err)
 	}
-	if n != v.Size {
-		return "", fmt.Errorf("archive %s gave %d bytes, the catalogue recorded %d", r.ArchiveID, n, v.Size)
+	if total != v.Size {
+		return "", fmt.Errorf("the stored pieces gave %d bytes, the catalogue recorded %d", total, v.Size)
 	}
 	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
-		return "", fmt.Errorf("archive %s: content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)", r.ArchiveID)
+		return "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
 	}
 	if err := tmp.Sync(); err != nil {
 		return "", fmt.Errorf("writing: %w", err)
@@ -457,6 +509,183 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	ok = true
 	return tmp.Name(), nil
 }
+
+func pieceName(p catalog.Piece) string {
+	if p.Kind == catalog.BlobArchive {
+		return "archive " + p.Object.ArchiveID
+	}
+	return fmt.Sprintf("member %d of pack %s", p.Member, p.Object.ArchiveID)
+}
+
+// pieceReader opens the pieces of files, with one pack identity per pack
+// (one X25519 operation per pack).
+type pieceReader struct {
+	cfg *Config
+	mu  sync.Mutex
+	ids map[string]age.Identity
+}
+
+func newPieceReader(cfg *Config) *pieceReader {
+	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}}
+}
+
+func (r *pieceReader) close() {}
+
+// identity returns the identity for a piece with this encoding: nil when
+// it is not encrypted (a key is offered only to encrypted content, so
+// nobody can slip in a plaintext one).
+func (r *pieceReader) identity(p catalog.Piece) age.Identity {
+	if r.cfg.Key == nil || !strings.HasSuffix(p.Encoding, "+age") {
+		return nil
+	}
+	if p.Kind == catalog.BlobArchive {
+		return r.cfg.Key.AgeIdentity()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.ids[p.Object.PackID]
+	if !ok {
+		id = format.NewPackIdentity(r.cfg.Key.AgeIdentity())
+		r.ids[p.Object.PackID] = id
+	}
+	return id
+}
+
+// open returns the decoded content of piece i of f, verified as it is read.
+func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int) (io.ReadCloser, error) {
+	p := f.pieces[i]
+	var it *RestoreItem
+	for _, x := range f.items {
+		if x.ArchiveID == p.Object.ArchiveID {
+			it = x
+		}
+	}
+	if p.Kind == catalog.BlobArchive {
+		return openArchive(ctx, r.cfg, it.Retrieval, p, f.v, filepath.Dir(f.dest), r.identity(p))
+	}
+	pack, err := format.ParsePackID(p.Object.PackID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pieceName(p), err)
+	}
+	kind := format.KindFile
+	if p.Kind == catalog.BlobChunk {
+		kind = format.KindChunk
+	}
+	raw, err := r.cfg.Store.ReadRange(ctx, it.Retrieval, p.Offset, p.Length)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", pieceName(p), err)
+	}
+	m, err := format.OpenMember(raw, r.identity(p), format.MemberRef{Pack: pack, Number: uint32(p.Member), Kind: kind})
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &stackCloser{Reader: m, closers: []io.Closer{m, raw}}, nil
+}
+
+// stackCloser closes readers first, then what they read from.
+type stackCloser struct {
+	io.Reader
+	closers []io.Closer
+}
+
+func (s *stackCloser) Close() error {
+	var err error
+	for _, c := range s.closers {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// openArchive returns the decoded content of a whole v1 or legacy archive,
+// checked against its tree hash as it is read. A cold-storage retrieval is
+// downloaded beside the destination first (resumably).
+func openArchive(ctx context.Context, cfg *Config, r store.Retrieval, p catalog.Piece, v catalog.Version, dir string, id age.Identity) (io.ReadCloser, error) {
+	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
+	treeHash := p.Object.TreeHash
+	if treeHash == "" {
+		treeHash = v.Checksum
+	}
+	var closers []io.Closer
+	if r.JobID != "" {
+		name, err := download(ctx, cfg.Store, r, treeHash, dir, cfg.observer())
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, removeOnClose(name))
+		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
+	}
+	open := func() (io.ReadCloser, error) {
+		rc, err := read()
+		if err != nil {
+			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
+		}
+		if treeHash == "" {
+			return rc, nil
+		}
+		return &treeVerifier{rc: rc, th: treehash.New(), want: treeHash, id: r.ArchiveID}, nil
+	}
+	fail := func(err error) (io.ReadCloser, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
+		}
+		return nil, err
+	}
+	encoding := p.Encoding
+	if encoding == "" {
+		encoding = v.Compression
+	}
+	if encoding == LegacyAuto {
+		c, err := sniffLegacy(open)
+		if err != nil {
+			return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
+		}
+		encoding = c
+	}
+	if legacy.IsLegacyCompression(encoding) {
+		var fk *legacy.FernetKey
+		if cfg.Key != nil {
+			k, err := legacy.FernetKeyFromRaw(cfg.Key.Raw())
+			if err != nil {
+				return fail(err)
+			}
+			fk = &k
+		}
+		rc, err := legacy.Decode(encoding, open, fk)
+		if err != nil {
+			return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
+		}
+		return &stackCloser{Reader: rc, closers: append([]io.Closer{rc}, reverse(closers)...)}, nil
+	}
+	raw, err := open()
+	if err != nil {
+		return fail(err)
+	}
+	if !strings.HasSuffix(encoding, "+age") {
+		id = nil
+	}
+	fr, err := format.Open(raw, id)
+	if err != nil {
+		raw.Close()
+		return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
+	}
+	return &stackCloser{Reader: fr, closers: append([]io.Closer{fr, raw}, reverse(closers)...)}, nil
+}
+
+func reverse(cs []io.Closer) []io.Closer {
+	out := make([]io.Closer, len(cs))
+	for i, c := range cs {
+		out[len(cs)-1-i] = c
+	}
+	return out
+}
+
+// removeOnClose removes a downloaded file when the reader of it is done.
+type removeOnClose string
+
+func (r removeOnClose) Close() error { remove(string(r)); return nil }
 
 // treeVerifier passes an archive's bytes through and, at their end, reports
 // an error instead of io.EOF when their SHA-256 tree hash is not the one

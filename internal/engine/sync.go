@@ -1,25 +1,20 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
+
+	"filippo.io/age"
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
-	"github.com/grsync/grsync/internal/store"
 )
 
 // ErrChanged means a file changed while it was being read; it was not
@@ -30,6 +25,26 @@ var ErrChanged = errors.New("file changed while it was being read; not recorded,
 // opened: like a file deleted before the walk reached it, it is simply gone.
 var errVanished = errors.New("deleted before it could be read")
 
+// ChangingPolicy says what to do with a file that changes while it is read,
+// again when it is tried a second time at the end of the run.
+type ChangingPolicy int
+
+const (
+	// ChangingFail reports the file as failed and records nothing: the
+	// backup never holds a file that mixes two states. The default.
+	ChangingFail ChangingPolicy = iota
+	// ChangingStore stores the bytes as they were read and records the
+	// version flagged "changed while read" (a log or mailbox that is
+	// always being written is better backed up torn than never).
+	ChangingStore
+)
+
+// Default pack sizes (docs/DESIGN.md, "Packs"): 64 MiB objects keep the
+// per-object costs of cold storage (a request to store and one to restore,
+// 40 KB of billed overhead in GLACIER and DEEP_ARCHIVE) below 0.1% of what
+// the data costs, while one file's restore still reads at most one pack.
+const DefaultPackSize = 64 << 20
+
 // SyncOptions says what to back up.
 type SyncOptions struct {
 	Sources []string  // absolute, cleaned paths of files or folders
@@ -38,71 +53,161 @@ type SyncOptions struct {
 	// Stop, when closed or cancelled, stops the sync from starting new files;
 	// files in flight finish (or are abandoned when the main context ends).
 	Stop <-chan struct{}
+	// ChangingFiles is the policy for files that change while read, twice.
+	ChangingFiles ChangingPolicy
 }
 
 // SyncResult is the summary of a sync.
 type SyncResult struct {
-	Uploaded      int   // files whose content was uploaded
-	UploadedBytes int64 // their source bytes
-	StoredBytes   int64 // bytes stored (after compression and encryption)
-	Deduplicated  int   // files recorded against an archive already in the target
+	Uploaded      int   // files whose content (or part of it) was stored
+	UploadedBytes int64 // bytes of content stored (before compression)
+	StoredBytes   int64 // bytes of the objects stored (after compression and encryption)
+	Objects       int   // objects (packs) stored
+	Deduplicated  int   // files whose content the target held already
 	Unchanged     int   // files the catalogue already has with the same size and mtime
+	MetaChanged   int   // files whose mode or owner alone changed (recorded, no upload)
+	ChangedStored int   // files that changed while read, stored as read (--changing-files=store)
 	Deleted       int   // files gone from the source, marked deleted
-	Skipped       int   // symlinks, FIFOs, sockets, devices
+	Skipped       int   // FIFOs, sockets, devices
 	Pending       int   // dry run: files that would be uploaded
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
-	Interrupted   bool  // stopped early by the user
-	Resumed       int   // uploads an interrupted run left, continued
-	ResumedBytes  int64 // stored bytes those did not send again
+	Interrupted   bool // stopped early by the user
 }
 
 type syncer struct {
-	cfg   *Config
-	opt   SyncOptions
-	fopts format.Options
+	cfg       *Config
+	opt       SyncOptions
+	recipient age.Recipient // nil: not encrypting
+	packSize  int64         // 0: one pack per file
+	run       int64         // this run's id in the catalogue
+	class     string        // storage class of the store's new objects
+
+	index    *contentIndex
+	recorder *recorder
+	chunkers *chunkers
+	packers  packers
+	lanes    lanes          // shared packs, unless NoPacking
+	uploads  sync.WaitGroup // packs whose upload has not been settled
 
 	mu       sync.Mutex
 	res      SyncResult
-	inflight map[string]*inflightContent
 	vanished map[string]bool // found by the walk, deleted before being read
-	// resumable: uploads dead runs left, by path, not yet taken up.
-	resumable map[string]*resumeCandidate
-	bufs      sync.Pool
+	retry    []entry         // files that changed while read: tried again at the end
+	fatalErr error           // the catalogue failed: the run stops
 }
 
-type inflightContent struct {
-	done    chan struct{}
-	version catalog.Version
-	ok      bool
-}
-
-// Sync backs up opt.Sources to cfg.Store, recording every finished archive
-// in the catalogue in its own transaction. Per-file problems are collected
+// Sync backs up opt.Sources to cfg.Store. Per-file problems are collected
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
-	s := &syncer{cfg: cfg, opt: opt, inflight: map[string]*inflightContent{}, vanished: map[string]bool{}}
-	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
-	s.fopts = format.Options{Compress: cfg.Compress}
+	s := &syncer{cfg: cfg, opt: opt, vanished: map[string]bool{}, packSize: cfg.packSize(), class: cfg.Class}
 	if cfg.Encrypt {
 		if cfg.Key == nil {
 			return s.res, errors.New("encryption is on but no key was given")
 		}
-		s.fopts.Recipient = cfg.Key.AgeIdentity().Recipient()
+		s.recipient = cfg.Key.AgeIdentity().Recipient()
 	}
-
-	if !opt.DryRun && cfg.Catalog != nil {
-		resumable, keep, err := loadResumable(cfg)
-		if err != nil {
+	if !opt.DryRun {
+		if err := s.begin(ctx); err != nil {
 			return s.res, err
 		}
-		s.resumable = resumable
-		if n, err := AbortDeadUploads(ctx, cfg, keep); err != nil {
-			cfg.log().Warn("could not clean up after an interrupted run", "err", err)
-		} else if n > 0 {
-			cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %d unfinished uploads left by an interrupted run", n))
+	}
+	states, seen, incomplete, err := s.walkAndStore(ctx)
+	if err != nil {
+		return s.res, err
+	}
+	if opt.DryRun {
+		return s.res, nil
+	}
+	if !s.res.Interrupted && len(s.retry) > 0 {
+		s.retryChanged(ctx)
+	}
+	for _, pk := range s.packers.all {
+		pk.close()
+	}
+	s.uploads.Wait()
+	if s.stopped(ctx) {
+		s.res.Interrupted = true
+	}
+	var gone []catalog.Version
+	if !s.res.Interrupted {
+		gone = s.deletedPaths(states, seen, incomplete)
+	}
+	if err := s.recorder.flush(cfg.now(), gone); err != nil {
+		return s.res, err
+	}
+	if err := s.fatal(nil); err != nil {
+		return s.res, err
+	}
+	s.res.Deleted = len(gone)
+	if err := cfg.Catalog.EndRun(s.run, cfg.now(), !s.res.Interrupted && len(incomplete) == 0); err != nil {
+		return s.res, fmt.Errorf("recording the end of the run: %w", err)
+	}
+	// The store gets what changed, so that it alone can give every version back.
+	if ctx.Err() == nil {
+		if _, err := StoreRecords(ctx, cfg, s.run); err != nil {
+			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
 		}
 	}
+	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
+	return s.res, nil
+}
+
+// begin cleans up after dead runs and notes this run.
+func (s *syncer) begin(ctx context.Context) error {
+	cfg := s.cfg
+	if n, err := AbortDeadUploads(ctx, cfg, nil); err != nil {
+		cfg.log().Warn("could not clean up after an interrupted run", "err", err)
+	} else if n > 0 {
+		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("aborted %s left by an interrupted run", countOf(n, "unfinished upload")))
+	}
+	if a, err := AdoptOrphans(ctx, cfg); err != nil {
+		cfg.log().Warn("could not look for objects an interrupted run stored", "err", err)
+	} else if a.Adopted > 0 {
+		cfg.observer().Notice(cfg.Store.Location(), fmt.Sprintf("recorded %s an interrupted run stored but had not recorded (their content is not sent again)",
+			countOf(a.Adopted, "object")))
+	}
+	run, err := cfg.Catalog.BeginRun(cfg.Target.ID, cfg.now())
+	if err != nil {
+		return fmt.Errorf("catalogue: %w", err)
+	}
+	s.run = run
+	s.index = newContentIndex(cfg.Catalog, cfg.Target.ID)
+	if s.chunkers, err = newChunkers(cfg); err != nil {
+		return err
+	}
+	s.recorder = newRecorder(cfg.Catalog, cfg.now())
+	return nil
+}
+
+// fatal records the first error that stops the run (when err is not nil)
+// and returns it.
+func (s *syncer) fatal(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && s.fatalErr == nil {
+		s.fatalErr = err
+	}
+	return s.fatalErr
+}
+
+func (s *syncer) stopped(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	select {
+	case <-s.opt.Stop:
+		return true
+	default:
+		return s.fatal(nil) != nil
+	}
+}
+
+// walkAndStore walks the sources, compares every entry with the
+// catalogue's latest state and hands what changed to the workers. It
+// returns the states, the paths seen and the folders not fully listed.
+func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, map[string]struct{}, []string, error) {
+	cfg, opt := s.cfg, s.opt
 	// The catalogue's states load while the walk starts listing folders:
 	// one is SQLite work, the other file-system calls. Files found before
 	// the states arrive wait in a list.
@@ -142,33 +247,13 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		return nil
 	}
 
-	stopped := func() bool {
-		if ctx.Err() != nil {
-			return true
-		}
-		select {
-		case <-opt.Stop:
-			return true
-		default:
-			return false
-		}
-	}
-
-	work := make(chan entry, cfg.jobs()*4)
+	work := make(chan fileWork, cfg.jobs()*4)
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.jobs(); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for e := range work {
-				if stopped() {
-					s.mu.Lock()
-					s.res.Interrupted = true
-					s.mu.Unlock()
-					continue
-				}
-				s.file(ctx, e)
-			}
+			s.worker(ctx, work)
 		}()
 	}
 
@@ -201,14 +286,18 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			early = nil
 		}
 		seen[e.path] = struct{}{}
-		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
-			cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
-			s.mu.Lock()
-			s.res.Unchanged++
-			s.mu.Unlock()
-			return nil
-		}
-		if opt.DryRun {
+		st, known := states[e.path]
+		if known && unchanged(st, e.info) {
+			if !metaChanged(st, e.info) {
+				cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
+				s.count(func(r *SyncResult) { r.Unchanged++ })
+				return nil
+			}
+			if opt.DryRun {
+				s.res.MetaChanged++
+				return nil
+			}
+		} else if opt.DryRun {
 			s.res.Pending++
 			s.res.PendingBytes += e.info.Size()
 			obs.Found(1, e.info.Size())
@@ -217,7 +306,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		}
 		obs.Found(1, e.info.Size())
 		select {
-		case work <- e:
+		case work <- fileWork{e: e}:
 			return nil
 		case <-walkCtx.Done():
 			return walkCtx.Err()
@@ -254,37 +343,242 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			werr = err
 		}
 	}
-
 	if werr != nil {
-		if errors.Is(werr, context.Canceled) && stopped() {
+		if errors.Is(werr, context.Canceled) && s.stopped(ctx) {
 			s.res.Interrupted = true
 		} else if !errors.Is(werr, context.Canceled) {
-			return s.res, fmt.Errorf("walking the sources: %w", werr)
+			return nil, nil, nil, fmt.Errorf("walking the sources: %w", werr)
 		}
 	}
-	if stopped() {
+	if s.stopped(ctx) {
 		s.res.Interrupted = true
 	}
-	if !s.res.Interrupted && !opt.DryRun {
-		if err := s.markDeleted(states, seen, wres.incomplete); err != nil {
-			return s.res, err
-		}
-		// Interrupted uploads this complete run did not continue (the file
-		// is unchanged now, deleted, or outside the sources) would be billed
-		// for nothing.
-		for _, c := range s.resumable {
-			s.dropResume(c, "its file was not uploaded in this run")
-		}
-	}
-	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
-	return s.res, nil
+	return states, seen, wres.incomplete, nil
 }
 
-// unchanged reports whether the catalogue's latest record matches the file.
-// Legacy records carry only a float mtime (Python's os.path.getmtime), so
-// they compare within a microsecond.
+// worker stores the files it is given.
+func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
+	ln := s.workerLanes()
+	buf := make([]byte, s.cfg.packThreshold())
+	for w := range work {
+		if s.stopped(ctx) {
+			s.count(func(r *SyncResult) { r.Interrupted = true })
+			continue
+		}
+		s.file(ctx, ln, w, buf)
+		if s.packSize == 0 {
+			ln.small.close() // one object per file
+		}
+		if s.recorder.due(s.cfg.now()) {
+			if err := s.recorder.flush(s.cfg.now(), nil); err != nil {
+				s.fatal(err)
+			}
+		}
+	}
+}
+
+// retryChanged tries the files that changed while they were read once
+// more, after everything else: a file written to now and then is often
+// quiet by then.
+func (s *syncer) retryChanged(ctx context.Context) {
+	ln := s.workerLanes()
+	buf := make([]byte, s.cfg.packThreshold())
+	files := s.retry
+	s.retry = nil
+	for _, e := range files {
+		if s.stopped(ctx) {
+			s.res.Interrupted = true
+			return
+		}
+		s.file(ctx, ln, fileWork{e: e, retry: true}, buf)
+		if s.packSize == 0 {
+			ln.small.close()
+		}
+	}
+}
+
+// lanes are the packs a worker adds to: small files, and chunks.
+type lanes struct{ small, large *packer }
+
+// workerLanes returns the shared lanes, or with NoPacking a lane of the
+// worker's own (both kinds of member go to it: one object per file).
+func (s *syncer) workerLanes() lanes {
+	if s.packSize == 0 {
+		pk := s.packers.new(s)
+		return lanes{pk, pk}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lanes.small == nil {
+		s.lanes = lanes{s.packers.new(s), s.packers.new(s)}
+	}
+	return s.lanes
+}
+
+func (s *syncer) count(f func(*SyncResult)) {
+	s.mu.Lock()
+	f(&s.res)
+	s.mu.Unlock()
+}
+
+func (s *syncer) fail(path string, err error) {
+	s.mu.Lock()
+	s.res.Failures = append(s.res.Failures, Failure{Path: path, Err: err})
+	s.mu.Unlock()
+	s.cfg.observer().Done(path, "failed", err)
+}
+
+// file backs up one file: its content (stored unless the target holds it)
+// or, when only its mode or owner changed, a new version of what is stored.
+func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
+	obs := s.cfg.observer()
+	e := w.e
+	obs.Start(e.path, e.info.Size())
+	if done, err := s.sameContent(e); done || err != nil {
+		if err != nil {
+			s.fail(e.path, err)
+		}
+		return
+	}
+	r, err := s.storeFile(ctx, ln, w, buf)
+	if errors.Is(err, ErrChanged) {
+		// Deleted while it was read (its link count, and so its ctime,
+		// changed): gone, like a file deleted a moment earlier.
+		if _, lerr := lstat(e.path); errors.Is(lerr, fs.ErrNotExist) {
+			err = errVanished
+		}
+	}
+	switch {
+	case errors.Is(err, errVanished):
+		s.mu.Lock()
+		s.vanished[e.path] = true
+		s.mu.Unlock()
+		obs.Notice(e.path, "deleted before it could be read; nothing to back up")
+		obs.Done(e.path, "vanished", nil)
+		return
+	case errors.Is(err, ErrChanged) && !w.retry:
+		s.mu.Lock()
+		s.retry = append(s.retry, e)
+		s.mu.Unlock()
+		obs.Notice(e.path, "changed while it was read; trying again at the end of the run")
+		return
+	case errors.Is(err, ErrChanged):
+		s.fail(e.path, errChangedAgain)
+		return
+	case err != nil:
+		s.fail(e.path, err)
+		return
+	}
+	v := s.newVersion(e.path, r.fi, r.pieces)
+	v.ContentHash = contentKeyHex(r.hash)
+	status := "deduplicated"
+	if r.uploaded || len(r.pieces) == 0 {
+		status = "uploaded"
+	}
+	if r.changed {
+		v.Flags |= catalog.FlagChangedWhileRead
+	}
+	s.recorder.add(v, r.packs, func(err error) {
+		if err != nil {
+			s.fail(e.path, err)
+			return
+		}
+		s.count(func(res *SyncResult) {
+			switch status {
+			case "uploaded":
+				res.Uploaded++
+				res.UploadedBytes += r.bytes
+			default:
+				res.Deduplicated++
+			}
+			if r.changed {
+				res.ChangedStored++
+			}
+		})
+		if r.changed {
+			obs.Notice(e.path, "changed while it was read: stored as read (--changing-files=store)")
+		}
+		obs.Done(e.path, status, nil)
+	})
+}
+
+// sameContent records, without reading it, a file whose content the
+// catalogue already has: one matching an older version (the Python tools
+// counted any matching row as backed up), or one whose mode or owner alone
+// changed. It reports whether it handled the file.
+func (s *syncer) sameContent(e entry) (bool, error) {
+	fi := e.info
+	ns := fi.ModTime().UnixNano()
+	old, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns)
+	if err != nil {
+		return false, fmt.Errorf("catalogue lookup: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	ps, err := s.cfg.Catalog.Pieces([]int64{old.ID})
+	if err != nil {
+		return false, fmt.Errorf("catalogue lookup: %w", err)
+	}
+	if len(ps[old.ID]) == 0 && fi.Size() > 0 {
+		return false, nil // nothing to point at: store it again
+	}
+	pieces := make([]*catalog.Blob, len(ps[old.ID]))
+	for i := range ps[old.ID] {
+		pieces[i] = &ps[old.ID][i].Blob
+	}
+	v := s.newVersion(e.path, fi, pieces)
+	v.ContentHash = old.ContentHash
+	metaOnly := old.Mode != 0 && old.Mode != format.UnixMode(fi.Mode())
+	if uid, gid, ok := owner(fi); ok && old.OwnerKnown && (uid != old.UID || gid != old.GID) {
+		metaOnly = true
+	}
+	s.recorder.add(v, nil, func(err error) {
+		if err != nil {
+			s.fail(e.path, err)
+			return
+		}
+		status := "unchanged"
+		s.count(func(r *SyncResult) {
+			if metaOnly {
+				r.MetaChanged++
+				status = "metadata"
+			} else {
+				r.Unchanged++
+			}
+		})
+		s.cfg.observer().Done(e.path, status, nil)
+	})
+	return true, nil
+}
+
+// newVersion is the version of the file at path as fi describes it, made
+// of pieces.
+func (s *syncer) newVersion(path string, fi fs.FileInfo, pieces []*catalog.Blob) *catalog.NewVersion {
+	v := catalog.Version{
+		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
+		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
+		Mode: format.UnixMode(fi.Mode()), Timestamp: s.cfg.now(), Description: s.cfg.Desc,
+		Hardlink: hardlinkID(fi), RunID: s.run,
+	}
+	v.UID, v.GID, v.OwnerKnown = owner(fi)
+	return &catalog.NewVersion{Version: v, Pieces: pieces}
+}
+
+func contentKeyHex(h []byte) string {
+	if len(h) == 0 {
+		return ""
+	}
+	var k contentKey
+	copy(k[:], h)
+	return k.hex()
+}
+
+// unchanged reports whether the catalogue's latest record matches the file
+// in size and modification time. Legacy records carry only a float mtime
+// (Python's os.path.getmtime), so they compare within a microsecond.
 func unchanged(st catalog.State, fi fs.FileInfo) bool {
-	if st.Deleted || st.Size != fi.Size() {
+	if st.Deleted || st.Kind != catalog.KindFile || st.Size != fi.Size() {
 		return false
 	}
 	ns := fi.ModTime().UnixNano()
@@ -294,8 +588,21 @@ func unchanged(st catalog.State, fi fs.FileInfo) bool {
 	return math.Abs(st.MTime-float64(ns)/1e9) < 1e-6
 }
 
-func (s *syncer) markDeleted(states map[string]catalog.State, seen map[string]struct{}, incomplete []string) error {
-	var gone []string
+// metaChanged reports whether the file's mode or owner differ from the
+// catalogue's latest record (when it knows them).
+func metaChanged(st catalog.State, fi fs.FileInfo) bool {
+	if st.Mode != 0 && st.Mode != format.UnixMode(fi.Mode()) {
+		return true
+	}
+	uid, gid, ok := owner(fi)
+	return ok && st.OwnerKnown && (uid != st.UID || gid != st.GID)
+}
+
+// deletedPaths returns tombstones for the paths under the sources that
+// the catalogue has and the walk did not see (or that vanished), except
+// under folders that could not be fully listed.
+func (s *syncer) deletedPaths(states map[string]catalog.State, seen map[string]struct{}, incomplete []string) []catalog.Version {
+	var gone []catalog.Version
 	for p, st := range states {
 		if st.Deleted {
 			continue
@@ -306,509 +613,10 @@ func (s *syncer) markDeleted(states map[string]catalog.State, seen map[string]st
 		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {
 			continue
 		}
-		gone = append(gone, p)
+		gone = append(gone, catalog.Version{TargetID: s.cfg.Target.ID, Path: p, Deleted: true, Timestamp: s.cfg.now(), RunID: s.run})
 	}
-	if len(gone) == 0 {
-		return nil
-	}
-	sort.Strings(gone)
-	if err := s.cfg.Catalog.MarkDeleted(s.cfg.Target.ID, gone, s.cfg.now()); err != nil {
-		return fmt.Errorf("recording deleted files: %w", err)
-	}
-	s.res.Deleted = len(gone)
-	return nil
-}
-
-func (s *syncer) fail(path string, err error) {
-	s.mu.Lock()
-	s.res.Failures = append(s.res.Failures, Failure{Path: path, Err: err})
-	s.mu.Unlock()
-	s.cfg.observer().Done(path, "failed", err)
-}
-
-// file backs up one file: hash it, deduplicate or upload it, record it.
-func (s *syncer) file(ctx context.Context, e entry) {
-	obs := s.cfg.observer()
-	obs.Start(e.path, e.info.Size())
-	status, stored, err := s.upload(ctx, e)
-	if errors.Is(err, ErrChanged) {
-		// Deleted while it was read (its link count, and so its ctime,
-		// changed): gone, like a file deleted a moment earlier.
-		if _, lerr := lstat(e.path); errors.Is(lerr, fs.ErrNotExist) {
-			err = errVanished
-		}
-	}
-	if errors.Is(err, errVanished) {
-		s.mu.Lock()
-		s.vanished[e.path] = true
-		s.mu.Unlock()
-		obs.Notice(e.path, "deleted before it could be read; nothing to back up")
-		obs.Done(e.path, "vanished", nil)
-		return
-	}
-	if err != nil {
-		s.fail(e.path, err)
-		return
-	}
-	s.mu.Lock()
-	switch status {
-	case "uploaded":
-		s.res.Uploaded++
-		s.res.UploadedBytes += e.info.Size()
-		s.res.StoredBytes += stored
-	case "deduplicated":
-		s.res.Deduplicated++
-	case "unchanged":
-		s.res.Unchanged++
-	}
-	s.mu.Unlock()
-	obs.Done(e.path, status, nil)
-}
-
-// upload returns the outcome ("uploaded" or "deduplicated") and the bytes stored.
-func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
-	f, err := openNoFollow(e.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", 0, errVanished
-	}
-	if err != nil {
-		return "", 0, fmt.Errorf("cannot open: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, fmt.Errorf("cannot stat: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", 0, errors.New("no longer a regular file")
-	}
-
-	// Recorded before, just not as the latest version (the Python tools
-	// counted any matching row as backed up): record it as current again,
-	// no upload.
-	ns := fi.ModTime().UnixNano()
-	if v, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns); err != nil {
-		return "", 0, fmt.Errorf("catalogue lookup: %w", err)
-	} else if ok {
-		v.ID, v.Timestamp, v.Deleted = 0, s.cfg.now(), false
-		if _, err := s.cfg.Catalog.Record(v); err != nil {
-			return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
-		}
-		return "unchanged", 0, nil
-	}
-
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := *bp
-
-	// Pass 1: the content hash, which the archive's metadata carries and
-	// deduplication needs before anything is sent.
-	h := s.cfg.contentHash()
-	n, err := io.CopyBuffer(h, io.LimitReader(f, fi.Size()+1), buf)
-	if err != nil {
-		return "", 0, fmt.Errorf("reading: %w", err)
-	}
-	if n != fi.Size() {
-		return "", 0, ErrChanged
-	}
-	sum := h.Sum(nil)
-	hexSum := hex.EncodeToString(sum)
-	if err := stillSame(f, fi); err != nil {
-		return "", 0, err
-	}
-
-	// Content already in the target (renamed, moved, copied file)?
-	claim, wait := s.claim(hexSum)
-	if wait != nil {
-		<-wait.done
-		if wait.ok {
-			return s.recordDedup(fi, e.path, hexSum, wait.version)
-		}
-		claim, _ = s.claim(hexSum) // the other upload failed: try ourselves
-	}
-	var recorded catalog.Version
-	ok := false
-	defer func() { s.release(hexSum, claim, recorded, ok) }()
-	if v, found, err := s.cfg.Catalog.FindContent(s.cfg.Target.ID, hexSum); err != nil {
-		return "", 0, fmt.Errorf("catalogue lookup: %w", err)
-	} else if found {
-		st, n, err := s.recordDedup(fi, e.path, hexSum, v)
-		if err == nil {
-			recorded, ok = v, true
-		}
-		return st, n, err
-	}
-
-	// Pass 2: encode and upload, continuing the upload an interrupted run
-	// left for this file when it can.
-	if c := s.takeResume(e.path); c != nil {
-		v, n, err := s.resumeUpload(ctx, f, fi, e.path, sum, hexSum, c, buf)
-		if !errors.Is(err, errStartOver) {
-			if err == nil {
-				recorded, ok = v, true
-				return "uploaded", n, nil
-			}
-			return "", 0, err
-		}
-	}
-	v, n, err := s.newUpload(ctx, f, fi, e.path, sum, hexSum, buf)
-	if err != nil {
-		return "", 0, err
-	}
-	recorded, ok = v, true
-	return "uploaded", n, nil
-}
-
-// errStartOver: an interrupted upload could not be continued (and was
-// aborted); the file is uploaded anew.
-var errStartOver = errors.New("start the upload over")
-
-// errPutFailed marks the encoder's failure to write to a store's Put that
-// had already failed (its own error explains it).
-var errPutFailed = errors.New("the upload ended")
-
-// newUpload stores f as a new archive (and its metadata continuation
-// archives) and records it.
-func (s *syncer) newUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, hexSum string, buf []byte) (catalog.Version, int64, error) {
-	meta := format.Meta{
-		Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Mode: format.KeptMode(fi.Mode()),
-		ContentHash: sum, Desc: s.cfg.Desc, Encoding: format.Encoding(s.fopts), Created: s.cfg.now(),
-	}
-	var mk *format.MetaKey
-	if s.cfg.Encrypt {
-		k := format.MetaKey(s.cfg.Key.MetadataKey())
-		mk = &k
-	}
-	descs, err := format.EncodeDescriptions(meta, mk, rand.Reader)
-	if err != nil {
-		return catalog.Version{}, 0, fmt.Errorf("encoding metadata: %w", err)
-	}
-	piece, err := format.ParseDescription(descs[0])
-	if err != nil {
-		return catalog.Version{}, 0, fmt.Errorf("encoding metadata: %w", err)
-	}
-	// Note the upload before anything is sent: if grsync dies before
-	// recording it, a later run recognises what it stored by its group id.
-	pid, err := s.cfg.Catalog.BeginUpload(s.cfg.Target.ID, path, piece.Group, s.cfg.now())
-	if err != nil {
-		return catalog.Version{}, 0, fmt.Errorf("catalogue: %w", err)
-	}
-	var stored []string // archives to remove if this upload is not recorded
-	settled := false
-	defer func() {
-		if !settled {
-			s.abandon(pid, stored)
-		}
-	}()
-	// Continuation pieces go first, so an archive never refers to pieces
-	// that do not exist.
-	for _, d := range descs[1:] {
-		a, err := s.cfg.Store.Put(ctx, bytes.NewReader(nil), d)
-		if err != nil {
-			return catalog.Version{}, 0, fmt.Errorf("storing metadata continuation: %w", err)
-		}
-		stored = append(stored, a.ID)
-	}
-
-	// A multipart upload is noted with what continues it before its first
-	// part is sent (a file whose description needs continuation archives
-	// is not continued: it is rare, and its pieces would need noting too).
-	resumer, resumable := s.cfg.Store.(store.Resumer)
-	resumable = resumable && len(descs) == 1
-	var ref *store.UploadRef
-	states := make(chan *format.StreamState, 1)
-	put := func(body io.Reader) (store.Archive, error) {
-		pctx := store.WithSizeHint(ctx, fi.Size())
-		if !resumable {
-			return s.cfg.Store.Put(pctx, body, descs[0])
-		}
-		return resumer.PutResumable(pctx, body, descs[0], store.ResumeOptions{Started: func(r store.UploadRef) error {
-			var st *format.StreamState
-			select {
-			case st = <-states:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			rec, err := s.newResumeRecord(r, descs[0], fi, hexSum, st)
-			if err == nil {
-				err = s.cfg.Catalog.SetUploadResume(pid, rec)
-			}
-			if err != nil {
-				return fmt.Errorf("noting the upload in the catalogue: %w", err)
-			}
-			ref = &r
-			return nil
-		}})
-	}
-	res := s.encodeAndPut(ctx, f, fi, path, sum, s.fopts, states, put, buf)
-	if res.arch.ID != "" {
-		stored = append(stored, res.arch.ID)
-	}
-	if err := res.err(); err != nil {
-		if ref != nil {
-			if keepForResume(ctx, res) {
-				settled = true // the intent stays, for the next run to continue
-				return catalog.Version{}, 0, fmt.Errorf("%w (the next run continues this upload)", err)
-			}
-			if !s.abortQuietly(ref.ID) {
-				// Still in the store: the note stays, so the next sync
-				// continues the upload or aborts it.
-				settled = true
-			}
-		}
-		return catalog.Version{}, 0, err
-	}
-	v := s.version(fi, path, hexSum, res.arch, meta.Encoding)
-	if _, err := s.cfg.Catalog.RecordUpload(v, pid); err != nil {
-		return catalog.Version{}, 0, fmt.Errorf("recording in the catalogue: %w", err)
-	}
-	settled = true
-	return v, res.arch.Size, nil
-}
-
-// resumeUpload continues the upload c that an interrupted run left for
-// this file, and records it. If it cannot be continued, the upload is
-// aborted and errStartOver returned.
-func (s *syncer) resumeUpload(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, hexSum string, c *resumeCandidate, buf []byte) (catalog.Version, int64, error) {
-	resumer, ok := s.cfg.Store.(store.Resumer)
-	if !ok {
-		s.dropResume(c, "this store cannot continue uploads")
-		return catalog.Version{}, 0, errStartOver
-	}
-	if why := s.compatible(c, fi, hexSum); why != "" {
-		s.dropResume(c, why)
-		return catalog.Version{}, 0, errStartOver
-	}
-	fopts := s.fopts
-	if c.rec.State != nil {
-		st, err := format.OpenStreamState(c.rec.State, s.cfg.Key.ResumeKey())
-		if err != nil {
-			s.dropResume(c, err.Error())
-			return catalog.Version{}, 0, errStartOver
-		}
-		fopts.Continue = &st
-	}
-	var skipped atomic.Int64
-	put := func(body io.Reader) (store.Archive, error) {
-		return resumer.PutResumable(store.WithSizeHint(ctx, fi.Size()), body, c.rec.Description, store.ResumeOptions{
-			Resume:  &store.UploadRef{ID: c.rec.UploadID, PartSize: c.rec.PartSize},
-			Skipped: func(n int64) { skipped.Add(n) },
-		})
-	}
-	res := s.encodeAndPut(ctx, f, fi, path, sum, fopts, nil, put, buf)
-	if err := res.err(); err != nil {
-		switch {
-		case errors.Is(res.putErr, store.ErrCannotResume):
-			s.dropResume(c, res.putErr.Error())
-			return catalog.Version{}, 0, errStartOver
-		case keepForResume(ctx, res):
-			return catalog.Version{}, 0, fmt.Errorf("%w (the next run continues this upload)", err)
-		}
-		s.dropResume(c, err.Error())
-		return catalog.Version{}, 0, err
-	}
-	v := s.version(fi, path, hexSum, res.arch, format.Encoding(s.fopts))
-	if _, err := s.cfg.Catalog.RecordUpload(v, c.intent.ID); err != nil {
-		return catalog.Version{}, 0, fmt.Errorf("recording in the catalogue: %w", err)
-	}
-	s.mu.Lock()
-	s.res.Resumed++
-	s.res.ResumedBytes += skipped.Load()
-	s.mu.Unlock()
-	s.cfg.observer().Notice(path, fmt.Sprintf("continued an interrupted upload: %d of %d stored bytes were already in the store and not sent again",
-		skipped.Load(), res.arch.Size))
-	return v, res.arch.Size, nil
-}
-
-// version is the catalogue record of f stored as archive a.
-func (s *syncer) version(fi fs.FileInfo, path, hexSum string, a store.Archive, encoding string) catalog.Version {
-	return catalog.Version{
-		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
-		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: format.UnixMode(fi.Mode()), ArchiveID: a.ID, Location: s.cfg.Store.Location(),
-		Checksum: a.TreeHash, Compression: encoding, Timestamp: s.cfg.now(),
-		ContentHash: hexSum, StoredSize: a.Size, Description: s.cfg.Desc,
-	}
-}
-
-// encodeResult is how one encode-and-upload went.
-type encodeResult struct {
-	arch   store.Archive
-	putErr error // the store's
-	encErr error // reading or encoding the file; ErrChanged if it changed
-}
-
-// err returns the error to report, if any.
-func (r encodeResult) err() error {
-	switch {
-	case r.encErr != nil && !errors.Is(r.encErr, errPutFailed):
-		if errors.Is(r.encErr, format.ErrSizeMismatch) {
-			return ErrChanged
-		}
-		return r.encErr
-	case r.putErr != nil:
-		return fmt.Errorf("upload: %w", r.putErr)
-	}
-	return r.encErr
-}
-
-// encodeAndPut reads f from the start through the archive writer into
-// put, which runs in a goroutine of its own. The writer's stream state is
-// sent on states (nil when not encrypting), if states is not nil. The
-// file is checked after every read: a file that changes is never encoded
-// further, so a continued upload never encrypts other bytes than the run
-// that began it.
-func (s *syncer) encodeAndPut(ctx context.Context, f *os.File, fi fs.FileInfo, path string, sum []byte, fopts format.Options,
-	states chan<- *format.StreamState, put func(io.Reader) (store.Archive, error), buf []byte) encodeResult {
-	if states != nil {
-		defer close(states)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return encodeResult{encErr: fmt.Errorf("rewinding: %w", err)}
-	}
-	pr, pw := io.Pipe()
-	type putResult struct {
-		arch store.Archive
-		err  error
-	}
-	putDone := make(chan putResult, 1)
-	go func() {
-		a, err := put(pr)
-		pr.CloseWithError(err)
-		putDone <- putResult{a, err}
-	}()
-	h2 := s.cfg.contentHash()
-	encErr := func() error {
-		w, err := format.NewWriter(putSink{pw}, format.FileInfo{Path: path, Size: fi.Size(), Mode: format.KeptMode(fi.Mode()), ModTime: fi.ModTime()}, fopts)
-		if err != nil {
-			return err
-		}
-		if states != nil {
-			var sp *format.StreamState // nil: not encrypting
-			if st, ok := w.StreamState(); ok {
-				sp = &st
-			}
-			states <- sp
-		}
-		src := io.TeeReader(io.LimitReader(f, fi.Size()), h2)
-		for {
-			n, rerr := src.Read(buf)
-			if n > 0 {
-				if err := stillSame(f, fi); err != nil {
-					w.Close()
-					return err
-				}
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					w.Close()
-					return werr
-				}
-				s.cfg.observer().Progress(int64(n))
-			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				w.Close()
-				return fmt.Errorf("reading: %w", rerr)
-			}
-		}
-		return w.Close()
-	}()
-	if encErr != nil {
-		pw.CloseWithError(encErr)
-	} else {
-		pw.Close()
-	}
-	pres := <-putDone
-	res := encodeResult{arch: pres.arch, putErr: pres.err, encErr: encErr}
-	if res.encErr == nil && res.putErr == nil && (!bytes.Equal(h2.Sum(nil), sum) || stillSame(f, fi) != nil) {
-		res.encErr = ErrChanged
-	}
-	return res
-}
-
-// putSink is the encoder's end of the pipe to Put: a failed write means
-// Put ended, and says so.
-type putSink struct{ w *io.PipeWriter }
-
-func (p putSink) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	if err != nil {
-		err = fmt.Errorf("%w: %w", errPutFailed, err)
-	}
-	return n, err
-}
-
-// abortQuietly aborts a multipart upload that will not be continued, and
-// reports whether it is gone from the store.
-func (s *syncer) abortQuietly(id string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := s.cfg.Store.AbortUpload(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.log().Warn("could not abort an unfinished upload; the next sync tries again", "upload", id, "err", err)
-		return false
-	}
-	return true
-}
-
-// recordDedup records path as a new version whose content lives in an
-// archive the target already holds.
-func (s *syncer) recordDedup(fi fs.FileInfo, path, hexSum string, from catalog.Version) (string, int64, error) {
-	v := catalog.Version{
-		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
-		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: format.UnixMode(fi.Mode()), ArchiveID: from.ArchiveID, Location: from.Location,
-		Checksum: from.Checksum, Compression: from.Compression, Timestamp: s.cfg.now(),
-		ContentHash: hexSum, StoredSize: from.StoredSize, Description: s.cfg.Desc,
-	}
-	if _, err := s.cfg.Catalog.Record(v); err != nil {
-		return "", 0, fmt.Errorf("recording in the catalogue: %w", err)
-	}
-	return "deduplicated", 0, nil
-}
-
-// claim registers this worker as the uploader of a content hash, or returns
-// the in-flight upload of the same content to wait for.
-func (s *syncer) claim(hexSum string) (mine *inflightContent, other *inflightContent) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o, ok := s.inflight[hexSum]; ok {
-		return nil, o
-	}
-	c := &inflightContent{done: make(chan struct{})}
-	s.inflight[hexSum] = c
-	return c, nil
-}
-
-func (s *syncer) release(hexSum string, c *inflightContent, v catalog.Version, ok bool) {
-	if c == nil {
-		return
-	}
-	s.mu.Lock()
-	if s.inflight[hexSum] == c {
-		delete(s.inflight, hexSum)
-	}
-	s.mu.Unlock()
-	c.version, c.ok = v, ok
-	close(c.done)
-}
-
-// abandon removes the archives of an upload that will not be recorded and
-// then forgets the upload. If an archive cannot be removed now, the upload
-// stays noted and verify removes it later.
-func (s *syncer) abandon(pid int64, ids []string) {
-	// A fresh context: the run's may be the reason the upload failed.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, id := range ids {
-		if err := s.cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.cfg.log().Warn("could not delete an unrecorded archive; grsync verify will remove it", "archive", id, "err", err)
-			return
-		}
-	}
-	if err := s.cfg.Catalog.EndUpload(pid); err != nil {
-		s.cfg.log().Warn("could not update the catalogue", "err", err)
-	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].Path < gone[j].Path })
+	return gone
 }
 
 // stillSame reports ErrChanged when the open file's size, mtime, ctime or
@@ -833,4 +641,12 @@ func stillSame(f *os.File, before fs.FileInfo) error {
 // and without blocking on a FIFO that replaced it.
 func openNoFollow(p string) (*os.File, error) {
 	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
+
+// countOf is "1 upload", "2 uploads".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -145,6 +145,23 @@ type Store interface {
 	Close() error
 }
 
+type classKey struct{}
+
+// WithClass asks Put to store the archive in another storage class than
+// the store's own, where the store has classes (S3): grsync keeps its
+// catalogue snapshots and version records in a hot class, so a lost
+// catalogue is recovered without waiting for a restore. Other stores
+// ignore it.
+func WithClass(ctx context.Context, class string) context.Context {
+	return context.WithValue(ctx, classKey{}, class)
+}
+
+// Class returns the class given with WithClass, or "".
+func Class(ctx context.Context) string {
+	c, _ := ctx.Value(classKey{}).(string)
+	return c
+}
+
 type sizeHintKey struct{}
 
 // WithSizeHint tells Put roughly how many bytes its body will yield (the

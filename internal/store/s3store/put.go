@@ -129,7 +129,7 @@ func (s *Store) putSingle(ctx context.Context, id, description string, data []by
 		Key:               aws.String(key),
 		Body:              bytes.NewReader(data),
 		ContentLength:     aws.Int64(int64(len(data))),
-		StorageClass:      types.StorageClass(s.cfg.StorageClass),
+		StorageClass:      types.StorageClass(s.classFor(ctx)),
 		Metadata:          descriptionMetadata(description),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(want),
@@ -247,4 +247,13 @@ func (b *bodyReader) alloc(old []byte, limit int64, grow bool) []byte {
 	buf := make([]byte, len(old), size)
 	copy(buf, old)
 	return buf
+}
+
+// classFor is the storage class of a new object: the one the caller asked
+// for with store.WithClass, else the store's.
+func (s *Store) classFor(ctx context.Context) string {
+	if c, ok := normalizeClass(store.Class(ctx)); ok && store.Class(ctx) != "" {
+		return c
+	}
+	return s.cfg.StorageClass
 }

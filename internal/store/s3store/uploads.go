@@ -35,7 +35,7 @@ func (s *Store) startMultipart(ctx context.Context, id, description string, part
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(s.cfg.Bucket),
 		Key:               aws.String(s.objectKey(id)),
-		StorageClass:      types.StorageClass(s.cfg.StorageClass),
+		StorageClass:      types.StorageClass(s.classFor(ctx)),
 		Metadata:          descriptionMetadata(description),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})

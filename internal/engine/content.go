@@ -1,0 +1,275 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
+)
+
+// The content stage: a worker reads a new or changed file once, hashes it,
+// looks its content (or each of its chunks) up, and adds what the target
+// does not hold yet to its pack. Small files are read whole into a pooled
+// buffer; large files are split into content-defined chunks, so a large
+// file that changes a little stores a little.
+
+// DefaultPackThreshold is the largest file stored whole, as one pack
+// member, by default; larger files are chunked. It is also the largest
+// buffer a worker holds for a whole file (chunks are bounded by the
+// chunker's maximum).
+const DefaultPackThreshold = 1 << 20
+
+// errChangedNote is how a file that changed while it was read (twice) is
+// reported with --changing-files=fail.
+var errChangedAgain = errors.New("file changed while it was being read, twice; not recorded (use --changing-files=store to store such files as read)")
+
+// fileWork is the content work on one file.
+type fileWork struct {
+	e     entry
+	retry bool // a second try, after the file changed while it was read
+}
+
+// read is what reading a file gave: where its content is stored.
+type read struct {
+	fi       fs.FileInfo
+	pieces   []*catalog.Blob
+	packs    []*pack
+	hash     []byte // of the whole content
+	uploaded bool   // something was added to a pack
+	changed  bool   // the file changed while it was read (stored as read)
+	bytes    int64  // bytes added to packs (plaintext)
+}
+
+// storeFile reads the file of w once and stores what the target lacks.
+// It returns what it stored, or ErrChanged when the file changed while it
+// was read (and the policy is not to store it as read).
+func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte) (read, error) {
+	f, err := openNoFollow(w.e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return read{}, errVanished
+	}
+	if err != nil {
+		return read{}, fmt.Errorf("cannot open: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return read{}, fmt.Errorf("cannot stat: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return read{}, errors.New("no longer a regular file")
+	}
+	storeAsRead := w.retry && s.opt.ChangingFiles == ChangingStore
+	if fi.Size() <= s.cfg.packThreshold() {
+		return s.storeSmall(ctx, ln.small, w.e.path, f, fi, buf, storeAsRead)
+	}
+	return s.storeLarge(ctx, ln.large, f, fi, storeAsRead)
+}
+
+// storeSmall stores a file of at most the pack threshold as one member.
+func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.File, fi fs.FileInfo, buf []byte, asRead bool) (read, error) {
+	r := read{fi: fi}
+	data := buf[:fi.Size()]
+	n, err := io.ReadFull(f, data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return r, fmt.Errorf("reading: %w", err)
+	}
+	if s.cfg.afterRead != nil {
+		s.cfg.afterRead(f.Name())
+	}
+	var extra [1]byte
+	m, _ := f.Read(extra[:])
+	if int64(n) != fi.Size() || m != 0 || stillSame(f, fi) != nil {
+		if !asRead {
+			return r, ErrChanged
+		}
+		r.changed = true
+		data = data[:n]
+		if st, err := f.Stat(); err == nil {
+			r.fi = st
+		}
+	}
+	s.cfg.observer().Progress(int64(len(data)))
+	h := s.cfg.contentHash()
+	h.Write(data)
+	var k contentKey
+	copy(k[:], h.Sum(nil))
+	r.hash = k[:]
+	if len(data) == 0 {
+		return r, nil // nothing to store: the version has no pieces
+	}
+	st, found, err := s.index.find(k)
+	if err != nil {
+		return r, err
+	}
+	if found {
+		r.pieces = []*catalog.Blob{st.blob}
+		if st.pack != nil {
+			r.packs = []*pack{st.pack}
+		}
+		return r, nil
+	}
+	meta := format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: int64(len(data)),
+		Mode: format.KeptMode(r.fi.Mode()), ModTime: r.fi.ModTime()}, Hash: k[:]}
+	p, b, err := pk.add(ctx, k, catalog.BlobFile, func(w *format.PackWriter) (format.IndexEntry, error) {
+		return w.AddFile(meta, bytes.NewReader(data))
+	})
+	if err != nil {
+		s.index.release(k)
+		return r, fmt.Errorf("storing: %w", err)
+	}
+	s.index.publish(k, stored{blob: b, pack: p})
+	r.pieces, r.packs, r.uploaded, r.bytes = []*catalog.Blob{b}, []*pack{p}, true, int64(len(data))
+	return r, nil
+}
+
+// storeLarge stores a large file as chunks, each stored once.
+func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.FileInfo, asRead bool) (read, error) {
+	r := read{fi: fi}
+	// A large file can only duplicate content stored whole (by an older
+	// grsync or the Python tool, or a file that was small) if that content
+	// has its size: only then is it hashed whole first, a second read.
+	if whole, err := s.cfg.Catalog.HasWholeOfSize(s.cfg.Target.ID, fi.Size()); err != nil {
+		return r, fmt.Errorf("catalogue lookup: %w", err)
+	} else if whole {
+		if done, err := s.wholeDuplicate(f, fi, &r); done || err != nil {
+			return r, err
+		}
+	}
+	// Reading stops one byte past the size seen (so growth shows), or at
+	// the size when the file is stored as read.
+	limit := fi.Size() + 1
+	if asRead {
+		limit = fi.Size()
+	}
+	ch := s.chunkers.get(io.LimitReader(f, limit))
+	defer s.chunkers.put(ch)
+	whole := s.cfg.contentHash()
+	seen := map[*pack]bool{}
+	var total int64
+	for {
+		c, err := ch.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		chunk := c.Data
+		if err != nil {
+			return r, fmt.Errorf("reading: %w", err)
+		}
+		if s.cfg.afterRead != nil {
+			s.cfg.afterRead(f.Name())
+		}
+		if err := stillSame(f, fi); err != nil && !asRead {
+			return r, err
+		}
+		total += int64(len(chunk))
+		s.cfg.observer().Progress(int64(len(chunk)))
+		whole.Write(chunk)
+		b, p, added, err := s.storeChunk(ctx, pk, chunk)
+		if err != nil {
+			return r, err
+		}
+		r.pieces = append(r.pieces, b)
+		if p != nil && !seen[p] {
+			seen[p] = true
+			r.packs = append(r.packs, p)
+		}
+		if added {
+			r.uploaded = true
+			r.bytes += int64(len(chunk))
+		}
+	}
+	if total != fi.Size() || stillSame(f, fi) != nil {
+		if !asRead {
+			return r, ErrChanged
+		}
+		r.changed = true
+		if st, err := f.Stat(); err == nil {
+			r.fi = st
+		}
+	}
+	r.hash = whole.Sum(nil)
+	return r, nil
+}
+
+// storeChunk stores one chunk unless the target holds it.
+func (s *syncer) storeChunk(ctx context.Context, pk *packer, chunk []byte) (*catalog.Blob, *pack, bool, error) {
+	h := s.cfg.contentHash()
+	h.Write(chunk)
+	var k contentKey
+	copy(k[:], h.Sum(nil))
+	st, found, err := s.index.find(k)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if found {
+		return st.blob, st.pack, false, nil
+	}
+	p, b, err := pk.add(ctx, k, catalog.BlobChunk, func(w *format.PackWriter) (format.IndexEntry, error) {
+		return w.AddChunk(format.ChunkMeta{Hash: k[:]}, chunk)
+	})
+	if err != nil {
+		s.index.release(k)
+		return nil, nil, false, fmt.Errorf("storing: %w", err)
+	}
+	s.index.publish(k, stored{blob: b, pack: p})
+	return b, p, true, nil
+}
+
+// wholeDuplicate hashes f whole and, when the target stores that content
+// whole, makes it r's one piece. It rewinds f otherwise.
+func (s *syncer) wholeDuplicate(f *os.File, fi fs.FileInfo, r *read) (bool, error) {
+	h := s.cfg.contentHash()
+	n, err := copyHash(h, f, fi.Size())
+	if err != nil {
+		return false, fmt.Errorf("reading: %w", err)
+	}
+	if n != fi.Size() || stillSame(f, fi) != nil {
+		return false, ErrChanged
+	}
+	var k contentKey
+	copy(k[:], h.Sum(nil))
+	b, ok, err := s.cfg.Catalog.FindBlob(s.cfg.Target.ID, k.hex())
+	if err != nil {
+		return false, fmt.Errorf("catalogue lookup: %w", err)
+	}
+	if ok && (b.Kind == catalog.BlobArchive || b.Kind == catalog.BlobFile) {
+		r.pieces, r.hash = []*catalog.Blob{&b}, k[:]
+		return true, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, fmt.Errorf("rewinding: %w", err)
+	}
+	return false, nil
+}
+
+// copyHash feeds up to n+1 bytes of r to h and returns how many there were.
+func copyHash(h hash.Hash, r io.Reader, n int64) (int64, error) {
+	return io.Copy(h, io.LimitReader(r, n+1))
+}
+
+// owner returns the file's owner and group, if the system tells.
+func owner(fi fs.FileInfo) (uid, gid int64, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int64(st.Uid), int64(st.Gid), true
+}
+
+// hardlinkID identifies the inode of a file with several links, "" else.
+func hardlinkID(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Nlink < 2 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}

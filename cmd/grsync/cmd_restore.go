@@ -98,7 +98,23 @@ func parseTier(s string) (store.Tier, error) {
 	return "", usagef("use Expedited, Standard or Bulk", "invalid --tier %q", s)
 }
 
+// noEmptyArgs refuses an empty argument: "" is what an unset variable in
+// a script or cron line gives, and read as the current folder it would
+// back up or select the wrong thing.
+func noEmptyArgs(args []string, what string) error {
+	for _, a := range args {
+		if a == "" {
+			return usagef("an unset variable (e.g. \"$SRC\" in a script or cron line) gives an empty argument; name the file or folder",
+				"empty %s (\"\") on the command line; nothing was done", what)
+		}
+	}
+	return nil
+}
+
 func absPaths(args []string) ([]string, error) {
+	if err := noEmptyArgs(args, "PATH"); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, p := range args {
 		abs, err := filepath.Abs(p)

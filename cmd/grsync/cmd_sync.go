@@ -78,6 +78,9 @@ func parsePartSize(s string) (int64, error) {
 }
 
 func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
+	if err := noEmptyArgs(args, "SRC"); err != nil {
+		return err
+	}
 	ps, err := parsePartSize(o.partSize)
 	if err != nil {
 		return err

@@ -231,12 +231,12 @@ func (a *app) wrapStore(s store.Store) store.Store {
 // loadKey returns the key given by --encryption-key-file, --encryption-key or
 // $GRSYNC_ENCRYPTION_KEY, or nil when none was given.
 func (a *app) loadKey() (*keys.Key, error) {
-	const fix = "make a key with: grsync keygen my.key (or grsync keygen > my.key && chmod 600 my.key)"
+	const fix = "make a key with: grsync keygen my.key"
 	switch {
 	case a.g.keyFile != "":
 		k, err := keys.LoadFile(a.g.keyFile)
 		if err != nil {
-			return nil, asUsage(err, fix)
+			return nil, asUsage(err, keyFileHint(err))
 		}
 		return &k, nil
 	case a.g.key != "":
@@ -254,6 +254,17 @@ func (a *app) loadKey() (*keys.Key, error) {
 		return &k, nil
 	}
 	return nil, nil
+}
+
+// keyFileHint is the advice for a key file LoadFile refused: none beyond
+// the error's own chmod when only its mode is wrong (a new key could not
+// read the earlier backups), else how to make a key.
+func keyFileHint(err error) string {
+	var me *keys.ModeError
+	if errors.As(err, &me) {
+		return ""
+	}
+	return "make a key with: grsync keygen my.key (only for a new backup: a new key cannot read earlier ones)"
 }
 
 // session is an opened catalogue, target, store and key, ready for the engine.

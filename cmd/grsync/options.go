@@ -293,6 +293,7 @@ func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: readOnly, Now: a.now})
 	switch {
 	case err == nil:
+		a.warnReadableCatalog()
 		return cat, nil
 	case errors.Is(err, catalog.ErrLocked):
 		return nil, usagef("wait for the other grsync to finish", "%v", err)
@@ -302,6 +303,18 @@ func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 		return nil, usagef("restore the catalogue from a copy, or rebuild it from the store with grsync inventory --rebuild --db NEWFILE", "%v", err)
 	}
 	return nil, asUsage(err, "check the --db path and its folder's permissions")
+}
+
+// warnReadableCatalog warns when other users may read the catalogue: it
+// names every backed-up path. grsync creates catalogues 0600; older ones
+// (and the Python tool's) may be 0644.
+func (a *app) warnReadableCatalog() {
+	fi, err := os.Stat(a.g.db)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	a.log.Warn(fmt.Sprintf("the catalogue %s is readable by other users (mode %04o): they can see every backed-up path; fix with: chmod 600 %s",
+		a.g.db, fi.Mode().Perm(), a.g.db))
 }
 
 // openSession opens everything a command needs and checks that the key is

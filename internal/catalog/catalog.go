@@ -123,6 +123,14 @@ func (c *Catalog) openReadWrite() error {
 	if c.lock, err = lockFile(c.path+".lock", c.path); err != nil {
 		return err
 	}
+	if !exists {
+		// SQLite would create the file 0644 (less the umask), and give its
+		// WAL and SHM files the same mode: every local user could read every
+		// backed-up path. An empty file is an empty database to SQLite.
+		if err := createPrivate(c.path); err != nil {
+			return fmt.Errorf("create catalogue: %w", err)
+		}
+	}
 	if c.db, err = openDB(dsn(c.path, false)); err != nil {
 		return wrap(c.path, "open catalogue", err)
 	}
@@ -248,6 +256,23 @@ func dsn(path string, readOnly bool) string {
 // memory, for a WAL file in a directory we cannot write.
 func dsnImmutable(path string) string {
 	return dsn(path, true) + "&immutable=1"
+}
+
+// createPrivate creates the empty file path with mode 0600, whatever the
+// umask; an existing file is left alone (ErrExist is not an error).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // sqliteMagic starts every SQLite 3 database file.

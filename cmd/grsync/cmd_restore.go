@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -156,6 +159,9 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		if out, err = filepath.Abs(o.output); err != nil {
 			return asUsage(err, "check the --output path")
 		}
+		if err := checkOutputFolder(o.output, out); err != nil {
+			return err
+		}
 	}
 	s, err := a.openSession(o.dryRun)
 	if err != nil {
@@ -301,6 +307,22 @@ func (r restoreSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  waiting for %s (%s) to be retrieved; run the same command again later, or add --wait\n",
 			ui.Count(r.PendingArchives, "archive"), ui.Count(r.PendingFiles, "file"))
 	}
+}
+
+// checkOutputFolder refuses an --output that cannot be a folder (an
+// existing file, or a path through one) before anything is requested: on
+// cold storage the retrievals would already be paid for.
+func checkOutputFolder(given, abs string) error {
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && !fi.IsDir():
+		return usagef("give a folder for --output (it is created if missing); the file was not changed",
+			"--output %s is not a folder: it is an existing file", given)
+	case errors.Is(err, syscall.ENOTDIR):
+		return usagef("give a folder for --output (it is created if missing)",
+			"--output %s is not a folder: a part of its path is a file", given)
+	}
+	return nil
 }
 
 func tierName(t store.Tier) string {

@@ -34,6 +34,7 @@ var errVanished = errors.New("deleted before it could be read")
 type SyncOptions struct {
 	Sources []string  // absolute, cleaned paths of files or folders
 	Exclude *Excluder // may be nil
+	Own     OwnFiles  // grsync's own files, always left out
 	DryRun  bool      // count what would be uploaded, change nothing
 	// Stop, when closed or cancelled, stops the sync from starting new files;
 	// files in flight finish (or are abandoned when the main context ends).
@@ -55,6 +56,9 @@ type SyncResult struct {
 	Interrupted   bool  // stopped early by the user
 	Resumed       int   // uploads an interrupted run left, continued
 	ResumedBytes  int64 // stored bytes those did not send again
+	// LeftOut counts grsync's own files and folders found in the sources
+	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
+	LeftOut map[string]int
 }
 
 type syncer struct {
@@ -223,9 +227,17 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			return walkCtx.Err()
 		}
 	}
-	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, consider, func(ev walkEvent) {
+	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, newOwnSet(opt.Own), consider, func(ev walkEvent) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if ev.leftOut != "" {
+			if s.res.LeftOut == nil {
+				s.res.LeftOut = map[string]int{}
+			}
+			s.res.LeftOut[ev.leftOut]++
+			cfg.log().Debug("left out: grsync's own", "kind", ev.leftOut, "path", ev.path)
+			return
+		}
 		if ev.err != nil {
 			s.res.Failures = append(s.res.Failures, Failure{Path: ev.path, Err: fmt.Errorf("%s: %w", ev.reason, ev.err)})
 			obs.Done(ev.path, "failed", ev.err)
@@ -367,7 +379,7 @@ func (s *syncer) file(ctx context.Context, e entry) {
 
 // upload returns the outcome ("uploaded" or "deduplicated") and the bytes stored.
 func (s *syncer) upload(ctx context.Context, e entry) (string, int64, error) {
-	f, err := openNoFollow(e.path)
+	f, err := openNoFollow(e.openPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", 0, errVanished
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -83,6 +84,9 @@ metadata of encrypted backups.`,
 				return nil
 			}
 			res, err := engine.Rebuild(cfg, l)
+			if errors.Is(err, engine.ErrRebuildKey) {
+				return usagef("give the key these backups were made with: --encryption-key-file FILE; nothing was added to the catalogue", "%v", err)
+			}
 			if err != nil {
 				return err
 			}

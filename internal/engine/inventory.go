@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/grsync/grsync/internal/catalog"
@@ -194,11 +195,49 @@ type RebuildResult struct {
 	Date                        time.Time
 }
 
+// ErrRebuildKey: inventory --rebuild cannot read the archives' metadata
+// with the key it was given (none, or another one). Nothing was recorded.
+var ErrRebuildKey = errors.New("cannot read the archives' metadata")
+
+// keyProblem checks, before anything is recorded, whether the key given
+// is the reason the listing's metadata cannot be read: none was given and
+// some metadata is encrypted, or a key was given and no encrypted
+// metadata decrypts with it.
+func keyProblem(cfg *Config, d Decoded) error {
+	needKey, wrongKey := 0, 0
+	for _, p := range d.Problems {
+		switch {
+		case errors.Is(p.Err, format.ErrKeyRequired):
+			needKey++
+		case errors.Is(p.Err, format.ErrWrongKey):
+			wrongKey++
+		}
+	}
+	decrypted := 0
+	for _, f := range d.Files {
+		if strings.HasSuffix(f.Version.Compression, "+age") {
+			decrypted++
+		}
+	}
+	switch {
+	case cfg.Key == nil && needKey > 0:
+		return fmt.Errorf("%w: %d archives hold encrypted metadata and no key was given", ErrRebuildKey, needKey)
+	case cfg.Key != nil && wrongKey > 0 && decrypted == 0:
+		return fmt.Errorf("%w: the metadata of %d archives does not decrypt with key %s", ErrRebuildKey, wrongKey, cfg.Key.Fingerprint())
+	}
+	return nil
+}
+
 // Rebuild records in the catalogue every file version the listing's
-// descriptions reveal that the catalogue does not have yet.
+// descriptions reveal that the catalogue does not have yet. When the key
+// is why the metadata cannot be read (see ErrRebuildKey), it records
+// nothing.
 func Rebuild(cfg *Config, l Listing) (RebuildResult, error) {
 	res := RebuildResult{Date: l.Date}
 	res.Decoded = DecodeListing(cfg, l.Archives)
+	if err := keyProblem(cfg, res.Decoded); err != nil {
+		return res, err
+	}
 	known, err := cfg.Catalog.ArchiveIDs(cfg.Target.ID)
 	if err != nil {
 		return res, err

@@ -179,11 +179,7 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		return err
 	}
 	if plan.Files == 0 && len(plan.Existing) == 0 {
-		if len(prefixes) > 0 {
-			return usagef("see what the catalogue holds with: grsync ls", "nothing in the catalogue matches %s", strings.Join(args, ", "))
-		}
-		a.out.Summary(restoreSummary{Command: "restore", Target: s.target.Location, Failures: []failureJSON{}, nothing: true})
-		return nil
+		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
 	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes,
 		Existing: len(plan.Existing), DryRun: o.dryRun}
@@ -277,7 +273,6 @@ type restoreSummary struct {
 	DurationSeconds float64       `json:"duration_seconds"`
 	took            time.Duration
 	failures        []engine.Failure
-	nothing         bool // the catalogue has no files for the target
 }
 
 func (restoreSummary) MessageType() string { return "summary" }
@@ -286,9 +281,6 @@ func (r restoreSummary) WriteText(w io.Writer) {
 	switch {
 	case r.DryRun:
 		fmt.Fprintf(w, "dry run: nothing was requested or written\n")
-		return
-	case r.nothing:
-		fmt.Fprintf(w, "nothing to restore: the catalogue has no files for %s\n", r.Target)
 		return
 	}
 	fmt.Fprintf(w, "restored %s (%s) in %s", ui.Count(r.Restored, "file"), ui.Bytes(r.RestoredBytes), r.took.Round(time.Millisecond))
@@ -323,6 +315,43 @@ func checkOutputFolder(given, abs string) error {
 			"--output %s is not a folder: a part of its path is a file", given)
 	}
 	return nil
+}
+
+// explainEmpty turns a restore that selected nothing into a usage error
+// saying why: no such path, nothing backed up by --at, only deleted files,
+// or no files at all.
+func (a *app) explainEmpty(cfg *engine.Config, opt engine.RestoreOptions, atFlag, location string) error {
+	e, err := engine.WhyEmpty(cfg, opt)
+	if err != nil {
+		return err
+	}
+	const utc = "2006-01-02 15:04:05 UTC"
+	switch {
+	case len(e.NoSuchPath) > 0:
+		return usagef("see what the catalogue holds with: grsync ls (and grsync ls --deleted)",
+			"nothing in the catalogue matches %s: no such path was backed up to %s", strings.Join(e.NoSuchPath, ", "), location)
+	case e.NoFiles:
+		return usagef("back something up first, or check --db and the target flags",
+			"the catalogue %s has no files for %s", a.g.db, location)
+	case e.TooEarly:
+		meaning := ""
+		if len(atFlag) == len("2006-01-02") {
+			meaning = "; a date alone means the end of that day, local time"
+		}
+		at := opt.At.UTC().Format(utc)
+		if local := opt.At.Local().Format("2006-01-02 15:04:05 MST"); local != at {
+			at = local + " (" + at + ")"
+		}
+		return usagef(fmt.Sprintf("first backup: %s, last backup: %s; give a later --at, or leave it out for the latest versions",
+			e.Span.First.Format(utc), e.Span.Last.Format(utc)),
+			"nothing was backed up by %s%s", at, meaning)
+	}
+	when := "now"
+	if !opt.At.IsZero() {
+		when = opt.At.UTC().Format(utc)
+	}
+	return usagef("list deleted files with: grsync ls --deleted; restore a version from before the deletion with --at TIME",
+		"every selected file (%d) had been deleted from the source by %s", e.Deleted, when)
 }
 
 func tierName(t store.Tier) string {

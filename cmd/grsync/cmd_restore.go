@@ -168,7 +168,7 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		return err
 	}
 	defer s.Close()
-	if s.target.Encrypted && s.key == nil {
+	if s.target.Encrypted && s.key == nil && !o.dryRun {
 		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted and no key was given", s.target.Location)
 	}
 	cfg := a.engineConfig(s)

@@ -163,9 +163,70 @@ func (a *app) resolveTarget(cat *catalog.Catalog) (string, error) {
 		"no target: the catalogue %s does not name one", a.g.db)
 }
 
+// connection is how an AWS target is reached: its region and endpoint URL
+// ("" for AWS's own). The catalogue remembers it with the target.
+type connection struct{ region, endpoint string }
+
+// connected is implemented by the AWS stores: the region and endpoint in
+// effect once they are open.
+type connected interface{ Connection() (region, endpoint string) }
+
+// endpointFromEnv reports whether the environment names an endpoint for
+// the service (as the AWS CLI reads AWS_ENDPOINT_URL_<SERVICE> and
+// AWS_ENDPOINT_URL).
+func endpointFromEnv(service string) bool {
+	return os.Getenv("AWS_ENDPOINT_URL_"+service) != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// pick chooses the region and endpoint of an AWS store: a flag first, then
+// for the endpoint the environment, then what the target remembers, then
+// (when all are empty) the AWS configuration's own.
+func (a *app) pick(service string, remembered connection) connection {
+	c := connection{region: a.g.region, endpoint: a.g.endpoint}
+	if c.region == "" {
+		c.region = remembered.region
+	}
+	if c.endpoint == "" && !endpointFromEnv(service) {
+		c.endpoint = remembered.endpoint
+	}
+	return c
+}
+
+// remembered returns how the catalogue's target location was last
+// reached, peeking at an existing catalogue read-only; nothing if there is
+// none or it does not know the target.
+func (a *app) remembered(location string) connection {
+	if !fileExists(a.g.db) || strings.HasPrefix(location, "local:") {
+		return connection{}
+	}
+	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: true})
+	if err != nil {
+		return connection{} // opening it for real reports the problem
+	}
+	defer cat.Close()
+	t, ok, err := cat.Target(location)
+	if err != nil || !ok {
+		return connection{}
+	}
+	return connection{t.Region, t.Endpoint}
+}
+
 // openStore opens the store for a target location. create says whether a
-// missing local store may be created.
-func (a *app) openStore(location string, create bool) (store.Store, error) {
+// missing local store may be created; remembered is how the catalogue last
+// reached the target.
+func (a *app) openStore(location string, create bool, remembered connection) (store.Store, connection, error) {
+	st, err := a.openStoreAt(location, create, remembered)
+	if err != nil {
+		return nil, connection{}, err
+	}
+	var c connection
+	if cs, ok := st.(connected); ok {
+		c.region, c.endpoint = cs.Connection()
+	}
+	return a.wrapStore(st), c, nil
+}
+
+func (a *app) openStoreAt(location string, create bool, remembered connection) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(location, "local:"):
 		dir := strings.TrimPrefix(location, "local:")
@@ -180,31 +241,33 @@ func (a *app) openStore(location string, create bool) (store.Store, error) {
 		if err != nil {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	case strings.HasPrefix(location, "glacier:"):
 		region, name, _ := strings.Cut(strings.TrimPrefix(location, "glacier:"), ":")
+		c := a.pick("GLACIER", remembered)
 		s, err := vault.New(a.ctx, vault.Config{
-			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: a.g.endpoint,
+			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: c.endpoint,
 			PartSize: a.partSize, Logger: a.log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	case strings.HasPrefix(location, "s3:"):
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
 		var part int64
 		if a.partSize >= 5<<20 {
 			part = a.partSize // S3 parts are at least 5 MiB; below that, its default
 		}
+		c := a.pick("S3", remembered)
 		s, err := s3store.New(a.ctx, s3store.Config{
-			Bucket: bucket, Prefix: prefix, Region: a.g.region, StorageClass: a.g.storageClass,
-			Profile: a.g.profile, EndpointURL: a.g.endpoint, PartSize: part, Logger: a.log,
+			Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
+			Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	}
 	return nil, usagef("", "unknown target %q", location)
 }
@@ -318,8 +381,11 @@ func (a *app) warnReadableCatalog() {
 }
 
 // openSession opens everything a command needs and checks that the key is
-// the one this target's backups use. write says the command will record
-// things (a missing local store is then created).
+// the one this target's backups use. readOnly says the command only reads
+// the catalogue (ls, restore --dry-run): no store is opened, so it needs no
+// credentials, region or network. Otherwise a missing local store is
+// created, and the target remembers the region and endpoint it was reached
+// with.
 func (a *app) openSession(readOnly bool) (*session, error) {
 	// Everything that can be checked without touching a file comes first,
 	// so a usage error leaves no catalogue or store behind.
@@ -339,8 +405,9 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	// bucket or vault looked up), so that a mistake there leaves no
 	// catalogue, and no target in it, behind.
 	var st store.Store
-	if loc != "" {
-		if st, err = a.openStore(loc, !readOnly); err != nil {
+	var conn connection
+	if loc != "" && !readOnly {
+		if st, conn, err = a.openStore(loc, true, a.remembered(loc)); err != nil {
 			return nil, err
 		}
 	}
@@ -380,15 +447,23 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	if err := checkKey(t, s.key); err != nil {
 		return nil, err
 	}
+	if readOnly {
+		ok = true
+		return s, nil
+	}
 	if s.store == nil {
-		if s.store, err = a.openStore(loc, !readOnly); err != nil {
+		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}); err != nil {
 			return nil, err
 		}
 	}
-	if !readOnly {
-		if err := cat.TouchTarget(t.ID); err != nil {
+	if (conn.region != "" || conn.endpoint != "") && conn != (connection{t.Region, t.Endpoint}) {
+		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {
 			return nil, err
 		}
+		s.target.Region, s.target.Endpoint = conn.region, conn.endpoint
+	}
+	if err := cat.TouchTarget(t.ID); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil

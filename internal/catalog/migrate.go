@@ -105,7 +105,8 @@ type migration struct {
 }
 
 func migrations() []migration {
-	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4}, {version: 7, apply: migrate7}}
+	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4},
+		{version: 5, apply: migrate5}, {version: 7, apply: migrate7}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one

@@ -169,7 +169,9 @@ type connection struct{ region, endpoint string }
 
 // connected is implemented by the AWS stores: the region and endpoint in
 // effect once they are open.
-type connected interface{ Connection() (region, endpoint string) }
+type connected interface {
+	Connection() (region, endpoint string)
+}
 
 // endpointFromEnv reports whether the environment names an endpoint for
 // the service (as the AWS CLI reads AWS_ENDPOINT_URL_<SERVICE> and

@@ -35,7 +35,7 @@ func TestCrashKill9DuringSync(t *testing.T) {
 
 // The same against the Glacier emulator: multipart uploads left open by a
 // kill are aborted by the next sync; archives stored but never recorded are
-// removed by verify through the vault's inventory.
+// listed by verify (which never deletes) through the vault's inventory.
 func TestCrashKill9DuringSyncToVault(t *testing.T) {
 	_, env := emulator(t, glacieremu.Config{MinPartSize: 1 << 20}, "v")
 	crashSync(t, env, []string{"--vault", "v", "--region", "us-east-1", "--part-size", "1048576"},
@@ -43,7 +43,7 @@ func TestCrashKill9DuringSyncToVault(t *testing.T) {
 }
 
 // The same against moto's S3 (a third-party emulator): unfinished multipart
-// uploads and objects never recorded are cleaned up the same way.
+// uploads are aborted the same way; objects never recorded are listed.
 func TestCrashKill9DuringSyncToMotoS3(t *testing.T) {
 	m := moto.Start(t)
 	createBucket(t, s3Client(m), "crash-bucket")

@@ -266,7 +266,16 @@ type VerifyResult struct {
 	Unknown  []string // in the store, unknown to the catalogue
 	Recent   int      // recorded after the listing was taken: not counted
 	SizeDiff []string // present but with another size than recorded
-	Removed  int      // archives of interrupted uploads, deleted
+	// Interrupted lists archives that runs of this catalogue stored but,
+	// interrupted, never recorded (the catalogue noted their uploads).
+	Interrupted []Leftover
+}
+
+// Leftover is an archive an interrupted run stored without recording it.
+type Leftover struct {
+	ID   string
+	Path string // the file it holds a copy of
+	Size int64
 }
 
 // OK reports whether catalogue and store agree.
@@ -274,11 +283,13 @@ func (v VerifyResult) OK() bool {
 	return len(v.Missing) == 0 && len(v.Unknown) == 0 && len(v.SizeDiff) == 0
 }
 
-// Verify compares the catalogue's archives with the store's listing.
-// Archives recorded after the listing was taken are not counted as missing;
+// Verify compares the catalogue's archives with the store's listing. It
+// only reports: it never deletes anything from the store (an archive the
+// catalogue does not know may be the only copy of a file). Archives
+// recorded after the listing was taken are not counted as missing;
 // metadata continuation archives are not counted as unknown. Archives that
 // runs which died stored without recording them (recognised by the group
-// id the catalogue noted before the upload) are deleted and counted apart.
+// id the catalogue noted before the upload) are listed apart.
 func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	res := VerifyResult{Date: l.Date}
 	vs, err := cfg.Catalog.Select(cfg.Target.ID, nil, time.Time{})
@@ -327,12 +338,8 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 		}
 		if g := groupOf(a.Description); g != "" && dead[g] != nil {
 			listed[g] = true
-			err := cfg.Store.Delete(ctx, id)
-			switch {
-			case err == nil:
-				res.Removed++
-			case !errors.Is(err, store.ErrNotFound): // not found: removed by an earlier verify
-				return res, fmt.Errorf("removing archive %s of an interrupted upload: %w", id, err)
+			if !conts[id] {
+				res.Interrupted = append(res.Interrupted, Leftover{ID: id, Path: dead[g][0].Path, Size: a.Size})
 			}
 			continue
 		}
@@ -364,5 +371,6 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	sort.Strings(res.Missing)
 	sort.Strings(res.Unknown)
 	sort.Strings(res.SizeDiff)
+	sort.Slice(res.Interrupted, func(i, j int) bool { return res.Interrupted[i].ID < res.Interrupted[j].ID })
 	return res, nil
 }

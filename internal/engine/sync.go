@@ -807,14 +807,14 @@ func (s *syncer) release(hexSum string, c *inflightContent, v catalog.Version, o
 
 // abandon removes the archives of an upload that will not be recorded and
 // then forgets the upload. If an archive cannot be removed now, the upload
-// stays noted and verify removes it later.
+// stays noted, and verify lists the archive as stored by an interrupted run.
 func (s *syncer) abandon(pid int64, ids []string) {
 	// A fresh context: the run's may be the reason the upload failed.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, id := range ids {
 		if err := s.cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.cfg.log().Warn("could not delete an unrecorded archive; grsync verify will remove it", "archive", id, "err", err)
+			s.cfg.log().Warn("could not delete an archive of a failed upload; it stays in the store, and grsync verify lists it", "archive", id, "err", err)
 			return
 		}
 	}

@@ -1,29 +1,44 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
 
 func (a *app) verifyCommand() *cobra.Command {
 	o := &inventoryOptions{}
+	var readData bool
 	cmd := &cobra.Command{
-		Use:   "verify [--wait]",
+		Use:   "verify [--wait] [--read-data]",
 		Short: "Check the catalogue against the store's list of archives",
 		Long: `Compare the catalogue with the target's latest inventory: archives the catalogue
 records that the store does not hold (missing) or holds with another size, and
 archives the store holds that the catalogue does not know (unknown) or that an
 interrupted run stored without recording them. Archives recorded after the
 inventory was taken are not counted as missing. verify never deletes anything.
-Exit code 0 only when both agree.`,
+Exit code 0 only when both agree.
+
+With --read-data (local stores only, for now: on a cold store every archive
+read is a paid retrieval), every archive the catalogue records is also read
+back as restore would read it, writing nothing: its tree hash, its decryption
+and authentication, its size and content hash. Each damaged archive is named
+with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if readData {
+				if err := a.checkReadData(); err != nil {
+					return err
+				}
+			}
 			s, cfg, l, err := a.listing(cmd, o)
 			if s == nil || err != nil {
 				return err
@@ -51,11 +66,109 @@ Exit code 0 only when both agree.`,
 				}
 				a.exitCode = exitPartial
 			}
+			if readData {
+				return a.readData(cmd, cfg)
+			}
 			return nil
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&readData, "read-data", false, "also read back every archive and check it (local stores)")
 	return cmd
+}
+
+// checkReadData refuses verify --read-data before anything is fetched when
+// it cannot run: the target is a cold store (each read would be a paid
+// retrieval), or its backups are encrypted and no key was given.
+func (a *app) checkReadData() error {
+	key, err := a.loadKey()
+	if err != nil {
+		return err
+	}
+	loc, err := a.g.targetLocation()
+	if err != nil {
+		return err
+	}
+	var t catalog.Target
+	if fileExists(a.g.db) {
+		cat, err := a.openCatalog(true)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		if loc == "" {
+			if loc, err = a.resolveTarget(cat); err != nil {
+				return err
+			}
+		}
+		if t, _, err = cat.Target(loc); err != nil {
+			return err
+		}
+	}
+	if loc != "" && !strings.HasPrefix(loc, "local:") {
+		return usagef("run verify without --read-data; to test a cold store's archives, restore a sample with restore --dry-run first to see its cost",
+			"verify --read-data reads every archive, which works on a local store only for now: on %s each read is a paid retrieval", loc)
+	}
+	if t.Encrypted && key == nil {
+		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted: verify --read-data needs the key to check them", loc)
+	}
+	return nil
+}
+
+// readData reads every archive back and reports the damaged ones.
+func (a *app) readData(cmd *cobra.Command, cfg *engine.Config) error {
+	res, err := engine.ReadData(cmd.Context(), cfg, a.stop)
+	if errors.Is(err, engine.ErrReadDataKey) {
+		return usagef("give the key with --encryption-key-file FILE", "%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	sum := readDataSummary{Command: "verify --read-data", Target: cfg.Target.Location, Archives: res.Archives, Bytes: res.Bytes,
+		Damaged: []damagedJSON{}}
+	for _, d := range res.Damaged {
+		j := damagedJSON{ID: d.ID, Error: d.Err.Error(), Files: []ui.Path{}}
+		for _, p := range d.Paths {
+			j.Files = append(j.Files, ui.NewPath(p))
+		}
+		sum.Damaged = append(sum.Damaged, j)
+	}
+	a.out.Summary(sum)
+	if len(res.Damaged) > 0 {
+		a.exitCode = exitPartial
+	}
+	return nil
+}
+
+// damagedJSON is an archive verify --read-data could not read back.
+type damagedJSON struct {
+	ID    string    `json:"archive"`
+	Error string    `json:"error"`
+	Files []ui.Path `json:"files"` // the files whose versions it holds
+}
+
+// readDataSummary is what reading every archive back found (JSON "summary").
+type readDataSummary struct {
+	Command  string        `json:"command"` // "verify --read-data"
+	Target   string        `json:"target"`
+	Archives int           `json:"archives"` // archives read
+	Bytes    int64         `json:"bytes"`    // stored bytes read
+	Damaged  []damagedJSON `json:"damaged"`
+}
+
+func (readDataSummary) MessageType() string { return "summary" }
+
+func (r readDataSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "read back every archive of %s: %s read (%s), %d damaged\n", r.Target, ui.Count(r.Archives, "archive"), ui.Bytes(r.Bytes), len(r.Damaged))
+	for _, d := range r.Damaged {
+		fmt.Fprintf(w, "  damaged archive %s: %s\n", ui.Name(d.ID), ui.Clean(d.Error))
+		for _, p := range d.Files {
+			fmt.Fprintf(w, "    holds %s\n", ui.Name(p.Path))
+		}
+	}
+	if len(r.Damaged) > 0 {
+		fmt.Fprintf(w, "    these versions cannot be restored: back the files up again (touch them and sync), or restore an older version with --at\n")
+	}
 }
 
 func nonNil(s []string) []string {

@@ -292,7 +292,9 @@ func (v VerifyResult) OK() bool {
 // id the catalogue noted before the upload) are listed apart.
 func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	res := VerifyResult{Date: l.Date}
-	vs, err := cfg.Catalog.Select(cfg.Target.ID, nil, time.Time{})
+	// Every archive the catalogue records, old versions' too, with the
+	// version that first recorded it (when it was stored).
+	byArchive, err := cfg.Catalog.ArchiveVersions(cfg.Target.ID)
 	if err != nil {
 		return res, err
 	}
@@ -304,17 +306,12 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	for _, a := range l.Archives {
 		inStore[a.ID] = a
 	}
-	recorded := map[string]catalog.Version{}
-	for _, v := range vs {
-		if v.ArchiveID != "" {
-			recorded[v.ArchiveID] = v
-		}
-	}
 	for id := range all {
 		a, ok := inStore[id]
-		v, known := recorded[id]
+		vs := byArchive[id]
+		known := len(vs) > 0
 		if !ok {
-			if known && !l.Date.IsZero() && v.Timestamp.After(l.Date) {
+			if known && !l.Date.IsZero() && vs[0].Timestamp.After(l.Date) {
 				res.Recent++
 				continue
 			}
@@ -322,7 +319,7 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 			continue
 		}
 		res.Checked++
-		if known && v.StoredSize > 0 && a.Size != v.StoredSize {
+		if known && vs[0].StoredSize > 0 && a.Size != vs[0].StoredSize {
 			res.SizeDiff = append(res.SizeDiff, id)
 		}
 	}

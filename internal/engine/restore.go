@@ -16,13 +16,9 @@ import (
 	"sync"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
-	"github.com/grsync/grsync/internal/legacy"
 	"github.com/grsync/grsync/internal/store"
-	"github.com/grsync/grsync/internal/treehash"
 )
 
 // RestoreOptions says what to restore and where.
@@ -355,68 +351,11 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 		defer remove(name)
 		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
 	}
-	open := func() (io.ReadCloser, error) {
-		rc, err := read()
-		if err != nil {
-			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
-		}
-		if v.Checksum == "" {
-			return rc, nil
-		}
-		return &treeVerifier{rc: rc, th: treehash.New(), want: v.Checksum, id: r.ArchiveID}, nil
+	content, closeAll, err := contentReader(cfg, r.ArchiveID, v, read)
+	if err != nil {
+		return "", err
 	}
-	var content io.Reader
-	var closers []io.Closer
-	defer func() {
-		// Readers first, then what they read from: a decoder's goroutines
-		// must stop reading the archive before it is closed under them
-		// (as when writing fails half-way, on a full disk).
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i].Close()
-		}
-	}()
-	if v.Compression == LegacyAuto {
-		c, err := sniffLegacy(open)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		v.Compression = c
-	}
-	if legacy.IsLegacyCompression(v.Compression) {
-		var fk *legacy.FernetKey
-		if cfg.Key != nil {
-			k, err := legacy.FernetKeyFromRaw(cfg.Key.Raw())
-			if err != nil {
-				return "", err
-			}
-			fk = &k
-		}
-		rc, err := legacy.Decode(v.Compression, open, fk)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		closers = append(closers, rc)
-		content = rc
-	} else {
-		raw, err := open()
-		if err != nil {
-			return "", err
-		}
-		closers = append(closers, raw)
-		// The recorded encoding says whether the archive is encrypted; a key
-		// is only offered to encrypted ones (format refuses a plaintext
-		// archive when given a key, so nobody can slip one in).
-		var id age.Identity // stays a nil interface when not encrypted
-		if cfg.Key != nil && strings.HasSuffix(v.Compression, "+age") {
-			id = cfg.Key.AgeIdentity()
-		}
-		fr, err := format.Open(raw, id)
-		if err != nil {
-			return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
-		}
-		closers = append(closers, fr)
-		content = fr
-	}
+	defer closeAll()
 
 	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("creating folder: %w", err)

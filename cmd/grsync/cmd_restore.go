@@ -178,11 +178,11 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	if plan.Files == 0 && len(plan.Existing) == 0 {
+	if plan.Files == 0 && len(plan.Existing) == 0 && len(plan.Unsafe) == 0 {
 		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
 	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes,
-		Existing: len(plan.Existing), DryRun: o.dryRun}
+		Existing: len(plan.Existing), Unsafe: len(plan.Unsafe), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
 	}
@@ -230,6 +230,7 @@ type restorePlan struct {
 	Tier         string `json:"tier,omitempty"`
 	ExpectedWait string `json:"expected_wait,omitempty"`
 	Existing     int    `json:"existing"` // files that exist and are kept
+	Unsafe       int    `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
 	DryRun       bool   `json:"dry_run"`
 }
 
@@ -243,6 +244,9 @@ func (p restorePlan) WriteText(w io.Writer) {
 	fmt.Fprintln(w)
 	if p.Existing > 0 {
 		fmt.Fprintf(w, "  %s exist and will not be replaced (use --overwrite)\n", ui.Count(p.Existing, "file"))
+	}
+	if p.Unsafe > 0 {
+		fmt.Fprintf(w, "  %s not restored: their paths in the catalogue are not clean absolute paths\n", ui.Count(p.Unsafe, "file"))
 	}
 }
 

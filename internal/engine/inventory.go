@@ -128,6 +128,10 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 			d.Unknown = append(d.Unknown, a)
 			continue
 		}
+		if err := checkSafePath(ld.Path); err != nil {
+			d.Problems = append(d.Problems, Failure{Path: "archive " + a.ID, Err: fmt.Errorf("its description names %w; not added", err)})
+			continue
+		}
 		d.Files = append(d.Files, Found{Legacy: true, Version: catalog.Version{
 			TargetID: cfg.Target.ID, Path: ld.Path, Size: ld.Size, MTime: ld.MTime,
 			ArchiveID: a.ID, Location: cfg.Store.Location(), Checksum: a.TreeHash,
@@ -158,6 +162,11 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 			continue // only continuation pieces: an upload that never finished
 		}
 		m, err := format.DecodeMeta(pieces, mk)
+		if err == nil {
+			if perr := checkSafePath(m.Path); perr != nil {
+				err = fmt.Errorf("its metadata names %w; not added", perr)
+			}
+		}
 		if err != nil {
 			d.Problems = append(d.Problems, Failure{Path: "archive " + main.ID, Err: err})
 			continue

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,6 +37,20 @@ type RestoreOptions struct {
 	Stop      <-chan struct{}
 }
 
+// ErrUnsafePath: a path in the catalogue (which may come from a store
+// someone else can write to) that is not a clean absolute path; it is not
+// restored, so nothing lands outside --output or beside the path named.
+var ErrUnsafePath = errors.New("not a clean absolute path")
+
+// checkSafePath refuses a path sync would never record: relative, with an
+// empty, "." or ".." element, a trailing slash, or a NUL byte.
+func checkSafePath(p string) error {
+	if p == "" || p[0] != '/' || p == "/" || strings.IndexByte(p, 0) >= 0 || path.Clean(p) != p {
+		return fmt.Errorf("%q is %w", p, ErrUnsafePath)
+	}
+	return nil
+}
+
 // Destination maps a backed-up absolute path to where restore writes it:
 // the original path with InPlace, otherwise the path with its leading "/"
 // removed, joined under Output ("/home/a/x.txt" → "OUT/home/a/x.txt").
@@ -60,8 +75,9 @@ type RestoreItem struct {
 type RestorePlan struct {
 	Items    []*RestoreItem
 	Files    int
-	Bytes    int64    // stored bytes to retrieve
-	Existing []string // destinations that exist and will be skipped (no --overwrite)
+	Bytes    int64     // stored bytes to retrieve
+	Existing []string  // destinations that exist and will be skipped (no --overwrite)
+	Unsafe   []Failure // catalogue paths refused (ErrUnsafePath)
 }
 
 // RestoreResult summarises a restore.
@@ -91,6 +107,10 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		if v.ArchiveID == "" {
 			continue
 		}
+		if err := checkSafePath(v.Path); err != nil {
+			plan.Unsafe = append(plan.Unsafe, Failure{Path: v.Path, Err: fmt.Errorf("%w; not restored", err)})
+			continue
+		}
 		dest := Destination(opt, v.Path)
 		if !opt.Overwrite {
 			if _, err := lstat(dest); err == nil {
@@ -118,6 +138,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 // each file.
 func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
 	res := RestoreResult{Existing: len(plan.Existing)}
+	res.Failures = append(res.Failures, plan.Unsafe...)
 	obs := cfg.observer()
 	var total int64
 	for _, it := range plan.Items {
@@ -140,12 +161,16 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 
 	var mu sync.Mutex
-	sweeper := newTempSweeper()
+	root := destRoot{overwrite: opt.Overwrite}
+	if !opt.InPlace {
+		root.out = filepath.Clean(opt.Output)
+	}
+	sweeper := newTempSweeper(root)
 	// A run killed after a file was linked into place but before its
 	// temporary file was removed leaves that file beside a complete one,
 	// which this run skips: remove it too.
 	for _, d := range plan.Existing {
-		sweeper.sweep(d)
+		sweeper.sweep(nil, d)
 	}
 	pending := append([]*RestoreItem(nil), plan.Items...)
 	interval := opt.Poll
@@ -177,7 +202,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 				still = append(still, it)
 			}
 		}
-		fetchAll(ctx, cfg, ready, opt.Overwrite, sweeper, &res, &mu)
+		fetchAll(ctx, cfg, ready, root, sweeper, &res, &mu)
 		pending = still
 		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
 			break
@@ -276,7 +301,7 @@ func saveRetrieval(cfg *Config, r store.Retrieval) error {
 }
 
 // fetchAll downloads and places the ready items, several at a time.
-func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
 	for _, it := range items {
@@ -284,59 +309,109 @@ func fetchAll(ctx context.Context, cfg *Config, items []*RestoreItem, overwrite 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchItem(ctx, cfg, it, overwrite, sw, res, mu)
+			fetchItem(ctx, cfg, it, root, sw, res, mu)
 		}()
 	}
 	wg.Wait()
 }
 
-func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+// dirError is a destination folder that cannot be opened or created: it
+// fails the files that go there, not the archive.
+type dirError struct{ err error }
+
+func (e *dirError) Error() string { return e.err.Error() }
+func (e *dirError) Unwrap() error { return e.err }
+
+func fetchItem(ctx context.Context, cfg *Config, it *RestoreItem, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	obs := cfg.observer()
-	failAll := func(err error) {
+	fail := func(i int, err error) {
 		mu.Lock()
-		defer mu.Unlock()
-		for _, d := range it.Dests {
-			res.Failures = append(res.Failures, Failure{Path: d, Err: err})
-			obs.Done(d, "failed", err)
-		}
+		res.Failures = append(res.Failures, Failure{Path: it.Dests[i], Err: err})
+		mu.Unlock()
+		obs.Done(it.Dests[i], "failed", err)
 	}
 	for i, d := range it.Dests {
 		obs.Start(d, it.Versions[i].Size)
 	}
-	first := it.Versions[0]
-	tmp, err := decodeTo(ctx, cfg, it.Retrieval, first, it.Dests[0], sw)
-	if err != nil {
-		failAll(err)
+	// Each destination folder is opened (and created) once, when needed.
+	dirs := map[string]*destDir{}
+	dirErrs := map[string]error{}
+	defer func() {
+		for _, d := range dirs {
+			d.close()
+		}
+	}()
+	dirFor := func(dest string) (*destDir, error) {
+		p := filepath.Dir(dest)
+		if d, ok := dirs[p]; ok {
+			return d, nil
+		}
+		if err, ok := dirErrs[p]; ok {
+			return nil, err
+		}
+		d, err := root.openDir(p, true)
+		if err != nil {
+			err = &dirError{err}
+			dirErrs[p] = err
+			return nil, err
+		}
+		dirs[p] = d
+		return d, nil
+	}
+	// The archive is decoded beside the first destination whose folder
+	// can be had; the others get a copy.
+	first, tmp := -1, ""
+	var tmpDir *destDir
+	for i := range it.Dests {
+		d, name, err := decodeTo(ctx, cfg, it.Retrieval, it.Versions[i], it.Dests[i], func() (*destDir, error) { return dirFor(it.Dests[i]) }, sw)
+		if err == nil {
+			first, tmpDir, tmp = i, d, name
+			break
+		}
+		var de *dirError
+		if errors.As(err, &de) {
+			fail(i, err)
+			continue
+		}
+		for j := i; j < len(it.Dests); j++ { // the archive itself failed
+			fail(j, err)
+		}
 		return
 	}
-	defer remove(tmp)
-	last := len(it.Versions) - 1
-	for i, v := range it.Versions {
-		// The temporary file itself is moved into the last place when that
-		// is in its folder; every other destination gets a copy.
-		keep := i < last || filepath.Dir(it.Dests[i]) != filepath.Dir(tmp)
-		err := place(tmp, it.Dests[i], v, keep, overwrite, sw)
+	if first < 0 {
+		return
+	}
+	defer tmpDir.remove(tmp)
+	last := first // the last destination that can be written takes tmp itself
+	for i := first + 1; i < len(it.Dests); i++ {
+		if _, err := dirFor(it.Dests[i]); err == nil {
+			last = i
+		}
+	}
+	for i := first; i < len(it.Dests); i++ {
+		d, err := dirFor(it.Dests[i])
+		if err == nil {
+			keep := i != last || d != tmpDir
+			err = place(tmpDir, tmp, d, it.Dests[i], it.Versions[i], keep, root.overwrite, sw)
+		}
+		if err != nil {
+			fail(i, err)
+			continue
+		}
 		mu.Lock()
-		if err != nil {
-			res.Failures = append(res.Failures, Failure{Path: it.Dests[i], Err: err})
-		} else {
-			res.Restored++
-			res.Bytes += v.Size
-		}
+		res.Restored++
+		res.Bytes += it.Versions[i].Size
 		mu.Unlock()
-		if err != nil {
-			obs.Done(it.Dests[i], "failed", err)
-		} else {
-			obs.Done(it.Dests[i], "restored", nil)
-		}
+		obs.Done(it.Dests[i], "restored", nil)
 	}
 }
 
 // decodeTo reads archive r, verifies it and writes the file content of v to
-// a new temporary file beside dest, returning the temporary file's name.
-// Nothing is created before the archive is known to be readable with the
-// key (a wrong key fails before any output).
-func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string, sw *tempSweeper) (string, error) {
+// a new temporary file beside dest, in the folder dir opens (and creates),
+// returning that folder and the temporary file's name. Nothing is created
+// before the archive is known to be readable with the key (a wrong key
+// fails before any output), except a cold-storage retrieval's download.
+func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Version, dest string, dir func() (*destDir, error), sw *tempSweeper) (*destDir, string, error) {
 	// Every read of the archive is checked against the tree hash the
 	// catalogue recorded at upload: a reader reports corruption instead of a
 	// clean end of file.
@@ -344,57 +419,62 @@ func decodeTo(ctx context.Context, cfg *Config, r store.Retrieval, v catalog.Ver
 	if r.JobID != "" {
 		// A cold-storage retrieval: download it once (resumably) beside
 		// the destination, then decode from disk.
-		name, err := download(ctx, cfg.Store, r, v.Checksum, filepath.Dir(dest), cfg.observer())
+		d, err := dir()
 		if err != nil {
-			return "", err
+			return nil, "", err
 		}
-		defer remove(name)
-		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
+		name, err := download(ctx, cfg.Store, r, v.Checksum, d, cfg.observer())
+		if err != nil {
+			return nil, "", err
+		}
+		defer d.remove(name)
+		read = func() (io.ReadCloser, error) { return d.open(name, os.O_RDONLY, 0) }
 	}
 	content, closeAll, err := contentReader(cfg, r.ArchiveID, v, read)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	defer closeAll()
 
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("creating folder: %w", err)
-	}
-	sw.sweep(dest)
-	tmp, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
+	d, err := dir()
 	if err != nil {
-		return "", fmt.Errorf("creating temporary file: %w", err)
+		return nil, "", err
+	}
+	sw.sweep(d, dest)
+	tmp, name, err := d.createTemp(tempPrefix(dest))
+	if err != nil {
+		return nil, "", fmt.Errorf("creating temporary file: %w", err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			tmp.Close()
-			remove(tmp.Name())
+			d.remove(name)
 		}
 	}()
 	h := cfg.contentHash()
 	sw2 := newSparseWriter(tmp)
 	n, err := io.Copy(io.MultiWriter(sw2, h, progressWriter{cfg.observer()}), content)
 	if err != nil {
-		return "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
+		return nil, "", fmt.Errorf("archive %s: %w", r.ArchiveID, err)
 	}
 	if err := sw2.Finish(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	if n != v.Size {
-		return "", fmt.Errorf("archive %s gave %d bytes, the catalogue recorded %d", r.ArchiveID, n, v.Size)
+		return nil, "", fmt.Errorf("archive %s gave %d bytes, the catalogue recorded %d", r.ArchiveID, n, v.Size)
 	}
 	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
-		return "", fmt.Errorf("archive %s: content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)", r.ArchiveID)
+		return nil, "", fmt.Errorf("archive %s: content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)", r.ArchiveID)
 	}
 	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	ok = true
-	return tmp.Name(), nil
+	return d, name, nil
 }
 
 // treeVerifier passes an archive's bytes through and, at their end, reports
@@ -424,85 +504,79 @@ type progressWriter struct{ o Observer }
 
 func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }
 
-// place gives the verified temporary file its mode and mtime and puts it at
-// dest. keep says the temporary file is needed again (a copy is placed).
-// Without overwrite, an existing dest is never replaced: the file is linked
-// into place, which fails if the name exists.
-func place(tmp, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
+// place gives the verified temporary file tmp (in folder tmpDir) its mode
+// and mtime and puts it at dest, in folder d. keep says tmp is needed
+// again (a copy is placed). Without overwrite, an existing dest is never
+// replaced: the file is linked into place, which fails if the name exists.
+func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
+	name := filepath.Base(dest)
 	src := tmp
 	if keep {
-		c, err := copyBeside(tmp, dest, sw)
+		c, err := copyBeside(tmpDir, tmp, d, dest, sw)
 		if err != nil {
 			return err
 		}
 		src = c
-		defer remove(c)
+		defer d.remove(c)
 	}
 	mode := format.ModeFromUnix(v.Mode) // setuid, setgid and sticky too
 	if v.Mode == 0 {
 		mode = 0o644 // legacy records carry no mode
 	}
-	if err := chmod(src, mode); err != nil {
-		return fmt.Errorf("setting mode: %w", err)
-	}
 	mtime := time.Unix(0, v.MTimeNS)
 	if v.MTimeNS == 0 {
 		mtime = floatTime(v.MTime)
 	}
-	if err := chtimes(src, mtime); err != nil {
-		return fmt.Errorf("setting mtime: %w", err)
-	}
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("creating folder: %w", err)
+	if err := d.setMeta(src, mode, mtime); err != nil {
+		return err
 	}
 	if overwrite {
-		if err := rename(src, dest); err != nil {
+		if err := d.rename(src, name); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 		return nil
 	}
 	// Linking never replaces an existing name, atomically.
-	err := link(src, dest)
+	err := d.link(src, name)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 	}
 	if err != nil {
 		// A file system without hard links (FAT, some network mounts):
 		// check, then rename.
-		if _, lerr := lstat(dest); lerr == nil {
+		if d.exists(name) {
 			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 		}
-		if err := rename(src, dest); err != nil {
+		if err := d.rename(src, name); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 	}
 	return nil
 }
 
-func copyBeside(src, dest string, sw *tempSweeper) (string, error) {
-	in, err := openFile(src, os.O_RDONLY, 0)
+// copyBeside copies the temporary file src (in folder srcDir) to a new
+// temporary file beside dest, in folder d, and returns its name.
+func copyBeside(srcDir *destDir, src string, d *destDir, dest string, sw *tempSweeper) (string, error) {
+	in, err := srcDir.open(src, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("creating folder: %w", err)
-	}
-	sw.sweep(dest)
-	out, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
+	sw.sweep(d, dest)
+	out, name, err := d.createTemp(tempPrefix(dest))
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		remove(out.Name())
+		d.remove(name)
 		return "", fmt.Errorf("copying: %w", err)
 	}
 	if err := out.Close(); err != nil {
-		remove(out.Name())
+		d.remove(name)
 		return "", err
 	}
-	return out.Name(), nil
+	return name, nil
 }
 
 // floatTime converts a legacy float mtime (Python's os.path.getmtime) to a

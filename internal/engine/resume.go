@@ -103,7 +103,7 @@ func loadResumable(cfg *Config) (map[string]*resumeCandidate, map[string]bool, e
 	}
 	// An intent that will not be continued loses its resume record, so it
 	// is settled like any dead upload: AbortDeadUploads aborts its upload,
-	// verify removes what it stored.
+	// verify lists what it stored.
 	forget := func(p catalog.PendingUpload) {
 		if err := cfg.Catalog.SetUploadResume(p.ID, nil); err != nil {
 			cfg.log().Warn("could not update the catalogue", "err", err)

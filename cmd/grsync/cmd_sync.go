@@ -106,11 +106,19 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 		if err != nil {
 			return asUsage(err, "check the SRC path")
 		}
-		if _, err := os.Lstat(abs); err != nil {
+		fi, err := os.Lstat(abs)
+		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return usagef("check the path; nothing was uploaded", "SRC %s does not exist", s)
 			}
 			return usagef("check the path and its permissions; nothing was uploaded", "SRC %s: %v", s, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// A symlink named as SRC is followed: it must lead somewhere.
+			if _, err := os.Stat(abs); err != nil {
+				return usagef("fix the symlink, or name the file or folder it should lead to; nothing was uploaded",
+					"SRC %s is a symlink that leads nowhere: %v", s, err)
+			}
 		}
 		sources = append(sources, filepath.Clean(abs))
 	}

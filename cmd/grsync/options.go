@@ -196,9 +196,17 @@ func (a *app) pick(service string, remembered connection) connection {
 
 // remembered returns how the catalogue's target location was last
 // reached, peeking at an existing catalogue read-only; nothing if there is
-// none or it does not know the target.
+// none, it does not know the target, or the flags and environment already
+// say all it could.
 func (a *app) remembered(location string) connection {
-	if !fileExists(a.g.db) || strings.HasPrefix(location, "local:") {
+	need := false
+	switch {
+	case strings.HasPrefix(location, "s3:"):
+		need = a.g.region == "" || (a.g.endpoint == "" && !endpointFromEnv("S3"))
+	case strings.HasPrefix(location, "glacier:"):
+		need = a.g.endpoint == "" && !endpointFromEnv("GLACIER")
+	}
+	if !need || !fileExists(a.g.db) {
 		return connection{}
 	}
 	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: true})

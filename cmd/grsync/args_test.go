@@ -6,6 +6,7 @@ import (
 )
 
 func TestNormalizeArgs(t *testing.T) {
+	t.Parallel()
 	a := &app{}
 	root := a.rootCommand()
 	cases := []struct{ in, want string }{

@@ -194,6 +194,7 @@ func skipOrFail(t *testing.T, why string) {
 }
 
 func TestHostileNames(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	names := []string{
@@ -271,6 +272,7 @@ func TestHostileNames(t *testing.T) {
 }
 
 func TestHostileSourceStartingWithDash(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	writeFile(t, filepath.Join(h.dir, "-x", "inside.txt"), []byte("dash folder"), time.Unix(1600000000, 0))
 
@@ -375,6 +377,7 @@ func readDeep(t *testing.T, root string, comps []string, name string) ([]byte, u
 }
 
 func TestHostileLongPaths(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
@@ -466,6 +469,7 @@ func TestHostileLongPaths(t *testing.T) {
 }
 
 func TestHostileDeepTreeEmptyAndSparseFiles(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	tree := filepath.Join(h.dir, "tree")
 	base := time.Date(2019, 7, 1, 0, 0, 0, 0, time.UTC)
@@ -548,6 +552,7 @@ func allocatedKiB(t *testing.T, p string) int64 {
 }
 
 func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	writeFile(t, filepath.Join(src, "regular.txt"), []byte("regular"), time.Unix(1600000000, 0))
@@ -675,6 +680,7 @@ func waitReading(t *testing.T, p *proc, path string, from, to int64) bool {
 }
 
 func TestHostileFileChangesWhileRead(t *testing.T) {
+	t.Parallel()
 	size := 48 << 20
 	if raceEnabled {
 		size = 16 << 20 // the race detector reads ten times slower
@@ -759,6 +765,7 @@ func TestHostileFileChangesWhileRead(t *testing.T) {
 }
 
 func TestHostileFileDeletedBetweenWalkAndRead(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	small := filepath.Join(h.dir, "small")
 	old := filepath.Join(small, "old.txt")
@@ -805,6 +812,7 @@ func TestHostileFileDeletedBetweenWalkAndRead(t *testing.T) {
 }
 
 func TestHostileFolderDeletedDuringWalk(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	const folders, perFolder = 200, 3
@@ -876,6 +884,7 @@ func TestHostileFolderDeletedDuringWalk(t *testing.T) {
 func nobody() *syscall.Credential { return &syscall.Credential{Uid: 65534, Gid: 65534} }
 
 func TestHostilePermissionDenied(t *testing.T) {
+	t.Parallel()
 	requireRootFor(t, "running grsync as another user (uid 65534)")
 	h := newHostile(t)
 	// The unprivileged user must reach the binary, the test folder, the
@@ -961,6 +970,7 @@ func TestHostilePermissionDenied(t *testing.T) {
 }
 
 func TestHostileHundredThousandFilesInOneFolder(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "one-folder")
 	files, contents := 100000, 100
@@ -1015,6 +1025,7 @@ func TestHostileHundredThousandFilesInOneFolder(t *testing.T) {
 }
 
 func TestHostileDiskFullDuringRestore(t *testing.T) {
+	t.Parallel()
 	requireRootFor(t, "mounting a small tmpfs")
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
@@ -1093,6 +1104,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 }
 
 func TestHostileBadCommandLines(t *testing.T) {
+	t.Parallel()
 	// An S3 endpoint that counts requests: a bad storage class must be
 	// refused before any.
 	var requests atomic.Int64

@@ -104,6 +104,7 @@ func killWhen(t *testing.T, dir string, env []string, cond func() bool, args ...
 // (the emulator counts the bytes it receives), nothing is left open, and
 // the file restores identical.
 func TestResumeInterruptedUploadToVault(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
 	size := resumeMiB() << 20
@@ -148,6 +149,7 @@ func TestResumeInterruptedUploadToVault(t *testing.T) {
 // (never continued with other bytes under the same key), and the file is
 // uploaded anew.
 func TestResumeAbortsWhenFileChanged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
 	const size = 48 << 20
@@ -211,6 +213,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // The same against moto's S3 (a third-party emulator), through a proxy
 // that counts the bytes sent: the continued run skips the parts S3 holds.
 func TestResumeInterruptedUploadToMotoS3(t *testing.T) {
+	t.Parallel()
 	m := moto.Start(t)
 	createBucket(t, s3Client(m), "resume")
 	p := newCountingProxy(t, m.URL)

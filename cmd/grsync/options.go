@@ -390,13 +390,32 @@ func (a *app) warnReadableCatalog() {
 		a.g.db, fi.Mode().Perm(), a.g.db))
 }
 
-// openSession opens everything a command needs and checks that the key is
-// the one this target's backups use. readOnly says the command only reads
-// the catalogue (ls, restore --dry-run): no store is opened, so it needs no
-// credentials, region or network. Otherwise a missing local store is
-// created, and the target remembers the region and endpoint it was reached
-// with.
+// sessionMode says what a command reaches.
+type sessionMode int
+
+const (
+	readCatalog  sessionMode = iota // the catalogue, read-only (ls, restore --dry-run)
+	writeCatalog                    // the catalogue only (forget)
+	reachStore                      // the catalogue and the store
+)
+
+// openSession opens the catalogue and the store (readOnly: the catalogue
+// only, read-only); see openSessionFor.
 func (a *app) openSession(readOnly bool) (*session, error) {
+	if readOnly {
+		return a.openSessionFor(readCatalog)
+	}
+	return a.openSessionFor(reachStore)
+}
+
+// openSessionFor opens everything a command needs and checks that the key
+// is the one this target's backups use. A command that does not reach the
+// store opens none, so it needs no credentials, region or network, and it
+// refuses a target the catalogue does not know. One that does creates a
+// missing local store, and the target remembers the region and endpoint it
+// was reached with.
+func (a *app) openSessionFor(mode sessionMode) (*session, error) {
+	readOnly := mode == readCatalog
 	// Everything that can be checked without touching a file comes first,
 	// so a usage error leaves no catalogue or store behind.
 	key, err := a.loadKey()
@@ -416,7 +435,7 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	// catalogue, and no target in it, behind.
 	var st store.Store
 	var conn connection
-	if loc != "" && !readOnly {
+	if loc != "" && mode == reachStore {
 		if st, conn, err = a.openStore(loc, true, a.remembered(loc)); err != nil {
 			return nil, err
 		}
@@ -445,7 +464,7 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 		return nil, err
 	}
 	if !found {
-		if readOnly {
+		if mode != reachStore {
 			return nil, usagef("check the target flags, or leave them out to use the catalogue's own target",
 				"the catalogue %s has no backups for %s", a.g.db, loc)
 		}
@@ -457,7 +476,7 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	if err := checkKey(t, s.key); err != nil {
 		return nil, err
 	}
-	if readOnly {
+	if mode != reachStore {
 		ok = true
 		return s, nil
 	}

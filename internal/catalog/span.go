@@ -13,8 +13,8 @@ type Span struct {
 }
 
 // BackupSpan returns the span of the live versions of the target's paths
-// under any of prefixes (all paths when empty), tombstones left out. A
-// restore that selects nothing uses it to say why.
+// under any of prefixes (all paths when empty), tombstones and forgotten
+// versions left out. A restore that selects nothing uses it to say why.
 func (c *Catalog) BackupSpan(targetID int64, prefixes []string) (Span, error) {
 	norm, err := normalizePrefixes(prefixes)
 	if err != nil {
@@ -25,7 +25,7 @@ func (c *Catalog) BackupSpan(targetID int64, prefixes []string) (Span, error) {
 		var first, last sql.NullString
 		var n int
 		if err := c.db.QueryRow(`SELECT min(recorded_at), max(recorded_at), count(*) FROM sync_history
-			WHERE target_id = ? AND deleted = 0 AND `+r.cond, r.args...).Scan(&first, &last, &n); err != nil {
+			WHERE target_id = ? AND deleted = 0 AND forgotten_at IS NULL AND `+r.cond, r.args...).Scan(&first, &last, &n); err != nil {
 			return Span{}, wrap(c.path, "backup span", err)
 		}
 		if n == 0 {

@@ -378,30 +378,16 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 // dryRunSync counts what a sync would upload without writing anything: the
 // catalogue is only read, and only if it exists.
 func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder) error {
-	loc, err := a.g.targetLocation()
+	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
+	defer p.close()
+	loc := p.loc
 	list := &dryRunList{out: a.out, stream: a.g.verbose || a.out.JSON(), limit: 20}
 	cfg := &engine.Config{Log: a.log, Observer: list}
-	if fileExists(a.g.db) {
-		cat, err := a.openCatalog(true)
-		if err != nil {
-			return err
-		}
-		defer cat.Close()
-		if loc == "" {
-			if loc, err = a.resolveTarget(cat); err != nil {
-				return err
-			}
-		}
-		t, ok, err := cat.Target(loc)
-		if err != nil {
-			return err
-		}
-		if ok {
-			cfg.Catalog, cfg.Target = cat, t
-		}
+	if p.found {
+		cfg.Catalog, cfg.Target = p.cat, p.target
 	}
 	if loc == "" {
 		return usagef("give --local-store DIR, --vault NAME --region R, or --bucket NAME", "no target")

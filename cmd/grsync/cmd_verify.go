@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
@@ -85,26 +84,12 @@ func (a *app) checkReadData() error {
 	if err != nil {
 		return err
 	}
-	loc, err := a.g.targetLocation()
+	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
-	var t catalog.Target
-	if fileExists(a.g.db) {
-		cat, err := a.openCatalog(true)
-		if err != nil {
-			return err
-		}
-		defer cat.Close()
-		if loc == "" {
-			if loc, err = a.resolveTarget(cat); err != nil {
-				return err
-			}
-		}
-		if t, _, err = cat.Target(loc); err != nil {
-			return err
-		}
-	}
+	p.close()
+	loc, t := p.loc, p.target
 	if loc != "" && !strings.HasPrefix(loc, "local:") {
 		return usagef("run verify without --read-data; to test a cold store's archives, restore a sample with restore --dry-run first to see its cost",
 			"verify --read-data reads every archive, which works on a local store only for now: on %s each read is a paid retrieval", loc)

@@ -390,6 +390,47 @@ func (a *app) warnReadableCatalog() {
 		a.g.db, fi.Mode().Perm(), a.g.db))
 }
 
+// peeked is a target resolved without opening a store or writing anything.
+type peeked struct {
+	loc    string           // named by flags, else the catalogue's; "" if neither
+	cat    *catalog.Catalog // the catalogue opened read-only, nil when there is none
+	target catalog.Target   // the catalogue's record of loc, when found
+	found  bool
+}
+
+func (p peeked) close() {
+	if p.cat != nil {
+		p.cat.Close()
+	}
+}
+
+// peekTarget resolves the target as openSession would (flags first, then
+// the catalogue's own), reading the catalogue only if it exists. The
+// caller closes the result.
+func (a *app) peekTarget() (peeked, error) {
+	var p peeked
+	loc, err := a.g.targetLocation()
+	if err != nil || !fileExists(a.g.db) {
+		p.loc = loc
+		return p, err
+	}
+	if p.cat, err = a.openCatalog(true); err != nil {
+		return p, err
+	}
+	if loc == "" {
+		if loc, err = a.resolveTarget(p.cat); err != nil {
+			p.close()
+			return peeked{}, err
+		}
+	}
+	p.loc = loc
+	if p.target, p.found, err = p.cat.Target(loc); err != nil {
+		p.close()
+		return peeked{}, err
+	}
+	return p, nil
+}
+
 // sessionMode says what a command reaches.
 type sessionMode int
 

@@ -38,10 +38,13 @@ func (a *app) restoreCommand() *cobra.Command {
 file; all files when no PATH is given. A PATH selects that file or everything
 under that folder (absolute, or relative to the current folder).
 
-Files are written under --output DIR with their full original path below it:
-/home/alice/docs/a.txt is restored to DIR/home/alice/docs/a.txt. With
+Files are written under --output DIR (a folder; created if missing) with their
+full original path below it: /home/alice/docs/a.txt is restored to
+DIR/home/alice/docs/a.txt. Below DIR no symlink is followed: a symlinked folder
+in the way fails its files, or is replaced by a folder with --overwrite. With
 --in-place they are written to their original paths instead. An existing file is
-never replaced unless --overwrite is given.
+never replaced unless --overwrite is given. A selection that matches nothing
+says why and exits 2.
 
 Every archive is verified (its tree hash, its authentication, the content hash
 recorded in the catalogue) before the file appears under its name; then its
@@ -58,7 +61,7 @@ running the same command later reuses the requests instead of paying again.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "folder to restore under (original paths are recreated below it)")
 	f.BoolVar(&o.inPlace, "in-place", false, "restore to the original paths instead of under --output")
-	f.StringVar(&o.at, "at", "", "restore the versions current at TIME (2024-03-16, 2024-03-16T12:00:00, RFC 3339)")
+	f.StringVar(&o.at, "at", "", "restore the versions current at TIME (2024-03-16: the end of that day, local time; 2024-03-16T12:00:00; RFC 3339)")
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "show what would be restored and requested; change nothing")
 	f.StringVar(&o.tier, "tier", "", "retrieval tier: Expedited, Standard (default) or Bulk")

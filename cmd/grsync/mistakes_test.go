@@ -234,7 +234,7 @@ func TestSourcesResolvedDeduplicatedAndFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.run(t, 0, h.syncArgs(link+"/", fileLink)...)
-	wantSummary(t, r, "uploaded      2 files", "deduplicated  1 files")
+	wantSummary(t, r, "uploaded      2 files", "deduplicated  1 file ")
 	r = h.run(t, 0, h.syncArgs(link, fileLink)...)
 	wantSummary(t, r, "uploaded      0 files", "unchanged     3 files")
 	counts := versionCounts(t, db)

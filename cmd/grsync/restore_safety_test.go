@@ -69,7 +69,7 @@ func TestRestoreNeverWritesThroughSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = h.run(t, 1, h.restoreArgs(out)...)
-	wantSummary(t, r, "restored 2 files", "failed 1 files", filepath.Join(srcOut, "c", "deep", "y.txt"))
+	wantSummary(t, r, "restored 2 files", "failed 1 file:", filepath.Join(srcOut, "c", "deep", "y.txt"))
 	emptyDir(t, elsewhere)
 
 	// --overwrite replaces the symlink with a folder.

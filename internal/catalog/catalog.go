@@ -156,6 +156,9 @@ func (c *Catalog) openReadWrite() error {
 	if err := c.migrate(st, true); err != nil {
 		return err
 	}
+	if err := c.addConnectionColumns(st); err != nil {
+		return err
+	}
 	return c.update("link rows written by older tools", func(tx *sql.Tx) error {
 		return linkCurrent(tx, c.now())
 	})
@@ -194,7 +197,7 @@ func (c *Catalog) openReadOnly() error {
 	if err := quickCheck(c.db, c.path); err != nil {
 		return err
 	}
-	if st.version == schemaVersion && !immutable && !st.orphans {
+	if st.version == schemaVersion && !immutable && !st.orphans && !lacksConnection(c.db, st) {
 		return nil
 	}
 	// An older catalogue, one with rows an old tool added since, or one read
@@ -206,7 +209,10 @@ func (c *Catalog) openReadOnly() error {
 	}
 	c.db.Close()
 	c.db = mem
-	return c.migrate(st, false)
+	if err := c.migrate(st, false); err != nil {
+		return err
+	}
+	return c.addConnectionColumns(st)
 }
 
 // openInspect opens src as c.db and inspects it.

@@ -47,3 +47,40 @@ func TestTargetRemembersConnection(t *testing.T) {
 		}
 	}
 }
+
+// A catalogue numbered past 5 by a build that had no migration 5 yet (no
+// targets.region column) gets the columns when opened, read-only too.
+func TestConnectionColumnsAddedToLaterCatalogues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later.db")
+	c, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EnsureTarget("s3:bucket"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	db := rawDB(t, path, false)
+	for _, q := range []string{"ALTER TABLE targets DROP COLUMN region", "ALTER TABLE targets DROP COLUMN endpoint"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	for _, ro := range []bool{true, false} {
+		c, err := Open(path, OpenOptions{ReadOnly: ro})
+		if err != nil {
+			t.Fatalf("read-only %v: %v", ro, err)
+		}
+		tg, ok, err := c.Target("s3:bucket")
+		if err != nil || !ok {
+			t.Fatalf("read-only %v: %v %v", ro, ok, err)
+		}
+		if !ro {
+			if err := c.SetConnection(tg.ID, "eu-west-1", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+}

@@ -6,6 +6,7 @@ import (
 )
 
 func TestNormalizeArgs(t *testing.T) {
+	t.Parallel()
 	a := &app{}
 	root := a.rootCommand()
 	cases := []struct{ in, want string }{
@@ -35,6 +36,7 @@ func TestNormalizeArgs(t *testing.T) {
 }
 
 func TestParseRate(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int64{
 		"512k": 512 << 10, "10M": 10 << 20, "10MiB": 10 << 20, "10MB/s": 10 << 20, "1.5G": 3 << 29,
 		"2048": 2 << 20, "off": 0, "": 0, "0": 0,
@@ -53,6 +55,7 @@ func TestParseRate(t *testing.T) {
 // A mistyped command is a usage error suggesting the command, unless a
 // file of that name exists.
 func TestNormalizeArgsSuggests(t *testing.T) {
+	t.Parallel()
 	a := &app{}
 	root := a.rootCommand()
 	for _, in := range []string{"restor", "--db x restor", "lss", "verfy"} {

@@ -79,7 +79,11 @@ func (a *app) runForget(o *forgetOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.openSession(o.dryRun)
+	mode := writeCatalog // forget changes the catalogue only: no store, no credentials
+	if o.dryRun {
+		mode = readCatalog
+	}
+	s, err := a.openSessionFor(mode)
 	if err != nil {
 		return err
 	}

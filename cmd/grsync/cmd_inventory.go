@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -83,6 +84,9 @@ metadata of encrypted backups.`,
 				return nil
 			}
 			res, err := engine.Rebuild(cmd.Context(), cfg, l, engine.WaitOptions{Wait: o.wait, Poll: o.poll, Stop: a.stop})
+			if errors.Is(err, engine.ErrRebuildKey) {
+				return usagef("give the key these backups were made with: --encryption-key-file FILE; nothing was added to the catalogue", "%v", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -101,58 +105,6 @@ metadata of encrypted backups.`,
 	cmd.Flags().BoolVar(&o.rebuild, "rebuild", false, "add what the archives describe to the catalogue")
 	o.addFlags(cmd)
 	return cmd
-}
-
-func (a *app) verifyCommand() *cobra.Command {
-	o := &inventoryOptions{}
-	cmd := &cobra.Command{
-		Use:   "verify [--wait]",
-		Short: "Check the catalogue against the store's list of archives",
-		Long: `Compare the catalogue with the target's latest inventory: archives the catalogue
-records that the store does not hold (missing), and archives the store holds that
-the catalogue does not know (unknown). Archives recorded after the inventory was
-taken are not counted as missing. Exit code 0 only when both agree.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, cfg, l, err := a.listing(cmd, o)
-			if s == nil || err != nil {
-				return err
-			}
-			defer s.Close()
-			res, err := engine.Verify(cmd.Context(), cfg, l)
-			if err != nil {
-				return err
-			}
-			sum := verifySummary{Command: "verify", Target: s.target.Location, InventoryDate: l.Date, Checked: res.Checked,
-				Missing: nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
-				Recent: res.Recent, Removed: res.Removed, OK: res.OK()}
-			a.out.Summary(sum)
-			if !res.OK() {
-				if a.g.quiet && !a.g.json {
-					for _, id := range sum.Missing {
-						a.log.Error("missing from the store", "archive", id)
-					}
-					for _, id := range sum.Unknown {
-						a.log.Error("unknown to the catalogue", "archive", id)
-					}
-					for _, id := range sum.SizeDiffers {
-						a.log.Error("size differs", "archive", id)
-					}
-				}
-				a.exitCode = exitPartial
-			}
-			return nil
-		},
-	}
-	o.addFlags(cmd)
-	return cmd
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // inventoryPending says the store is still preparing its inventory (JSON
@@ -207,38 +159,5 @@ func (r inventorySummary) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  %s could not be read:\n", ui.Count(len(b.problems), "archive"))
 			writeFailures(w, b.problems)
 		}
-	}
-}
-
-// verifySummary compares the catalogue with the store (JSON "summary").
-type verifySummary struct {
-	Command       string    `json:"command"` // "verify"
-	Target        string    `json:"target"`
-	InventoryDate time.Time `json:"inventory_date"`
-	Checked       int       `json:"checked"`
-	Missing       []string  `json:"missing"`      // archive ids the store lacks
-	Unknown       []string  `json:"unknown"`      // archive ids the catalogue lacks
-	SizeDiffers   []string  `json:"size_differs"` // archive ids
-	Recent        int       `json:"recent"`       // recorded after the inventory was taken
-	Removed       int       `json:"removed"`      // archives of interrupted uploads removed
-	OK            bool      `json:"ok"`
-}
-
-func (verifySummary) MessageType() string { return "summary" }
-
-func (r verifySummary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "verify %s against its inventory of %s: %s checked, %d missing, %d unknown, %d with another size, %d too recent to be listed\n",
-		r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Checked, "archive"), len(r.Missing), len(r.Unknown), len(r.SizeDiffers), r.Recent)
-	if r.Removed > 0 {
-		fmt.Fprintf(w, "  removed %s left by interrupted uploads (never recorded; their files were uploaded again)\n", ui.Count(r.Removed, "archive"))
-	}
-	for _, id := range r.Missing {
-		fmt.Fprintf(w, "  missing from the store: %s\n", ui.Name(id))
-	}
-	for _, id := range r.Unknown {
-		fmt.Fprintf(w, "  unknown to the catalogue: %s\n", ui.Name(id))
-	}
-	for _, id := range r.SizeDiffers {
-		fmt.Fprintf(w, "  size differs: %s\n", ui.Name(id))
 	}
 }

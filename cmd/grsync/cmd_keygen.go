@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -37,7 +38,7 @@ Keep the key safe and separate from the backup: without it nothing can be restor
 					k, err = a.loadKey()
 				}
 				if err != nil {
-					return asUsage(err, "make a key with: grsync keygen my.key")
+					return asUsage(err, keyFileHint(err))
 				}
 				if k == nil {
 					return usagef("name the key FILE, or give --encryption-key-file", "no key to verify")
@@ -50,6 +51,9 @@ Keep the key safe and separate from the backup: without it nothing can be restor
 				return err
 			}
 			if len(args) == 0 {
+				if err := privateStdout(a.stdout); err != nil {
+					return err
+				}
 				a.printf("%s\n", k.String())
 				return nil
 			}
@@ -59,6 +63,25 @@ Keep the key safe and separate from the backup: without it nothing can be restor
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing FILE")
 	cmd.Flags().BoolVar(&verify, "verify", false, "check a key and print its fingerprint instead of making one")
 	return cmd
+}
+
+// privateStdout makes standard output mode 0600 when it is a regular file
+// (grsync keygen > my.key), so that the key is never readable by others and
+// grsync accepts the file as it is. A file it cannot make private gets no key.
+func privateStdout(w io.Writer) error {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return usagef("write the key with: grsync keygen FILE (created with mode 0600)",
+			"standard output is a file others may read, and it cannot be made private: %v; no key was written", err)
+	}
+	return nil
 }
 
 // writeKeyFile creates FILE with mode 0600 holding the key, refusing to

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,10 +38,13 @@ func (a *app) restoreCommand() *cobra.Command {
 file; all files when no PATH is given. A PATH selects that file or everything
 under that folder (absolute, or relative to the current folder).
 
-Files are written under --output DIR with their full original path below it:
-/home/alice/docs/a.txt is restored to DIR/home/alice/docs/a.txt. With
+Files are written under --output DIR (a folder; created if missing) with their
+full original path below it: /home/alice/docs/a.txt is restored to
+DIR/home/alice/docs/a.txt. Below DIR no symlink is followed: a symlinked folder
+in the way fails its files, or is replaced by a folder with --overwrite. With
 --in-place they are written to their original paths instead. An existing file is
-never replaced unless --overwrite is given.
+never replaced unless --overwrite is given. A selection that matches nothing
+says why and exits 2.
 
 Every archive is verified (its tree hash, its authentication, the content hash
 recorded in the catalogue) before the file appears under its name; then its
@@ -55,7 +61,7 @@ running the same command later reuses the requests instead of paying again.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "folder to restore under (original paths are recreated below it)")
 	f.BoolVar(&o.inPlace, "in-place", false, "restore to the original paths instead of under --output")
-	f.StringVar(&o.at, "at", "", "restore the versions current at TIME (2024-03-16, 2024-03-16T12:00:00, RFC 3339)")
+	f.StringVar(&o.at, "at", "", "restore the versions current at TIME (2024-03-16: the end of that day, local time; 2024-03-16T12:00:00; RFC 3339)")
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "show what would be restored and requested; change nothing")
 	f.StringVar(&o.tier, "tier", "", "retrieval tier: Expedited, Standard (default) or Bulk")
@@ -98,7 +104,23 @@ func parseTier(s string) (store.Tier, error) {
 	return "", usagef("use Expedited, Standard or Bulk", "invalid --tier %q", s)
 }
 
+// noEmptyArgs refuses an empty argument: "" is what an unset variable in
+// a script or cron line gives, and read as the current folder it would
+// back up or select the wrong thing.
+func noEmptyArgs(args []string, what string) error {
+	for _, a := range args {
+		if a == "" {
+			return usagef("an unset variable (e.g. \"$SRC\" in a script or cron line) gives an empty argument; name the file or folder",
+				"empty %s (\"\") on the command line; nothing was done", what)
+		}
+	}
+	return nil
+}
+
 func absPaths(args []string) ([]string, error) {
+	if err := noEmptyArgs(args, "PATH"); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, p := range args {
 		abs, err := filepath.Abs(p)
@@ -140,13 +162,16 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		if out, err = filepath.Abs(o.output); err != nil {
 			return asUsage(err, "check the --output path")
 		}
+		if err := checkOutputFolder(o.output, out); err != nil {
+			return err
+		}
 	}
 	s, err := a.openSession(o.dryRun)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if s.target.Encrypted && s.key == nil {
+	if s.target.Encrypted && s.key == nil && !o.dryRun {
 		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted and no key was given", s.target.Location)
 	}
 	cfg := a.engineConfig(s)
@@ -156,15 +181,11 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if err != nil {
 		return err
 	}
-	if plan.Files == 0 && len(plan.Existing) == 0 {
-		if len(prefixes) > 0 {
-			return usagef("see what the catalogue holds with: grsync ls", "nothing in the catalogue matches %s", strings.Join(args, ", "))
-		}
-		a.out.Summary(restoreSummary{Command: "restore", Target: s.target.Location, Failures: []failureJSON{}, nothing: true})
-		return nil
+	if plan.Files == 0 && len(plan.Existing) == 0 && len(plan.Unsafe) == 0 {
+		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
 	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes,
-		Existing: len(plan.Existing), DryRun: o.dryRun}
+		Existing: len(plan.Existing), Unsafe: len(plan.Unsafe), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
 	}
@@ -210,6 +231,7 @@ type restorePlan struct {
 	Tier         string `json:"tier,omitempty"`
 	ExpectedWait string `json:"expected_wait,omitempty"`
 	Existing     int    `json:"existing"` // files that exist and are kept
+	Unsafe       int    `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
 	DryRun       bool   `json:"dry_run"`
 }
 
@@ -223,6 +245,9 @@ func (p restorePlan) WriteText(w io.Writer) {
 	fmt.Fprintln(w)
 	if p.Existing > 0 {
 		fmt.Fprintf(w, "  %s exist and will not be replaced (use --overwrite)\n", ui.Count(p.Existing, "file"))
+	}
+	if p.Unsafe > 0 {
+		fmt.Fprintf(w, "  %s not restored: their paths in the catalogue are not clean absolute paths\n", ui.Count(p.Unsafe, "file"))
 	}
 }
 
@@ -253,7 +278,6 @@ type restoreSummary struct {
 	DurationSeconds float64       `json:"duration_seconds"`
 	took            time.Duration
 	failures        []engine.Failure
-	nothing         bool // the catalogue has no files for the target
 }
 
 func (restoreSummary) MessageType() string { return "summary" }
@@ -262,9 +286,6 @@ func (r restoreSummary) WriteText(w io.Writer) {
 	switch {
 	case r.DryRun:
 		fmt.Fprintf(w, "dry run: nothing was requested or written\n")
-		return
-	case r.nothing:
-		fmt.Fprintf(w, "nothing to restore: the catalogue has no files for %s\n", r.Target)
 		return
 	}
 	fmt.Fprintf(w, "restored %s (%s) in %s", ui.Count(r.Restored, "file"), ui.Bytes(r.RestoredBytes), r.took.Round(time.Millisecond))
@@ -283,6 +304,59 @@ func (r restoreSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  waiting for %s (%s) to be retrieved; run the same command again later, or add --wait\n",
 			ui.Count(r.PendingArchives, "archive"), ui.Count(r.PendingFiles, "file"))
 	}
+}
+
+// checkOutputFolder refuses an --output that cannot be a folder (an
+// existing file, or a path through one) before anything is requested: on
+// cold storage the retrievals would already be paid for.
+func checkOutputFolder(given, abs string) error {
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && !fi.IsDir():
+		return usagef("give a folder for --output (it is created if missing); the file was not changed",
+			"--output %s is not a folder: it is an existing file", given)
+	case errors.Is(err, syscall.ENOTDIR):
+		return usagef("give a folder for --output (it is created if missing)",
+			"--output %s is not a folder: a part of its path is a file", given)
+	}
+	return nil
+}
+
+// explainEmpty turns a restore that selected nothing into a usage error
+// saying why: no such path, nothing backed up by --at, only deleted files,
+// or no files at all.
+func (a *app) explainEmpty(cfg *engine.Config, opt engine.RestoreOptions, atFlag, location string) error {
+	e, err := engine.WhyEmpty(cfg, opt)
+	if err != nil {
+		return err
+	}
+	const utc = "2006-01-02 15:04:05 UTC"
+	switch {
+	case len(e.NoSuchPath) > 0:
+		return usagef("see what the catalogue holds with: grsync ls (and grsync ls --deleted)",
+			"nothing in the catalogue matches %s: no such path was backed up to %s", strings.Join(e.NoSuchPath, ", "), location)
+	case e.NoFiles:
+		return usagef("back something up first, or check --db and the target flags",
+			"the catalogue %s has no files for %s", a.g.db, location)
+	case e.TooEarly:
+		meaning := ""
+		if len(atFlag) == len("2006-01-02") {
+			meaning = "; a date alone means the end of that day, local time"
+		}
+		at := opt.At.UTC().Format(utc)
+		if local := opt.At.Local().Format("2006-01-02 15:04:05 MST"); local != at {
+			at = local + " (" + at + ")"
+		}
+		return usagef(fmt.Sprintf("first backup: %s, last backup: %s; give a later --at, or leave it out for the latest versions",
+			e.Span.First.Format(utc), e.Span.Last.Format(utc)),
+			"nothing was backed up by %s%s", at, meaning)
+	}
+	when := "now"
+	if !opt.At.IsZero() {
+		when = opt.At.UTC().Format(utc)
+	}
+	return usagef("list deleted files with: grsync ls --deleted; restore a version from before the deletion with --at TIME",
+		"every selected file (%d) had been deleted from the source by %s", e.Deleted, when)
 }
 
 func tierName(t store.Tier) string {

@@ -151,6 +151,9 @@ func parsePartSize(s string) (int64, error) {
 }
 
 func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
+	if err := noEmptyArgs(args, "SRC"); err != nil {
+		return err
+	}
 	ps, err := parsePartSize(o.partSize)
 	if err != nil {
 		return err
@@ -179,13 +182,25 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 		if err != nil {
 			return asUsage(err, "check the SRC path")
 		}
-		if _, err := os.Lstat(abs); err != nil {
+		fi, err := os.Lstat(abs)
+		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return usagef("check the path; nothing was uploaded", "SRC %s does not exist", s)
 			}
 			return usagef("check the path and its permissions; nothing was uploaded", "SRC %s: %v", s, err)
 		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// A symlink named as SRC is followed: it must lead somewhere.
+			if _, err := os.Stat(abs); err != nil {
+				return usagef("fix the symlink, or name the file or folder it should lead to; nothing was uploaded",
+					"SRC %s is a symlink that leads nowhere: %v", s, err)
+			}
+		}
 		sources = append(sources, filepath.Clean(abs))
+	}
+	sources, notes := engine.DedupSources(sources)
+	for _, n := range notes {
+		a.log.Info("SRC " + n.String())
 	}
 	patterns := append([]string(nil), o.exclude...)
 	for _, f := range o.excludeFrom {
@@ -242,7 +257,8 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	cfg.Observer = prog
 	start := time.Now()
 	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
-	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop, ChangingFiles: pk.changing})
+	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop,
+		ChangingFiles: pk.changing, Own: a.ownFiles(s.target.Location)})
 	stopCount()
 	prog.Finish()
 	if err != nil {
@@ -275,7 +291,7 @@ func (a *app) countWork(ctx context.Context, cfg *engine.Config, sources []strin
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		files, bytes, err := engine.CountWork(ctx, cfg, sources, ex)
+		files, bytes, err := engine.CountWork(ctx, cfg, sources, ex, a.ownFiles(cfg.Target.Location))
 		if err == nil {
 			prog.Counted(files, bytes)
 		} else if ctx.Err() == nil {
@@ -305,6 +321,7 @@ type syncSummary struct {
 	MetaChanged     int           `json:"mode_changed"` // mode or owner alone changed
 	Deleted         int           `json:"deleted"`
 	Skipped         int           `json:"skipped"`
+	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
 	Failures        []failureJSON `json:"failures"`
 	took            time.Duration
@@ -315,7 +332,8 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 	return syncSummary{Command: "sync", Target: target, Interrupted: r.Interrupted, DurationSeconds: seconds(took),
 		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
-		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, Failed: len(r.Failures),
+		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
+		Failed: len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
 }
 
@@ -343,6 +361,7 @@ func (r syncSummary) WriteText(w io.Writer) {
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
 	}
+	r.LeftOut.writeText(w, "  left out      ")
 	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
 	writeFailures(w, r.failures)
 }
@@ -417,6 +436,7 @@ type dryRunSummary struct {
 	WouldUploadBytes int64         `json:"would_upload_bytes"`
 	Unchanged        int           `json:"unchanged"`
 	Skipped          int           `json:"skipped"`
+	LeftOut          leftOut       `json:"left_out,omitempty"`
 	Failed           int           `json:"failed"`
 	Failures         []failureJSON `json:"failures"`
 	unlisted         bool
@@ -435,6 +455,7 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, "  skipped      %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
 	}
+	r.LeftOut.writeText(w, "  left out     ")
 	if r.Failed > 0 {
 		fmt.Fprintf(w, "  failed       %s\n", ui.Count(r.Failed, "file"))
 		writeFailures(w, r.failures)
@@ -444,44 +465,62 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 // dryRunSync counts what a sync would upload without writing anything: the
 // catalogue is only read, and only if it exists.
 func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder) error {
-	loc, err := a.g.targetLocation()
+	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
+	defer p.close()
+	loc := p.loc
 	list := &dryRunList{out: a.out, stream: a.g.verbose || a.out.JSON(), limit: 20}
 	cfg := &engine.Config{Log: a.log, Observer: list}
-	if fileExists(a.g.db) {
-		cat, err := a.openCatalog(true)
-		if err != nil {
-			return err
-		}
-		defer cat.Close()
-		if loc == "" {
-			if loc, err = a.resolveTarget(cat); err != nil {
-				return err
-			}
-		}
-		t, ok, err := cat.Target(loc)
-		if err != nil {
-			return err
-		}
-		if ok {
-			cfg.Catalog, cfg.Target = cat, t
-		}
+	if p.found {
+		cfg.Catalog, cfg.Target = p.cat, p.target
 	}
 	if loc == "" {
 		return usagef("give --local-store DIR, --vault NAME --region R, or --bucket NAME", "no target")
 	}
-	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, DryRun: true, Stop: a.stop})
+	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, DryRun: true, Stop: a.stop, Own: a.ownFiles(loc)})
 	if err != nil {
 		return err
 	}
 	unlisted := list.flush()
 	a.out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
-		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Skipped: res.Skipped,
+		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Skipped: res.Skipped, LeftOut: res.LeftOut,
 		Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
 	if len(res.Failures) > 0 {
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// ownFiles names grsync's own files, which a sync to location leaves out
+// of its sources: the catalogue, and the store when it is a local folder.
+func (a *app) ownFiles(location string) engine.OwnFiles {
+	o := engine.OwnFiles{Catalog: a.g.db}
+	if dir, ok := strings.CutPrefix(location, "local:"); ok {
+		o.Stores = append(o.Stores, dir)
+	}
+	return o
+}
+
+// leftOut counts grsync's own files found in the sources and left out, by
+// kind (engine.LeftCatalog, LeftStore, LeftTemp); JSON "left_out".
+type leftOut map[string]int
+
+// writeText says in one line which of grsync's own files were left out.
+func (l leftOut) writeText(w io.Writer, label string) {
+	if len(l) == 0 {
+		return
+	}
+	var parts []string
+	if n := l[engine.LeftCatalog]; n > 0 {
+		parts = append(parts, fmt.Sprintf("the catalogue (%s: it, its journal, lock and copies)", ui.Count(n, "file")))
+	}
+	if l[engine.LeftStore] > 0 {
+		parts = append(parts, "the local store")
+	}
+	if n := l[engine.LeftTemp]; n > 0 {
+		parts = append(parts, ui.Count(n, "temporary file")+" of interrupted restores")
+	}
+	fmt.Fprintf(w, "%sgrsync's own files in the sources: %s\n", label, strings.Join(parts, ", "))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grsync/grsync/internal/engine"
+	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/ui"
 )
 
@@ -59,11 +61,16 @@ func (a *app) runUploads(abort bool) error {
 			m.Interrupted = &path
 		}
 		if abort {
-			if err := s.store.AbortUpload(ctx, u.ID); err != nil {
+			err := s.store.AbortUpload(ctx, u.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				m.Gone = true // finished or aborted since it was listed
+				sum.Gone++
+			case err != nil:
 				a.log.Error("abort failed", "upload", u.ID, "err", err)
 				sum.Failed++
 				m.Error = err.Error()
-			} else {
+			default:
 				m.Aborted = true
 				sum.Aborted++
 			}
@@ -83,6 +90,7 @@ type uploadJSON struct {
 	Created     time.Time `json:"created"`
 	Interrupted *ui.Path  `json:"interrupted,omitempty"` // what an interrupted sync of this catalogue was storing; the next sync aborts it
 	Aborted     bool      `json:"aborted"`
+	Gone        bool      `json:"gone,omitempty"` // no longer in the store when aborted: nothing to abort
 	Error       string    `json:"error,omitempty"`
 }
 
@@ -92,6 +100,8 @@ func (u uploadJSON) WriteText(w io.Writer) {
 	switch {
 	case u.Aborted:
 		fmt.Fprintf(w, "    aborted\n")
+	case u.Gone:
+		fmt.Fprintf(w, "    no longer in the store (finished or aborted meanwhile); nothing to abort\n")
 	case u.Interrupted != nil && u.Error == "":
 		fmt.Fprintf(w, "    left by an interrupted sync (%s); the next sync aborts it and stores what it held again\n", strconv.Quote(u.Interrupted.Path))
 	}
@@ -104,6 +114,7 @@ type uploadsSummary struct {
 	Uploads int    `json:"uploads"`
 	Abort   bool   `json:"abort"`
 	Aborted int    `json:"aborted"`
+	Gone    int    `json:"gone"` // no longer in the store when aborted
 	Failed  int    `json:"failed"`
 }
 
@@ -111,6 +122,9 @@ func (uploadsSummary) MessageType() string { return "summary" }
 func (s uploadsSummary) WriteText(w io.Writer) {
 	if s.Abort && s.Uploads > 0 {
 		fmt.Fprintf(w, "aborted %s", ui.Count(s.Aborted, "upload"))
+		if s.Gone > 0 {
+			fmt.Fprintf(w, "; %d no longer in the store", s.Gone)
+		}
 		if s.Failed > 0 {
 			fmt.Fprintf(w, "; %d could not be aborted", s.Failed)
 		}

@@ -46,6 +46,7 @@ func oddTree(t *testing.T, src string) []string {
 }
 
 func TestBackupRestoreOddTreeCompressedEncrypted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "Private-Folder-Name")
 	secrets := oddTree(t, src)
@@ -112,6 +113,7 @@ func TestBackupRestoreOddTreeCompressedEncrypted(t *testing.T) {
 }
 
 func TestRestoreWithoutEncryption(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	writeFile(t, filepath.Join(src, "a.txt"), []byte("hello"), time.Unix(1700000000, 5))
@@ -132,6 +134,7 @@ func TestRestoreWithoutEncryption(t *testing.T) {
 }
 
 func TestDedupHistoryDeletionsAndAt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	key := newKey(t, dir)
@@ -190,6 +193,7 @@ func TestDedupHistoryDeletionsAndAt(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	writeFile(t, filepath.Join(src, "a"), []byte("12345"), time.Time{})
@@ -206,6 +210,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestExcludes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	for _, n := range []string{"keep.txt", "skip.tmp", "cache/x", "sub/cache/y", "build/a.o", "sub/build/b.o", "sub/keep.o"} {
@@ -229,6 +234,7 @@ func TestExcludes(t *testing.T) {
 }
 
 func TestUsageErrorsExit2AndDoNothing(t *testing.T) {
+	t.Parallel()
 	setup := func(t *testing.T) string {
 		dir := t.TempDir()
 		writeFile(t, filepath.Join(dir, "src", "a"), []byte("a"), time.Time{})
@@ -294,6 +300,7 @@ func TestUsageErrorsExit2AndDoNothing(t *testing.T) {
 }
 
 func TestWrongKeyRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "src", "a"), []byte("a"), time.Time{})
 	k1 := newKey(t, dir)
@@ -319,6 +326,7 @@ func TestWrongKeyRefused(t *testing.T) {
 }
 
 func TestKeygen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r := mustRun(t, dir, 0, "keygen")
 	k := strings.TrimSpace(r.stdout)
@@ -347,6 +355,7 @@ func TestKeygen(t *testing.T) {
 }
 
 func TestCorruptArchiveFailsOnlyThatFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	key := newKey(t, dir)
@@ -398,6 +407,7 @@ func TestCorruptArchiveFailsOnlyThatFile(t *testing.T) {
 }
 
 func TestSecondGrsyncOnSameCatalogueRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "src", "a"), []byte("a"), time.Time{})
 	mustRun(t, dir, 0, "--local-store", "st", "src")
@@ -416,6 +426,7 @@ func TestSecondGrsyncOnSameCatalogueRefused(t *testing.T) {
 }
 
 func TestKeyFromEnvironmentAndCommandLineWarning(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	writeFile(t, filepath.Join(src, "a.txt"), []byte("env key"), time.Unix(1700000000, 0))
@@ -441,6 +452,7 @@ func TestKeyFromEnvironmentAndCommandLineWarning(t *testing.T) {
 // and restored, from the catalogue and from a catalogue rebuilt from the
 // store alike.
 func TestSpecialModeBitsRestored(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	modes := map[string]fs.FileMode{

@@ -193,6 +193,7 @@ func skipOrFail(t *testing.T, why string) {
 }
 
 func TestHostileNames(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	names := []string{
@@ -270,6 +271,7 @@ func TestHostileNames(t *testing.T) {
 }
 
 func TestHostileSourceStartingWithDash(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	writeFile(t, filepath.Join(h.dir, "-x", "inside.txt"), []byte("dash folder"), time.Unix(1600000000, 0))
 
@@ -374,6 +376,7 @@ func readDeep(t *testing.T, root string, comps []string, name string) ([]byte, u
 }
 
 func TestHostileLongPaths(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
@@ -462,6 +465,7 @@ func TestHostileLongPaths(t *testing.T) {
 }
 
 func TestHostileDeepTreeEmptyAndSparseFiles(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	tree := filepath.Join(h.dir, "tree")
 	base := time.Date(2019, 7, 1, 0, 0, 0, 0, time.UTC)
@@ -545,6 +549,7 @@ func allocatedKiB(t *testing.T, p string) int64 {
 }
 
 func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	writeFile(t, filepath.Join(src, "regular.txt"), []byte("regular"), time.Unix(1600000000, 0))
@@ -593,9 +598,18 @@ func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
 		skipped[link] = "symlink not followed"
 	}
 
-	// The FIFO and a symlink loop named directly as SRC are skipped too.
-	r := h.run(t, 0, h.syncArgs(src, filepath.Join(src, "fifo"), filepath.Join(src, "loop-a"))...)
-	wantSummary(t, r, "uploaded      2 files", fmt.Sprintf("skipped       %d", len(skipped)+2), "failed        0 files")
+	// A symlink named as SRC is followed, so a symlink loop named as SRC
+	// leads nowhere: a usage error, nothing uploaded.
+	r := h.run(t, 2, h.syncArgs(src, filepath.Join(src, "loop-a"))...)
+	wantStderr(t, r, "leads nowhere")
+	// A FIFO named as SRC is skipped too (one inside another SRC is
+	// walked once, with it).
+	lone := filepath.Join(h.dir, "lone-fifo")
+	if err := syscall.Mkfifo(lone, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = h.run(t, 0, h.syncArgs(src, lone, filepath.Join(src, "fifo"))...)
+	wantSummary(t, r, "uploaded      2 files", fmt.Sprintf("skipped       %d", len(skipped)+1), "failed        0 files")
 	for name, reason := range skipped {
 		line := fmt.Sprintf("msg=%q path=%s", reason, filepath.Join(src, name))
 		if !strings.Contains(r.stderr, line) {
@@ -663,6 +677,7 @@ func waitReading(t *testing.T, p *proc, path string, from, to int64) bool {
 }
 
 func TestHostileFileChangesWhileRead(t *testing.T) {
+	t.Parallel()
 	size := 48 << 20
 	if raceEnabled {
 		size = 16 << 20 // the race detector reads ten times slower
@@ -746,6 +761,7 @@ func TestHostileFileChangesWhileRead(t *testing.T) {
 }
 
 func TestHostileFileDeletedBetweenWalkAndRead(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	small := filepath.Join(h.dir, "small")
 	old := filepath.Join(small, "old.txt")
@@ -792,6 +808,7 @@ func TestHostileFileDeletedBetweenWalkAndRead(t *testing.T) {
 }
 
 func TestHostileFolderDeletedDuringWalk(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
 	const folders, perFolder = 200, 3
@@ -863,6 +880,7 @@ func TestHostileFolderDeletedDuringWalk(t *testing.T) {
 func nobody() *syscall.Credential { return &syscall.Credential{Uid: 65534, Gid: 65534} }
 
 func TestHostilePermissionDenied(t *testing.T) {
+	t.Parallel()
 	requireRootFor(t, "running grsync as another user (uid 65534)")
 	h := newHostile(t)
 	// The unprivileged user must reach the binary, the test folder, the
@@ -948,6 +966,7 @@ func TestHostilePermissionDenied(t *testing.T) {
 }
 
 func TestHostileHundredThousandFilesInOneFolder(t *testing.T) {
+	t.Parallel()
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "one-folder")
 	files, contents := 100000, 100
@@ -1002,6 +1021,7 @@ func TestHostileHundredThousandFilesInOneFolder(t *testing.T) {
 }
 
 func TestHostileDiskFullDuringRestore(t *testing.T) {
+	t.Parallel()
 	requireRootFor(t, "mounting a small tmpfs")
 	h := newHostile(t)
 	src := filepath.Join(h.dir, "src")
@@ -1080,6 +1100,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 }
 
 func TestHostileBadCommandLines(t *testing.T) {
+	t.Parallel()
 	// An S3 endpoint that counts requests: a bad storage class must be
 	// refused before any.
 	var requests atomic.Int64

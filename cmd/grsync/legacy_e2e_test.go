@@ -111,6 +111,7 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 }
 
 func TestLegacyFixturesRestore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	storeDir, db, key := legacySetup(t, dir)
 	out := filepath.Join(dir, "out")
@@ -140,6 +141,7 @@ func TestLegacyFixturesRestore(t *testing.T) {
 }
 
 func TestLegacyFixturesRebuildFromStoreListing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	storeDir, _, key := legacySetup(t, dir)
 	fresh := filepath.Join(dir, "fresh.db")
@@ -153,6 +155,7 @@ func TestLegacyFixturesRebuildFromStoreListing(t *testing.T) {
 }
 
 func TestLegacyCatalogueSyncSkipsUnchanged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	storeDir, db, key := legacySetup(t, dir)
 	// The user's tree, at a path of this machine: copy source/ and give each
@@ -195,6 +198,7 @@ func TestLegacyCatalogueSyncSkipsUnchanged(t *testing.T) {
 
 // The Python tool's flags against the local store, and a bare --compress.
 func TestPythonFlagsOnLocalStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "folder", "f.txt"), []byte("x"), time.Time{})
 	key := newKey(t, dir)

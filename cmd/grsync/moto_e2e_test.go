@@ -32,6 +32,7 @@ func createMotoVault(t *testing.T, m *moto.Server, name string) {
 // uploads, and has no Glacier multipart), restore through Expedited jobs
 // (moto completes them after about 2 s) with --wait, and inventory --rebuild.
 func TestMotoVaultSyncRestoreRebuild(t *testing.T) {
+	t.Parallel()
 	m := moto.Start(t)
 	createMotoVault(t, m, "interop")
 	env := m.Env()

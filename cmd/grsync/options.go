@@ -163,9 +163,80 @@ func (a *app) resolveTarget(cat *catalog.Catalog) (string, error) {
 		"no target: the catalogue %s does not name one", a.g.db)
 }
 
+// connection is how an AWS target is reached: its region and endpoint URL
+// ("" for AWS's own). The catalogue remembers it with the target.
+type connection struct{ region, endpoint string }
+
+// connected is implemented by the AWS stores: the region and endpoint in
+// effect once they are open.
+type connected interface {
+	Connection() (region, endpoint string)
+}
+
+// endpointFromEnv reports whether the environment names an endpoint for
+// the service (as the AWS CLI reads AWS_ENDPOINT_URL_<SERVICE> and
+// AWS_ENDPOINT_URL).
+func endpointFromEnv(service string) bool {
+	return os.Getenv("AWS_ENDPOINT_URL_"+service) != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// pick chooses the region and endpoint of an AWS store: a flag first, then
+// for the endpoint the environment, then what the target remembers, then
+// (when all are empty) the AWS configuration's own.
+func (a *app) pick(service string, remembered connection) connection {
+	c := connection{region: a.g.region, endpoint: a.g.endpoint}
+	if c.region == "" {
+		c.region = remembered.region
+	}
+	if c.endpoint == "" && !endpointFromEnv(service) {
+		c.endpoint = remembered.endpoint
+	}
+	return c
+}
+
+// remembered returns how the catalogue's target location was last
+// reached, peeking at an existing catalogue read-only; nothing if there is
+// none, it does not know the target, or the flags and environment already
+// say all it could.
+func (a *app) remembered(location string) connection {
+	need := false
+	switch {
+	case strings.HasPrefix(location, "s3:"):
+		need = a.g.region == "" || (a.g.endpoint == "" && !endpointFromEnv("S3"))
+	case strings.HasPrefix(location, "glacier:"):
+		need = a.g.endpoint == "" && !endpointFromEnv("GLACIER")
+	}
+	if !need || !fileExists(a.g.db) {
+		return connection{}
+	}
+	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: true})
+	if err != nil {
+		return connection{} // opening it for real reports the problem
+	}
+	defer cat.Close()
+	t, ok, err := cat.Target(location)
+	if err != nil || !ok {
+		return connection{}
+	}
+	return connection{t.Region, t.Endpoint}
+}
+
 // openStore opens the store for a target location. create says whether a
-// missing local store may be created.
-func (a *app) openStore(location string, create bool) (store.Store, error) {
+// missing local store may be created; remembered is how the catalogue last
+// reached the target.
+func (a *app) openStore(location string, create bool, remembered connection) (store.Store, connection, error) {
+	st, err := a.openStoreAt(location, create, remembered)
+	if err != nil {
+		return nil, connection{}, err
+	}
+	var c connection
+	if cs, ok := st.(connected); ok {
+		c.region, c.endpoint = cs.Connection()
+	}
+	return a.wrapStore(st), c, nil
+}
+
+func (a *app) openStoreAt(location string, create bool, remembered connection) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(location, "local:"):
 		dir := strings.TrimPrefix(location, "local:")
@@ -180,31 +251,33 @@ func (a *app) openStore(location string, create bool) (store.Store, error) {
 		if err != nil {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	case strings.HasPrefix(location, "glacier:"):
 		region, name, _ := strings.Cut(strings.TrimPrefix(location, "glacier:"), ":")
+		c := a.pick("GLACIER", remembered)
 		s, err := vault.New(a.ctx, vault.Config{
-			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: a.g.endpoint,
+			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: c.endpoint,
 			PartSize: a.partSize, Logger: a.log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	case strings.HasPrefix(location, "s3:"):
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
 		var part int64
 		if a.partSize >= 5<<20 {
 			part = a.partSize // S3 parts are at least 5 MiB; below that, its default
 		}
+		c := a.pick("S3", remembered)
 		s, err := s3store.New(a.ctx, s3store.Config{
-			Bucket: bucket, Prefix: prefix, Region: a.g.region, StorageClass: a.g.storageClass,
-			Profile: a.g.profile, EndpointURL: a.g.endpoint, PartSize: part, Logger: a.log,
+			Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
+			Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		return a.wrapStore(s), nil
+		return s, nil
 	}
 	return nil, usagef("", "unknown target %q", location)
 }
@@ -231,12 +304,12 @@ func (a *app) wrapStore(s store.Store) store.Store {
 // loadKey returns the key given by --encryption-key-file, --encryption-key or
 // $GRSYNC_ENCRYPTION_KEY, or nil when none was given.
 func (a *app) loadKey() (*keys.Key, error) {
-	const fix = "make a key with: grsync keygen my.key (or grsync keygen > my.key && chmod 600 my.key)"
+	const fix = "make a key with: grsync keygen my.key"
 	switch {
 	case a.g.keyFile != "":
 		k, err := keys.LoadFile(a.g.keyFile)
 		if err != nil {
-			return nil, asUsage(err, fix)
+			return nil, asUsage(err, keyFileHint(err))
 		}
 		return &k, nil
 	case a.g.key != "":
@@ -254,6 +327,17 @@ func (a *app) loadKey() (*keys.Key, error) {
 		return &k, nil
 	}
 	return nil, nil
+}
+
+// keyFileHint is the advice for a key file LoadFile refused: none beyond
+// the error's own chmod when only its mode is wrong (a new key could not
+// read the earlier backups), else how to make a key.
+func keyFileHint(err error) string {
+	var me *keys.ModeError
+	if errors.As(err, &me) {
+		return ""
+	}
+	return "make a key with: grsync keygen my.key (only for a new backup: a new key cannot read earlier ones)"
 }
 
 // session is an opened catalogue, target, store and key, ready for the engine.
@@ -282,6 +366,7 @@ func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: readOnly, Now: a.now})
 	switch {
 	case err == nil:
+		a.warnReadableCatalog()
 		return cat, nil
 	case errors.Is(err, catalog.ErrLocked):
 		return nil, usagef("wait for the other grsync to finish", "%v", err)
@@ -293,10 +378,85 @@ func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 	return nil, asUsage(err, "check the --db path and its folder's permissions")
 }
 
-// openSession opens everything a command needs and checks that the key is
-// the one this target's backups use. write says the command will record
-// things (a missing local store is then created).
+// warnReadableCatalog warns when other users may read the catalogue: it
+// names every backed-up path. grsync creates catalogues 0600; older ones
+// (and the Python tool's) may be 0644.
+func (a *app) warnReadableCatalog() {
+	fi, err := os.Stat(a.g.db)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	a.log.Warn(fmt.Sprintf("the catalogue %s is readable by other users (mode %04o): they can see every backed-up path; fix with: chmod 600 %s",
+		a.g.db, fi.Mode().Perm(), a.g.db))
+}
+
+// peeked is a target resolved without opening a store or writing anything.
+type peeked struct {
+	loc    string           // named by flags, else the catalogue's; "" if neither
+	cat    *catalog.Catalog // the catalogue opened read-only, nil when there is none
+	target catalog.Target   // the catalogue's record of loc, when found
+	found  bool
+}
+
+func (p peeked) close() {
+	if p.cat != nil {
+		p.cat.Close()
+	}
+}
+
+// peekTarget resolves the target as openSession would (flags first, then
+// the catalogue's own), reading the catalogue only if it exists. The
+// caller closes the result.
+func (a *app) peekTarget() (peeked, error) {
+	var p peeked
+	loc, err := a.g.targetLocation()
+	if err != nil || !fileExists(a.g.db) {
+		p.loc = loc
+		return p, err
+	}
+	if p.cat, err = a.openCatalog(true); err != nil {
+		return p, err
+	}
+	if loc == "" {
+		if loc, err = a.resolveTarget(p.cat); err != nil {
+			p.close()
+			return peeked{}, err
+		}
+	}
+	p.loc = loc
+	if p.target, p.found, err = p.cat.Target(loc); err != nil {
+		p.close()
+		return peeked{}, err
+	}
+	return p, nil
+}
+
+// sessionMode says what a command reaches.
+type sessionMode int
+
+const (
+	readCatalog  sessionMode = iota // the catalogue, read-only (ls, restore --dry-run)
+	writeCatalog                    // the catalogue only (forget)
+	reachStore                      // the catalogue and the store
+)
+
+// openSession opens the catalogue and the store (readOnly: the catalogue
+// only, read-only); see openSessionFor.
 func (a *app) openSession(readOnly bool) (*session, error) {
+	if readOnly {
+		return a.openSessionFor(readCatalog)
+	}
+	return a.openSessionFor(reachStore)
+}
+
+// openSessionFor opens everything a command needs and checks that the key
+// is the one this target's backups use. A command that does not reach the
+// store opens none, so it needs no credentials, region or network, and it
+// refuses a target the catalogue does not know. One that does creates a
+// missing local store, and the target remembers the region and endpoint it
+// was reached with.
+func (a *app) openSessionFor(mode sessionMode) (*session, error) {
+	readOnly := mode == readCatalog
 	// Everything that can be checked without touching a file comes first,
 	// so a usage error leaves no catalogue or store behind.
 	key, err := a.loadKey()
@@ -315,8 +475,9 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	// bucket or vault looked up), so that a mistake there leaves no
 	// catalogue, and no target in it, behind.
 	var st store.Store
-	if loc != "" {
-		if st, err = a.openStore(loc, !readOnly); err != nil {
+	var conn connection
+	if loc != "" && mode == reachStore {
+		if st, conn, err = a.openStore(loc, true, a.remembered(loc)); err != nil {
 			return nil, err
 		}
 	}
@@ -344,7 +505,7 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 		return nil, err
 	}
 	if !found {
-		if readOnly {
+		if mode != reachStore {
 			return nil, usagef("check the target flags, or leave them out to use the catalogue's own target",
 				"the catalogue %s has no backups for %s", a.g.db, loc)
 		}
@@ -356,15 +517,23 @@ func (a *app) openSession(readOnly bool) (*session, error) {
 	if err := checkKey(t, s.key); err != nil {
 		return nil, err
 	}
+	if mode != reachStore {
+		ok = true
+		return s, nil
+	}
 	if s.store == nil {
-		if s.store, err = a.openStore(loc, !readOnly); err != nil {
+		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}); err != nil {
 			return nil, err
 		}
 	}
-	if !readOnly {
-		if err := cat.TouchTarget(t.ID); err != nil {
+	if (conn.region != "" || conn.endpoint != "") && conn != (connection{t.Region, t.Endpoint}) {
+		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {
 			return nil, err
 		}
+		s.target.Region, s.target.Endpoint = conn.region, conn.endpoint
+	}
+	if err := cat.TouchTarget(t.ID); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil

@@ -16,6 +16,7 @@ import (
 // identity with grsync, then get the file back with Debian's age, zstd and
 // tar only.
 func TestStandardToolsRecoveryRecipe(t *testing.T) {
+	t.Parallel()
 	tools.Require(t, "age", "zstd", "tar", "sh")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")

@@ -105,6 +105,7 @@ func killWhen(t *testing.T, dir string, env []string, cond func() bool, args ...
 // upload the killed run left open is aborted, and the file restores
 // identical. The emulator counts the bytes it receives.
 func TestResumeInterruptedUploadToVault(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
 	size := resumeMiB() << 20
@@ -149,6 +150,7 @@ func TestResumeInterruptedUploadToVault(t *testing.T) {
 // An interrupted upload whose file changed before the next run is aborted,
 // and the file is stored anew.
 func TestResumeAbortsWhenFileChanged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv, env := emulator(t, glacieremu.Config{Dir: t.TempDir()}, "v")
 	const size = 48 << 20
@@ -212,6 +214,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // The same against moto's S3 (a third-party emulator), through a proxy
 // that counts the bytes sent: the next run skips the chunks in stored packs.
 func TestResumeInterruptedUploadToMotoS3(t *testing.T) {
+	t.Parallel()
 	m := moto.Start(t)
 	createBucket(t, s3Client(m), "resume")
 	p := newCountingProxy(t, m.URL)

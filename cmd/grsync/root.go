@@ -316,7 +316,7 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 			// Move the command to the front: "grsync --db x restore" works.
 			return append(append([]string{w}, out[:i]...), out[i+1:]...), nil
 		}
-		if !pathExists(w) {
+		if w != "" && !pathExists(w) { // "" is an empty SRC, which sync refuses
 			// "sync" is left out: a mistyped "sync" reads as a SRC that does
 			// not exist, which sync reports; and "src" is close to it.
 			var s []string

@@ -37,6 +37,7 @@ func createBucket(t *testing.T, c *s3.Client, name string) {
 // Bulk tier, inventory --rebuild into a fresh catalogue and a second
 // restore; nothing in the bucket's keys or metadata names a file.
 func TestMotoS3DeepArchive(t *testing.T) {
+	t.Parallel()
 	m := moto.Start(t)
 	c := s3Client(m)
 	createBucket(t, c, "backups")
@@ -115,6 +116,7 @@ func TestMotoS3DeepArchive(t *testing.T) {
 
 // GLACIER_IR objects are read directly: no restore request is made.
 func TestMotoS3GlacierIRRestoresDirectly(t *testing.T) {
+	t.Parallel()
 	m := moto.Start(t)
 	c := s3Client(m)
 	createBucket(t, c, "ir-bucket")

@@ -72,6 +72,7 @@ func manyFiles(t *testing.T, src string, n, size int) {
 }
 
 func TestSigintOnceStopsGracefully(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	manyFiles(t, src, 150, 200<<10)
@@ -102,6 +103,7 @@ func TestSigintOnceStopsGracefully(t *testing.T) {
 }
 
 func TestSigintTwiceQuitsAtOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	manyFiles(t, src, 60, 2<<20)

@@ -61,6 +61,7 @@ func mustRunEnv(t *testing.T, dir string, env []string, want int, args ...string
 // name, the paths and the key, against the emulator; each scenario then
 // restores what it backed up.
 func TestPythonReadmeExamplesAgainstVault(t *testing.T) {
+	t.Parallel()
 	scenarios := map[string][][]string{
 		"manual key": {
 			{"--vault", "YOUR-VAULT-NAME", "--region", "YOUR-AWS-REGION", "--compress", "true", "--encrypt", "true", "--encryption-key", "KEY", "--db", "DB", "--desc", "My description", "--loglevel", "INFO", "SRC"},
@@ -109,6 +110,7 @@ func TestPythonReadmeExamplesAgainstVault(t *testing.T) {
 }
 
 func TestVaultRestorePendingThenReused(t *testing.T) {
+	t.Parallel()
 	srv, env := emulator(t, glacieremu.Config{Delays: glacieremu.Delays{Expedited: time.Second, Standard: time.Second, Bulk: time.Second, Inventory: time.Second}}, "v")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -138,6 +140,7 @@ func TestVaultRestorePendingThenReused(t *testing.T) {
 // The legacy fixtures as their users have them: archives in a vault under
 // their ids, the legacy glacier.db, inventory.json.
 func TestLegacyFixturesInVault(t *testing.T) {
+	t.Parallel()
 	srv, env := emulator(t, glacieremu.Config{}, "my-vault")
 	for _, a := range legacyArchives(t) {
 		if err := srv.SeedArchive("my-vault", a.id, a.desc, a.created, a.data); err != nil {
@@ -216,6 +219,7 @@ func TestLegacyFixturesInVault(t *testing.T) {
 // 10% of every call type fails (errors, throttling, dropped connections):
 // a sync of 200 files and their restore still complete with identical data.
 func TestVaultWithTenPercentFaults(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: the fault suite runs in the full test run")
 	}
@@ -253,6 +257,7 @@ func TestVaultWithTenPercentFaults(t *testing.T) {
 }
 
 func TestVaultMissingUploadsAndVerify(t *testing.T) {
+	t.Parallel()
 	srv, env := emulator(t, glacieremu.Config{}, "v")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")

@@ -123,6 +123,14 @@ func (c *Catalog) openReadWrite() error {
 	if c.lock, err = lockFile(c.path+".lock", c.path); err != nil {
 		return err
 	}
+	if !exists {
+		// SQLite would create the file 0644 (less the umask), and give its
+		// WAL and SHM files the same mode: every local user could read every
+		// backed-up path. An empty file is an empty database to SQLite.
+		if err := createPrivate(c.path); err != nil {
+			return fmt.Errorf("create catalogue: %w", err)
+		}
+	}
 	if c.db, err = openDB(dsn(c.path, false)); err != nil {
 		return wrap(c.path, "open catalogue", err)
 	}
@@ -146,6 +154,9 @@ func (c *Catalog) openReadWrite() error {
 		return fmt.Errorf("set WAL mode on %s: journal mode is still %q", c.path, mode)
 	}
 	if err := c.migrate(st, true); err != nil {
+		return err
+	}
+	if err := c.addConnectionColumns(st); err != nil {
 		return err
 	}
 	return c.update("link rows written by older tools", func(tx *sql.Tx) error {
@@ -186,7 +197,7 @@ func (c *Catalog) openReadOnly() error {
 	if err := quickCheck(c.db, c.path); err != nil {
 		return err
 	}
-	if st.version == schemaVersion && !immutable && !st.orphans {
+	if st.version == schemaVersion && !immutable && !st.orphans && !lacksConnection(c.db, st) {
 		return nil
 	}
 	// An older catalogue, one with rows an old tool added since, or one read
@@ -198,7 +209,10 @@ func (c *Catalog) openReadOnly() error {
 	}
 	c.db.Close()
 	c.db = mem
-	return c.migrate(st, false)
+	if err := c.migrate(st, false); err != nil {
+		return err
+	}
+	return c.addConnectionColumns(st)
 }
 
 // openInspect opens src as c.db and inspects it.
@@ -248,6 +262,23 @@ func dsn(path string, readOnly bool) string {
 // memory, for a WAL file in a directory we cannot write.
 func dsnImmutable(path string) string {
 	return dsn(path, true) + "&immutable=1"
+}
+
+// createPrivate creates the empty file path with mode 0600, whatever the
+// umask; an existing file is left alone (ErrExist is not an error).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // sqliteMagic starts every SQLite 3 database file.

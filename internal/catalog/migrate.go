@@ -105,7 +105,8 @@ type migration struct {
 }
 
 func migrations() []migration {
-	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4}, {version: 7, apply: migrate7}}
+	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4},
+		{version: 5, apply: migrate5}, {version: 7, apply: migrate7}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one
@@ -125,6 +126,11 @@ func (c *Catalog) migrate(st dbState, backup bool) error {
 	}
 	if backup && st.rows > 0 {
 		name := fmt.Sprintf("%s.pre-v%d-%s.bak", c.path, schemaVersion, c.now().UTC().Format("20060102T150405.000000000Z"))
+		// VACUUM INTO fills an empty file; created here, it is private
+		// like the catalogue it copies.
+		if err := createPrivate(name); err != nil {
+			return wrap(c.path, "back up catalogue before upgrading it", err)
+		}
 		if _, err := c.db.Exec("VACUUM INTO ?", name); err != nil {
 			os.Remove(name)
 			return wrap(c.path, "back up catalogue before upgrading it", err)

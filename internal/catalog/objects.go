@@ -432,3 +432,26 @@ func (c *Catalog) Commit(b *Batch) error {
 type stmtExecer struct{ s *sql.Stmt }
 
 func (e stmtExecer) Exec(_ string, args ...any) (sql.Result, error) { return e.s.Exec(args...) }
+
+// ObjectPaths returns the distinct paths, sorted, of the versions (not
+// forgotten) with a piece in the target's object archiveID.
+func (c *Catalog) ObjectPaths(targetID int64, archiveID string) ([]string, error) {
+	rows, err := c.db.Query(`SELECT DISTINCT h.path FROM objects o
+		JOIN blobs b ON b.object_id = o.id
+		JOIN version_pieces p ON p.blob_id = b.id
+		JOIN sync_history h ON h.id = p.version_id
+		WHERE o.target_id = ? AND o.archive_id = ? AND h.forgotten_at IS NULL ORDER BY h.path`, targetID, archiveID)
+	if err != nil {
+		return nil, wrap(c.path, "paths in object", err)
+	}
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, wrap(c.path, "paths in object", err)
+		}
+		out = append(out, p)
+	}
+	return out, wrap(c.path, "paths in object", closeRows(rows))
+}

@@ -20,6 +20,9 @@ type Target struct {
 	Encrypted      bool
 	// Created and LastUsed are UTC; LastUsed is zero if the target was never used.
 	Created, LastUsed time.Time
+	// Region and Endpoint are how the target was last reached: the AWS
+	// region and endpoint URL ("" for the provider's own); see SetConnection.
+	Region, Endpoint string
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -28,14 +31,15 @@ type querier interface {
 	Query(query string, args ...any) (*sql.Rows, error)
 }
 
-const targetColumns = `id, location, coalesce(key_fingerprint, ''), coalesce(encrypted, 0), created, last_used`
+const targetColumns = `id, location, coalesce(key_fingerprint, ''), coalesce(encrypted, 0), created, last_used,
+	coalesce(region, ''), coalesce(endpoint, '')`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanTarget(r rowScanner) (Target, error) {
 	var t Target
 	var created, lastUsed sql.NullString
-	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed); err != nil {
+	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint); err != nil {
 		return Target{}, err
 	}
 	var err error

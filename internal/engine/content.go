@@ -52,7 +52,7 @@ type read struct {
 // It returns what it stored, or ErrChanged when the file changed while it
 // was read (and the policy is not to store it as read).
 func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte) (read, error) {
-	f, err := openNoFollow(w.e.path)
+	f, err := openNoFollow(w.e.openPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return read{}, errVanished
 	}

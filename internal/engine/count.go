@@ -13,15 +13,16 @@ import (
 // only as fast as files are uploaded, so a display that wants the total
 // early runs CountWork beside it: that costs one more listing of the
 // folders and a second read of the catalogue's latest states (their memory
-// too, while it runs). cfg.Catalog may be nil (everything is new).
-func CountWork(ctx context.Context, cfg *Config, sources []string, ex *Excluder) (files int, bytes int64, err error) {
+// too, while it runs). cfg.Catalog may be nil (everything is new). own
+// are grsync's own files, left out as Sync leaves them out.
+func CountWork(ctx context.Context, cfg *Config, sources []string, ex *Excluder, own OwnFiles) (files int, bytes int64, err error) {
 	states := map[string]catalog.State{}
 	if cfg.Catalog != nil {
 		if states, err = cfg.Catalog.LatestStates(cfg.Target.ID, sources); err != nil {
 			return 0, 0, fmt.Errorf("reading the catalogue: %w", err)
 		}
 	}
-	_, err = walk(ctx, sources, ex, func(e entry) error {
+	_, err = walk(ctx, sources, ex, newOwnSet(own), func(e entry) error {
 		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
 			return nil
 		}

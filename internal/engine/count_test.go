@@ -33,7 +33,7 @@ func TestCountWorkMatchesSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	files, bytes, err := CountWork(ctx, cfg, []string{src}, ex)
+	files, bytes, err := CountWork(ctx, cfg, []string{src}, ex, OwnFiles{})
 	if err != nil || files != 2 || bytes != 6 {
 		t.Fatalf("before any sync: %d files, %d bytes, %v; want 2 and 6", files, bytes, err)
 	}
@@ -42,7 +42,7 @@ func TestCountWorkMatchesSync(t *testing.T) {
 	}
 	write("sub/b", "changed")
 	write("c", "c")
-	files, bytes, err = CountWork(ctx, cfg, []string{src}, ex)
+	files, bytes, err = CountWork(ctx, cfg, []string{src}, ex, OwnFiles{})
 	if err != nil || files != 2 || bytes != 8 {
 		t.Fatalf("after a sync and two changes: %d files, %d bytes, %v; want 2 and 8", files, bytes, err)
 	}

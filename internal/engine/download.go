@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/treehash"
@@ -17,24 +16,22 @@ import (
 // bytes after the last whole MiB on disk are fetched again.
 const resumeAlign = treehash.LeafSize
 
-// downloadName is the temporary file a retrieval downloads into, beside
-// the destination. It is stable across runs so an interrupted download
-// resumes.
-func downloadName(dir, archiveID string) string {
+// downloadName is the name of the temporary file a retrieval downloads
+// into, beside the destination. It is stable across runs so an interrupted
+// download resumes.
+func downloadName(archiveID string) string {
 	h := sha256.Sum256([]byte(archiveID))
-	return filepath.Join(dir, ".grsync-download-"+hex.EncodeToString(h[:8])+".part")
+	return ".grsync-download-" + hex.EncodeToString(h[:8]) + ".part"
 }
 
-// download fetches a ready retrieval into a file in dir, resuming from what
-// an earlier run left, and verifies the whole archive's SHA-256 tree hash
-// against want (the catalogue's record, else the store's). The store
-// verifies each chunk it hands over; what is on disk was handed over.
-func download(ctx context.Context, s store.Store, r store.Retrieval, want, dir string, obs Observer) (string, error) {
-	if err := mkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating folder: %w", err)
-	}
-	name := downloadName(dir, r.ArchiveID)
-	f, err := openFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+// download fetches a ready retrieval into a file in folder d, resuming
+// from what an earlier run left, and verifies the whole archive's SHA-256
+// tree hash against want (the catalogue's record, else the store's). The
+// store verifies each chunk it hands over; what is on disk was handed
+// over. It returns the file's name in d.
+func download(ctx context.Context, s store.Store, r store.Retrieval, want string, d *destDir, obs Observer) (string, error) {
+	name := downloadName(r.ArchiveID)
+	f, err := d.open(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("creating download file: %w", err)
 	}
@@ -54,7 +51,7 @@ func download(ctx context.Context, s store.Store, r store.Retrieval, want, dir s
 		return "", err
 	}
 	if off > 0 {
-		obs.Notice(name, fmt.Sprintf("resuming download of archive %s at %d bytes", r.ArchiveID, off))
+		obs.Notice(d.name(name), fmt.Sprintf("resuming download of archive %s at %d bytes", r.ArchiveID, off))
 	}
 	if r.Size < 0 || off < r.Size {
 		rc, err := s.ReadRange(ctx, r, off, -1)
@@ -83,7 +80,7 @@ func download(ctx context.Context, s store.Store, r store.Retrieval, want, dir s
 		}
 		if got := hex.EncodeToString(th.Sum(nil)); got != want {
 			f.Close()
-			remove(name) // start over next time
+			d.remove(name) // start over next time
 			return "", fmt.Errorf("archive %s downloaded corrupt: tree hash %s, expected %s", r.ArchiveID, got, want)
 		}
 	}

@@ -140,7 +140,7 @@ func TestColdRestoreWaitsReusesJobsAndResumesDownloads(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	part := downloadName(filepath.Dir(dest), job.ArchiveID)
+	part := filepath.Join(filepath.Dir(dest), downloadName(job.ArchiveID))
 	tail := append(partial.Bytes()[:1<<20:1<<20], bytes.Repeat([]byte{0xff}, 777)...) // torn, wrong tail
 	if err := os.WriteFile(part, tail, 0o600); err != nil {
 		t.Fatal(err)

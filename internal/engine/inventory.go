@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/grsync/grsync/internal/catalog"
@@ -131,6 +132,10 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 			d.Unknown = append(d.Unknown, a)
 			continue
 		}
+		if err := checkSafePath(ld.Path); err != nil {
+			d.Problems = append(d.Problems, Failure{Path: "archive " + a.ID, Err: fmt.Errorf("its description names %w; not added", err)})
+			continue
+		}
 		d.Files = append(d.Files, Found{Legacy: true, Version: catalog.Version{
 			TargetID: cfg.Target.ID, Path: ld.Path, Size: ld.Size, MTime: ld.MTime,
 			ArchiveID: a.ID, Location: cfg.Store.Location(), Checksum: a.TreeHash,
@@ -161,6 +166,11 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 			continue // only continuation pieces: an upload that never finished
 		}
 		m, err := format.DecodeMeta(pieces, mk)
+		if err == nil {
+			if perr := checkSafePath(m.Path); perr != nil {
+				err = fmt.Errorf("its metadata names %w; not added", perr)
+			}
+		}
 		if err != nil {
 			d.Problems = append(d.Problems, Failure{Path: "archive " + main.ID, Err: err})
 			continue
@@ -191,6 +201,53 @@ func legacyDesc(ld legacy.Description) string {
 	return ld.UserDesc
 }
 
+// ErrRebuildKey: inventory --rebuild cannot read the archives' metadata
+// with the key it was given (none, or another one). Nothing was recorded.
+var ErrRebuildKey = errors.New("cannot read the archives' metadata")
+
+// keyProblem checks, before anything is recorded, whether the key given
+// is the reason the listing's metadata cannot be read: none was given and
+// some metadata is encrypted, or a key was given and no encrypted
+// metadata decrypts with it.
+func keyProblem(cfg *Config, archives []store.Archive) error {
+	d := DecodeListing(cfg, archives)
+	problems := d.Problems
+	decrypted := 0
+	for _, f := range d.Files {
+		if strings.HasSuffix(f.Version.Compression, "+age") {
+			decrypted++
+		}
+	}
+	mk := cfg.metaKey()
+	for _, a := range archives {
+		if _, ok := format.IsObjectDescription(a.Description); !ok {
+			continue
+		}
+		m, err := format.ParseObjectDescription(a.Description, mk)
+		if err != nil {
+			problems = append(problems, Failure{Path: "object " + a.ID, Err: err})
+		} else if strings.HasSuffix(m.Encoding, "+age") {
+			decrypted++
+		}
+	}
+	needKey, wrongKey := 0, 0
+	for _, p := range problems {
+		switch {
+		case errors.Is(p.Err, format.ErrKeyRequired):
+			needKey++
+		case errors.Is(p.Err, format.ErrWrongKey):
+			wrongKey++
+		}
+	}
+	switch {
+	case cfg.Key == nil && needKey > 0:
+		return fmt.Errorf("%w: %d archives hold encrypted metadata and no key was given", ErrRebuildKey, needKey)
+	case cfg.Key != nil && wrongKey > 0 && decrypted == 0:
+		return fmt.Errorf("%w: the metadata of %d archives does not decrypt with key %s", ErrRebuildKey, wrongKey, cfg.Key.Fingerprint())
+	}
+	return nil
+}
+
 // RebuildResult summarises an inventory rebuild.
 type RebuildResult struct {
 	Added, AlreadyKnown, Legacy int
@@ -210,8 +267,13 @@ type RebuildResult struct {
 // files in the indexes of packs no records object names (a run that died
 // before storing its records), then what v1 and Python-tool archive
 // descriptions say.
+// When the key is why the metadata cannot be read (see ErrRebuildKey), it
+// records nothing.
 func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (RebuildResult, error) {
 	res := RebuildResult{Date: l.Date}
+	if err := keyProblem(cfg, l.Archives); err != nil {
+		return res, err
+	}
 	var err error
 	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives, w); err != nil {
 		return res, err
@@ -311,6 +373,10 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 				Member: int64(e.Number), Kind: kind, Encoding: m.Encoding}
 			obj.Blobs = append(obj.Blobs, bl)
 			if kind == catalog.BlobFile {
+				if err := checkSafePath(e.Path); err != nil {
+					res.Records.Problems = append(res.Records.Problems, Failure{Path: "pack " + a.ID, Err: fmt.Errorf("its index names %w; not added", err)})
+					continue
+				}
 				v := catalog.Version{TargetID: cfg.Target.ID, Path: e.Path, Size: e.Size,
 					MTime: float64(e.ModTime.UnixNano()) / 1e9, MTimeNS: e.ModTime.UnixNano(), Mode: format.UnixMode(e.Mode),
 					ContentHash: hex.EncodeToString(e.Hash), Timestamp: m.Created.UTC()}
@@ -349,12 +415,21 @@ func (s *storeReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // VerifyResult compares the catalogue with a store listing.
 type VerifyResult struct {
 	Date     time.Time
-	Checked  int      // catalogue archives compared
+	Checked  int      // catalogue objects compared
 	Missing  []string // recorded in the catalogue, absent from the store
 	Unknown  []string // in the store, unknown to the catalogue
 	Recent   int      // recorded after the listing was taken: not counted
 	SizeDiff []string // present but with another size than recorded
-	Removed  int      // archives of interrupted uploads, deleted
+	// Interrupted lists objects that runs of this catalogue stored but,
+	// interrupted, never recorded (the catalogue noted their uploads).
+	Interrupted []Leftover
+}
+
+// Leftover is an object an interrupted run stored without recording it.
+type Leftover struct {
+	ID   string
+	Path string // what it held: a file's path, or "pack <id>"
+	Size int64
 }
 
 // OK reports whether catalogue and store agree.
@@ -362,11 +437,14 @@ func (v VerifyResult) OK() bool {
 	return len(v.Missing) == 0 && len(v.Unknown) == 0 && len(v.SizeDiff) == 0
 }
 
-// Verify compares the catalogue's archives with the store's listing.
-// Archives recorded after the listing was taken are not counted as missing;
-// metadata continuation archives are not counted as unknown. Archives that
+// Verify compares the catalogue's objects with the store's listing. It
+// only reports: it never deletes anything from the store (an object the
+// catalogue does not know may be the only copy of a file; sync records
+// what interrupted runs stored, prune deletes what nothing uses). Objects
+// recorded after the listing was taken are not counted as missing;
+// metadata continuation archives are not counted as unknown. Objects that
 // runs which died stored without recording them (recognised by the group
-// id the catalogue noted before the upload) are deleted and counted apart.
+// id the catalogue noted before the upload) are listed apart.
 func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	res := VerifyResult{Date: l.Date}
 	objs, err := cfg.Catalog.Objects(cfg.Target.ID)
@@ -406,12 +484,8 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 		}
 		if g := groupOf(a.Description); g != "" && dead[g] != nil {
 			listed[g] = true
-			err := cfg.Store.Delete(ctx, id)
-			switch {
-			case err == nil:
-				res.Removed++
-			case !errors.Is(err, store.ErrNotFound): // not found: removed by an earlier verify
-				return res, fmt.Errorf("removing archive %s of an interrupted upload: %w", id, err)
+			if !conts[id] {
+				res.Interrupted = append(res.Interrupted, Leftover{ID: id, Path: dead[g][0].Path, Size: a.Size})
 			}
 			continue
 		}
@@ -428,11 +502,6 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 			continue
 		}
 		for _, p := range ps {
-			// An upload noted with how to continue it is settled by sync,
-			// which continues or aborts it; no listing shows it meanwhile.
-			if p.Resume != nil {
-				continue
-			}
 			if !l.Date.IsZero() && p.Started.Before(l.Date) {
 				if err := cfg.Catalog.EndUpload(p.ID); err != nil {
 					return res, err
@@ -443,5 +512,6 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 	sort.Strings(res.Missing)
 	sort.Strings(res.Unknown)
 	sort.Strings(res.SizeDiff)
+	sort.Slice(res.Interrupted, func(i, j int) bool { return res.Interrupted[i].ID < res.Interrupted[j].ID })
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -245,6 +246,9 @@ func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archi
 			res.Problems = append(res.Problems, Failure{Path: "records object " + o.archive.ID, Err: err})
 			continue
 		}
+		lines = safeLines(lines, func(err error) {
+			res.Problems = append(res.Problems, Failure{Path: "records object " + o.archive.ID, Err: err})
+		})
 		st, err := cfg.Catalog.ImportRecords(cfg.Target.ID, lines)
 		if err != nil {
 			res.Problems = append(res.Problems, Failure{Path: "records object " + o.archive.ID, Err: err})
@@ -280,4 +284,25 @@ func (c *Config) identityFor(encoding string) age.Identity {
 		return nil
 	}
 	return c.Key.AgeIdentity()
+}
+
+// safeLines drops the version lines whose path is not a clean absolute
+// path (a hostile or damaged store), reporting each.
+func safeLines(lines []catalog.RecordLine, report func(error)) []catalog.RecordLine {
+	out := lines[:0]
+	for _, l := range lines {
+		if v := l.Version; v != nil {
+			p := v.Path
+			if v.PathB64 != "" {
+				b, _ := base64.StdEncoding.DecodeString(v.PathB64)
+				p = string(b)
+			}
+			if err := checkSafePath(p); err != nil {
+				report(fmt.Errorf("a version names %w; not added", err))
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,9 +22,7 @@ import (
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
-	"github.com/grsync/grsync/internal/legacy"
 	"github.com/grsync/grsync/internal/store"
-	"github.com/grsync/grsync/internal/treehash"
 )
 
 // RestoreOptions says what to restore and where.
@@ -39,6 +38,20 @@ type RestoreOptions struct {
 	Poll      time.Duration // first poll interval when waiting; grows to PollMax
 	PollMax   time.Duration
 	Stop      <-chan struct{}
+}
+
+// ErrUnsafePath: a path in the catalogue (which may come from a store
+// someone else can write to) that is not a clean absolute path; it is not
+// restored, so nothing lands outside --output or beside the path named.
+var ErrUnsafePath = errors.New("not a clean absolute path")
+
+// checkSafePath refuses a path sync would never record: relative, with an
+// empty, "." or ".." element, a trailing slash, or a NUL byte.
+func checkSafePath(p string) error {
+	if p == "" || p[0] != '/' || p == "/" || strings.IndexByte(p, 0) >= 0 || path.Clean(p) != p {
+		return fmt.Errorf("%q is %w", p, ErrUnsafePath)
+	}
+	return nil
 }
 
 // Destination maps a backed-up absolute path to where restore writes it:
@@ -84,8 +97,9 @@ func (f *restoreFile) ready() bool {
 type RestorePlan struct {
 	Items    []*RestoreItem
 	Files    int
-	Bytes    int64    // stored bytes to retrieve (whole objects)
-	Existing []string // destinations that exist and will be skipped (no --overwrite)
+	Bytes    int64     // stored bytes to retrieve (whole objects)
+	Existing []string  // destinations that exist and will be skipped (no --overwrite)
+	Unsafe   []Failure // catalogue paths refused (ErrUnsafePath)
 	files    []*restoreFile
 }
 
@@ -146,6 +160,10 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		if v.Kind != catalog.KindFile {
 			continue
 		}
+		if err := checkSafePath(v.Path); err != nil {
+			plan.Unsafe = append(plan.Unsafe, Failure{Path: v.Path, Err: fmt.Errorf("%w; not restored", err)})
+			continue
+		}
 		ps := pieces[v.ID]
 		if len(ps) == 0 && v.Size > 0 {
 			return nil, fmt.Errorf("the catalogue has no stored content for %q (version %d)", v.Path, v.ID)
@@ -187,6 +205,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 // as soon as every object it needs is ready.
 func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *RestorePlan) (RestoreResult, error) {
 	res := RestoreResult{Existing: len(plan.Existing)}
+	res.Failures = append(res.Failures, plan.Unsafe...)
 	obs := cfg.observer()
 	var total int64
 	for _, f := range plan.files {
@@ -207,15 +226,18 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 
 	var mu sync.Mutex
-	sweeper := newTempSweeper()
+	root := destRoot{overwrite: opt.Overwrite}
+	if !opt.InPlace {
+		root.out = filepath.Clean(opt.Output)
+	}
+	sweeper := newTempSweeper(root)
 	// A run killed after a file was linked into place but before its
 	// temporary file was removed leaves that file beside a complete one,
 	// which this run skips: remove it too.
 	for _, d := range plan.Existing {
-		sweeper.sweep(d)
+		sweeper.sweep(nil, d)
 	}
 	rd := newPieceReader(cfg)
-	defer rd.close()
 	pending := append([]*restoreFile(nil), plan.files...)
 	interval := opt.Poll
 	if interval <= 0 {
@@ -249,7 +271,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 				still = append(still, f)
 			}
 		}
-		fetchAll(ctx, cfg, rd, ready, opt.Overwrite, sweeper, &res, &mu)
+		fetchAll(ctx, cfg, rd, ready, root, sweeper, &res, &mu)
 		pending = still
 		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
 			break
@@ -353,12 +375,11 @@ func saveRetrieval(cfg *Config, r store.Retrieval) error {
 	return nil
 }
 
-// fetchAll restores the ready files, several at a time.
-func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+// fetchAll restores the ready files, several at a time. Files that share
+// their content (copies, hard links) are decoded once and copied.
+func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
-	// Files that share their content (copies, hard links) are decoded once
-	// and copied.
 	groups := map[string][]*restoreFile{}
 	var order []string
 	for _, f := range files {
@@ -373,7 +394,7 @@ func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restor
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchGroup(ctx, cfg, rd, groups[k], overwrite, sw, res, mu)
+			fetchGroup(ctx, cfg, rd, groups[k], root, sw, res, mu)
 		}()
 	}
 	wg.Wait()
@@ -392,78 +413,130 @@ func contentGroup(f *restoreFile) string {
 	return b.String()
 }
 
-func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, overwrite bool, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+// dirError is a destination folder that cannot be had: it fails only the
+// files in it.
+type dirError struct{ err error }
+
+func (e *dirError) Error() string { return e.err.Error() }
+func (e *dirError) Unwrap() error { return e.err }
+
+// fetchGroup restores files with the same content: decoded once beside the
+// first destination whose folder can be had, copied to the others.
+func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	obs := cfg.observer()
+	fail := func(i int, err error) {
+		mu.Lock()
+		res.Failures = append(res.Failures, Failure{Path: files[i].dest, Err: err})
+		mu.Unlock()
+		obs.Done(files[i].dest, "failed", err)
+	}
 	for _, f := range files {
 		obs.Start(f.dest, f.v.Size)
 	}
-	tmp, err := restoreContent(ctx, cfg, rd, files[0], sw)
-	if err != nil {
-		mu.Lock()
-		for _, f := range files {
-			res.Failures = append(res.Failures, Failure{Path: f.dest, Err: err})
+	// Each destination folder is opened (and created) once, when needed.
+	dirs := map[string]*destDir{}
+	dirErrs := map[string]error{}
+	defer func() {
+		for _, d := range dirs {
+			d.close()
 		}
-		mu.Unlock()
-		for _, f := range files {
-			obs.Done(f.dest, "failed", err)
+	}()
+	dirFor := func(dest string) (*destDir, error) {
+		p := filepath.Dir(dest)
+		if d, ok := dirs[p]; ok {
+			return d, nil
+		}
+		if err, ok := dirErrs[p]; ok {
+			return nil, err
+		}
+		d, err := root.openDir(p, true)
+		if err != nil {
+			err = &dirError{err}
+			dirErrs[p] = err
+			return nil, err
+		}
+		dirs[p] = d
+		return d, nil
+	}
+	first, tmp := -1, ""
+	var tmpDir *destDir
+	for i := range files {
+		d, name, err := restoreContent(ctx, cfg, rd, files[i], func() (*destDir, error) { return dirFor(files[i].dest) }, sw)
+		if err == nil {
+			first, tmpDir, tmp = i, d, name
+			break
+		}
+		var de *dirError
+		if errors.As(err, &de) {
+			fail(i, err)
+			continue
+		}
+		for j := i; j < len(files); j++ { // the content itself failed
+			fail(j, err)
 		}
 		return
 	}
-	defer remove(tmp)
-	last := len(files) - 1
-	for i, f := range files {
-		// The temporary file itself is moved into the last place when that
-		// is in its folder; every other destination gets a copy.
-		keep := i < last || filepath.Dir(f.dest) != filepath.Dir(tmp)
-		err := place(tmp, f.dest, f.v, keep, overwrite, sw)
+	if first < 0 {
+		return
+	}
+	defer tmpDir.remove(tmp)
+	last := first // the last destination that can be written takes tmp itself
+	for i := first + 1; i < len(files); i++ {
+		if _, err := dirFor(files[i].dest); err == nil {
+			last = i
+		}
+	}
+	for i := first; i < len(files); i++ {
+		d, err := dirFor(files[i].dest)
+		if err == nil {
+			keep := i != last || d != tmpDir
+			err = place(tmpDir, tmp, d, files[i].dest, files[i].v, keep, root.overwrite, sw)
+		}
+		if err != nil {
+			fail(i, err)
+			continue
+		}
 		mu.Lock()
-		if err != nil {
-			res.Failures = append(res.Failures, Failure{Path: f.dest, Err: err})
-		} else {
-			res.Restored++
-			res.Bytes += f.v.Size
-		}
+		res.Restored++
+		res.Bytes += files[i].v.Size
 		mu.Unlock()
-		if err != nil {
-			obs.Done(f.dest, "failed", err)
-		} else {
-			obs.Done(f.dest, "restored", nil)
-		}
+		obs.Done(files[i].dest, "restored", nil)
 	}
 }
 
 // restoreContent reads, verifies and decodes the pieces of f in order into
-// a new temporary file beside its destination, and returns its name. A
-// wrong key fails on the first piece, before anything is written.
-func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restoreFile, sw *tempSweeper) (string, error) {
+// a new temporary file beside its destination, in the folder dir opens
+// (and creates), and returns that folder and the file's name. A wrong key
+// fails on the first piece, before anything is written (but a cold
+// archive's download).
+func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restoreFile, dir func() (*destDir, error), sw *tempSweeper) (*destDir, string, error) {
 	v := f.v
 	var first io.ReadCloser
-	if len(f.pieces) > 0 {
-		var err error
-		if first, err = rd.open(ctx, f, 0); err != nil {
-			return "", err
-		}
-	}
-	closeFirst := func() {
+	defer func() {
 		if first != nil {
 			first.Close()
-			first = nil
+		}
+	}()
+	if len(f.pieces) > 0 {
+		var err error
+		if first, err = rd.open(ctx, f, 0, dir); err != nil {
+			return nil, "", err
 		}
 	}
-	defer closeFirst()
-	if err := mkdirAll(filepath.Dir(f.dest), 0o755); err != nil {
-		return "", fmt.Errorf("creating folder: %w", err)
-	}
-	sw.sweep(f.dest)
-	tmp, err := createTemp(filepath.Dir(f.dest), tempPrefix(f.dest))
+	d, err := dir()
 	if err != nil {
-		return "", fmt.Errorf("creating temporary file: %w", err)
+		return nil, "", err
+	}
+	sw.sweep(d, f.dest)
+	tmp, name, err := d.createTemp(tempPrefix(f.dest))
+	if err != nil {
+		return nil, "", fmt.Errorf("creating temporary file: %w", err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			tmp.Close()
-			remove(tmp.Name())
+			d.remove(name)
 		}
 	}()
 	h := cfg.contentHash()
@@ -473,41 +546,41 @@ func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restor
 		rc := first
 		first = nil
 		if i > 0 {
-			if rc, err = rd.open(ctx, f, i); err != nil {
-				return "", err
+			if rc, err = rd.open(ctx, f, i, dir); err != nil {
+				return nil, "", err
 			}
 		}
 		ph := cfg.contentHash()
 		n, err := io.Copy(io.MultiWriter(out, h, ph, progressWriter{cfg.observer()}), rc)
 		rc.Close()
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", pieceName(p), err)
+			return nil, "", fmt.Errorf("%s: %w", pieceName(p), err)
 		}
 		if n != p.Size {
-			return "", fmt.Errorf("%s gave %d bytes, the catalogue recorded %d", pieceName(p), n, p.Size)
+			return nil, "", fmt.Errorf("%s gave %d bytes, the catalogue recorded %d", pieceName(p), n, p.Size)
 		}
 		if p.Kind != catalog.BlobArchive && p.Hash != "" && hex.EncodeToString(ph.Sum(nil)) != p.Hash {
-			return "", fmt.Errorf("%s: content does not match the catalogue's hash (a damaged or swapped member)", pieceName(p))
+			return nil, "", fmt.Errorf("%s: content does not match the catalogue's hash (a damaged or swapped member)", pieceName(p))
 		}
 		total += n
 	}
 	if err := out.Finish(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	if total != v.Size {
-		return "", fmt.Errorf("the stored pieces gave %d bytes, the catalogue recorded %d", total, v.Size)
+		return nil, "", fmt.Errorf("the stored pieces gave %d bytes, the catalogue recorded %d", total, v.Size)
 	}
 	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
-		return "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
+		return nil, "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
 	}
 	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("writing: %w", err)
+		return nil, "", fmt.Errorf("writing: %w", err)
 	}
 	ok = true
-	return tmp.Name(), nil
+	return d, name, nil
 }
 
 func pieceName(p catalog.Piece) string {
@@ -529,17 +602,12 @@ func newPieceReader(cfg *Config) *pieceReader {
 	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}}
 }
 
-func (r *pieceReader) close() {}
-
-// identity returns the identity for a piece with this encoding: nil when
-// it is not encrypted (a key is offered only to encrypted content, so
+// identity returns the identity for a pack member with this encoding: nil
+// when it is not encrypted (a key is offered only to encrypted content, so
 // nobody can slip in a plaintext one).
 func (r *pieceReader) identity(p catalog.Piece) age.Identity {
 	if r.cfg.Key == nil || !strings.HasSuffix(p.Encoding, "+age") {
 		return nil
-	}
-	if p.Kind == catalog.BlobArchive {
-		return r.cfg.Key.AgeIdentity()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -551,8 +619,10 @@ func (r *pieceReader) identity(p catalog.Piece) age.Identity {
 	return id
 }
 
-// open returns the decoded content of piece i of f, verified as it is read.
-func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int) (io.ReadCloser, error) {
+// open returns the decoded content of piece i of f, verified as it is
+// read. A whole archive in cold storage is downloaded (resumably) into the
+// folder dir opens first.
+func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int, dir func() (*destDir, error)) (io.ReadCloser, error) {
 	p := f.pieces[i]
 	var it *RestoreItem
 	for _, x := range f.items {
@@ -561,7 +631,7 @@ func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int) (io.ReadC
 		}
 	}
 	if p.Kind == catalog.BlobArchive {
-		return openArchive(ctx, r.cfg, it.Retrieval, p, f.v, filepath.Dir(f.dest), r.identity(p))
+		return openArchive(ctx, r.cfg, it.Retrieval, p, f.v, dir)
 	}
 	pack, err := format.ParsePackID(p.Object.PackID)
 	if err != nil {
@@ -599,93 +669,48 @@ func (s *stackCloser) Close() error {
 	return err
 }
 
-// openArchive returns the decoded content of a whole v1 or legacy archive,
-// checked against its tree hash as it is read. A cold-storage retrieval is
-// downloaded beside the destination first (resumably).
-func openArchive(ctx context.Context, cfg *Config, r store.Retrieval, p catalog.Piece, v catalog.Version, dir string, id age.Identity) (io.ReadCloser, error) {
-	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
-	treeHash := p.Object.TreeHash
-	if treeHash == "" {
-		treeHash = v.Checksum
+// closeFunc is a function as an io.Closer.
+type closeFunc func()
+
+func (f closeFunc) Close() error { f(); return nil }
+
+// openArchive returns the decoded content of a whole v1 or legacy archive
+// (contentReader checks it against its tree hash as it is read). A
+// cold-storage retrieval is downloaded beside the destination first.
+func openArchive(ctx context.Context, cfg *Config, r store.Retrieval, p catalog.Piece, v catalog.Version, dir func() (*destDir, error)) (io.ReadCloser, error) {
+	if p.Object.TreeHash != "" {
+		v.Checksum = p.Object.TreeHash
 	}
-	var closers []io.Closer
+	if p.Encoding != "" {
+		v.Compression = p.Encoding
+	}
+	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
+	var cleanup func()
 	if r.JobID != "" {
-		name, err := download(ctx, cfg.Store, r, treeHash, dir, cfg.observer())
+		d, err := dir()
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, removeOnClose(name))
-		read = func() (io.ReadCloser, error) { return openFile(name, os.O_RDONLY, 0) }
-	}
-	open := func() (io.ReadCloser, error) {
-		rc, err := read()
+		name, err := download(ctx, cfg.Store, r, v.Checksum, d, cfg.observer())
 		if err != nil {
-			return nil, fmt.Errorf("reading archive %s: %w", r.ArchiveID, err)
+			return nil, err
 		}
-		if treeHash == "" {
-			return rc, nil
-		}
-		return &treeVerifier{rc: rc, th: treehash.New(), want: treeHash, id: r.ArchiveID}, nil
+		cleanup = func() { d.remove(name) }
+		read = func() (io.ReadCloser, error) { return d.open(name, os.O_RDONLY, 0) }
 	}
-	fail := func(err error) (io.ReadCloser, error) {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i].Close()
+	content, closeAll, err := contentReader(cfg, r.ArchiveID, v, read)
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
 		}
 		return nil, err
 	}
-	encoding := p.Encoding
-	if encoding == "" {
-		encoding = v.Compression
+	closers := []io.Closer{closeFunc(closeAll)}
+	if cleanup != nil {
+		closers = append(closers, closeFunc(cleanup))
 	}
-	if encoding == LegacyAuto {
-		c, err := sniffLegacy(open)
-		if err != nil {
-			return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
-		}
-		encoding = c
-	}
-	if legacy.IsLegacyCompression(encoding) {
-		var fk *legacy.FernetKey
-		if cfg.Key != nil {
-			k, err := legacy.FernetKeyFromRaw(cfg.Key.Raw())
-			if err != nil {
-				return fail(err)
-			}
-			fk = &k
-		}
-		rc, err := legacy.Decode(encoding, open, fk)
-		if err != nil {
-			return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
-		}
-		return &stackCloser{Reader: rc, closers: append([]io.Closer{rc}, reverse(closers)...)}, nil
-	}
-	raw, err := open()
-	if err != nil {
-		return fail(err)
-	}
-	if !strings.HasSuffix(encoding, "+age") {
-		id = nil
-	}
-	fr, err := format.Open(raw, id)
-	if err != nil {
-		raw.Close()
-		return fail(fmt.Errorf("archive %s: %w", r.ArchiveID, err))
-	}
-	return &stackCloser{Reader: fr, closers: append([]io.Closer{fr, raw}, reverse(closers)...)}, nil
+	return &stackCloser{Reader: content, closers: closers}, nil
 }
-
-func reverse(cs []io.Closer) []io.Closer {
-	out := make([]io.Closer, len(cs))
-	for i, c := range cs {
-		out[len(cs)-1-i] = c
-	}
-	return out
-}
-
-// removeOnClose removes a downloaded file when the reader of it is done.
-type removeOnClose string
-
-func (r removeOnClose) Close() error { remove(string(r)); return nil }
 
 // treeVerifier passes an archive's bytes through and, at their end, reports
 // an error instead of io.EOF when their SHA-256 tree hash is not the one
@@ -714,85 +739,79 @@ type progressWriter struct{ o Observer }
 
 func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }
 
-// place gives the verified temporary file its mode and mtime and puts it at
-// dest. keep says the temporary file is needed again (a copy is placed).
-// Without overwrite, an existing dest is never replaced: the file is linked
-// into place, which fails if the name exists.
-func place(tmp, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
+// place gives the verified temporary file tmp (in folder tmpDir) its mode
+// and mtime and puts it at dest, in folder d. keep says tmp is needed
+// again (a copy is placed). Without overwrite, an existing dest is never
+// replaced: the file is linked into place, which fails if the name exists.
+func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
+	name := filepath.Base(dest)
 	src := tmp
 	if keep {
-		c, err := copyBeside(tmp, dest, sw)
+		c, err := copyBeside(tmpDir, tmp, d, dest, sw)
 		if err != nil {
 			return err
 		}
 		src = c
-		defer remove(c)
+		defer d.remove(c)
 	}
 	mode := format.ModeFromUnix(v.Mode) // setuid, setgid and sticky too
 	if v.Mode == 0 {
 		mode = 0o644 // legacy records carry no mode
 	}
-	if err := chmod(src, mode); err != nil {
-		return fmt.Errorf("setting mode: %w", err)
-	}
 	mtime := time.Unix(0, v.MTimeNS)
 	if v.MTimeNS == 0 {
 		mtime = floatTime(v.MTime)
 	}
-	if err := chtimes(src, mtime); err != nil {
-		return fmt.Errorf("setting mtime: %w", err)
-	}
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("creating folder: %w", err)
+	if err := d.setMeta(src, mode, mtime); err != nil {
+		return err
 	}
 	if overwrite {
-		if err := rename(src, dest); err != nil {
+		if err := d.rename(src, name); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 		return nil
 	}
 	// Linking never replaces an existing name, atomically.
-	err := link(src, dest)
+	err := d.link(src, name)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 	}
 	if err != nil {
 		// A file system without hard links (FAT, some network mounts):
 		// check, then rename.
-		if _, lerr := lstat(dest); lerr == nil {
+		if d.exists(name) {
 			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
 		}
-		if err := rename(src, dest); err != nil {
+		if err := d.rename(src, name); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
 		}
 	}
 	return nil
 }
 
-func copyBeside(src, dest string, sw *tempSweeper) (string, error) {
-	in, err := openFile(src, os.O_RDONLY, 0)
+// copyBeside copies the temporary file src (in folder srcDir) to a new
+// temporary file beside dest, in folder d, and returns its name.
+func copyBeside(srcDir *destDir, src string, d *destDir, dest string, sw *tempSweeper) (string, error) {
+	in, err := srcDir.open(src, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	if err := mkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("creating folder: %w", err)
-	}
-	sw.sweep(dest)
-	out, err := createTemp(filepath.Dir(dest), tempPrefix(dest))
+	sw.sweep(d, dest)
+	out, name, err := d.createTemp(tempPrefix(dest))
 	if err != nil {
 		return "", fmt.Errorf("creating temporary file: %w", err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		remove(out.Name())
+		d.remove(name)
 		return "", fmt.Errorf("copying: %w", err)
 	}
 	if err := out.Close(); err != nil {
-		remove(out.Name())
+		d.remove(name)
 		return "", err
 	}
-	return out.Name(), nil
+	return name, nil
 }
 
 // floatTime converts a legacy float mtime (Python's os.path.getmtime) to a

@@ -49,6 +49,7 @@ const DefaultPackSize = 64 << 20
 type SyncOptions struct {
 	Sources []string  // absolute, cleaned paths of files or folders
 	Exclude *Excluder // may be nil
+	Own     OwnFiles  // grsync's own files, always left out
 	DryRun  bool      // count what would be uploaded, change nothing
 	// Stop, when closed or cancelled, stops the sync from starting new files;
 	// files in flight finish (or are abandoned when the main context ends).
@@ -73,6 +74,9 @@ type SyncResult struct {
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
 	Interrupted   bool // stopped early by the user
+	// LeftOut counts grsync's own files and folders found in the sources
+	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
+	LeftOut map[string]int
 }
 
 type syncer struct {
@@ -312,9 +316,17 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 			return walkCtx.Err()
 		}
 	}
-	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, consider, func(ev walkEvent) {
+	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, newOwnSet(opt.Own), consider, func(ev walkEvent) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if ev.leftOut != "" {
+			if s.res.LeftOut == nil {
+				s.res.LeftOut = map[string]int{}
+			}
+			s.res.LeftOut[ev.leftOut]++
+			cfg.log().Debug("left out: grsync's own", "kind", ev.leftOut, "path", ev.path)
+			return
+		}
 		if ev.err != nil {
 			s.res.Failures = append(s.res.Failures, Failure{Path: ev.path, Err: fmt.Errorf("%s: %w", ev.reason, ev.err)})
 			obs.Done(ev.path, "failed", ev.err)

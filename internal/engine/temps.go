@@ -39,41 +39,58 @@ func tempPrefix(dest string) string {
 // time, and these names are grsync's own). Each folder is listed once per
 // restore however many files go into it: a folder of n files costs n, not
 // n², and sweeping happens before this run creates temporary files there.
+// Folders are reached as the restore reaches them (root), never through a
+// symlink below --output.
 type tempSweeper struct {
+	root   destRoot
 	mu     sync.Mutex
 	dirs   map[string]map[string][]string // folder → temporary prefix → stale names
 	listed int                            // folders listed, for tests
 }
 
-func newTempSweeper() *tempSweeper {
-	return &tempSweeper{dirs: map[string]map[string][]string{}}
+func newTempSweeper(root destRoot) *tempSweeper {
+	return &tempSweeper{root: root, dirs: map[string]map[string][]string{}}
 }
 
-// sweep removes the stale temporary files of dest. It must be called before
-// the run creates a temporary file for dest.
-func (s *tempSweeper) sweep(dest string) {
+// sweep removes the stale temporary files of dest. d is dest's folder,
+// open; when it is nil the folder is opened if it exists. It must be
+// called before the run creates a temporary file for dest.
+func (s *tempSweeper) sweep(d *destDir, dest string) {
 	dir := filepath.Dir(dest)
 	prefix := tempPrefix(dest)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	stale, ok := s.dirs[dir]
+	if ok && len(stale[prefix]) == 0 {
+		return
+	}
+	if d == nil {
+		dd, err := s.root.openDir(dir, false)
+		if err != nil { // not there (yet), or not reachable: nothing to sweep
+			if !ok {
+				s.dirs[dir] = map[string][]string{}
+				s.listed++
+			}
+			return
+		}
+		defer dd.close()
+		d = dd
+	}
 	if !ok {
-		stale = staleTemps(dir)
+		stale = staleTemps(d)
 		s.dirs[dir] = stale
 		s.listed++
 	}
-	names := stale[prefix]
-	delete(stale, prefix)
-	s.mu.Unlock()
-	for _, n := range names {
-		remove(filepath.Join(dir, n))
+	for _, n := range stale[prefix] {
+		d.remove(n)
 	}
+	delete(stale, prefix)
 }
 
-// staleTemps lists the temporary files of restores in dir, by prefix. A
-// folder that cannot be listed (it does not exist yet) holds none.
-func staleTemps(dir string) map[string][]string {
+// staleTemps lists the temporary files of restores in d, by prefix.
+func staleTemps(d *destDir) map[string][]string {
 	out := map[string][]string{}
-	names, _ := readDirNames(dir)
+	names, _ := d.names()
 	for _, n := range names {
 		if p, ok := tempOf(n); ok {
 			out[p] = append(out[p], n)

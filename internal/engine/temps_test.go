@@ -47,9 +47,9 @@ func TestSweeperRemovesOnlyTheStaleTemporariesOfItsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sw := newTempSweeper()
+	sw := newTempSweeper(destRoot{})
 	for _, d := range []string{"a", odd, strings.Repeat("L", 300)} {
-		sw.sweep(filepath.Join(dir, d))
+		sw.sweep(nil, filepath.Join(dir, d))
 	}
 	left, err := readDirNames(dir)
 	if err != nil {
@@ -61,16 +61,16 @@ func TestSweeperRemovesOnlyTheStaleTemporariesOfItsFile(t *testing.T) {
 		t.Errorf("after sweeping:\n got %q\nwant %q", left, keep)
 	}
 	// A folder that does not exist yet holds nothing to sweep.
-	sw.sweep(filepath.Join(dir, "new", "x"))
+	sw.sweep(nil, filepath.Join(dir, "new", "x"))
 }
 
 func TestSweeperListsEachFolderOnce(t *testing.T) {
 	dir := t.TempDir()
-	sw := newTempSweeper()
+	sw := newTempSweeper(destRoot{})
 	for i := range 1000 {
-		sw.sweep(filepath.Join(dir, "f"+strings.Repeat("x", i%50)))
+		sw.sweep(nil, filepath.Join(dir, "f"+strings.Repeat("x", i%50)))
 	}
-	sw.sweep(filepath.Join(dir, "sub", "f"))
+	sw.sweep(nil, filepath.Join(dir, "sub", "f"))
 	if sw.listed != 2 {
 		t.Errorf("2 folders listed %d times: a folder of n files must cost n, not n²", sw.listed)
 	}

@@ -155,15 +155,27 @@ func (e *Excluder) Excluded(rel string, isDir bool) bool {
 
 // entry is one regular file found by the walk.
 type entry struct {
-	path string // absolute, cleaned
+	path string // absolute, cleaned: where it is recorded
+	// real, when set, is the path to open: the target of a symlink named
+	// as a source (path is the symlink's).
+	real string
 	info fs.FileInfo
+}
+
+// openPath is the path to open to read the entry.
+func (e entry) openPath() string {
+	if e.real != "" {
+		return e.real
+	}
+	return e.path
 }
 
 // walkEvent reports what the walk skipped or could not read.
 type walkEvent struct {
-	path   string
-	reason string
-	err    error // non-nil: a failure (counted, exit 1); nil: a deliberate skip
+	path    string
+	reason  string
+	err     error  // non-nil: a failure (counted, exit 1); nil: a deliberate skip
+	leftOut string // set: one of grsync's own files, left out (Left* kinds)
 }
 
 // walkResult summarises a finished walk.
@@ -177,20 +189,44 @@ type walkResult struct {
 const walkParallelism = 4
 
 // walk visits the regular files under each root (a file or a folder),
-// without following symlinks, calling found for each and report for every
-// skipped or failed path. Several folders are listed at once, and files are
-// stat'ed relative to their folder (fstatat) rather than by full path; found
-// and report are called from one goroutine at a time. It stops early when
-// ctx is cancelled or found fails.
-func walk(ctx context.Context, roots []string, ex *Excluder, found func(entry) error, report func(walkEvent)) (walkResult, error) {
-	w := &walker{ctx: ctx, ex: ex, found: found, report: report, sem: make(chan struct{}, walkParallelism)}
+// calling found for each and report for every skipped or failed path, and
+// for grsync's own files (own), which it leaves out. A root that is a
+// symlink is followed (rsync and tar do so for a trailing slash, restic
+// for a named source) and what it holds is reported under the root's own
+// path; no other symlink is followed. Several folders are listed at once,
+// and files are stat'ed relative to their folder (fstatat) rather than by
+// full path; found and report are called from one goroutine at a time. It
+// stops early when ctx is cancelled or found fails.
+func walk(ctx context.Context, roots []string, ex *Excluder, own *ownSet, found func(entry) error, report func(walkEvent)) (walkResult, error) {
+	w := &walker{ctx: ctx, ex: ex, own: own, found: found, report: report, sem: make(chan struct{}, walkParallelism)}
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	defer w.cancel()
 	for _, root := range roots {
+		if k := own.rootKind(root); k != "" {
+			w.event(walkEvent{path: root, leftOut: k}, "")
+			continue
+		}
 		info, err := lstat(root)
 		if err != nil {
 			w.event(walkEvent{path: root, reason: "cannot read", err: err}, root)
 			continue
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Stat(root)
+			if err != nil {
+				w.event(walkEvent{path: root, reason: "cannot follow the symlink", err: err}, root)
+				continue
+			}
+			if !target.IsDir() {
+				real, err := filepath.EvalSymlinks(root)
+				if err != nil {
+					w.event(walkEvent{path: root, reason: "cannot follow the symlink", err: err}, root)
+					continue
+				}
+				w.fileAt(root, real, target)
+				continue
+			}
+			info = target
 		}
 		if !info.IsDir() {
 			w.file(root, info)
@@ -210,6 +246,7 @@ type walker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ex     *Excluder
+	own    *ownSet
 	found  func(entry) error
 	report func(walkEvent)
 	sem    chan struct{}
@@ -231,13 +268,16 @@ func (w *walker) event(ev walkEvent, incomplete string) {
 	}
 }
 
-func (w *walker) file(p string, fi fs.FileInfo) {
+func (w *walker) file(p string, fi fs.FileInfo) { w.fileAt(p, "", fi) }
+
+// fileAt visits the file recorded as p and read from real ("": p).
+func (w *walker) fileAt(p, real string, fi fs.FileInfo) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return
 	}
-	if err := visitFile(p, fi, w.found, w.report); err != nil {
+	if err := visitFile(p, real, fi, w.found, w.report); err != nil {
 		w.err = err
 		w.cancel()
 	}
@@ -250,7 +290,11 @@ func (w *walker) dir(root, p, rel string) {
 	if w.ctx.Err() != nil {
 		return
 	}
-	f, err := openFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	flags := os.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW
+	if rel == "" {
+		flags &^= unix.O_NOFOLLOW // a root may be a symlink the user named
+	}
+	f, err := openFile(p, flags, 0)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) { // deleted during the walk: simply gone
 			w.event(walkEvent{path: p, reason: "cannot read", err: err}, p)
@@ -263,6 +307,13 @@ func (w *walker) dir(root, p, rel string) {
 		w.event(walkEvent{path: p, reason: "cannot list", err: err}, p)
 	}
 	fd := int(f.Fd())
+	var dirID fileID
+	if w.own.needsDirID() {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			dirID = idOf(&st)
+		}
+	}
 	for _, d := range ents {
 		if w.ctx.Err() != nil {
 			return
@@ -273,8 +324,21 @@ func (w *walker) dir(root, p, rel string) {
 		if rel != "" {
 			childRel = rel + "/" + name
 		}
+		if !d.IsDir() {
+			if k := w.own.nameKind(dirID, name); k != "" {
+				w.event(walkEvent{path: child, leftOut: k}, "")
+				continue
+			}
+		}
 		if w.ex.Excluded(childRel, d.IsDir()) {
 			continue
+		}
+		if d.IsDir() && w.own.hasStores() {
+			var st unix.Stat_t
+			if fstatat(fd, name, &st) == nil && w.own.isStore(idOf(&st)) {
+				w.event(walkEvent{path: child, leftOut: LeftStore}, "")
+				continue
+			}
 		}
 		if d.IsDir() {
 			w.wg.Add(1)
@@ -354,10 +418,10 @@ func (s statInfo) Mode() fs.FileMode {
 	return m
 }
 
-func visitFile(p string, fi fs.FileInfo, found func(entry) error, report func(walkEvent)) error {
+func visitFile(p, real string, fi fs.FileInfo, found func(entry) error, report func(walkEvent)) error {
 	switch m := fi.Mode(); {
 	case m.IsRegular():
-		return found(entry{path: p, info: fi})
+		return found(entry{path: p, real: real, info: fi})
 	case m&fs.ModeSymlink != 0:
 		report(walkEvent{path: p, reason: "symlink not followed"})
 	case m&fs.ModeNamedPipe != 0:

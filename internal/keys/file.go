@@ -36,8 +36,7 @@ func LoadFile(path string) (Key, error) {
 		return Key{}, fmt.Errorf("key file %s is a directory, not a key file", path)
 	}
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return Key{}, fmt.Errorf("key file %s is accessible by others (mode %04o); fix with: chmod 600 %s",
-			path, perm, shellQuote(path))
+		return Key{}, &ModeError{Path: path, Perm: perm}
 	}
 
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
@@ -56,6 +55,18 @@ func LoadFile(path string) (Key, error) {
 		return Key{}, fmt.Errorf("key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// ModeError is LoadFile's refusal of a key file that group or others may
+// read, write or execute. The key itself is fine: the fix is chmod, never a
+// new key (which could not read the backups made with this one).
+type ModeError struct {
+	Path string
+	Perm fs.FileMode
+}
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("key file %s is accessible by others (mode %04o); fix with: chmod 600 %s", e.Path, e.Perm, shellQuote(e.Path))
 }
 
 // shellQuote quotes path for a POSIX shell when it needs quoting, so that the

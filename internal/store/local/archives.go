@@ -46,7 +46,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// walkArchives calls fn with every listed archive, in id order.
+// walkArchives calls fn with every listed archive, in id order. The size
+// listed is that of the data file itself, not the one its metadata
+// records, and an archive whose data file is gone is not listed: a listing
+// shows what the store can give back (a truncated or deleted file under a
+// surviving .json is then reported by verify).
 func (s *Store) walkArchives(ctx context.Context, fn func(store.Archive) error) error {
 	entries, err := os.ReadDir(s.archiveDir())
 	if err != nil {
@@ -67,7 +71,14 @@ func (s *Store) walkArchives(ctx context.Context, fn func(store.Archive) error) 
 		if err != nil {
 			return err
 		}
-		if err := fn(store.Archive{ID: id, Description: m.Description, Size: m.Size, Created: m.Created, TreeHash: m.TreeHash}); err != nil {
+		fi, err := os.Stat(s.archivePath(id))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // its bytes are gone: the archive cannot be given back
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(store.Archive{ID: id, Description: m.Description, Size: fi.Size(), Created: m.Created, TreeHash: m.TreeHash}); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,10 @@
 // Delete removes the metadata first, so a crash in between leaves unlisted
 // bytes rather than a listed archive without bytes.
 //
+// A listing (Inventory) gives each archive's size as that of its data file
+// and leaves out an archive whose data file is missing, so that damage done
+// to the folder by hand (a deleted or truncated data file) shows in verify.
+//
 // # Retrievals
 //
 // Retrievals are ready at once (JobID "") unless Options.RetrievalDelay is

@@ -32,7 +32,9 @@
 // writes a small STANDARD sidecar PREFIX grsync-uploads/<id> holding the
 // description (encoded as in the metadata) and the part size, for
 // ListUploads; it is removed when the upload
-// completes or is aborted. Upload ids are "<id>:<S3 upload id>".
+// completes or is aborted, and by ListUploads and AbortUpload when they
+// find its upload gone (a process killed between completing an upload and
+// removing its sidecar). Upload ids are "<id>:<S3 upload id>".
 //
 // # Upload
 //

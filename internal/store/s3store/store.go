@@ -119,6 +119,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// Connection returns the AWS region and the endpoint URL ("" for AWS's
+// own) in effect, whichever way they were given (Config, AWS_REGION,
+// AWS_ENDPOINT_URL*, the profile), so that a caller can remember them.
+func (s *Store) Connection() (region, endpoint string) {
+	return s.region, aws.ToString(s.client.Options().BaseEndpoint)
+}
+
 // location is "s3:BUCKET/PREFIX" without the prefix's trailing slash, or
 // "s3:BUCKET" without a prefix.
 func location(bucket, prefix string) string {

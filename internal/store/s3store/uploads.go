@@ -97,11 +97,19 @@ func uploadHandle(id, uploadID string) string { return id + ":" + uploadID }
 
 // ListUploads lists the unfinished multipart uploads under the prefix,
 // oldest first, with the description and part size from their sidecars.
+// It also removes the sidecars whose upload is gone (completed or aborted
+// by a process killed before it removed the sidecar), so that none
+// outlives its upload.
 func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	const op = "list uploads"
 	if err := s.Begin(ctx); err != nil {
 		return nil, s.Fail(op, err)
 	}
+	// Sidecars are listed before uploads: a sidecar is written after its
+	// upload is created, so one listed here whose upload the listing below
+	// lacks belongs to an upload that has ended.
+	sidecars, serr := s.sidecarIDs(ctx)
+	live := map[string]bool{}
 	var out []store.Upload
 	pages := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
 		Bucket: aws.String(s.cfg.Bucket),
@@ -117,6 +125,7 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 			if !ok || !validID(id) || aws.ToString(u.UploadId) == "" {
 				continue
 			}
+			live[id] = true
 			up := store.Upload{ID: uploadHandle(id, aws.ToString(u.UploadId)), Created: aws.ToTime(u.Initiated).UTC()}
 			sc, err := s.readSidecar(ctx, id)
 			switch {
@@ -136,7 +145,36 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 		}
 		return out[i].ID < out[j].ID
 	})
+	if serr != nil {
+		s.cfg.Logger.Debug("s3 store: cannot list upload sidecars", "location", s.Location(), "err", serr)
+	}
+	for _, id := range sidecars {
+		if !live[id] {
+			s.removeUploadSidecar(ctx, id)
+		}
+	}
 	return out, nil
+}
+
+// sidecarIDs lists the archive ids that have an upload sidecar.
+func (s *Store) sidecarIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.cfg.Bucket),
+		Prefix: aws.String(s.cfg.Prefix + uploadsDir),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return ids, s.classify(ctx, err)
+		}
+		for _, o := range page.Contents {
+			if id, ok := strings.CutPrefix(aws.ToString(o.Key), s.cfg.Prefix+uploadsDir); ok && validID(id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
 }
 
 // readSidecar reads and checks the sidecar of archive id's upload. A
@@ -181,6 +219,9 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 		UploadId: aws.String(uploadID),
 	})
 	if isNotFound(err) {
+		// Gone already (completed, or aborted by someone else): its
+		// sidecar must not outlive it.
+		s.removeUploadSidecar(ctx, archiveID)
 		return s.Fail(op, fmt.Errorf("upload %s: %w", id, store.ErrNotFound))
 	}
 	if err != nil {

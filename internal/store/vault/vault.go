@@ -95,6 +95,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// Connection returns the AWS region and the endpoint URL ("" for AWS's
+// own) in effect, whichever way they were given (Config, AWS_REGION,
+// AWS_ENDPOINT_URL*, the profile), so that a caller can remember them.
+func (s *Store) Connection() (region, endpoint string) {
+	return s.region, aws.ToString(s.client.Options().BaseEndpoint)
+}
+
 // check makes sure credentials exist and the vault can be described.
 func (s *Store) check(ctx context.Context, creds aws.CredentialsProvider) error {
 	if creds == nil {

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grsync/grsync/internal/engine"
+	"github.com/grsync/grsync/internal/ui"
+)
+
+func (a *app) verifyCommand() *cobra.Command {
+	o := &inventoryOptions{}
+	var readData bool
+	cmd := &cobra.Command{
+		Use:   "verify [--wait] [--read-data]",
+		Short: "Check the catalogue against the store's list of archives",
+		Long: `Compare the catalogue with the target's latest inventory: archives the catalogue
+records that the store does not hold (missing) or holds with another size, and
+archives the store holds that the catalogue does not know (unknown) or that an
+interrupted run stored without recording them. Archives recorded after the
+inventory was taken are not counted as missing. verify never deletes anything.
+Exit code 0 only when both agree.
+
+With --read-data (local stores only, for now: on a cold store every archive
+read is a paid retrieval), every archive the catalogue records is also read
+back as restore would read it, writing nothing: its tree hash, its decryption
+and authentication, its size and content hash. Each damaged archive is named
+with the files it holds; exit code 1. The key is needed for encrypted backups.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if readData {
+				if err := a.checkReadData(); err != nil {
+					return err
+				}
+			}
+			s, cfg, l, err := a.listing(cmd, o)
+			if s == nil || err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := engine.Verify(cmd.Context(), cfg, l)
+			if err != nil {
+				return err
+			}
+			sum := verifySummary{Command: "verify", Target: s.target.Location, InventoryDate: l.Date, Checked: res.Checked,
+				Missing: nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
+				Interrupted: leftoversJSON(res.Interrupted), Recent: res.Recent, OK: res.OK()}
+			a.out.Summary(sum)
+			if !res.OK() {
+				if a.g.quiet && !a.g.json {
+					for _, id := range sum.Missing {
+						a.log.Error("missing from the store", "archive", id)
+					}
+					for _, id := range sum.Unknown {
+						a.log.Error("unknown to the catalogue", "archive", id)
+					}
+					for _, id := range sum.SizeDiffers {
+						a.log.Error("size differs", "archive", id)
+					}
+				}
+				a.exitCode = exitPartial
+			}
+			if readData {
+				return a.readData(cmd, cfg)
+			}
+			return nil
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&readData, "read-data", false, "also read back every archive and check it (local stores)")
+	return cmd
+}
+
+// checkReadData refuses verify --read-data before anything is fetched when
+// it cannot run: the target is a cold store (each read would be a paid
+// retrieval), or its backups are encrypted and no key was given.
+func (a *app) checkReadData() error {
+	key, err := a.loadKey()
+	if err != nil {
+		return err
+	}
+	p, err := a.peekTarget()
+	if err != nil {
+		return err
+	}
+	p.close()
+	loc, t := p.loc, p.target
+	if loc != "" && !strings.HasPrefix(loc, "local:") {
+		return usagef("run verify without --read-data; to test a cold store's archives, restore a sample with restore --dry-run first to see its cost",
+			"verify --read-data reads every archive, which works on a local store only for now: on %s each read is a paid retrieval", loc)
+	}
+	if t.Encrypted && key == nil {
+		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted: verify --read-data needs the key to check them", loc)
+	}
+	return nil
+}
+
+// readData reads every archive back and reports the damaged ones.
+func (a *app) readData(cmd *cobra.Command, cfg *engine.Config) error {
+	res, err := engine.ReadData(cmd.Context(), cfg, a.stop)
+	if errors.Is(err, engine.ErrReadDataKey) {
+		return usagef("give the key with --encryption-key-file FILE", "%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	sum := readDataSummary{Command: "verify --read-data", Target: cfg.Target.Location, Archives: res.Archives, Bytes: res.Bytes,
+		Damaged: []damagedJSON{}}
+	for _, d := range res.Damaged {
+		j := damagedJSON{ID: d.ID, Error: d.Err.Error(), Files: []ui.Path{}}
+		for _, p := range d.Paths {
+			j.Files = append(j.Files, ui.NewPath(p))
+		}
+		sum.Damaged = append(sum.Damaged, j)
+	}
+	a.out.Summary(sum)
+	if len(res.Damaged) > 0 {
+		a.exitCode = exitPartial
+	}
+	return nil
+}
+
+// damagedJSON is an archive verify --read-data could not read back.
+type damagedJSON struct {
+	ID    string    `json:"archive"`
+	Error string    `json:"error"`
+	Files []ui.Path `json:"files"` // the files whose versions it holds
+}
+
+// readDataSummary is what reading every archive back found (JSON "summary").
+type readDataSummary struct {
+	Command  string        `json:"command"` // "verify --read-data"
+	Target   string        `json:"target"`
+	Archives int           `json:"archives"` // archives read
+	Bytes    int64         `json:"bytes"`    // stored bytes read
+	Damaged  []damagedJSON `json:"damaged"`
+}
+
+func (readDataSummary) MessageType() string { return "summary" }
+
+func (r readDataSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "read back every archive of %s: %s read (%s), %d damaged\n", r.Target, ui.Count(r.Archives, "archive"), ui.Bytes(r.Bytes), len(r.Damaged))
+	for _, d := range r.Damaged {
+		fmt.Fprintf(w, "  damaged archive %s: %s\n", ui.Name(d.ID), ui.Clean(d.Error))
+		for _, p := range d.Files {
+			fmt.Fprintf(w, "    holds %s\n", ui.Name(p.Path))
+		}
+	}
+	if len(r.Damaged) > 0 {
+		fmt.Fprintf(w, "    these versions cannot be restored: back the files up again (touch them and sync), or restore an older version with --at\n")
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// leftoverJSON is an archive an interrupted run stored without recording it.
+type leftoverJSON struct {
+	ID string `json:"archive"`
+	ui.Path
+	Size int64 `json:"size"`
+}
+
+func leftoversJSON(ls []engine.Leftover) []leftoverJSON {
+	out := make([]leftoverJSON, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, leftoverJSON{ID: l.ID, Path: ui.NewPath(l.Path), Size: l.Size})
+	}
+	return out
+}
+
+// verifySummary compares the catalogue with the store (JSON "summary").
+// verify never deletes anything; each finding comes with what to do.
+type verifySummary struct {
+	Command       string         `json:"command"` // "verify"
+	Target        string         `json:"target"`
+	InventoryDate time.Time      `json:"inventory_date"`
+	Checked       int            `json:"checked"`
+	Missing       []string       `json:"missing"`      // archive ids the store lacks
+	Unknown       []string       `json:"unknown"`      // archive ids the catalogue lacks
+	SizeDiffers   []string       `json:"size_differs"` // archive ids
+	Interrupted   []leftoverJSON `json:"interrupted"`  // stored by interrupted runs, never recorded; kept
+	Recent        int            `json:"recent"`       // recorded after the inventory was taken
+	OK            bool           `json:"ok"`
+}
+
+func (verifySummary) MessageType() string { return "summary" }
+
+func (r verifySummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "verify %s against its inventory of %s: %s checked, %d missing, %d unknown, %d with another size, %d stored by interrupted runs, %d too recent to be listed\n",
+		r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Checked, "archive"), len(r.Missing), len(r.Unknown),
+		len(r.SizeDiffers), len(r.Interrupted), r.Recent)
+	for _, id := range r.Missing {
+		fmt.Fprintf(w, "  missing from the store: %s\n", ui.Name(id))
+	}
+	for _, id := range r.SizeDiffers {
+		fmt.Fprintf(w, "  size differs: %s\n", ui.Name(id))
+	}
+	if len(r.Missing)+len(r.SizeDiffers) > 0 {
+		fmt.Fprintf(w, "    the files of these archives cannot be restored from them: back them up again (touch them and sync), or restore an older version with --at\n")
+	}
+	for _, id := range r.Unknown {
+		fmt.Fprintf(w, "  unknown to the catalogue: %s\n", ui.Name(id))
+	}
+	if len(r.Unknown) > 0 {
+		fmt.Fprintf(w, "    another catalogue's archives, or a lost one's: grsync inventory --rebuild --db NEWFILE records what they hold\n")
+	}
+	for _, l := range r.Interrupted {
+		fmt.Fprintf(w, "  stored by an interrupted run, never recorded: %s (a copy of %s, %s)\n", ui.Name(l.ID), ui.Name(l.Path.Path), ui.Bytes(l.Size))
+	}
+	if len(r.Interrupted) > 0 {
+		fmt.Fprintf(w, "    the catalogue noted these uploads before they started; the next sync backs their files up again if they are not\n")
+	}
+	if len(r.Unknown)+len(r.Interrupted) > 0 {
+		fmt.Fprintf(w, "  nothing was deleted: verify only reports\n")
+	}
+}

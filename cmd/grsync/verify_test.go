@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/glacieremu"
+	"github.com/grsync/grsync/internal/store/local"
+)
+
+// archiveOf returns the archive id the catalogue db records for path.
+func archiveOf(t *testing.T, db, path string) string {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	var id string
+	if err := sdb.QueryRow("SELECT archive_id FROM sync_history WHERE path = ? ORDER BY id DESC LIMIT 1", path).Scan(&id); err != nil {
+		t.Fatalf("archive of %s: %v", path, err)
+	}
+	return id
+}
+
+// Item 9: verify never deletes. An archive an interrupted run stored but
+// never recorded, and one the catalogue does not know at all, are listed
+// with what the user can do, and stay in the store.
+func TestVerifyNeverDeletes(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t)
+	src := filepath.Join(h.dir, "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
+	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
+	h.run(t, 0, h.syncArgs(src)...)
+	db := filepath.Join(h.dir, "glacier.db")
+
+	// Make a.txt's archive what a run killed after storing it, before
+	// recording it, leaves: noted as an upload, not recorded.
+	a := filepath.Join(src, "a.txt")
+	id := archiveOf(t, db, a)
+	var meta struct{ Description string }
+	b, err := os.ReadFile(filepath.Join(h.store, "archives", id+".json"))
+	if err != nil || json.Unmarshal(b, &meta) != nil {
+		t.Fatalf("reading the archive's metadata: %v", err)
+	}
+	piece, err := format.ParseDescription(meta.Description)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DELETE FROM sync_history WHERE archive_id = ?",
+		"INSERT INTO pending_uploads (target_id, path, group_id, started) SELECT id, ?, ?, '2020-01-01T00:00:00.000000000Z' FROM targets"} {
+		args := []any{id}
+		if strings.HasPrefix(q, "INSERT") {
+			args = []any{a, piece.Group}
+		}
+		if _, err := sdb.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdb.Close()
+	// And an archive of another program.
+	st, err := local.Open(h.store, local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Seed("someone-elses", "not grsync's", time.Time{}, bytes.NewReader([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	for run := 0; run < 2; run++ {
+		r := h.run(t, 1, "verify", "--encryption-key-file", h.key)
+		wantSummary(t, r, "1 unknown", "1 stored by interrupted runs", "someone-elses", id, a, "inventory --rebuild", "nothing was deleted")
+		if strings.Contains(r.stdout, "removed") {
+			t.Errorf("verify must not remove anything:\n%s", r)
+		}
+	}
+	for _, f := range []string{id, id + ".json", "someone-elses", "someone-elses.json"} {
+		if _, err := os.Stat(filepath.Join(h.store, "archives", f)); err != nil {
+			t.Errorf("verify deleted %s: %v", f, err)
+		}
+	}
+}
+
+// Item 10: verify on a local store compares the data files' real sizes,
+// and verify --read-data reads every archive (tree hash, authentication,
+// content hash) and names each damaged one with its files.
+func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t)
+	src := filepath.Join(h.dir, "src")
+	names := []string{"deleted.bin", "truncated.bin", "flipped.bin", "fine.bin"}
+	for i, n := range names {
+		writeFile(t, filepath.Join(src, n), randomBytes(t, 100000+i), time.Time{})
+	}
+	h.run(t, 0, h.syncArgs(src)...)
+	db := filepath.Join(h.dir, "glacier.db")
+	ids := map[string]string{}
+	for _, n := range names {
+		ids[n] = filepath.Join(h.store, "archives", archiveOf(t, db, filepath.Join(src, n)))
+	}
+	h.run(t, 0, "verify", "--read-data", "--encryption-key-file", h.key)
+
+	if err := os.Remove(ids["deleted.bin"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(ids["truncated.bin"], 5000); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(ids["flipped.bin"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x20
+	if err := os.WriteFile(ids["flipped.bin"], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := h.run(t, 1, "verify")
+	wantSummary(t, r, "1 missing", "1 with another size", filepath.Base(ids["deleted.bin"]), filepath.Base(ids["truncated.bin"]))
+	r = h.run(t, 1, "verify", "--read-data", "--encryption-key-file", h.key)
+	wantSummary(t, r, "4 archives read", "3 damaged")
+	for _, n := range names[:3] {
+		wantSummary(t, r, filepath.Base(ids[n]), filepath.Join(src, n))
+	}
+	if strings.Contains(r.stdout, filepath.Join(src, "fine.bin")) {
+		t.Errorf("the intact archive is not damaged:\n%s", r)
+	}
+	// An encrypted backup cannot be checked without the key.
+	r = h.run(t, 2, "verify", "--read-data")
+	wantStderr(t, r, "--encryption-key-file")
+
+	// The Python tools' archives are read by their own readers.
+	d2 := t.TempDir()
+	storeDir, legacyDB, legacyKey := legacySetup(t, d2)
+	r = mustRun(t, d2, 0, "verify", "--read-data", "--db", legacyDB, "--local-store", storeDir, "--encryption-key-file", legacyKey)
+	wantSummary(t, r, "0 damaged")
+
+	// A cold store refuses it for now, before anything is retrieved.
+	srv, env := emulator(t, glacieremu.Config{}, "v")
+	mustRunEnv(t, h.dir, env, 0, "--db", "v.db", "--vault", "v", "--region", "us-east-1", "--encryption-key-file", h.key, src)
+	r = mustRunEnv(t, h.dir, env, 2, "verify", "--read-data", "--db", "v.db", "--encryption-key-file", h.key)
+	wantStderr(t, r, "--read-data", "local store")
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests; n != 0 {
+		t.Errorf("verify --read-data on a vault requested %d jobs", n)
+	}
+}

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/grsync/grsync/internal/format"
+)
+
+// Restore writes only where it should. Below --output, every folder on the
+// way to a file is walked one name at a time from the output folder with
+// openat and O_NOFOLLOW, and every file operation is made relative to the
+// folder's descriptor: a symlink restore did not create (OUT/home pointing
+// to /elsewhere) is never written through. It is an error for the files
+// below it, or, with --overwrite, replaced by a folder. The output folder
+// itself may be a symlink: the user named it. With --in-place the folders
+// are the original ones, reached as the system resolves them.
+
+// destRoot is where a restore writes.
+type destRoot struct {
+	// out is the --output folder (absolute, cleaned); "" restores in place.
+	out string
+	// overwrite replaces a symlink in the way by a folder.
+	overwrite bool
+}
+
+// destDir is an open folder a restore writes into.
+type destDir struct {
+	fd   int    // an O_PATH descriptor of the folder
+	path string // its path, for messages
+}
+
+// errSymlinkInTheWay: a folder on the way to a restored file is a symlink.
+var errSymlinkInTheWay = errors.New("is a symlink; restore does not write through a symlink it did not create (remove it, or add --overwrite to replace it with a folder)")
+
+// openDir opens folder dir, creating the missing folders when create is
+// set. Below the output folder no symlink is followed (see above).
+func (r destRoot) openDir(dir string, create bool) (*destDir, error) {
+	if r.out == "" || !underAny(dir, []string{r.out}) {
+		if r.out != "" {
+			return nil, fmt.Errorf("%s is not below the output folder %s", dir, r.out)
+		}
+		if create {
+			if err := mkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		fd, err := openDirChain(dir)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+		}
+		return &destDir{fd: fd, path: dir}, nil
+	}
+	if create {
+		if err := mkdirAll(r.out, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	fd, err := openDirChain(r.out)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: r.out, Err: err}
+	}
+	d := &destDir{fd: fd, path: r.out}
+	rel := strings.TrimPrefix(strings.TrimPrefix(dir, r.out), "/")
+	for _, name := range strings.Split(rel, "/") {
+		if name == "" {
+			continue
+		}
+		if err := d.down(name, create, r.overwrite); err != nil {
+			d.close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// down replaces d by its subfolder name, never following a symlink.
+func (d *destDir) down(name string, create, overwrite bool) error {
+	p := filepath.Join(d.path, name)
+	for attempt := 0; ; attempt++ {
+		fd, err := openat(d.fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		if err == nil {
+			unix.Close(d.fd)
+			d.fd, d.path = fd, p
+			return nil
+		}
+		if attempt > 0 {
+			return &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+		switch {
+		case err == unix.ENOENT && create:
+		case err == unix.ENOTDIR:
+			var st unix.Stat_t
+			if serr := ignoringEINTR(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); serr != nil {
+				return &fs.PathError{Op: "lstat", Path: p, Err: serr}
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+				return fmt.Errorf("%s is not a folder", p)
+			}
+			if !overwrite {
+				return fmt.Errorf("%s %w", p, errSymlinkInTheWay)
+			}
+			if err := ignoringEINTR(func() error { return unix.Unlinkat(d.fd, name, 0) }); err != nil {
+				return &fs.PathError{Op: "remove symlink", Path: p, Err: err}
+			}
+		default:
+			return &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+		err = ignoringEINTR(func() error { return unix.Mkdirat(d.fd, name, 0o755) })
+		if err != nil && err != unix.EEXIST {
+			return &fs.PathError{Op: "mkdir", Path: p, Err: err}
+		}
+	}
+}
+
+func (d *destDir) close() {
+	if d != nil && d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1
+	}
+}
+
+// name returns the path of name in d, for messages.
+func (d *destDir) name(name string) string { return filepath.Join(d.path, name) }
+
+// open opens name in d without following a symlink.
+func (d *destDir) open(name string, flags int, perm fs.FileMode) (*os.File, error) {
+	fd, err := openat(d.fd, name, flags|unix.O_NOFOLLOW, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: d.name(name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), d.name(name)), nil
+}
+
+// createTemp creates a new file prefix+digits in d, mode 0600, and returns
+// it with its name.
+func (d *destDir) createTemp(prefix string) (*os.File, string, error) {
+	for range 10000 {
+		name := prefix + randomDigits()
+		f, err := d.open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return f, name, nil
+	}
+	return nil, "", &fs.PathError{Op: "createtemp", Path: d.name(prefix + "*"), Err: unix.EEXIST}
+}
+
+// randomDigits is the random part of a temporary name, as os.CreateTemp
+// makes it.
+func randomDigits() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])), 10)
+}
+
+// remove removes the file name from d.
+func (d *destDir) remove(name string) error {
+	if err := ignoringEINTR(func() error { return unix.Unlinkat(d.fd, name, 0) }); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.name(name), Err: err}
+	}
+	return nil
+}
+
+// exists reports whether name exists in d (a symlink counts).
+func (d *destDir) exists(name string) bool {
+	var st unix.Stat_t
+	return ignoringEINTR(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }) == nil
+}
+
+// setMeta gives the file name in d its mode (setuid, setgid and sticky
+// too) and its modification time.
+func (d *destDir) setMeta(name string, mode fs.FileMode, mtime time.Time) error {
+	if err := ignoringEINTR(func() error { return unix.Fchmodat(d.fd, name, format.UnixMode(mode), 0) }); err != nil {
+		return fmt.Errorf("setting mode: %w", &fs.PathError{Op: "chmod", Path: d.name(name), Err: err})
+	}
+	ts := unix.NsecToTimespec(mtime.UnixNano())
+	if err := ignoringEINTR(func() error {
+		return unix.UtimesNanoAt(d.fd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	}); err != nil {
+		return fmt.Errorf("setting mtime: %w", &fs.PathError{Op: "chtimes", Path: d.name(name), Err: err})
+	}
+	return nil
+}
+
+// link links oldname to newname in d; it never replaces newname.
+func (d *destDir) link(oldname, newname string) error {
+	if err := ignoringEINTR(func() error { return unix.Linkat(d.fd, oldname, d.fd, newname, 0) }); err != nil {
+		return &os.LinkError{Op: "link", Old: d.name(oldname), New: d.name(newname), Err: err}
+	}
+	return nil
+}
+
+// rename renames oldname to newname in d, replacing newname.
+func (d *destDir) rename(oldname, newname string) error {
+	if err := ignoringEINTR(func() error { return unix.Renameat(d.fd, oldname, d.fd, newname) }); err != nil {
+		return &os.LinkError{Op: "rename", Old: d.name(oldname), New: d.name(newname), Err: err}
+	}
+	return nil
+}
+
+// names lists the names in d.
+func (d *destDir) names() ([]string, error) {
+	f, err := d.open(".", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}

@@ -333,7 +333,7 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
 		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
-		Failed: len(r.Failures),
+		Failed:   len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
 }
 

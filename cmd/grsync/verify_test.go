@@ -39,7 +39,7 @@ func TestVerifyNeverDeletes(t *testing.T) {
 	src := filepath.Join(h.dir, "src")
 	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
 	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
-	h.run(t, 0, h.syncArgs(src)...)
+	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
 	db := filepath.Join(h.dir, "glacier.db")
 
 	// Make a.txt's archive what a run killed after storing it, before
@@ -51,19 +51,23 @@ func TestVerifyNeverDeletes(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &meta) != nil {
 		t.Fatalf("reading the archive's metadata: %v", err)
 	}
-	piece, err := format.ParseDescription(meta.Description)
-	if err != nil {
-		t.Fatal(err)
+	group, ok := format.IsObjectDescription(meta.Description)
+	if !ok {
+		t.Fatalf("not a grsync object description: %q", meta.Description)
 	}
 	sdb, err := sql.Open("sqlite", db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DELETE FROM sync_history WHERE archive_id = ?",
+	for _, q := range []string{
+		"DELETE FROM version_pieces WHERE blob_id IN (SELECT b.id FROM blobs b JOIN objects o ON o.id = b.object_id WHERE o.archive_id = ?)",
+		"DELETE FROM blobs WHERE object_id IN (SELECT id FROM objects WHERE archive_id = ?)",
+		"DELETE FROM objects WHERE archive_id = ?",
+		"DELETE FROM sync_history WHERE archive_id = ?",
 		"INSERT INTO pending_uploads (target_id, path, group_id, started) SELECT id, ?, ?, '2020-01-01T00:00:00.000000000Z' FROM targets"} {
 		args := []any{id}
 		if strings.HasPrefix(q, "INSERT") {
-			args = []any{a, piece.Group}
+			args = []any{a, group}
 		}
 		if _, err := sdb.Exec(q, args...); err != nil {
 			t.Fatal(err)
@@ -105,7 +109,7 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	for i, n := range names {
 		writeFile(t, filepath.Join(src, n), randomBytes(t, 100000+i), time.Time{})
 	}
-	h.run(t, 0, h.syncArgs(src)...)
+	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
 	db := filepath.Join(h.dir, "glacier.db")
 	ids := map[string]string{}
 	for _, n := range names {
@@ -131,7 +135,7 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	r := h.run(t, 1, "verify")
 	wantSummary(t, r, "1 missing", "1 with another size", filepath.Base(ids["deleted.bin"]), filepath.Base(ids["truncated.bin"]))
 	r = h.run(t, 1, "verify", "--read-data", "--encryption-key-file", h.key)
-	wantSummary(t, r, "4 archives read", "3 damaged")
+	wantSummary(t, r, "5 archives read", "3 damaged") // four files' and the version records
 	for _, n := range names[:3] {
 		wantSummary(t, r, filepath.Base(ids[n]), filepath.Join(src, n))
 	}

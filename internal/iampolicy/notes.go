@@ -65,8 +65,12 @@ func Notes(k Kind, t Target, o Options) []string {
 	if t.IsVault() {
 		add("IAM policy for vault %s in %s: attach it to the user or role grsync runs as (aws iam put-user-policy --user-name USER --policy-name grsync --policy-document file://policy.json)", t.Vault, t.Region)
 	} else {
-		add("IAM policy for s3:%s/%s: grsync may list and write only keys starting %s under the prefix; attach it to the user or role grsync runs as (aws iam put-user-policy --user-name USER --policy-name grsync --policy-document file://policy.json)",
-			t.Bucket, strings.TrimSuffix(t.Prefix, "/"), "grsync")
+		loc := "s3:" + t.Bucket
+		if t.Prefix != "" {
+			loc += "/" + strings.TrimSuffix(t.Prefix, "/")
+		}
+		add("IAM policy for %s: grsync may list and write only its own keys (%sgrsync*); attach it to the user or role grsync runs as (aws iam put-user-policy --user-name USER --policy-name grsync --policy-document file://policy.json)",
+			loc, t.Prefix)
 		add("writes that could replace an archive are denied (grsync sends If-None-Match: * with every archive; the Deny uses S3's s3:if-none-match and s3:ObjectCreationOperation condition keys)")
 	}
 	if o.AppendOnly {

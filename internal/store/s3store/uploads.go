@@ -93,10 +93,17 @@ func (s *Store) abortQuietly(ctx context.Context, id, uploadID string) {
 
 // removeUploadSidecar deletes the sidecar of archive id's upload (its
 // version, in a versioned bucket). Sidecars are written without a lock.
+// Append-only credentials may not delete it: it stays (about 100 bytes),
+// which is expected and only logged at debug level.
 func (s *Store) removeUploadSidecar(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := s.removeKey(ctx, s.uploadKey(id), ""); err != nil {
+	err := s.removeKey(ctx, s.uploadKey(id), "")
+	if code, status := apiError(err); code == "AccessDenied" || status == 403 {
+		s.cfg.Logger.Debug("s3 store: may not remove an upload's sidecar (append-only credentials); it stays", "location", s.Location(), "key", s.uploadKey(id))
+		return
+	}
+	if err != nil {
 		s.cfg.Logger.Warn("s3 store: could not remove an upload's sidecar", "location", s.Location(), "key", s.uploadKey(id), "err", err)
 	}
 }

@@ -107,3 +107,32 @@ type Locker interface {
 	// read of its current lock): callers batch and price them.
 	ExtendRetention(ctx context.Context, id string, until time.Time) (Lock, error)
 }
+
+// WithLocker returns w, a wrapper of some store, extended with l's
+// store.Locker methods, keeping w's store.Resumer if it has one; w itself
+// when l is nil. Wrappers call it with the Locker of the store they wrap
+// (or their own methods around it), so that they offer store.Locker
+// exactly when the wrapped store does.
+func WithLocker(w Store, l Locker) Store {
+	if l == nil {
+		return w
+	}
+	if rs, ok := w.(Resumer); ok {
+		return &resumerLocker{Store: w, Resumer: rs, Locker: l}
+	}
+	return &locker{Store: w, Locker: l}
+}
+
+// locker is a Store with a Locker's methods; their method sets are
+// disjoint, so embedding both is unambiguous.
+type locker struct {
+	Store
+	Locker
+}
+
+// resumerLocker is a Store that is also a Resumer and a Locker.
+type resumerLocker struct {
+	Store
+	Resumer
+	Locker
+}

@@ -21,36 +21,15 @@ type Store struct {
 // callers may ask it as they would ask s.
 func New(s store.Store, p Policy) store.Store {
 	r := &Store{s: s, p: p.withDefaults()}
-	rs, isResumer := s.(store.Resumer)
-	lk, isLocker := s.(store.Locker)
-	switch {
-	case isResumer && isLocker:
-		return &resumerLocker{resumer: &resumer{Store: r, rs: rs}, locks: &locks{r: r, l: lk}}
-	case isResumer:
-		return &resumer{Store: r, rs: rs}
-	case isLocker:
-		return &locker{Store: r, locks: &locks{r: r, l: lk}}
+	var w store.Store = r
+	if rs, ok := s.(store.Resumer); ok {
+		w = &resumer{Store: r, rs: rs}
 	}
-	return r
+	if lk, ok := s.(store.Locker); ok {
+		return store.WithLocker(w, &locks{r: r, l: lk})
+	}
+	return w
 }
-
-// locker is the retrying wrapper of a store.Locker that is no Resumer.
-type locker struct {
-	*Store
-	*locks
-}
-
-// resumerLocker is the retrying wrapper of a store that is both.
-type resumerLocker struct {
-	*resumer
-	*locks
-}
-
-var (
-	_ store.Locker  = (*locker)(nil)
-	_ store.Locker  = (*resumerLocker)(nil)
-	_ store.Resumer = (*resumerLocker)(nil)
-)
 
 // locks retries the calls of a store.Locker.
 type locks struct {

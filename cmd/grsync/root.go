@@ -75,6 +75,7 @@ glacier-rsync command lines work unchanged.
 		a.keygenCommand(),
 		a.keyCommand(),
 		a.forgetCommand(),
+		a.iamPolicyCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"

@@ -27,6 +27,9 @@
 //     unknown: Poll and ReadRange report ErrNotFound.
 //   - Delete and AbortUpload of an unknown id report ErrNotFound, also when
 //     retried after a reply was lost; callers treat that as done.
+//   - Delete of an archive under an Object Lock reports ErrLocked; a
+//     delete the credentials are not allowed reports ErrAccessDenied. Both
+//     are permanent (see lock.go and Locker).
 //
 // Implementations must be safe for concurrent use by multiple goroutines.
 package store
@@ -61,6 +64,7 @@ type Archive struct {
 	Size        int64     // stored size in bytes
 	Created     time.Time // when the store accepted it
 	TreeHash    string    // hex SHA-256 tree hash when the store reports one, else ""
+	Lock        Lock      // its Object Lock retention (Locker stores), else the zero Lock
 }
 
 // Tier is the retrieval speed and price class.
@@ -215,6 +219,7 @@ func IsPermanent(err error) bool {
 		return false
 	case errors.As(err, &p), errors.As(err, new(*ConfigError)),
 		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotReady), errors.Is(err, ErrExpired),
+		errors.Is(err, ErrLocked), errors.Is(err, ErrAccessDenied),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return true
 	}

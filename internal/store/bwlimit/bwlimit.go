@@ -99,13 +99,18 @@ type Store struct {
 }
 
 // New wraps s so that its transfers share l. The wrapper implements
-// store.Resumer exactly when s does.
+// store.Resumer and store.Locker exactly when s does (lock calls move no
+// data and pass through).
 func New(s store.Store, l *Limiter) store.Store {
 	st := &Store{Store: s, l: l}
+	var w store.Store = st
 	if rs, ok := s.(store.Resumer); ok {
-		return &resumer{Store: st, rs: rs}
+		w = &resumer{Store: st, rs: rs}
 	}
-	return st
+	if lk, ok := s.(store.Locker); ok {
+		return store.WithLocker(w, lk)
+	}
+	return w
 }
 
 // Put sends body at the limited rate.

@@ -34,11 +34,12 @@ const (
 	OpInventory Op = "inventory"
 	OpDelete    Op = "delete"
 	OpUploads   Op = "uploads" // ListUploads and AbortUpload
+	OpLock      Op = "lock"    // Retention and ExtendRetention
 )
 
 // Ops returns every Op.
 func Ops() []Op {
-	return []Op{OpPut, OpResume, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads}
+	return []Op{OpPut, OpResume, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads, OpLock}
 }
 
 // OpConfig sets the faults of one operation.
@@ -81,28 +82,33 @@ type Stats struct {
 	Calls     int // calls made through the wrapper
 	Errors    int // calls failed before reaching the wrapped store
 	MidStream int // streams that broke midway
+	Denied    int // deletes refused by SetAppendOnly
 }
 
 // Store is the fault-injecting wrapper. It is safe for concurrent use.
 //
-// Store always has PutResumable, since New returns the concrete type (its
-// tests script the faults). When the wrapped store is not a
-// store.Resumer, PutResumable fails at once with a permanent error
-// wrapping errors.ErrUnsupported: callers then use Put.
+// Store always has PutResumable and the store.Locker methods, since New
+// returns the concrete type (its tests script the faults). When the
+// wrapped store is not a store.Resumer, PutResumable fails at once with a
+// permanent error wrapping errors.ErrUnsupported: callers then use Put.
+// When it is not a store.Locker, LockPolicy reports no lock (so callers
+// extend nothing) and Retention and ExtendRetention fail likewise.
 type Store struct {
 	s   store.Store
 	cfg Config
 
-	mu       sync.Mutex // guards everything below and cfg.Rand
-	down     bool
-	failNext map[Op]int
-	hitNext  map[Op]int
-	stats    map[Op]*Stats
+	mu         sync.Mutex // guards everything below and cfg.Rand
+	down       bool
+	appendOnly bool
+	failNext   map[Op]int
+	hitNext    map[Op]int
+	stats      map[Op]*Stats
 }
 
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Resumer = (*Store)(nil)
+	_ store.Locker  = (*Store)(nil)
 )
 
 // New wraps s with the faults of cfg.
@@ -141,6 +147,28 @@ func (f *Store) SetDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = down
+}
+
+// SetAppendOnly makes Delete fail, while on, with a permanent error
+// wrapping store.ErrAccessDenied, without reaching the wrapped store: what
+// credentials under an append-only policy get from AWS (S3's AccessDenied,
+// Glacier's AccessDeniedException). Other calls go on as before;
+// ExtendRetention is allowed, as the append-only policy allows it.
+func (f *Store) SetAppendOnly(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.appendOnly = on
+}
+
+// denyDelete reports the refusal of an append-only Delete, or nil.
+func (f *Store) denyDelete(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.appendOnly {
+		return nil
+	}
+	f.stats[OpDelete].Denied++
+	return store.Permanent(fmt.Errorf("%s: %s: archive %s: the credentials may not delete (append-only): %w", f.s.Location(), OpDelete, id, store.ErrAccessDenied))
 }
 
 // Stats returns a copy of the counters, by operation.

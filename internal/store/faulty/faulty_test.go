@@ -65,6 +65,9 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 				}
 				continue
 			}
+			if op == faulty.OpLock {
+				continue // local stores have no locks; TestPermanentlyDown covers the op
+			}
 			if st.Errors == 0 {
 				t.Errorf("no error was injected into %s: the suite did not exercise retries", op)
 			}
@@ -114,7 +117,7 @@ func TestSuiteWithRetriedFaults(t *testing.T) {
 // TestPermanentlyDown checks that retrying a store that is down gives up
 // within the policy's bounds, with an error that says so.
 func TestPermanentlyDown(t *testing.T) {
-	l := newLocal(t)
+	l := &memLocker{Store: newLocal(t)}
 	a, err := l.Put(t.Context(), strings.NewReader("data"), "d")
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +147,7 @@ func TestPermanentlyDown(t *testing.T) {
 		},
 		faulty.OpDelete:  func() error { return s.Delete(ctx, a.ID) },
 		faulty.OpUploads: func() error { _, err := s.ListUploads(ctx); return err },
+		faulty.OpLock:    func() error { _, err := s.(store.Locker).Retention(ctx, a.ID); return err },
 	}
 	// PutResumable is not retried: one call, one fault.
 	_, err = s.(store.Resumer).PutResumable(ctx, bytes.NewReader([]byte("x")), "d", store.ResumeOptions{})

@@ -63,12 +63,58 @@ func (f *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length in
 	return &breakingReadCloser{breakingReader{r: rc, left: d.breakAt, f: f, op: OpRead}, rc}, nil
 }
 
-// Delete may fail before the call.
+// Delete may fail before the call, and is refused while SetAppendOnly is
+// on.
 func (f *Store) Delete(ctx context.Context, id string) error {
 	if _, err := f.enter(ctx, OpDelete); err != nil {
 		return err
 	}
+	if err := f.denyDelete(id); err != nil {
+		return err
+	}
 	return f.s.Delete(ctx, id)
+}
+
+// LockPolicy is the wrapped store's, or no lock when it is no
+// store.Locker.
+func (f *Store) LockPolicy() store.LockPolicy {
+	if lk, ok := f.s.(store.Locker); ok {
+		return lk.LockPolicy()
+	}
+	return store.LockPolicy{}
+}
+
+// locker returns the wrapped store.Locker, or a permanent error wrapping
+// errors.ErrUnsupported.
+func (f *Store) locker() (store.Locker, error) {
+	if lk, ok := f.s.(store.Locker); ok {
+		return lk, nil
+	}
+	return nil, store.Permanent(fmt.Errorf("%s: %s: object lock: %w", f.s.Location(), OpLock, errors.ErrUnsupported))
+}
+
+// Retention may fail before the call.
+func (f *Store) Retention(ctx context.Context, id string) (store.Lock, error) {
+	lk, err := f.locker()
+	if err != nil {
+		return store.Lock{}, err
+	}
+	if _, err := f.enter(ctx, OpLock); err != nil {
+		return store.Lock{}, err
+	}
+	return lk.Retention(ctx, id)
+}
+
+// ExtendRetention may fail before the call.
+func (f *Store) ExtendRetention(ctx context.Context, id string, until time.Time) (store.Lock, error) {
+	lk, err := f.locker()
+	if err != nil {
+		return store.Lock{}, err
+	}
+	if _, err := f.enter(ctx, OpLock); err != nil {
+		return store.Lock{}, err
+	}
+	return lk.ExtendRetention(ctx, id, until)
 }
 
 // Request may fail before the call.

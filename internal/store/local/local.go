@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/grsync/grsync/internal/store"
@@ -29,6 +30,10 @@ type Options struct {
 	// continued after a failure from its last whole part. 0 means
 	// DefaultPartSize.
 	PartSize int64
+	// ObjectLock must be empty: a directory on this machine cannot be made
+	// immutable against someone who holds it, so open refuses a lock mode
+	// with a *store.ConfigError rather than pretend.
+	ObjectLock store.LockMode
 }
 
 // DefaultPartSize is the part size of resumable uploads when
@@ -71,6 +76,13 @@ func open(dir string, opt Options, create bool) (*Store, error) {
 	}
 	if opt.PartSize < 0 {
 		return nil, fmt.Errorf("local store %s: negative part size %d", dir, opt.PartSize)
+	}
+	if opt.ObjectLock != "" {
+		return nil, &store.ConfigError{
+			Err: fmt.Errorf("local store %s: --object-lock %s: a local directory has no object lock", dir, strings.ToLower(string(opt.ObjectLock))),
+			Hint: "leave out --object-lock for a local store; for backups nobody can delete, use --bucket with an S3 bucket that has Object Lock, " +
+				"or protect the disk itself (a read-only snapshot, an offline copy)",
+		}
 	}
 	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt}
 	if err := s.init(create); err != nil {

@@ -385,3 +385,25 @@ func heapAllocated() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.TotalAlloc
 }
+
+// TestObjectLockRefused checks that a local store refuses an object lock
+// mode with a configuration error that says what to use instead, and
+// creates nothing.
+func TestObjectLockRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	_, err := New(dir, Options{ObjectLock: store.LockGovernance})
+	var ce *store.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--object-lock governance") || !strings.Contains(ce.Hint, "--bucket") {
+		t.Errorf("New with an object lock: %v (hint %q), want a ConfigError pointing to an S3 bucket with Object Lock", err, hintOf(ce))
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused store's directory was created: %v", err)
+	}
+}
+
+func hintOf(ce *store.ConfigError) string {
+	if ce == nil {
+		return ""
+	}
+	return ce.Hint
+}

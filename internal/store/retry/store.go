@@ -17,14 +17,50 @@ type Store struct {
 }
 
 // New wraps s so that its calls are retried according to p. The wrapper
-// implements store.Resumer exactly when s does, so callers may ask it as
-// they would ask s.
+// implements store.Resumer and store.Locker exactly when s does, so
+// callers may ask it as they would ask s.
 func New(s store.Store, p Policy) store.Store {
 	r := &Store{s: s, p: p.withDefaults()}
+	var w store.Store = r
 	if rs, ok := s.(store.Resumer); ok {
-		return &resumer{Store: r, rs: rs}
+		w = &resumer{Store: r, rs: rs}
 	}
-	return r
+	if lk, ok := s.(store.Locker); ok {
+		return store.WithLocker(w, &locks{r: r, l: lk})
+	}
+	return w
+}
+
+// locks retries the calls of a store.Locker.
+type locks struct {
+	r *Store
+	l store.Locker
+}
+
+// LockPolicy is the wrapped store's.
+func (k *locks) LockPolicy() store.LockPolicy { return k.l.LockPolicy() }
+
+// Retention retries.
+func (k *locks) Retention(ctx context.Context, id string) (store.Lock, error) {
+	var out store.Lock
+	err := k.r.p.run(ctx, k.r.Location(), "retention", func(int) error {
+		var err error
+		out, err = k.l.Retention(ctx, id)
+		return err
+	}, nil)
+	return out, err
+}
+
+// ExtendRetention retries: asking again for the same date changes nothing
+// once an earlier attempt has set it.
+func (k *locks) ExtendRetention(ctx context.Context, id string, until time.Time) (store.Lock, error) {
+	var out store.Lock
+	err := k.r.p.run(ctx, k.r.Location(), "extend retention", func(int) error {
+		var err error
+		out, err = k.l.ExtendRetention(ctx, id, until)
+		return err
+	}, nil)
+	return out, err
 }
 
 // resumer is the retrying wrapper of a store that implements

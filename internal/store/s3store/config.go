@@ -72,6 +72,15 @@ type Config struct {
 	MaxAttempts int
 	// MaxBackoff caps the pause between attempts (default 20s).
 	MaxBackoff time.Duration
+	// ObjectLock, when set, writes every archive with an S3 Object Lock
+	// retention in this mode (store.LockGovernance or
+	// store.LockCompliance), in the same request that stores it. New then
+	// checks that the bucket has Object Lock enabled and versioning on,
+	// and refuses it otherwise, before anything is uploaded.
+	ObjectLock store.LockMode
+	// LockDays is the retention of a new archive in days from its upload:
+	// 0 means DefaultLockDays(StorageClass). Only with ObjectLock.
+	LockDays int
 	// Logger receives debug messages (retries, aborted uploads) and
 	// warnings; nil discards them.
 	Logger *slog.Logger
@@ -130,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 		ce := errNoExpedited()
 		ce.Err = fmt.Errorf("s3 store: %w", ce.Err)
 		return Config{}, ce
+	}
+	if err := c.checkLock(); err != nil {
+		return Config{}, err
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts

@@ -103,7 +103,7 @@ func TestNewConfigErrors(t *testing.T) {
 		{"bad credentials", "credentials", func(w http.ResponseWriter) { w.WriteHeader(http.StatusForbidden) }},
 	} {
 		p.setFault(func(op string, w http.ResponseWriter, r *http.Request) bool {
-			if op == "HeadBucket" {
+			if op == "ListObjects" {
 				c.fault(w)
 				return true
 			}
@@ -138,8 +138,8 @@ func TestEndpointFromEnvironment(t *testing.T) {
 			t.Setenv(v, p.URL)
 			s := mustNew(t, cfg)
 			a := mustPut(t, t.Context(), s, []byte("via env"), "env")
-			if p.count("HeadBucket") != 1 || p.count("PutObject") != 1 {
-				t.Errorf("the proxy named by %s saw %d HeadBucket and %d PutObject requests, want 1 each", v, p.count("HeadBucket"), p.count("PutObject"))
+			if p.count("ListObjects") != 1 || p.count("PutObject") != 1 {
+				t.Errorf("the proxy named by %s saw %d ListObjects and %d PutObject requests, want 1 each", v, p.count("ListObjects"), p.count("PutObject"))
 			}
 			if _, err := rawClient(motoURL).HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(s.objectKey(a.ID))}); err != nil {
 				t.Errorf("the object is not where the store says: %v", err)

@@ -81,6 +81,65 @@
 // held part differs, and every store.ErrCannotResume leaves the upload as
 // it was.
 //
+// # Object Lock, versions and deletes
+//
+// With Config.ObjectLock (governance or compliance) every archive is
+// written with ObjectLockMode and ObjectLockRetainUntilDate (now +
+// Config.LockDays, rounded up to the second) in the very request that
+// stores it: the PutObject, or the CreateMultipartUpload of a multipart
+// upload. S3 requires a Content-MD5 or SHA-256 checksum on such uploads;
+// grsync sends SHA-256 on every PutObject and UploadPart anyway. The
+// HeadObject that verifies an upload also reads the lock back; if S3
+// reports none or an earlier date (moto drops the lock of multipart
+// uploads; credentials without s3:GetObjectRetention see none), the store
+// sets it with PutObjectRetention and logs a warning. Upload sidecars are
+// written without a lock (a bucket whose default retention locks them
+// anyway is warned about: they then stay until it ends).
+//
+// New refuses, before any upload, a bucket without Object Lock enabled
+// (GetObjectLockConfiguration) or without versioning on
+// (GetBucketVersioning), with a store.ConfigError saying how to enable
+// them. DefaultLockDays is the class's minimum storage duration (at least
+// 30 days) plus LockMarginDays (30): DEEP_ARCHIVE 210, GLACIER 120.
+//
+// The store is a store.Locker: Retention reads an archive's lock
+// (HeadObject), ExtendRetention sets a later date with PutObjectRetention
+// on the current version, in the object's own mode, and never sends an
+// earlier one (in governance mode that would need
+// s3:BypassGovernanceRetention, which grsync never uses; in compliance
+// mode it is impossible). Extending costs a HEAD and a PUT per archive.
+//
+// In a versioned bucket (every bucket with Object Lock) a DeleteObject
+// without a version id deletes nothing: it adds a delete marker, the
+// object disappears from listings, and its bytes stay billed (and, if
+// locked, protected). Delete therefore reads the current version id with
+// HeadObject and deletes that version (which needs s3:DeleteObjectVersion),
+// so storage is really freed; in a bucket never versioned HeadObject
+// reports no version id and a plain DeleteObject is sent, as before. An
+// archive whose lock still holds (by HeadObject and this machine's clock)
+// is store.ErrLocked and nothing is sent; S3 refusing the delete is
+// store.ErrLocked when its message names the Object Lock (or the lock
+// ended less than five minutes ago by this clock), else
+// store.ErrAccessDenied (append-only credentials). Both are permanent. A
+// failed upload whose object got locked cannot be removed: it stays,
+// billed, until the lock ends, and a warning says so. Delete markers and
+// old versions that an earlier grsync (or another tool) left are not
+// looked for.
+//
+// Every archive is written with If-None-Match: * (PutObject and
+// CompleteMultipartUpload), so no write of grsync's can replace an
+// object, and a policy may require it (internal/iampolicy does, for an
+// append-only run that must not be able to overwrite archives). A 412
+// answer can then only come from the SDK retrying a request whose reply
+// was lost: the store checks the object's size and SHA-256 and takes it
+// as its own if they match, and never deletes it if they do not.
+//
+// New checks the bucket with ListObjectsV2 for at most one key under
+// PREFIX grsync/ rather than HeadBucket, because a policy can allow
+// s3:ListBucket for a prefix only (s3:prefix) but HeadBucket needs it for
+// the whole bucket. A LIST costs $0.005 per 1,000 against a HEAD's
+// $0.0004: a few thousandths of a dollar a year for a nightly sync.
+//
 // # Retrieval
 //
 // Objects in STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING (in its

@@ -81,7 +81,7 @@ func configError(err error, bucket, region string) *store.ConfigError {
 	case status == 403 || code == "AccessDenied" || code == "AllAccessDisabled":
 		return &store.ConfigError{
 			Err:  fmt.Errorf("access to bucket %q denied: %w", bucket, err),
-			Hint: "check the credentials (--profile, AWS_PROFILE, AWS_ACCESS_KEY_ID) and that their policy allows s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:RestoreObject on the bucket",
+			Hint: "check the credentials (--profile, AWS_PROFILE, AWS_ACCESS_KEY_ID) and that their policy allows what grsync needs on the bucket and prefix: grsync iam-policy prints that policy",
 		}
 	}
 	return nil

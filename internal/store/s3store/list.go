@@ -87,7 +87,7 @@ func (s *Store) describe(ctx context.Context, batch []store.Archive) ([]bool, er
 			case !st.hasDesc:
 				s.cfg.Logger.Warn("s3 store: object without a grsync description skipped", "location", s.Location(), "key", s.objectKey(batch[i].ID))
 			default:
-				batch[i].Description, keep[i] = st.description, true
+				batch[i].Description, batch[i].Lock, keep[i] = st.description, st.lock, true
 			}
 		})
 	}
@@ -95,21 +95,33 @@ func (s *Store) describe(ctx context.Context, batch []store.Archive) ([]bool, er
 	return keep, errors.Join(errs...)
 }
 
-// Delete removes archive id's object. An unknown id is store.ErrNotFound:
-// S3's DeleteObject succeeds for missing keys, so HeadObject asks first.
-// In a versioned bucket the old version stays (and is billed) until a
-// lifecycle rule removes it.
+// Delete removes archive id's object for good. An unknown id is
+// store.ErrNotFound: S3's DeleteObject succeeds for missing keys, so
+// HeadObject asks first; it also says the object's lock and version. An
+// object whose Object Lock holds is store.ErrLocked, and nothing is sent.
+// In a versioned bucket (every bucket with Object Lock) the version is
+// deleted (DeleteObject with its VersionId, which needs
+// s3:DeleteObjectVersion): a DeleteObject without one would only add a
+// delete marker, hiding the object while its bytes stay billed. A refusal
+// is store.ErrAccessDenied (an append-only policy) or store.ErrLocked.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	const op = "delete"
 	if err := s.Begin(ctx); err != nil {
 		return s.Fail(op, err)
 	}
-	if _, err := s.head(ctx, id); err != nil {
+	st, err := s.head(ctx, id)
+	if err != nil {
 		return s.Fail(op, err)
 	}
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(id))})
-	if err != nil {
-		return s.Fail(op, fmt.Errorf("archive %s: %w", id, s.classify(ctx, err)))
+	if st.lock.Holds(time.Now()) {
+		return s.Fail(op, store.Permanent(fmt.Errorf("archive %s is under S3 Object Lock (%s) and cannot be deleted before then: %w", id, st.lock, store.ErrLocked)))
+	}
+	in := &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(id))}
+	if st.versionID != "" {
+		in.VersionId = aws.String(st.versionID)
+	}
+	if _, err := s.client.DeleteObject(ctx, in); err != nil {
+		return s.Fail(op, fmt.Errorf("archive %s: %w", id, s.deleteError(ctx, err, st.lock)))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -62,8 +63,8 @@ type partResult struct {
 // upload (opt set) it hands the upload's ref to opt.Started before the
 // first part, and leaves the upload after a failure a later run may
 // continue.
-func (s *Store) putMultipart(ctx context.Context, id, description string, partSize int64, pool *bufPool, src *bodyReader, first []chunk, eof bool, opt *store.ResumeOptions) (store.Archive, error) {
-	uploadID, err := s.startMultipart(ctx, id, description, partSize)
+func (s *Store) putMultipart(ctx context.Context, id, description string, partSize int64, pool *bufPool, src *bodyReader, first []chunk, eof bool, opt *store.ResumeOptions, until time.Time) (store.Archive, error) {
+	uploadID, err := s.startMultipart(ctx, id, description, partSize, until)
 	if err != nil {
 		return store.Archive{}, err
 	}
@@ -73,7 +74,7 @@ func (s *Store) putMultipart(ctx context.Context, id, description string, partSi
 			return store.Archive{}, fmt.Errorf("multipart upload %s started: %w", uploadHandle(id, uploadID), err)
 		}
 	}
-	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: partSize, resumable: opt != nil}
+	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: partSize, resumable: opt != nil, until: until}
 	return m.run(ctx, description, pool, src, first, eof)
 }
 
@@ -89,6 +90,9 @@ type multipart struct {
 	// held is set when continuing an upload: the parts S3 holds.
 	held    *store.HeldParts[heldPart, chunk]
 	skipped func(int64) // told about each held part that compared equal
+	// until is the Object Lock retention the object must end up with
+	// (zero: none). CreateMultipartUpload carries it; verify checks it.
+	until time.Time
 }
 
 // run uploads the chunks already read and the rest of the body, Concurrency
@@ -97,12 +101,12 @@ type multipart struct {
 func (m *multipart) run(ctx context.Context, description string, pool *bufPool, src *bodyReader, first []chunk, eof bool) (_ store.Archive, err error) {
 	s := m.s
 	key := s.objectKey(m.id)
-	completed := false
+	completed, version := false, ""
 	defer func() {
 		switch {
 		case err == nil:
 		case completed:
-			s.deleteQuietly(ctx, key)
+			s.deleteQuietly(ctx, key, version)
 		case m.resumable && store.KeepUpload(ctx, err):
 			s.cfg.Logger.Debug("s3 store: multipart upload left for a later run to continue",
 				"location", s.Location(), "upload", uploadHandle(m.id, m.uploadID), "err", err)
@@ -158,21 +162,34 @@ func (m *multipart) run(ctx context.Context, description string, pool *bufPool, 
 	whole := sha256.Sum256(digests)
 	want := base64.StdEncoding.EncodeToString(whole[:]) + "-" + strconv.Itoa(len(parts))
 
+	// If-None-Match: * as for a single PutObject: a completion never
+	// replaces an object, and a 412 can only be a retried completion
+	// whose reply was lost.
 	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.cfg.Bucket),
 		Key:             aws.String(key),
 		UploadId:        aws.String(m.uploadID),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		IfNoneMatch:     aws.String("*"),
 	})
+	if err != nil && errPreconditionFailed(err) && ctx.Err() == nil {
+		s.cfg.Logger.Debug("s3 store: CompleteMultipartUpload answered 412; checking whether an earlier attempt completed it", "location", s.Location(), "archive", m.id)
+		a, verr := s.verify(ctx, m.id, description, src, want, m.until)
+		if verr != nil {
+			return store.Archive{}, fmt.Errorf("complete upload of %d parts: %w (and the object there is not this upload: %v)", len(parts), s.classify(ctx, err), verr)
+		}
+		s.removeUploadSidecar(ctx, m.id)
+		return a, nil
+	}
 	if err != nil {
 		return store.Archive{}, fmt.Errorf("complete upload of %d parts: %w", len(parts), s.classify(ctx, err))
 	}
-	completed = true
+	completed, version = true, aws.ToString(out.VersionId)
 	if got := aws.ToString(out.ChecksumSHA256); got != "" && !sameComposite(got, want) {
 		return store.Archive{}, fmt.Errorf("complete upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
 	}
 	s.removeUploadSidecar(ctx, m.id)
-	return s.verify(ctx, m.id, description, src, want)
+	return s.verify(ctx, m.id, description, src, want, m.until)
 }
 
 // sameComposite compares composite checksums "BASE64-N"; a missing "-N"

@@ -181,6 +181,14 @@ func operation(r *http.Request) string {
 			return "ListMultipartUploads"
 		case q.Has("uploadId"):
 			return "ListParts"
+		case q.Has("object-lock"):
+			return "GetObjectLockConfiguration"
+		case q.Has("versioning"):
+			return "GetBucketVersioning"
+		case q.Has("versions"):
+			return "ListObjectVersions"
+		case q.Has("retention"):
+			return "GetObjectRetention"
 		case !hasKey:
 			return "ListObjects"
 		}
@@ -189,6 +197,8 @@ func operation(r *http.Request) string {
 		switch {
 		case q.Has("partNumber"):
 			return "UploadPart"
+		case q.Has("retention"):
+			return "PutObjectRetention"
 		case !hasKey:
 			return "CreateBucket"
 		}

@@ -69,6 +69,7 @@ func (s *Store) PutResumable(ctx context.Context, body io.Reader, description st
 // resumable upload (see putMultipart).
 func (s *Store) put(ctx context.Context, body io.Reader, description string, opt *store.ResumeOptions) (store.Archive, error) {
 	id := newID()
+	until := s.newLockUntil()
 	partSize := s.partSizeFor(store.SizeHint(ctx))
 	pool := newBufPool(s.cfg.Concurrency + 1)
 	src := s.newBodyReader(ctx, body)
@@ -82,7 +83,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description string, opt
 		return store.Archive{}, err
 	}
 	if eof {
-		return s.putSingle(ctx, id, description, first, src)
+		return s.putSingle(ctx, id, description, first, src, until)
 	}
 	second, err := pool.get(ctx)
 	if err != nil {
@@ -93,9 +94,9 @@ func (s *Store) put(ctx context.Context, body io.Reader, description string, opt
 		return store.Archive{}, err
 	}
 	if len(second) == 0 {
-		return s.putSingle(ctx, id, description, first, src)
+		return s.putSingle(ctx, id, description, first, src, until)
 	}
-	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof, opt)
+	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof, opt, until)
 }
 
 // partSizeFor returns the configured part size, raised so that a body of
@@ -111,41 +112,61 @@ func (s *Store) partSizeFor(hint int64) int64 {
 	return min(ps, MaxPartSize)
 }
 
-// putSingle uploads data in one PutObject and verifies it.
-func (s *Store) putSingle(ctx context.Context, id, description string, data []byte, src *bodyReader) (a store.Archive, err error) {
+// putSingle uploads data in one PutObject, with its Object Lock retention
+// (until; zero for none) in the same request, and verifies it. The
+// request carries If-None-Match: * so that it can never replace an
+// object: an append-only policy may demand it (see internal/iampolicy). A
+// 412 can then only be the SDK retrying a PutObject whose reply was lost,
+// and verify decides whether the object is the one sent.
+func (s *Store) putSingle(ctx context.Context, id, description string, data []byte, src *bodyReader, until time.Time) (a store.Archive, err error) {
 	if err := ctx.Err(); err != nil {
 		return store.Archive{}, err
 	}
 	key := s.objectKey(id)
 	sum := sha256.Sum256(data)
 	want := base64.StdEncoding.EncodeToString(sum[:])
+	var version string
+	cleanup := true
 	defer func() {
-		if err != nil {
-			s.deleteQuietly(ctx, key)
+		if err != nil && cleanup {
+			s.deleteQuietly(ctx, key, version)
 		}
 	}()
+	mode, retain := s.lockFields(until)
 	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:            aws.String(s.cfg.Bucket),
-		Key:               aws.String(key),
-		Body:              bytes.NewReader(data),
-		ContentLength:     aws.Int64(int64(len(data))),
-		StorageClass:      types.StorageClass(s.classFor(ctx)),
-		Metadata:          descriptionMetadata(description),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		ChecksumSHA256:    aws.String(want),
+		Bucket:                    aws.String(s.cfg.Bucket),
+		Key:                       aws.String(key),
+		Body:                      bytes.NewReader(data),
+		ContentLength:             aws.Int64(int64(len(data))),
+		StorageClass:              types.StorageClass(s.classFor(ctx)),
+		Metadata:                  descriptionMetadata(description),
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:            aws.String(want),
+		IfNoneMatch:               aws.String("*"),
+		ObjectLockMode:            mode,
+		ObjectLockRetainUntilDate: retain,
 	})
-	if err != nil {
+	switch {
+	case err != nil && errPreconditionFailed(err) && ctx.Err() == nil:
+		// Someone else's object would never be deleted here.
+		cleanup = false
+		s.cfg.Logger.Debug("s3 store: PutObject answered 412; checking whether an earlier attempt stored the object", "location", s.Location(), "archive", id)
+		return s.verify(ctx, id, description, src, want, until)
+	case err != nil:
 		return store.Archive{}, fmt.Errorf("upload %d bytes: %w", len(data), s.classify(ctx, err))
 	}
+	version = aws.ToString(out.VersionId)
 	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != want {
 		return store.Archive{}, fmt.Errorf("upload %d bytes: S3 reports SHA-256 %s, sent %s: %w", len(data), got, want, errChecksum)
 	}
-	return s.verify(ctx, id, description, src, want)
+	return s.verify(ctx, id, description, src, want, until)
 }
 
 // verify checks with HeadObject that the new object has the size and
-// SHA-256 checksum of what was read from the body, and returns the archive.
-func (s *Store) verify(ctx context.Context, id, description string, src *bodyReader, want string) (store.Archive, error) {
+// SHA-256 checksum of what was read from the body, and, when the store
+// locks, a retention until until or later (setting it if S3 reports
+// none), and returns the archive.
+func (s *Store) verify(ctx context.Context, id, description string, src *bodyReader, want string, until time.Time) (store.Archive, error) {
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket:       aws.String(s.cfg.Bucket),
 		Key:          aws.String(s.objectKey(id)),
@@ -163,20 +184,26 @@ func (s *Store) verify(ctx context.Context, id, description string, src *bodyRea
 	case !sameComposite(got, want):
 		return store.Archive{}, fmt.Errorf("verify upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
 	}
+	lock, err := s.ensureLock(ctx, id, head, until)
+	if err != nil {
+		return store.Archive{}, fmt.Errorf("verify upload: %w", err)
+	}
 	created := time.Now().UTC()
 	if head.LastModified != nil {
 		created = head.LastModified.UTC()
 	}
-	return store.Archive{ID: id, Description: description, Size: src.n, Created: created, TreeHash: src.th.Digest().String()}, nil
+	return store.Archive{ID: id, Description: description, Size: src.n, Created: created, TreeHash: src.th.Digest().String(), Lock: lock}, nil
 }
 
-// deleteQuietly removes key after a failed Put, with a fresh short context
-// so that a cancelled Put still cleans up.
-func (s *Store) deleteQuietly(ctx context.Context, key string) {
+// deleteQuietly removes key (version versionID, if known) after a failed
+// Put, with a fresh short context so that a cancelled Put still cleans up.
+// An object already locked cannot be removed: it stays, billed, until its
+// lock ends, and a warning says so.
+func (s *Store) deleteQuietly(ctx context.Context, key, versionID string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}); err != nil && !isNotFound(err) {
-		s.cfg.Logger.Warn("s3 store: could not remove the object of a failed upload", "location", s.Location(), "key", key, "err", err)
+	if err := s.removeKey(ctx, key, versionID); err != nil {
+		s.cfg.Logger.Warn("s3 store: could not remove the object of a failed upload (an Object Lock keeps it, billed, until the lock ends)", "location", s.Location(), "key", key, "err", err)
 	}
 }
 

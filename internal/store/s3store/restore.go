@@ -24,6 +24,8 @@ type objectState struct {
 	description  string
 	hasDesc      bool // description holds a valid grsync description
 	created      time.Time
+	lock         store.Lock // its Object Lock retention, as far as the credentials may see it
+	versionID    string     // the current version's id; "" in a bucket never versioned
 }
 
 // head fetches archive id's state; a missing object wraps store.ErrNotFound.
@@ -38,7 +40,8 @@ func (s *Store) head(ctx context.Context, id string) (objectState, error) {
 	if err != nil {
 		return objectState{}, fmt.Errorf("archive %s: %w", id, s.classify(ctx, err))
 	}
-	st := objectState{size: aws.ToInt64(out.ContentLength), class: string(out.StorageClass), created: timeOrNow(out.LastModified)}
+	st := objectState{size: aws.ToInt64(out.ContentLength), class: string(out.StorageClass), created: timeOrNow(out.LastModified),
+		lock: lockFromHead(out), versionID: aws.ToString(out.VersionId)}
 	if st.class == "" {
 		st.class = "STANDARD"
 	}

@@ -71,7 +71,10 @@ func (s *Store) resume(ctx context.Context, body io.Reader, description string, 
 		return store.Archive{}, fmt.Errorf("upload %s: %w", ref.ID, err)
 	}
 	s.cfg.Logger.Debug("s3 store: continuing multipart upload", "location", s.Location(), "upload", ref.ID, "held_parts", len(held))
-	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: ref.PartSize, resumable: true, held: h, skipped: skipped}
+	// The lock was asked for when the upload was created, by an earlier
+	// run; the object must still end up locked for the full duration from
+	// now (verify extends the lock if needed).
+	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: ref.PartSize, resumable: true, held: h, skipped: skipped, until: s.newLockUntil()}
 	return m.run(ctx, description, newBufPool(s.cfg.Concurrency+1), s.newBodyReader(ctx, body), nil, false)
 }
 

@@ -28,7 +28,7 @@ const resumeBody = 5*MinPartSize + 100
 func craftUpload(t *testing.T, s *Store, desc string, data []byte, parts ...int32) store.UploadRef {
 	t.Helper()
 	id := newID()
-	uploadID, err := s.startMultipart(t.Context(), id, desc, MinPartSize)
+	uploadID, err := s.startMultipart(t.Context(), id, desc, MinPartSize, s.newLockUntil())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type Store struct {
 	client *s3.Client
 	store.Base
 	region string // the region in effect
+	// versioned is set when New found versioning on (it checks only when
+	// Object Lock is configured): deletes then remove versions.
+	versioned bool
 
 	// bufAllocs counts part buffers allocated by Puts, for tests of the
 	// memory bound.
@@ -43,9 +46,13 @@ var _ store.Store = (*Store)(nil)
 
 // New checks cfg, loads credentials and region the way the AWS CLI does
 // (config.LoadDefaultConfig with cfg.Profile and cfg.Region), and checks
-// with HeadBucket that the bucket exists and can be reached. A problem the
-// user must fix (a bad setting, a missing bucket, bad credentials, a wrong
-// region) is a *store.ConfigError with a Hint.
+// that the bucket exists and can be reached, by listing at most one key
+// under PREFIX grsync/ (ListObjectsV2, which a policy that lets grsync list
+// only its own prefix allows, unlike HeadBucket). With cfg.ObjectLock it
+// also checks that the bucket has Object Lock enabled and versioning on. A
+// problem the user must fix (a bad setting, a missing bucket, bad
+// credentials, a wrong region, a bucket that cannot lock) is a
+// *store.ConfigError with a Hint.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -116,6 +123,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.checkBucket(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.ObjectLock != "" {
+		if err := s.checkObjectLock(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -135,9 +147,12 @@ func location(bucket, prefix string) string {
 	return "s3:" + bucket + "/" + strings.TrimSuffix(prefix, "/")
 }
 
-// checkBucket turns the ways HeadBucket fails into ConfigErrors.
+// checkBucket lists at most one key under PREFIX grsync/, and turns the
+// ways that fails into ConfigErrors.
 func (s *Store) checkBucket(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)})
+	_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(s.cfg.Prefix + archivesDir), MaxKeys: aws.Int32(1),
+	})
 	if err == nil {
 		return nil
 	}

@@ -29,15 +29,20 @@ type uploadSidecar struct {
 // maxSidecar bounds how much of a sidecar is read.
 const maxSidecar = 64 << 10
 
-// startMultipart creates the multipart upload of archive id and its
-// sidecar, and returns the S3 upload id.
-func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64) (string, error) {
+// startMultipart creates the multipart upload of archive id, locked until
+// until (zero: no lock) once complete, and its sidecar, and returns the S3
+// upload id. Every part then goes with its SHA-256 checksum, which S3
+// requires (or a Content-MD5) of uploads to a locked object.
+func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64, until time.Time) (string, error) {
+	mode, retain := s.lockFields(until)
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket:            aws.String(s.cfg.Bucket),
-		Key:               aws.String(s.objectKey(id)),
-		StorageClass:      types.StorageClass(s.classFor(ctx)),
-		Metadata:          descriptionMetadata(description),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		Bucket:                    aws.String(s.cfg.Bucket),
+		Key:                       aws.String(s.objectKey(id)),
+		StorageClass:              types.StorageClass(s.classFor(ctx)),
+		Metadata:                  descriptionMetadata(description),
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ObjectLockMode:            mode,
+		ObjectLockRetainUntilDate: retain,
 	})
 	if err != nil {
 		return "", fmt.Errorf("start multipart upload: %w", s.classify(ctx, err))
@@ -55,7 +60,11 @@ func (s *Store) startMultipart(ctx context.Context, id, description string, part
 			ContentLength: aws.Int64(int64(len(body))),
 			ContentType:   aws.String("application/json"),
 			StorageClass:  types.StorageClassStandard,
+			IfNoneMatch:   aws.String("*"), // 412: an earlier attempt wrote it
 		})
+		if errPreconditionFailed(err) && ctx.Err() == nil {
+			err = nil
+		}
 	}
 	if err != nil {
 		s.abortQuietly(ctx, id, uploadID)
@@ -82,12 +91,19 @@ func (s *Store) abortQuietly(ctx context.Context, id, uploadID string) {
 	s.removeUploadSidecar(ctx, id)
 }
 
-// removeUploadSidecar deletes the sidecar of archive id's upload.
+// removeUploadSidecar deletes the sidecar of archive id's upload (its
+// version, in a versioned bucket). Sidecars are written without a lock.
+// Append-only credentials may not delete it: it stays (about 100 bytes),
+// which is expected and only logged at debug level.
 func (s *Store) removeUploadSidecar(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.uploadKey(id))})
-	if err != nil && !isNotFound(err) {
+	err := s.removeKey(ctx, s.uploadKey(id), "")
+	if code, status := apiError(err); code == "AccessDenied" || status == 403 {
+		s.cfg.Logger.Debug("s3 store: may not remove an upload's sidecar (append-only credentials); it stays", "location", s.Location(), "key", s.uploadKey(id))
+		return
+	}
+	if err != nil {
 		s.cfg.Logger.Warn("s3 store: could not remove an upload's sidecar", "location", s.Location(), "key", s.uploadKey(id), "err", err)
 	}
 }

@@ -24,13 +24,40 @@ type Store struct {
 	log *slog.Logger
 }
 
-// New wraps s. The wrapper implements store.Resumer exactly when s does.
+// New wraps s. The wrapper implements store.Resumer and store.Locker
+// exactly when s does.
 func New(s store.Store, log *slog.Logger) store.Store {
 	st := &Store{s: s, log: log}
+	var w store.Store = st
 	if rs, ok := s.(store.Resumer); ok {
-		return &resumer{Store: st, rs: rs}
+		w = &resumer{Store: st, rs: rs}
 	}
-	return st
+	if lk, ok := s.(store.Locker); ok {
+		return store.WithLocker(w, &locks{s: st, l: lk})
+	}
+	return w
+}
+
+// locks logs the calls of a store.Locker.
+type locks struct {
+	s *Store
+	l store.Locker
+}
+
+func (k *locks) LockPolicy() store.LockPolicy { return k.l.LockPolicy() }
+
+func (k *locks) Retention(ctx context.Context, id string) (store.Lock, error) {
+	start := time.Now()
+	l, err := k.l.Retention(ctx, id)
+	k.s.done(ctx, "retention", start, err, "archive", id, "lock", l.String())
+	return l, err
+}
+
+func (k *locks) ExtendRetention(ctx context.Context, id string, until time.Time) (store.Lock, error) {
+	start := time.Now()
+	l, err := k.l.ExtendRetention(ctx, id, until)
+	k.s.done(ctx, "extend retention", start, err, "archive", id, "until", until.UTC().Format(time.RFC3339), "lock", l.String())
+	return l, err
 }
 
 func (s *Store) done(ctx context.Context, op string, start time.Time, err error, attrs ...any) {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/grsync/grsync/internal/store"
 )
 
 // Limits and defaults of the Glacier API and of this store.
@@ -68,6 +70,14 @@ type Config struct {
 	// MaxBackoff caps the randomised, exponentially growing pause between
 	// attempts; 0 means 20s. Tests use a few milliseconds.
 	MaxBackoff time.Duration
+
+	// ObjectLock must be empty: a vault has no lock per archive. Its
+	// equivalent is Vault Lock, a policy on the whole vault (for instance
+	// one denying glacier:DeleteArchive for archives younger than N days)
+	// that the vault's owner applies once; grsync iam-policy --policy
+	// vault-lock prints one. New refuses a lock mode with a
+	// *store.ConfigError saying so.
+	ObjectLock store.LockMode
 
 	// Logger receives debug lines about retries, uploads and downloads;
 	// nil discards them.

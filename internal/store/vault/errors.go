@@ -40,7 +40,7 @@ func isCredentialCode(code string) bool {
 // Hints shown with configuration errors.
 const (
 	hintCredentials = "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile and ~/.aws/credentials"
-	hintAccess      = "the credentials may not use this vault: check the IAM policy (glacier:* on the vault) and --profile"
+	hintAccess      = "the credentials may not use this vault: check the IAM policy (grsync iam-policy prints the one grsync needs) and --profile"
 )
 
 // apiCode returns the AWS error code carried by err, or "".

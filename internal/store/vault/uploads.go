@@ -57,7 +57,11 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	return nil
 }
 
-// Delete deletes an archive; an unknown id is store.ErrNotFound.
+// Delete deletes an archive; an unknown id is store.ErrNotFound. A
+// refusal (AccessDeniedException: credentials under an append-only
+// policy, or a Vault Lock or vault access policy that denies the deletion)
+// is a permanent store.ErrAccessDenied, not a configuration error, so that
+// callers record what could not be deleted and go on.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	const op = "delete"
 	if err := s.Begin(ctx); err != nil {
@@ -66,6 +70,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	_, err := s.client.DeleteArchive(ctx, &glacier.DeleteArchiveInput{
 		AccountId: s.account(), VaultName: s.vault(), ArchiveId: aws.String(id),
 	})
+	if err != nil && apiCode(err) == codeAccessDenied && ctx.Err() == nil {
+		return s.Fail(op, store.Permanent(fmt.Errorf("archive %s: the credentials or the vault's policies (an append-only IAM policy, a Vault Lock) do not allow deleting it: %w: %w",
+			id, store.ErrAccessDenied, err)))
+	}
 	if err != nil {
 		return s.Fail(op, fmt.Errorf("archive %s: %w", id, withCtx(ctx, classify(err))))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,6 +42,13 @@ var _ store.Store = (*Store)(nil)
 // wrong region or endpoint — come back as one *store.ConfigError whose Hint
 // says what to do.
 func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.ObjectLock != "" {
+		return nil, &store.ConfigError{
+			Err: fmt.Errorf("glacier vault %s: --object-lock %s: a vault has no lock per archive", cfg.Vault, strings.ToLower(string(cfg.ObjectLock))),
+			Hint: "leave out --object-lock; a vault is made immutable with a Vault Lock policy on the whole vault, " +
+				"applied once by its owner: grsync iam-policy --policy vault-lock prints one (see the README)",
+		}
+	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, &store.ConfigError{

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,30 @@ type Catalog struct {
 	lock     *fileLock
 	now      func() time.Time
 	hooks    testHooks
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // statements run per file, prepared once
+}
+
+// prepared returns query prepared once for the catalogue's connection:
+// statements a sync runs for every file (finding content, matching an
+// older version) would otherwise be parsed again each time, which costs
+// more than running them.
+func (c *Catalog) prepared(query string) (*sql.Stmt, error) {
+	c.stmtMu.Lock()
+	defer c.stmtMu.Unlock()
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[query] = st
+	return st, nil
 }
 
 // testHooks let tests interrupt a write between its statements and its commit.
@@ -86,6 +111,12 @@ func (c *Catalog) Path() string { return c.path }
 // Close closes the database and releases the lock. It is safe to call twice.
 func (c *Catalog) Close() error {
 	var err error
+	c.stmtMu.Lock()
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
+	c.stmtMu.Unlock()
 	if c.db != nil {
 		if cerr := c.db.Close(); cerr != nil {
 			err = fmt.Errorf("close catalogue %s: %w", c.path, cerr)

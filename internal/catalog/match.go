@@ -12,11 +12,15 @@ import (
 // mtimeNS is compared exactly with rows that have it; rows of the Python
 // tools (no mtime_ns) are compared by their float mtime within a microsecond.
 func (c *Catalog) MatchVersion(targetID int64, path string, size int64, mtime float64, mtimeNS int64) (Version, bool, error) {
-	v, err := scanVersion(c.db.QueryRow("SELECT "+versionColumns+` FROM sync_history h
+	st, err := c.prepared("SELECT " + versionColumns + ` FROM sync_history h
 		WHERE h.target_id = ? AND h.path = ? AND h.file_size = ? AND h.deleted = 0 AND h.archive_id IS NOT NULL AND h.forgotten_at IS NULL
 		AND ((h.mtime_ns IS NOT NULL AND h.mtime_ns != 0 AND h.mtime_ns = ?)
 		  OR ((h.mtime_ns IS NULL OR h.mtime_ns = 0) AND abs(h.mtime - ?) < 0.000001))
-		ORDER BY h.id DESC LIMIT 1`, targetID, path, size, mtimeNS, mtime))
+		ORDER BY h.id DESC LIMIT 1`)
+	if err != nil {
+		return Version{}, false, wrap(c.path, "match version", err)
+	}
+	v, err := scanVersion(st.QueryRow(targetID, path, size, mtimeNS, mtime))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Version{}, false, nil
 	}

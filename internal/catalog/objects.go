@@ -130,9 +130,12 @@ func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
 		return Blob{}, false, nil
 	}
 	var b Blob
-	err := c.db.QueryRow(`SELECT `+blobColumns+` FROM blobs b JOIN objects o ON o.id = b.object_id
-		WHERE b.target_id = ? AND b.hash = ? AND o.deleted_at IS NULL ORDER BY b.id DESC LIMIT 1`,
-		targetID, hash).Scan(blobDest(&b)...)
+	st, err := c.prepared(`SELECT ` + blobColumns + ` FROM blobs b JOIN objects o ON o.id = b.object_id
+		WHERE b.target_id = ? AND b.hash = ? AND o.deleted_at IS NULL ORDER BY b.id DESC LIMIT 1`)
+	if err != nil {
+		return Blob{}, false, wrap(c.path, "find blob", err)
+	}
+	err = st.QueryRow(targetID, hash).Scan(blobDest(&b)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Blob{}, false, nil
 	}
@@ -148,9 +151,12 @@ func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
 // hashing it before chunking worth a second read.
 func (c *Catalog) HasWholeOfSize(targetID, size int64) (bool, error) {
 	var one int
-	err := c.db.QueryRow(`SELECT 1 FROM blobs b JOIN objects o ON o.id = b.object_id
-		WHERE b.target_id = ? AND b.size = ? AND b.kind IN ('archive', 'file') AND o.deleted_at IS NULL LIMIT 1`,
-		targetID, size).Scan(&one)
+	st, err := c.prepared(`SELECT 1 FROM blobs b JOIN objects o ON o.id = b.object_id
+		WHERE b.target_id = ? AND b.size = ? AND b.kind IN ('archive', 'file') AND o.deleted_at IS NULL LIMIT 1`)
+	if err != nil {
+		return false, wrap(c.path, "find content by size", err)
+	}
+	err = st.QueryRow(targetID, size).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

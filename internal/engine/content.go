@@ -34,6 +34,7 @@ var errChangedAgain = errors.New("file changed while it was being read, twice; n
 // fileWork is the content work on one file.
 type fileWork struct {
 	e     entry
+	known bool // the catalogue has rows of this path
 	retry bool // a second try, after the file changed while it was read
 }
 

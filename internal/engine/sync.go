@@ -310,7 +310,7 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		}
 		obs.Found(1, e.info.Size())
 		select {
-		case work <- fileWork{e: e}:
+		case work <- fileWork{e: e, known: known}:
 			return nil
 		case <-walkCtx.Done():
 			return walkCtx.Err()
@@ -446,7 +446,7 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 	obs := s.cfg.observer()
 	e := w.e
 	obs.Start(e.path, e.info.Size())
-	if done, err := s.sameContent(e); done || err != nil {
+	if done, err := s.sameContent(e, w.known); done || err != nil {
 		if err != nil {
 			s.fail(e.path, err)
 		}
@@ -518,7 +518,10 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 // catalogue already has: one matching an older version (the Python tools
 // counted any matching row as backed up), or one whose mode or owner alone
 // changed. It reports whether it handled the file.
-func (s *syncer) sameContent(e entry) (bool, error) {
+func (s *syncer) sameContent(e entry, known bool) (bool, error) {
+	if !known {
+		return false, nil // the catalogue has no row of this path
+	}
 	fi := e.info
 	ns := fi.ModTime().UnixNano()
 	old, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns)

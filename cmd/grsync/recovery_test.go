@@ -114,3 +114,54 @@ func TestPackScriptMatchesFormatDoc(t *testing.T) {
 		t.Fatal("scripts/grsync-pack.sh differs from the script in docs/FORMAT.md section 8.11")
 	}
 }
+
+// A large file stored in chunks comes back with standard tools too: the
+// version records (a pack) name its pieces, grsync-records.sh lists them,
+// grsync-pack.sh joins them. This is the recipe of docs/FORMAT.md section 11.
+func TestStandardToolsRebuildChunkedFile(t *testing.T) {
+	t.Parallel()
+	tools.Require(t, "age", "zstd", "tar", "sh", "awk")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	big := filepath.Join(src, "disk image.img")
+	content := randomBytes(t, 9<<20+12345)
+	writeFile(t, big, content, time.Unix(1700000000, 0))
+	key := newKey(t, dir)
+	mustRun(t, dir, 0, "--local-store", "st", "--encryption-key-file", key, src)
+	id := mustRun(t, dir, 0, "key", "export-age", "--encryption-key-file", key)
+	if err := os.WriteFile(filepath.Join(dir, "id.txt"), []byte(id.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := filepath.Abs("../../scripts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh := func(script string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...)
+		cmd.Dir = out
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+			t.Fatalf("%s: %v\n%s", script, err, stderr.String())
+		}
+	}
+	// Unpack every small object: the version records are among them (the
+	// packs of the chunks are large; nothing needs them unpacked).
+	archives, _ := filepath.Glob(filepath.Join(dir, "st", "archives", "*"))
+	for _, a := range archives {
+		if fi, err := os.Stat(a); err == nil && !strings.HasSuffix(a, ".json") && fi.Size() < 1<<20 {
+			sh(`sh "$1/grsync-pack.sh" unpack "$2" ../id.txt`, scripts, a)
+		}
+	}
+	sh(`sh "$1/grsync-records.sh" pieces "$2" "$3" < grsync/records.jsonl | sh "$1/grsync-pack.sh" join ../id.txt > rebuilt`,
+		scripts, big, filepath.Join(dir, "st", "archives"))
+	got, err := os.ReadFile(filepath.Join(out, "rebuilt"))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("the file rebuilt from its chunks differs (%d bytes, want %d): %v", len(got), len(content), err)
+	}
+}

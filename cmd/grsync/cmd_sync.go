@@ -32,6 +32,7 @@ type syncOptions struct {
 	packThreshold     string
 	changingFiles     string
 	catalogueClass    string
+	keepSnapshots     int
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -79,6 +80,7 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole; larger ones in content-defined chunks")
 	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
 	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
+	addKeepSnapshotsFlag(f, &o.keepSnapshots)
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	return cmd
 }
@@ -88,6 +90,7 @@ type packOptions struct {
 	size, threshold int64
 	changing        engine.ChangingPolicy
 	catalogueClass  string
+	keepSnapshots   int
 }
 
 func (o *syncOptions) packOptions() (packOptions, error) {
@@ -114,6 +117,10 @@ func (o *syncOptions) packOptions() (packOptions, error) {
 		return p, usagef("use STANDARD or GLACIER_IR: the catalogue's copies must be readable without a restore",
 			"invalid --catalogue-class %q", o.catalogueClass)
 	}
+	if err := checkKeepSnapshots(o.keepSnapshots); err != nil {
+		return p, err
+	}
+	p.keepSnapshots = o.keepSnapshots
 	return p, nil
 }
 
@@ -258,7 +265,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	start := time.Now()
 	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
 	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop,
-		ChangingFiles: pk.changing, Own: a.ownFiles(s.target.Location)})
+		ChangingFiles: pk.changing, Own: a.ownFiles(s.target.Location), Snapshots: engine.SnapshotPolicy{Keep: pk.keepSnapshots}})
 	stopCount()
 	prog.Finish()
 	if err != nil {
@@ -324,6 +331,7 @@ type syncSummary struct {
 	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
 	Failures        []failureJSON `json:"failures"`
+	Snapshot        snapshotJSON  `json:"snapshot"`
 	took            time.Duration
 	failures        []engine.Failure
 }
@@ -334,7 +342,7 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
 		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
-		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
+		Failures: failuresJSON(r.Failures), Snapshot: newSnapshotJSON(r.Snapshot, r.SnapshotErr), took: took, failures: r.Failures}
 }
 
 func (syncSummary) MessageType() string { return "summary" }
@@ -362,6 +370,7 @@ func (r syncSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out      ")
+	r.Snapshot.writeText(w, "  catalogue     ")
 	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
 	writeFailures(w, r.failures)
 }

@@ -361,7 +361,20 @@ func (c *Catalog) ImportRecords(targetID int64, lines []RecordLine) (ImportStats
 					blobs = append(blobs, id)
 				}
 				if len(l.Version.Pieces) > 0 {
+					// As Commit fills them: where the content starts, and
+					// the stored bytes of its pieces.
 					v.ArchiveID = l.Version.Pieces[0].Object
+					if err := tx.QueryRow(`SELECT coalesce(tree_hash, '') FROM objects WHERE target_id = ? AND archive_id = ?`,
+						targetID, v.ArchiveID).Scan(&v.Checksum); err != nil {
+						return fmt.Errorf("records line %d: %w", line, err)
+					}
+					for _, b := range blobs {
+						var n int64
+						if err := tx.QueryRow("SELECT length FROM blobs WHERE id = ?", b).Scan(&n); err != nil {
+							return fmt.Errorf("records line %d: %w", line, err)
+						}
+						v.StoredSize += n
+					}
 				}
 				id, err := insertVersion(tx, v)
 				if err != nil {

@@ -194,6 +194,12 @@ func readMetaObject(ctx context.Context, cfg *Config, o metaObject, w WaitOption
 	if err != nil {
 		return nil, err
 	}
+	return metaMember(cfg, o, raw)
+}
+
+// metaMember returns the one file member of records or snapshot object o,
+// whose bytes are raw.
+func metaMember(cfg *Config, o metaObject, raw []byte) ([]byte, error) {
 	if len(raw) > maxMetaObject {
 		return nil, fmt.Errorf("object %s is larger than %d bytes", o.archive.ID, maxMetaObject)
 	}

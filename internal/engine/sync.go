@@ -56,6 +56,9 @@ type SyncOptions struct {
 	Stop <-chan struct{}
 	// ChangingFiles is the policy for files that change while read, twice.
 	ChangingFiles ChangingPolicy
+	// Snapshots says when the run ends with a catalogue snapshot and how
+	// many the store keeps.
+	Snapshots SnapshotPolicy
 }
 
 // SyncResult is the summary of a sync.
@@ -77,6 +80,10 @@ type SyncResult struct {
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
+	// Snapshot says whether the run stored a catalogue snapshot;
+	// SnapshotErr why it could not (the next run tries again).
+	Snapshot    SnapshotResult
+	SnapshotErr error
 }
 
 type syncer struct {
@@ -151,6 +158,12 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	if ctx.Err() == nil {
 		if _, err := StoreRecords(ctx, cfg, s.run); err != nil {
 			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
+		}
+	}
+	if ctx.Err() == nil && !s.res.Interrupted {
+		s.res.Snapshot, s.res.SnapshotErr = MaintainSnapshots(ctx, cfg, opt.Snapshots)
+		if s.res.SnapshotErr != nil {
+			cfg.log().Warn("could not store a catalogue snapshot; the next run tries again", "err", s.res.SnapshotErr)
 		}
 	}
 	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })

@@ -108,15 +108,15 @@ func (p pushSummary) WriteText(w io.Writer) {
 // snapshotJSON says whether a run stored a catalogue snapshot (JSON
 // "snapshot" of the sync and push summaries).
 type snapshotJSON struct {
-	Taken       bool        `json:"taken"`
-	Reason      string      `json:"reason"`
-	Object      string      `json:"object,omitempty"`
-	CopyBytes   int64       `json:"copy_bytes,omitempty"`   // the catalogue copy
-	StoredBytes int64       `json:"stored_bytes,omitempty"` // compressed and encrypted
-	Seconds     float64     `json:"duration_seconds,omitempty"`
-	Deleted     []string    `json:"deleted"` // older snapshots deleted
-	Held        []heldJSON  `json:"held"`    // older snapshots kept past --keep-snapshots, and why
-	Error       string      `json:"error,omitempty"`
+	Taken       bool       `json:"taken"`
+	Reason      string     `json:"reason"`
+	Object      string     `json:"object,omitempty"`
+	CopyBytes   int64      `json:"copy_bytes,omitempty"`   // the catalogue copy
+	StoredBytes int64      `json:"stored_bytes,omitempty"` // compressed and encrypted
+	Seconds     float64    `json:"duration_seconds,omitempty"`
+	Deleted     []string   `json:"deleted"` // older snapshots deleted
+	Held        []heldJSON `json:"held"`    // older snapshots kept past --keep-snapshots, and why
+	Error       string     `json:"error,omitempty"`
 	took        time.Duration
 }
 

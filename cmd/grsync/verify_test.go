@@ -135,7 +135,7 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	r := h.run(t, 1, "verify")
 	wantSummary(t, r, "1 missing", "1 with another size", filepath.Base(ids["deleted.bin"]), filepath.Base(ids["truncated.bin"]))
 	r = h.run(t, 1, "verify", "--read-data", "--encryption-key-file", h.key)
-	wantSummary(t, r, "5 archives read", "3 damaged") // four files' and the version records
+	wantSummary(t, r, "6 archives read", "3 damaged") // four files', the version records and the catalogue snapshot
 	for _, n := range names[:3] {
 		wantSummary(t, r, filepath.Base(ids[n]), filepath.Join(src, n))
 	}

@@ -120,18 +120,8 @@ func (o *syncOptions) packOptions() (packOptions, error) {
 // parseSize reads a size: a number of bytes, or with a k, M or G suffix
 // (1024-based; "B" or "iB" may follow).
 func parseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'm', 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'g', 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
+	t, m := sizeSuffix(s, 1)
+	mult := int64(m)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > 1<<40/mult {
 		return 0, fmt.Errorf("bad size %q", s)

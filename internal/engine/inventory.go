@@ -360,19 +360,13 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 		obj := &catalog.NewObject{Object: catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectPack,
 			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created}}
 		b := &catalog.Batch{Objects: []*catalog.NewObject{obj}}
-		for _, e := range idx.Members {
-			kind := catalog.BlobFile
-			switch e.Kind {
-			case format.KindChunk:
-				kind = catalog.BlobChunk
-			case format.KindFile:
-			default:
+		for i, bl := range indexBlobs(idx, m.Encoding) {
+			if bl == nil {
 				continue
 			}
-			bl := &catalog.Blob{Hash: hex.EncodeToString(e.Hash), Size: e.Size, Offset: e.Offset, Length: e.Length,
-				Member: int64(e.Number), Kind: kind, Encoding: m.Encoding}
+			e := idx.Members[i]
 			obj.Blobs = append(obj.Blobs, bl)
-			if kind == catalog.BlobFile {
+			if bl.Kind == catalog.BlobFile {
 				if err := checkSafePath(e.Path); err != nil {
 					res.Records.Problems = append(res.Records.Problems, Failure{Path: "pack " + a.ID, Err: fmt.Errorf("its index names %w; not added", err)})
 					continue

@@ -78,9 +78,13 @@ func (s *lockingStore) setLock(id string, l store.Lock) {
 	s.locks[id] = l
 }
 
-func (s *lockingStore) LockPolicy() store.LockPolicy { return store.LockPolicy{Mode: s.mode, Days: s.days} }
+func (s *lockingStore) LockPolicy() store.LockPolicy {
+	return store.LockPolicy{Mode: s.mode, Days: s.days}
+}
 
-func (s *lockingStore) Retention(_ context.Context, id string) (store.Lock, error) { return s.lock(id), nil }
+func (s *lockingStore) Retention(_ context.Context, id string) (store.Lock, error) {
+	return s.lock(id), nil
+}
 
 func (s *lockingStore) ExtendRetention(_ context.Context, id string, until time.Time) (store.Lock, error) {
 	s.mu.Lock()

@@ -35,20 +35,7 @@ func (c *Catalog) NeededObjects(targetID int64, lockBefore time.Time) ([]Object,
 		q += ` AND (o.lock_until IS NULL OR o.lock_until <= ?)`
 		args = append(args, formatTime(lockBefore))
 	}
-	rows, err := c.db.Query(q+` ORDER BY o.id`, args...)
-	if err != nil {
-		return nil, wrap(c.path, "list needed objects", err)
-	}
-	var out []Object
-	for rows.Next() {
-		var o Object
-		if err := rows.Scan(objectDest(&o)...); err != nil {
-			rows.Close()
-			return nil, wrap(c.path, "list needed objects", err)
-		}
-		out = append(out, o)
-	}
-	return out, wrap(c.path, "list needed objects", closeRows(rows))
+	return c.queryObjects("list needed objects", q+` ORDER BY o.id`, args...)
 }
 
 // SetObjectLocks records the locks the store reports for objects of the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,6 +74,7 @@ restore works and sync skips unchanged files. The key is needed to read the
 metadata of encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.lockMaySet, a.lockRebuild = o.rebuild, o.rebuild // a rebuilt catalogue learns the target's lock
 			s, cfg, l, err := a.listing(cmd, o)
 			if s == nil || err != nil {
 				return err
@@ -96,6 +98,7 @@ metadata of encrypted backups.`,
 				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Waiting: res.Records.Waiting + res.PacksWaiting,
 				Unreadable: failuresJSON(d.Problems), problems: d.Problems}
 			a.out.Summary(sum)
+			a.warnUnrecordedLock(s, l)
 			if len(d.Problems) > 0 || sum.Rebuild.Waiting > 0 {
 				a.exitCode = exitPartial
 			}
@@ -105,6 +108,23 @@ metadata of encrypted backups.`,
 	cmd.Flags().BoolVar(&o.rebuild, "rebuild", false, "add what the archives describe to the catalogue")
 	o.addFlags(cmd)
 	return cmd
+}
+
+// warnUnrecordedLock warns after a rebuild when the store's objects are
+// locked but the catalogue records no lock for the target: syncs would
+// store new objects without one and extend none.
+func (a *app) warnUnrecordedLock(s *session, l engine.Listing) {
+	if s.target.LockMode != "" {
+		return
+	}
+	for _, ar := range l.Archives {
+		if ar.Lock.Mode != "" {
+			m := strings.ToLower(string(ar.Lock.Mode))
+			a.log.Warn(fmt.Sprintf("the store's objects are locked (%s) but the catalogue records no object lock for %s: syncs would neither lock new objects nor extend locks; "+
+				"run grsync inventory --rebuild again with --object-lock %s [--lock-days N] (N: the days new objects were locked for)", m, s.target.Location, m))
+			return
+		}
+	}
 }
 
 // inventoryPending says the store is still preparing its inventory (JSON

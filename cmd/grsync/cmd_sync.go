@@ -212,6 +212,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 			"--encrypt true but no key was given")
 	}
 
+	a.lockMaySet = true
 	s, err := a.openSession(false)
 	if err != nil {
 		return err
@@ -255,6 +256,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 		return err
 	}
 	a.out.Summary(newSyncSummary(s.target.Location, res, time.Since(start)))
+	a.reportLockFailures(res.Locks)
 	if len(res.Failures) > 0 || res.Interrupted {
 		a.exitCode = exitPartial
 	}
@@ -314,8 +316,12 @@ type syncSummary struct {
 	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
 	Failures        []failureJSON `json:"failures"`
-	took            time.Duration
-	failures        []engine.Failure
+	// Locks: on a target with an Object Lock, the locks extended.
+	Locks *lockJSON `json:"locks,omitempty"`
+	// NotDeleted: objects of failed uploads the store would not delete.
+	NotDeleted []undeletedJSON `json:"not_deleted,omitempty"`
+	took       time.Duration
+	failures   []engine.Failure
 }
 
 func newSyncSummary(target string, r engine.SyncResult, took time.Duration) syncSummary {
@@ -324,7 +330,8 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
 		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
-		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures}
+		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures,
+		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted)}
 }
 
 func (syncSummary) MessageType() string { return "summary" }
@@ -352,6 +359,8 @@ func (r syncSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out      ")
+	writeUndeleted(w, "  not deleted   ", r.NotDeleted)
+	r.Locks.writeText(w, "  locks         ", false)
 	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
 	writeFailures(w, r.failures)
 }

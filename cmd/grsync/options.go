@@ -45,6 +45,9 @@ type globalOptions struct {
 	bwRate            int64 // --bwlimit in bytes per second; 0 = no limit
 	config            string
 	configProfile     string
+	objectLock        string         // --object-lock as given
+	lockMode          store.LockMode // --object-lock, checked; "" when not given
+	lockDays          int            // --lock-days; 0 when not given
 }
 
 // envVars names the environment variable behind each flag that has one.
@@ -63,6 +66,8 @@ func envVars() map[string]string {
 		"bwlimit":             "GRSYNC_BWLIMIT",
 		"config":              "GRSYNC_CONFIG",
 		"config-profile":      "GRSYNC_CONFIG_PROFILE",
+		"object-lock":         "GRSYNC_OBJECT_LOCK",
+		"lock-days":           "GRSYNC_LOCK_DAYS",
 	}
 }
 
@@ -87,6 +92,9 @@ func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.bwlimit, "bwlimit", "", "limit transfers to and from the store to RATE bytes per second, all files together: 512k, 10M, 1.5G (k, M, G are 1024-based; a bare number is KiB/s)")
 	fs.StringVar(&g.config, "config", "", "config file (TOML) with settings and named profiles (default $XDG_CONFIG_HOME/grsync/config.toml, if it exists)")
 	fs.StringVarP(&g.configProfile, "config-profile", "P", "", "use the settings of this profile of the config file")
+	fs.StringVar(&g.objectLock, "object-lock", "", "S3 Object Lock of --bucket's objects: governance or compliance (the bucket needs Object Lock on); chosen by a target's first sync, remembered by the catalogue")
+	fs.IntVar(&g.lockDays, "lock-days", 0, "with --object-lock: days a new object stays locked (default: its class's minimum storage duration + 30, 210 for DEEP_ARCHIVE); "+
+		"iam-policy --policy vault-lock: the age below which archives cannot be deleted")
 	for name, env := range envVars() {
 		f := fs.Lookup(name)
 		f.Usage += " (env " + env + ")"
@@ -120,6 +128,17 @@ func (g *globalOptions) validate() error {
 		return err
 	}
 	g.bwRate = r
+	g.lockMode = ""
+	if g.objectLock != "" {
+		m, err := store.ParseLockMode(g.objectLock)
+		if err != nil {
+			return usagef("use --object-lock governance or --object-lock compliance", "%v", err)
+		}
+		g.lockMode = m
+	}
+	if g.lockDays < 0 || g.lockDays > s3store.MaxLockDays {
+		return usagef(fmt.Sprintf("give --lock-days from 1 to %d", s3store.MaxLockDays), "--lock-days %d is out of range", g.lockDays)
+	}
 	return nil
 }
 
@@ -194,38 +213,47 @@ func (a *app) pick(service string, remembered connection) connection {
 	return c
 }
 
-// remembered returns how the catalogue's target location was last
-// reached, peeking at an existing catalogue read-only; nothing if there is
-// none, it does not know the target, or the flags and environment already
-// say all it could.
-func (a *app) remembered(location string) connection {
+// memory is what the catalogue remembers of a target: how it was last
+// reached, its Object Lock, and whether anything is stored in it yet.
+type memory struct {
+	conn   connection
+	lock   lockSetting
+	stored bool
+}
+
+// remembered returns what the catalogue remembers of the target location,
+// peeking at an existing catalogue read-only; nothing if there is none, it
+// does not know the target, or the flags and environment already say all
+// it could. An S3 target's lock is always looked up.
+func (a *app) remembered(location string) memory {
 	need := false
 	switch {
 	case strings.HasPrefix(location, "s3:"):
-		need = a.g.region == "" || (a.g.endpoint == "" && !endpointFromEnv("S3"))
+		need = true // its lock
 	case strings.HasPrefix(location, "glacier:"):
 		need = a.g.endpoint == "" && !endpointFromEnv("GLACIER")
 	}
 	if !need || !fileExists(a.g.db) {
-		return connection{}
+		return memory{}
 	}
 	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: true})
 	if err != nil {
-		return connection{} // opening it for real reports the problem
+		return memory{stored: true} // opening it for real reports the problem
 	}
 	defer cat.Close()
 	t, ok, err := cat.Target(location)
 	if err != nil || !ok {
-		return connection{}
+		return memory{stored: err != nil}
 	}
-	return connection{t.Region, t.Endpoint}
+	stored, err := cat.HasStored(t.ID)
+	return memory{conn: connection{t.Region, t.Endpoint}, lock: targetLock(t), stored: stored || err != nil}
 }
 
 // openStore opens the store for a target location. create says whether a
 // missing local store may be created; remembered is how the catalogue last
-// reached the target.
-func (a *app) openStore(location string, create bool, remembered connection) (store.Store, connection, error) {
-	st, err := a.openStoreAt(location, create, remembered)
+// reached the target; lock is the Object Lock its objects are written with.
+func (a *app) openStore(location string, create bool, remembered connection, lock lockSetting) (store.Store, connection, error) {
+	st, err := a.openStoreAt(location, create, remembered, lock)
 	if err != nil {
 		return nil, connection{}, err
 	}
@@ -236,7 +264,7 @@ func (a *app) openStore(location string, create bool, remembered connection) (st
 	return a.wrapStore(st), c, nil
 }
 
-func (a *app) openStoreAt(location string, create bool, remembered connection) (store.Store, error) {
+func (a *app) openStoreAt(location string, create bool, remembered connection, lock lockSetting) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(location, "local:"):
 		dir := strings.TrimPrefix(location, "local:")
@@ -247,7 +275,10 @@ func (a *app) openStoreAt(location string, create bool, remembered connection) (
 			}
 			open = local.Open // a mistyped path is never created
 		}
-		s, err := open(dir, local.Options{})
+		s, err := open(dir, local.Options{ObjectLock: lock.mode})
+		if errors.As(err, new(*store.ConfigError)) {
+			return nil, err // its own hint
+		}
 		if err != nil {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
@@ -257,29 +288,49 @@ func (a *app) openStoreAt(location string, create bool, remembered connection) (
 		c := a.pick("GLACIER", remembered)
 		s, err := vault.New(a.ctx, vault.Config{
 			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: c.endpoint,
-			PartSize: a.partSize, Logger: a.log,
+			PartSize: a.partSize, Logger: a.log, ObjectLock: lock.mode,
 		})
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	case strings.HasPrefix(location, "s3:"):
-		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
-		var part int64
-		if a.partSize >= 5<<20 {
-			part = a.partSize // S3 parts are at least 5 MiB; below that, its default
-		}
-		c := a.pick("S3", remembered)
-		s, err := s3store.New(a.ctx, s3store.Config{
-			Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
-			Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
-		})
+		s, err := s3store.New(a.ctx, a.s3Config(location, remembered, lock))
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
 	return nil, usagef("", "unknown target %q", location)
+}
+
+// s3Config is the configuration of the S3 store at location.
+func (a *app) s3Config(location string, remembered connection, lock lockSetting) s3store.Config {
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
+	var part int64
+	if a.partSize >= 5<<20 {
+		part = a.partSize // S3 parts are at least 5 MiB; below that, its default
+	}
+	c := a.pick("S3", remembered)
+	return s3store.Config{
+		Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
+		Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
+		ObjectLock: lock.mode, LockDays: lock.days,
+	}
+}
+
+// checkSettings refuses, before the catalogue is read, the settings of an
+// S3 target that no lock the catalogue records could make right (a storage
+// class, a part size): a usage error then leaves every file as it was.
+func (a *app) checkSettings(location string) error {
+	if !strings.HasPrefix(location, "s3:") {
+		return nil
+	}
+	lock := lockSetting{mode: a.g.lockMode}
+	if lock.mode != "" {
+		lock.days = a.g.lockDays
+	}
+	return a.s3Config(location, connection{}, lock).Check()
 }
 
 // wrapStore stacks the wrappers every store runs under, in this one place,
@@ -476,8 +527,16 @@ func (a *app) openSessionFor(mode sessionMode) (*session, error) {
 	// catalogue, and no target in it, behind.
 	var st store.Store
 	var conn connection
+	var lock lockSetting
 	if loc != "" && mode == reachStore {
-		if st, conn, err = a.openStore(loc, true, a.remembered(loc)); err != nil {
+		if err := a.checkSettings(loc); err != nil {
+			return nil, err
+		}
+		mem := a.remembered(loc)
+		if lock, err = a.lockFor(loc, mem.lock, !mem.stored); err != nil {
+			return nil, err
+		}
+		if st, conn, err = a.openStore(loc, true, mem.conn, lock); err != nil {
 			return nil, err
 		}
 	}
@@ -521,10 +580,23 @@ func (a *app) openSessionFor(mode sessionMode) (*session, error) {
 		ok = true
 		return s, nil
 	}
+	stored, err := cat.HasStored(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	want, err := a.lockFor(loc, targetLock(t), !stored)
+	if err != nil {
+		return nil, err
+	}
 	if s.store == nil {
-		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}); err != nil {
+		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}, want); err != nil {
 			return nil, err
 		}
+	} else if want != lock {
+		return nil, fmt.Errorf("the catalogue %s changed while grsync started (%s now has %s); run the command again", a.g.db, loc, want)
+	}
+	if err := a.recordLock(s); err != nil {
+		return nil, err
 	}
 	if (conn.region != "" || conn.endpoint != "") && conn != (connection{t.Region, t.Endpoint}) {
 		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -106,7 +106,7 @@ type migration struct {
 
 func migrations() []migration {
 	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4},
-		{version: 5, apply: migrate5}, {version: 7, apply: migrate7}}
+		{version: 5, apply: migrate5}, {version: 7, apply: migrate7}, {version: 8, apply: migrate8}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one

@@ -23,6 +23,11 @@ type Target struct {
 	// Region and Endpoint are how the target was last reached: the AWS
 	// region and endpoint URL ("" for the provider's own); see SetConnection.
 	Region, Endpoint string
+	// LockMode is the S3 Object Lock mode its objects are written with
+	// ("GOVERNANCE" or "COMPLIANCE"; "" for none), and LockDays how long a
+	// new object stays locked; see SetLock.
+	LockMode string
+	LockDays int
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -32,14 +37,14 @@ type querier interface {
 }
 
 const targetColumns = `id, location, coalesce(key_fingerprint, ''), coalesce(encrypted, 0), created, last_used,
-	coalesce(region, ''), coalesce(endpoint, '')`
+	coalesce(region, ''), coalesce(endpoint, ''), coalesce(lock_mode, ''), coalesce(lock_days, 0)`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanTarget(r rowScanner) (Target, error) {
 	var t Target
 	var created, lastUsed sql.NullString
-	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint); err != nil {
+	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint, &t.LockMode, &t.LockDays); err != nil {
 		return Target{}, err
 	}
 	var err error

@@ -64,7 +64,7 @@ func AdoptOrphans(ctx context.Context, cfg *Config) (AdoptResult, error) {
 	mk := cfg.metaKey()
 	for _, a := range orphans {
 		obj := catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectArchive, Size: a.Size,
-			TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: a.Created}
+			TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: a.Created, LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}
 		m, err := format.ParseObjectDescription(a.Description, mk)
 		if err != nil {
 			// A v1 archive of an older grsync, or unreadable: recorded as

@@ -306,6 +306,17 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 			res.Legacy++
 		}
 	}
+	// The store's records say what an object held, the listing how it is
+	// locked now (extensions since included).
+	var locks []catalog.ObjectLock
+	for _, a := range l.Archives {
+		if a.Lock.Mode != "" {
+			locks = append(locks, catalog.ObjectLock{ArchiveID: a.ID, Mode: string(a.Lock.Mode), Until: a.Lock.Until})
+		}
+	}
+	if _, err := cfg.Catalog.SetObjectLocks(cfg.Target.ID, locks); err != nil {
+		return res, err
+	}
 	// What the catalogue holds now is in the store's records, or cannot be
 	// told better than the store already does.
 	if err := cfg.Catalog.MarkAllRecorded(cfg.Target.ID); err != nil {
@@ -358,7 +369,8 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 			continue
 		}
 		obj := &catalog.NewObject{Object: catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectPack,
-			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created}}
+			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created,
+			LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}}
 		b := &catalog.Batch{Objects: []*catalog.NewObject{obj}}
 		for i, bl := range indexBlobs(idx, m.Encoding) {
 			if bl == nil {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"filippo.io/age"
 
@@ -77,6 +78,23 @@ type SyncResult struct {
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
+	// Undeleted are objects the run stored, could not use, and could not
+	// delete either (append-only credentials, or an Object Lock): they are
+	// recorded as objects no version needs, for prune.
+	Undeleted []Undeleted
+	// Locks is what the run did to keep the Object Lock of what the
+	// target's kept versions need from running out (see ExtendLocks).
+	Locks LockResult
+}
+
+// Undeleted is an object a sync could not delete.
+type Undeleted struct {
+	ArchiveID string
+	Size      int64
+	// Locked: the store's Object Lock refused, until Until; otherwise the
+	// credentials may not delete (an append-only policy).
+	Locked bool
+	Until  time.Time
 }
 
 type syncer struct {
@@ -153,6 +171,16 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
 		}
 	}
+	// Then the locks of what the kept versions need are kept from running
+	// out (a run stopped early leaves that to the next one).
+	if ctx.Err() == nil && !s.res.Interrupted {
+		lr, err := ExtendLocks(ctx, cfg, LockOptions{})
+		s.res.Locks = lr
+		if err != nil {
+			return s.res, err
+		}
+	}
+	sort.Slice(s.res.Undeleted, func(i, j int) bool { return s.res.Undeleted[i].ArchiveID < s.res.Undeleted[j].ArchiveID })
 	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
 	return s.res, nil
 }

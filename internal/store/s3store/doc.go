@@ -11,6 +11,7 @@
 //	PREFIX grsync/<id>          one archive; user metadata x-amz-meta-grsync-desc
 //	PREFIX grsync-uploads/<id>  JSON sidecar of a multipart upload in progress
 //	PREFIX grsync-meta/<id>     reserved (see below)
+//	PREFIX grsync-refs/<name>   a ref (store.Store.Refs): a small STANDARD object holding its value
 //
 // An id is 43 characters of url-safe base64 from 32 random bytes. Keys are
 // opaque on purpose: a bucket listing, S3 server access logs, inventory

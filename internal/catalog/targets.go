@@ -23,6 +23,9 @@ type Target struct {
 	// Region and Endpoint are how the target was last reached: the AWS
 	// region and endpoint URL ("" for the provider's own); see SetConnection.
 	Region, Endpoint string
+	// StoreID is the id of the store's marker ("" until a command read or
+	// wrote it; see docs/FORMAT.md section 8).
+	StoreID string
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -32,14 +35,14 @@ type querier interface {
 }
 
 const targetColumns = `id, location, coalesce(key_fingerprint, ''), coalesce(encrypted, 0), created, last_used,
-	coalesce(region, ''), coalesce(endpoint, '')`
+	coalesce(region, ''), coalesce(endpoint, ''), coalesce(store_id, '')`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanTarget(r rowScanner) (Target, error) {
 	var t Target
 	var created, lastUsed sql.NullString
-	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint); err != nil {
+	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint, &t.StoreID); err != nil {
 		return Target{}, err
 	}
 	var err error

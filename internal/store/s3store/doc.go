@@ -153,5 +153,16 @@
 // the x-amz-restore header with HeadObject. DEEP_ARCHIVE offers no
 // Expedited tier; New refuses that combination as Config.Tier, and Request
 // refuses it for a DEEP_ARCHIVE object before sending a restore request.
-// An inventory needs no job: ListObjectsV2 plus one HeadObject per object.
+// An inventory needs no job: ListObjectsV2 plus one HeadObject per object,
+// 64 objects at a time, so a caller that stops early pays for few.
+//
+// # Refs
+//
+// A ref (store.Store.Refs) is the object PREFIX grsync-refs/<name>, its
+// body the value, always in the STANDARD class whatever Config.StorageClass
+// says, so it is read at once. Refs lists that folder and reads each object
+// (one LIST and at most 40 GETs); SetRef lists it (for the limit of 40) and
+// puts the object; DeleteRef asks HeadObject first, since DeleteObject of a
+// missing key succeeds. Cost: a ref is a few dozen bytes of STANDARD
+// storage, and reading the marker costs one LIST and one GET per run.
 package s3store

@@ -46,20 +46,7 @@ func (c *Catalog) TargetsByStoreID(storeID string) ([]Target, error) {
 	if storeID == "" {
 		return nil, nil
 	}
-	rows, err := c.db.Query("SELECT "+targetColumns+" FROM targets WHERE store_id = ? ORDER BY id", storeID)
-	if err != nil {
-		return nil, wrap(c.path, "find targets by store id", err)
-	}
-	var ts []Target
-	for rows.Next() {
-		t, err := scanTarget(rows)
-		if err != nil {
-			rows.Close()
-			return nil, wrap(c.path, "find targets by store id", err)
-		}
-		ts = append(ts, t)
-	}
-	return ts, wrap(c.path, "find targets by store id", closeRows(rows))
+	return c.queryTargets("find targets by store id", "WHERE store_id = ? ORDER BY id", storeID)
 }
 
 // MoveTarget gives target id the location newLocation, keeping its rows,

@@ -11,32 +11,11 @@ import (
 // targets and rows.
 func TestUpgradeFromVersion4(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v4.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []func(*sql.Tx, time.Time) error{migrate1, migrate2, migrate3, migrate4} {
-		if err := m(tx, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, q := range []string{
+	oldCatalogue(t, path, []func(*sql.Tx, time.Time) error{migrate1, migrate2, migrate3, migrate4},
 		"PRAGMA user_version = 4",
 		"INSERT INTO targets (id, location, key_fingerprint, encrypted) VALUES (1, 'local:/s', 'k1:00', 1)",
 		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, deleted, compression) VALUES ('/a', 3, 1.5, 'x', 1, 1500000000, 0, 'grsync1+zstd+age')",
-	} {
-		if _, err := tx.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	)
 
 	c, err := Open(path, OpenOptions{})
 	if err != nil {

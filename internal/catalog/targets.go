@@ -172,20 +172,26 @@ func (c *Catalog) EnsureTarget(location string) (Target, error) {
 
 // Targets returns every target, oldest first.
 func (c *Catalog) Targets() ([]Target, error) {
-	rows, err := c.db.Query("SELECT " + targetColumns + " FROM targets ORDER BY id")
+	return c.queryTargets("list targets", "ORDER BY id")
+}
+
+// queryTargets returns the targets selected by the clauses that follow
+// FROM targets.
+func (c *Catalog) queryTargets(op, clauses string, args ...any) ([]Target, error) {
+	rows, err := c.db.Query("SELECT "+targetColumns+" FROM targets "+clauses, args...)
 	if err != nil {
-		return nil, wrap(c.path, "list targets", err)
+		return nil, wrap(c.path, op, err)
 	}
 	var ts []Target
 	for rows.Next() {
 		t, err := scanTarget(rows)
 		if err != nil {
 			rows.Close()
-			return nil, wrap(c.path, "list targets", err)
+			return nil, wrap(c.path, op, err)
 		}
 		ts = append(ts, t)
 	}
-	return ts, wrap(c.path, "list targets", closeRows(rows))
+	return ts, wrap(c.path, op, closeRows(rows))
 }
 
 // DefaultTarget returns the most recently used target (by TouchTarget, or by

@@ -65,10 +65,7 @@ func (s *Store) readRefs() (map[string]string, error) {
 // new one, and a crash leaves one of them.
 func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	const op = "set ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, &value); err != nil {
+	if err := s.BeginRef(ctx, name, &value); err != nil {
 		return s.Fail(op, err)
 	}
 	if err := s.makeRefDir(); err != nil {
@@ -78,8 +75,9 @@ func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	if err != nil {
 		return s.Fail(op, err)
 	}
-	if _, ok := refs[name]; !ok && len(refs) >= store.MaxRefs {
-		return s.Fail(op, store.TooManyRefs(name))
+	_, has := refs[name]
+	if err := store.RoomForRef(len(refs), has, name); err != nil {
+		return s.Fail(op, err)
 	}
 	// The temporary name is not a valid ref name, so Refs never reads it.
 	tmp := filepath.Join(s.refDir(), "."+name+"."+newID()+".tmp")
@@ -113,10 +111,7 @@ func (s *Store) makeRefDir() error {
 // DeleteRef removes refs/<name> and fsyncs refs/.
 func (s *Store) DeleteRef(ctx context.Context, name string) error {
 	const op = "delete ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, nil); err != nil {
+	if err := s.BeginRef(ctx, name, nil); err != nil {
 		return s.Fail(op, err)
 	}
 	if err := removeFiles(s.refDir(), "ref "+name, s.refPath(name)); err != nil {

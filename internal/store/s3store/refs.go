@@ -78,18 +78,15 @@ func (s *Store) Refs(ctx context.Context) (map[string]string, error) {
 // STANDARD class; S3 replaces an object atomically).
 func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	const op = "set ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, &value); err != nil {
+	if err := s.BeginRef(ctx, name, &value); err != nil {
 		return s.Fail(op, err)
 	}
 	names, err := s.refNames(ctx)
 	if err != nil {
 		return s.Fail(op, err)
 	}
-	if len(names) >= store.MaxRefs && !slices.Contains(names, name) {
-		return s.Fail(op, store.TooManyRefs(name))
+	if err := store.RoomForRef(len(names), slices.Contains(names, name), name); err != nil {
+		return s.Fail(op, err)
 	}
 	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(s.cfg.Bucket),
@@ -109,10 +106,7 @@ func (s *Store) SetRef(ctx context.Context, name, value string) error {
 // missing keys, so HeadObject asks first.
 func (s *Store) DeleteRef(ctx context.Context, name string) error {
 	const op = "delete ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, nil); err != nil {
+	if err := s.BeginRef(ctx, name, nil); err != nil {
 		return s.Fail(op, err)
 	}
 	key := aws.String(s.refKey(name))

@@ -71,18 +71,16 @@ func (s *Store) Refs(ctx context.Context) (map[string]string, error) {
 // (LimitExceededException, a permanent error).
 func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	const op = "set ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, &value); err != nil {
+	if err := s.BeginRef(ctx, name, &value); err != nil {
 		return s.Fail(op, err)
 	}
 	refs, err := s.tags(ctx)
 	if err != nil {
 		return s.Fail(op, err)
 	}
-	if _, ok := refs[name]; !ok && len(refs) >= store.MaxRefs {
-		return s.Fail(op, store.TooManyRefs(name))
+	_, has := refs[name]
+	if err := store.RoomForRef(len(refs), has, name); err != nil {
+		return s.Fail(op, err)
 	}
 	_, err = s.client.AddTagsToVault(ctx, &glacier.AddTagsToVaultInput{
 		AccountId: s.account(), VaultName: s.vault(), Tags: map[string]string{refTagPrefix + name: value},
@@ -98,10 +96,7 @@ func (s *Store) SetRef(ctx context.Context, name, value string) error {
 // ref is store.ErrNotFound).
 func (s *Store) DeleteRef(ctx context.Context, name string) error {
 	const op = "delete ref"
-	if err := s.Begin(ctx); err != nil {
-		return s.Fail(op, err)
-	}
-	if err := store.CheckRef(name, nil); err != nil {
+	if err := s.BeginRef(ctx, name, nil); err != nil {
 		return s.Fail(op, err)
 	}
 	refs, err := s.tags(ctx)

@@ -8,7 +8,7 @@ import (
 )
 
 // migrate6 lets a target remember the identity of its store: the random
-// id of the store's marker (docs/FORMAT.md section 8), so that a store
+// id of the store's marker (docs/FORMAT.md section 10), so that a store
 // moved to another path is recognised and a different store at a known
 // location is refused.
 func migrate6(tx *sql.Tx, _ time.Time) error {

@@ -115,3 +115,32 @@ func TestReadOnlyCatalogRefusesStoreID(t *testing.T) {
 	_, err = ro.MoveTarget(tg.ID, "local:/t")
 	wantErrIs(t, err, ErrReadOnly)
 }
+
+// A catalogue written at version 7 before version 6 was merged (so without
+// targets.store_id) gains the column when opened, read-only or not.
+func TestVersion7WithoutVersion6GainsStoreID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v7.db")
+	oldCatalogue(t, path, []func(*sql.Tx, time.Time) error{migrate1, migrate2, migrate3, migrate4, migrate7},
+		"PRAGMA user_version = 7",
+		"INSERT INTO targets (id, location) VALUES (1, 'local:/s')",
+	)
+	ro, err := Open(path, OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg, ok, err := ro.Target("local:/s"); err != nil || !ok || tg.StoreID != "" {
+		t.Errorf("read-only: target %+v, %v, %v", tg, ok, err)
+	}
+	ro.Close()
+	c, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetStoreID(1, "00112233445566778899aabbccddeeff"); err != nil {
+		t.Fatalf("the store id of a completed version 7 catalogue: %v", err)
+	}
+	if lacks, err := lacksStoreID(c.db); err != nil || lacks {
+		t.Errorf("store_id still missing: %v, %v", lacks, err)
+	}
+}

@@ -24,7 +24,7 @@ type Target struct {
 	// region and endpoint URL ("" for the provider's own); see SetConnection.
 	Region, Endpoint string
 	// StoreID is the id of the store's marker ("" until a command read or
-	// wrote it; see docs/FORMAT.md section 8).
+	// wrote it; see docs/FORMAT.md section 10).
 	StoreID string
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // MarkerRef is the name of the ref that holds a store's marker
-// (docs/FORMAT.md section 8).
+// (docs/FORMAT.md section 10).
 const MarkerRef = "marker"
 
 // StoreMarker is what a store's refs say about who owns it.
@@ -51,7 +51,7 @@ func ReadMarker(ctx context.Context, st store.Store) (StoreMarker, error) {
 	case err != nil:
 		return StoreMarker{}, &store.ConfigError{
 			Err: fmt.Errorf("%s: %w", st.Location(), err),
-			Hint: "something other than grsync changed the store's marker (docs/FORMAT.md section 8.1 says where it is): " +
+			Hint: "something other than grsync changed the store's marker (docs/FORMAT.md section 10.1 says where it is): " +
 				"put the original back, or remove it and grsync writes a new one once it can prove the key",
 		}
 	}

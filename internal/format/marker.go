@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// StoreMarker is a store's marker (docs/FORMAT.md section 8): the value of
+// StoreMarker is a store's marker (docs/FORMAT.md section 10): the value of
 // its "marker" ref. It names the store (a random id) and the key that owns
 // it, as a proof that only the key can make, or says that the store's
 // archives are not encrypted.

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// The test vector of docs/FORMAT.md section 8.3 (key AAECAw...Hh8=).
+// The test vector of docs/FORMAT.md section 10.3 (key AAECAw...Hh8=).
 const vectorMarker = "grsync-store 1 id=000102030405060708090a0b0c0d0e0f key=Vv3zai-o7pHylhBEyHKCHw"
 
 func TestStoreMarkerParse(t *testing.T) {

@@ -76,7 +76,7 @@ func (k Key) ChunkerKey() [32]byte {
 }
 
 // MarkerKey returns the HMAC-SHA256 key of the store marker's key proof
-// (docs/FORMAT.md section 8).
+// (docs/FORMAT.md section 10).
 func (k Key) MarkerKey() [32]byte {
 	var out [32]byte
 	copy(out[:], k.derive(infoMarker, 32))

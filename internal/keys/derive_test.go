@@ -78,7 +78,7 @@ func TestDerivedVectors(t *testing.T) {
 	}
 }
 
-// TestMarkerProofVectorInFormatDoc checks that docs/FORMAT.md section 8
+// TestMarkerProofVectorInFormatDoc checks that docs/FORMAT.md section 10
 // shows the marker key and the marker of the test vector.
 func TestMarkerProofVectorInFormatDoc(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/FORMAT.md")

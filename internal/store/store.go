@@ -41,7 +41,7 @@
 //
 // Every store keeps, beside its archives, a few small named values that are
 // read at once and at no retrieval cost ("hot"): the store marker (who owns
-// the store, docs/FORMAT.md section 8), and later other pointers and
+// the store, docs/FORMAT.md section 10), and later other pointers and
 // settings. A ref name is 1 to MaxRefName characters of [a-z0-9-]; a value
 // is at most MaxRefValue characters of the set every store can carry,
 // which is what AWS accepts in a vault tag: letters, digits, space and

@@ -142,46 +142,87 @@ func TestMarkerOfAnUnencryptedStore(t *testing.T) {
 	}
 }
 
-// TestMarkerOfAnOlderGrsyncStore: archives an older grsync made (no
-// marker) prove their key through their encrypted metadata.
+// putV1 stores an archive as a grsync before packs did (one file per
+// archive, a grsync1: description), encrypted when key is given.
+func putV1(t *testing.T, st store.Store, key *keys.Key) {
+	t.Helper()
+	m := format.Meta{Path: "/old/file", Size: 1, ModTime: time.Unix(1700000000, 0), Mode: 0o644,
+		Encoding: "grsync1+zstd", Created: time.Unix(1700000001, 0)}
+	var mk *format.MetaKey
+	if key != nil {
+		k := format.MetaKey(key.MetadataKey())
+		mk, m.Encoding = &k, "grsync1+zstd+age"
+	}
+	descs, err := format.EncodeDescriptions(m, mk, rand.Reader)
+	if err != nil || len(descs) != 1 {
+		t.Fatalf("descriptions: %v, %v", descs, err)
+	}
+	if _, err := st.Put(t.Context(), bytes.NewReader([]byte("x")), descs[0]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMarkerOfAnOlderGrsyncStore: what an older grsync stored (no marker)
+// proves its key: v1 archives by their encrypted metadata, v2 objects
+// (packs) by their encrypted descriptions.
 func TestMarkerOfAnOlderGrsyncStore(t *testing.T) {
-	cfg, dir := setup(t, 0)
-	syncFile(t, cfg, dir, "a")
-	st, a, b := cfg.Store, cfg.Key, newKey(t)
-	none := StoreMarker{Supported: true}
 	for _, c := range []struct {
-		what string
-		use  StoreUse
-		want string
+		name, what string
+		fill       func(t *testing.T, cfg *Config, dir string)
 	}{
-		{"upload with another key", StoreUse{Key: b, Upload: true, Encrypt: true, Look: true, Probe: localProbe}, "metadata does not open with this key"},
-		{"upload without a key", StoreUse{Upload: true, Look: true, Probe: localProbe}, "metadata is encrypted)"},
-		{"restore with another key", StoreUse{Key: b, NeedKey: true, Look: true, Probe: localProbe}, "this store's backups use another key"},
+		{"v1 archives", "metadata", func(t *testing.T, cfg *Config, _ string) { putV1(t, cfg.Store, cfg.Key) }},
+		{"v2 objects", "description", func(t *testing.T, cfg *Config, dir string) { syncFile(t, cfg, dir, "a") }},
 	} {
-		_, err := check(t, st, nil, catalog.Target{}, c.use)
-		wantRefused(t, c.what, err, c.want, st, none)
-	}
-	// Read-only commands never write a marker, even with the right key.
-	if res, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: a, NeedKey: true, Look: true, Probe: localProbe}); err != nil || res.Marker.Present || !res.Unproved {
-		t.Errorf("restore with the right key: %+v, %v; want no marker written", res, err)
-	}
-	res, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: a, Upload: true, Encrypt: true, Look: true, Probe: localProbe})
-	if err != nil || !strings.Contains(res.Wrote, "metadata opens with this key") || !res.Marker.Proves(a.MarkerProof(res.Marker.ID)) {
-		t.Errorf("upload with the right key: %+v, %v; want a marker, proved by an archive's metadata", res, err)
+		t.Run(c.name, func(t *testing.T) {
+			cfg, dir := setup(t, 0)
+			c.fill(t, cfg, dir)
+			st, a, b := cfg.Store, cfg.Key, newKey(t)
+			none := StoreMarker{Supported: true}
+			for _, r := range []struct {
+				what string
+				use  StoreUse
+				want string
+			}{
+				{"upload with another key", StoreUse{Key: b, Upload: true, Encrypt: true, Look: true, Probe: localProbe}, c.what + " does not open with this key"},
+				{"upload without a key", StoreUse{Upload: true, Look: true, Probe: localProbe}, c.what + " is encrypted)"},
+				{"restore with another key", StoreUse{Key: b, NeedKey: true, Look: true, Probe: localProbe}, "this store's backups use another key"},
+			} {
+				_, err := check(t, st, nil, catalog.Target{}, r.use)
+				wantRefused(t, r.what, err, r.want, st, none)
+			}
+			// Read-only commands never write a marker, even with the right key.
+			if res, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: a, NeedKey: true, Look: true, Probe: localProbe}); err != nil || res.Marker.Present || !res.Unproved {
+				t.Errorf("restore with the right key: %+v, %v; want no marker written", res, err)
+			}
+			res, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: a, Upload: true, Encrypt: true, Look: true, Probe: localProbe})
+			if err != nil || !strings.Contains(res.Wrote, c.what+" opens with this key") || !res.Marker.Proves(a.MarkerProof(res.Marker.ID)) {
+				t.Errorf("upload with the right key: %+v, %v; want a marker, proved by the %s", res, err, c.what)
+			}
+		})
 	}
 }
 
 func TestMarkerOfAnOlderUnencryptedStore(t *testing.T) {
-	cfg, dir := setup(t, 0)
-	k := cfg.Key
-	cfg.Key, cfg.Encrypt = nil, false
-	syncFile(t, cfg, dir, "a")
-	st := cfg.Store
-	_, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: k, Upload: true, Encrypt: true, Look: true, Probe: localProbe})
-	wantRefused(t, "encrypted upload", err, "was stored without encryption", st, StoreMarker{Supported: true})
-	res, err := check(t, st, nil, catalog.Target{}, StoreUse{Upload: true, Look: true, Probe: localProbe})
-	if err != nil || !res.Marker.Present || res.Marker.Encrypted() {
-		t.Errorf("unencrypted upload: %+v, %v; want a key=none marker, every archive being unencrypted", res, err)
+	for _, c := range []struct {
+		name string
+		fill func(t *testing.T, cfg *Config, dir string)
+	}{
+		{"v1 archives", func(t *testing.T, cfg *Config, _ string) { putV1(t, cfg.Store, nil) }},
+		{"v2 objects", func(t *testing.T, cfg *Config, dir string) { syncFile(t, cfg, dir, "a") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, dir := setup(t, 0)
+			k := cfg.Key
+			cfg.Key, cfg.Encrypt = nil, false
+			c.fill(t, cfg, dir)
+			st := cfg.Store
+			_, err := check(t, st, nil, catalog.Target{}, StoreUse{Key: k, Upload: true, Encrypt: true, Look: true, Probe: localProbe})
+			wantRefused(t, "encrypted upload", err, "was stored without encryption", st, StoreMarker{Supported: true})
+			res, err := check(t, st, nil, catalog.Target{}, StoreUse{Upload: true, Look: true, Probe: localProbe})
+			if err != nil || !res.Marker.Present || res.Marker.Encrypted() {
+				t.Errorf("unencrypted upload: %+v, %v; want a key=none marker, every archive being unencrypted", res, err)
+			}
+		})
 	}
 }
 

@@ -51,8 +51,8 @@ func (ev evidence) unproved() string {
 
 // survey looks for evidence of the key a store's archives were made with.
 // A store that lists at once is asked: the descriptions of up to
-// surveyLimit archives (grsync's encrypted metadata opens only with its
-// key), and, where archives are read at once, up to surveyLegacyReads of
+// surveyLimit archives (grsync's encrypted metadata, and the encrypted
+// descriptions of its version 2 objects, open only with its key), and, where archives are read at once, up to surveyLegacyReads of
 // the Python tool's encrypted archives (a Fernet token authenticates only
 // with its key). Otherwise the store's own count says whether it is empty,
 // and the catalogue's records stand in for the archives: its encrypted
@@ -151,6 +151,10 @@ func surveyListing(ctx context.Context, st store.Store, key *keys.Key, reads boo
 // an archive of the Python tools (whose description says nothing of its
 // encryption).
 func (ev *evidence) look(a store.Archive, mk *format.MetaKey) (isLegacy bool) {
+	if _, ok := format.IsObjectDescription(a.Description); ok {
+		ev.lookObject(a, mk)
+		return false
+	}
 	p, err := format.ParseDescription(a.Description)
 	if err != nil {
 		_, lerr := legacy.ParseDescription(a.Description)
@@ -191,6 +195,39 @@ func (ev *evidence) look(a store.Archive, mk *format.MetaKey) (isLegacy bool) {
 		ev.other = true
 	}
 	return false
+}
+
+// lookObject notes what a version 2 object's description (a pack, a
+// catalogue snapshot, a records object) says: encrypted ones open only
+// with their key.
+func (ev *evidence) lookObject(a store.Archive, mk *format.MetaKey) {
+	encrypted := strings.HasPrefix(a.Description, "grsync2:e:")
+	if !encrypted {
+		m, err := format.ParseObjectDescription(a.Description, nil)
+		if err != nil || strings.HasSuffix(m.Encoding, "+age") {
+			ev.other = true
+		} else if ev.plain == "" {
+			ev.plain = fmt.Sprintf("object %s was stored without encryption", a.ID)
+		}
+		return
+	}
+	if ev.encrypted == "" {
+		ev.encrypted = fmt.Sprintf("object %s's description is encrypted", a.ID)
+	}
+	if mk == nil {
+		return
+	}
+	_, err := format.ParseObjectDescription(a.Description, mk)
+	switch {
+	case err == nil:
+		ev.proof = fmt.Sprintf("object %s's description opens with this key", a.ID)
+	case errors.Is(err, format.ErrWrongKey):
+		if ev.otherKey == "" {
+			ev.otherKey = fmt.Sprintf("object %s's description does not open with this key", a.ID)
+		}
+	default:
+		ev.other = true
+	}
 }
 
 // readLegacy reads the smallest of the Python tool's archives (up to

@@ -32,15 +32,20 @@ func (o *inventoryOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
 }
 
-// listing opens the session and fetches the store's listing (waiting with
-// --wait). While the store is still preparing it, it reports so, sets exit
-// code 3 and returns a nil session.
-func (a *app) listing(cmd *cobra.Command, o *inventoryOptions) (*session, *engine.Config, engine.Listing, error) {
+// listing opens the session in mode, checks the store for use, and
+// fetches the store's listing (waiting with --wait). While the store is
+// still preparing it, it reports so, sets exit code 3 and returns a nil
+// session.
+func (a *app) listing(cmd *cobra.Command, o *inventoryOptions, mode sessionMode, use engine.StoreUse) (*session, *engine.Config, engine.Listing, error) {
 	if err := checkPoll(o.poll); err != nil {
 		return nil, nil, engine.Listing{}, err
 	}
-	s, err := a.openSession(false)
+	s, err := a.openSessionFor(mode)
 	if err != nil {
+		return nil, nil, engine.Listing{}, err
+	}
+	if err := a.checkStore(s, use); err != nil {
+		s.Close()
 		return nil, nil, engine.Listing{}, err
 	}
 	cfg := a.engineConfig(s)
@@ -75,7 +80,13 @@ metadata of encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.lockMaySet, a.lockRebuild = o.rebuild, o.rebuild // a rebuilt catalogue learns the target's lock
-			s, cfg, l, err := a.listing(cmd, o)
+			// Only a rebuild writes backups into the catalogue: only then
+			// does the target become its default.
+			mode := listStore
+			if o.rebuild {
+				mode = writeStore
+			}
+			s, cfg, l, err := a.listing(cmd, o, mode, engine.StoreUse{NeedKey: o.rebuild, Look: true})
 			if s == nil || err != nil {
 				return err
 			}

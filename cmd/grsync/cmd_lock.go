@@ -40,7 +40,7 @@ extensions and sends nothing. On a target without a lock there is nothing to do.
   grsync lock extend --dry-run --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.openSession(false)
+			s, err := a.openSessionFor(writeStore)
 			if err != nil {
 				return err
 			}

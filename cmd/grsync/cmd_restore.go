@@ -166,11 +166,20 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 			return err
 		}
 	}
-	s, err := a.openSession(o.dryRun)
+	// Restore never creates a store or a target, nor makes the target the
+	// catalogue's default; a dry run reads the catalogue only.
+	mode := readStore
+	if o.dryRun {
+		mode = readCatalog
+	}
+	s, err := a.openSessionFor(mode)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if err := a.checkStore(s, engine.StoreUse{NeedKey: true, Look: true}); err != nil {
+		return err
+	}
 	if s.target.Encrypted && s.key == nil && !o.dryRun {
 		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted and no key was given", s.target.Location)
 	}

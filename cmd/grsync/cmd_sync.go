@@ -213,7 +213,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	}
 
 	a.lockMaySet = true
-	s, err := a.openSession(false)
+	s, err := a.openSessionFor(writeStore)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,13 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	case !encrypt && s.target.Encrypted:
 		return usagef("drop --encrypt false, or back up unencrypted files to another target",
 			"the backups in %s are encrypted; refusing to add unencrypted archives, which would show file names and contents to the storage provider", s.target.Location)
-	case !encrypt:
+	}
+	// The store's marker decides before anything is uploaded, whatever the
+	// catalogue says.
+	if err := a.checkStore(s, engine.StoreUse{Upload: true, Encrypt: encrypt, Look: true}); err != nil {
+		return err
+	}
+	if !encrypt {
 		a.log.Warn("encryption is off: the storage provider can read file names and contents; use --encrypt true with --encryption-key-file")
 	}
 	if encrypt && s.target.KeyFingerprint == "" {

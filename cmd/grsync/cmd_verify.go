@@ -48,7 +48,7 @@ with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 					return err
 				}
 			}
-			s, cfg, l, err := a.listing(cmd, o)
+			s, cfg, l, err := a.listing(cmd, o, readStore, engine.StoreUse{Look: true})
 			if s == nil || err != nil {
 				return err
 			}

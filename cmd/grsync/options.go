@@ -229,7 +229,7 @@ func (a *app) remembered(location string) memory {
 	need := false
 	switch {
 	case strings.HasPrefix(location, "s3:"):
-		need = true // its lock
+		need = true // its lock, its region and endpoint
 	case strings.HasPrefix(location, "glacier:"):
 		need = a.g.endpoint == "" && !endpointFromEnv("GLACIER")
 	}
@@ -249,19 +249,36 @@ func (a *app) remembered(location string) memory {
 	return memory{conn: connection{t.Region, t.Endpoint}, lock: targetLock(t), stored: stored || err != nil}
 }
 
-// openStore opens the store for a target location. create says whether a
-// missing local store may be created; remembered is how the catalogue last
-// reached the target; lock is the Object Lock its objects are written with.
-func (a *app) openStore(location string, create bool, remembered connection, lock lockSetting) (store.Store, connection, error) {
+// openStore opens the store for a target location, and says how it was
+// reached and what the marker check may ask of it. create says whether a
+// missing or empty local store folder may be made a store; remembered is
+// how the catalogue last reached the target; lock is the Object Lock its
+// objects are written with.
+func (a *app) openStore(location string, create bool, remembered connection, lock lockSetting) (store.Store, connection, engine.StoreProbe, error) {
 	st, err := a.openStoreAt(location, create, remembered, lock)
 	if err != nil {
-		return nil, connection{}, err
+		return nil, connection{}, engine.StoreProbe{}, err
 	}
 	var c connection
 	if cs, ok := st.(connected); ok {
 		c.region, c.endpoint = cs.Connection()
 	}
-	return a.wrapStore(st), c, nil
+	return a.wrapStore(st), c, probeOf(st), nil
+}
+
+// probeOf says what the marker check may ask of a store without a marker
+// at no retrieval cost: the local store lists and reads at once, S3 lists
+// at once, a vault only reports whether it counts any archive.
+func probeOf(st store.Store) engine.StoreProbe {
+	switch s := st.(type) {
+	case *local.Store:
+		return engine.StoreProbe{ListsAtOnce: true, ReadsAtOnce: true}
+	case *s3store.Store:
+		return engine.StoreProbe{ListsAtOnce: true}
+	case *vault.Store:
+		return engine.StoreProbe{Empty: s.Empty}
+	}
+	return engine.StoreProbe{}
 }
 
 func (a *app) openStoreAt(location string, create bool, remembered connection, lock lockSetting) (store.Store, error) {
@@ -271,7 +288,7 @@ func (a *app) openStoreAt(location string, create bool, remembered connection, l
 		open := local.New
 		if !create {
 			if _, err := os.Stat(dir); err != nil {
-				return nil, usagef("check --local-store, or run a sync first", "local store %s does not exist", dir)
+				return nil, usagef("check --local-store (is the disk connected?), or run a sync first", "local store %s does not exist", dir)
 			}
 			open = local.Open // a mistyped path is never created
 		}
@@ -391,23 +408,6 @@ func keyFileHint(err error) string {
 	return "make a key with: grsync keygen my.key (only for a new backup: a new key cannot read earlier ones)"
 }
 
-// session is an opened catalogue, target, store and key, ready for the engine.
-type session struct {
-	cat    *catalog.Catalog
-	target catalog.Target
-	store  store.Store
-	key    *keys.Key
-}
-
-func (s *session) Close() {
-	if s.store != nil {
-		s.store.Close()
-	}
-	if s.cat != nil {
-		s.cat.Close()
-	}
-}
-
 // openCatalog opens the catalogue, mapping its failures to clear messages.
 func (a *app) openCatalog(readOnly bool) (*catalog.Catalog, error) {
 	if readOnly && !fileExists(a.g.db) {
@@ -482,144 +482,16 @@ func (a *app) peekTarget() (peeked, error) {
 	return p, nil
 }
 
-// sessionMode says what a command reaches.
-type sessionMode int
-
-const (
-	readCatalog  sessionMode = iota // the catalogue, read-only (ls, restore --dry-run)
-	writeCatalog                    // the catalogue only (forget)
-	reachStore                      // the catalogue and the store
-)
-
-// openSession opens the catalogue and the store (readOnly: the catalogue
-// only, read-only); see openSessionFor.
-func (a *app) openSession(readOnly bool) (*session, error) {
-	if readOnly {
-		return a.openSessionFor(readCatalog)
-	}
-	return a.openSessionFor(reachStore)
-}
-
-// openSessionFor opens everything a command needs and checks that the key
-// is the one this target's backups use. A command that does not reach the
-// store opens none, so it needs no credentials, region or network, and it
-// refuses a target the catalogue does not know. One that does creates a
-// missing local store, and the target remembers the region and endpoint it
-// was reached with.
-func (a *app) openSessionFor(mode sessionMode) (*session, error) {
-	readOnly := mode == readCatalog
-	// Everything that can be checked without touching a file comes first,
-	// so a usage error leaves no catalogue or store behind.
-	key, err := a.loadKey()
-	if err != nil {
-		return nil, err
-	}
-	loc, err := a.g.targetLocation()
-	if err != nil {
-		return nil, err
-	}
-	if loc == "" && !fileExists(a.g.db) {
-		return nil, usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
-			"no target given, and no catalogue at %s to take it from", a.g.db)
-	}
-	// A target named by flags is opened first (its settings checked, its
-	// bucket or vault looked up), so that a mistake there leaves no
-	// catalogue, and no target in it, behind.
-	var st store.Store
-	var conn connection
-	var lock lockSetting
-	if loc != "" && mode == reachStore {
-		if err := a.checkSettings(loc); err != nil {
-			return nil, err
-		}
-		mem := a.remembered(loc)
-		if lock, err = a.lockFor(loc, mem.lock, !mem.stored); err != nil {
-			return nil, err
-		}
-		if st, conn, err = a.openStore(loc, true, mem.conn, lock); err != nil {
-			return nil, err
-		}
-	}
-	cat, err := a.openCatalog(readOnly)
-	if err != nil {
-		if st != nil {
-			st.Close()
-		}
-		return nil, err
-	}
-	s := &session{cat: cat, key: key, store: st}
-	ok := false
-	defer func() {
-		if !ok {
-			s.Close()
-		}
-	}()
-	if loc == "" {
-		if loc, err = a.resolveTarget(cat); err != nil {
-			return nil, err
-		}
-	}
-	t, found, err := cat.Target(loc)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		if mode != reachStore {
-			return nil, usagef("check the target flags, or leave them out to use the catalogue's own target",
-				"the catalogue %s has no backups for %s", a.g.db, loc)
-		}
-		if t, err = cat.EnsureTarget(loc); err != nil {
-			return nil, err
-		}
-	}
-	s.target = t
-	if err := checkKey(t, s.key); err != nil {
-		return nil, err
-	}
-	if mode != reachStore {
-		ok = true
-		return s, nil
-	}
-	stored, err := cat.HasStored(t.ID)
-	if err != nil {
-		return nil, err
-	}
-	want, err := a.lockFor(loc, targetLock(t), !stored)
-	if err != nil {
-		return nil, err
-	}
-	if s.store == nil {
-		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}, want); err != nil {
-			return nil, err
-		}
-	} else if want != lock {
-		return nil, fmt.Errorf("the catalogue %s changed while grsync started (%s now has %s); run the command again", a.g.db, loc, want)
-	}
-	if err := a.recordLock(s); err != nil {
-		return nil, err
-	}
-	if (conn.region != "" || conn.endpoint != "") && conn != (connection{t.Region, t.Endpoint}) {
-		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {
-			return nil, err
-		}
-		s.target.Region, s.target.Endpoint = conn.region, conn.endpoint
-	}
-	if err := cat.TouchTarget(t.ID); err != nil {
-		return nil, err
-	}
-	ok = true
-	return s, nil
-}
-
-// checkKey refuses a key other than the one the target's backups were made
-// with: mixing keys in one backup makes it unrecoverable.
+// checkKey refuses a key other than the one the catalogue recorded for the
+// target's backups, with the message the store's marker gives: mixing keys
+// in one store makes part of the backup unreadable.
 func checkKey(t catalog.Target, k *keys.Key) error {
 	if k == nil || t.KeyFingerprint == "" {
 		return nil
 	}
 	if fp := k.Fingerprint(); fp != t.KeyFingerprint {
-		return usagef("use the key file you used for the earlier backups of this target; a different key would make the backup unrecoverable",
-			"wrong key for %s: its backups use key %s, this key is %s", t.Location, t.KeyFingerprint, fp)
+		return usagef("use the key file of this store's earlier backups; grsync never mixes keys in one store, which would leave part of the backup unreadable",
+			"%s: this store's backups use another key: the catalogue recorded key %s for them, this key is %s", t.Location, t.KeyFingerprint, fp)
 	}
 	return nil
 }

@@ -17,19 +17,20 @@ import (
 
 // app holds what one run of grsync shares between its commands.
 type app struct {
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer     // term: log lines erase the progress line first
-	term     *ui.Terminal  // stderr, and whether it is a terminal
-	stop     chan struct{} // closed on the first Ctrl-C
-	exitCode int
-	g        globalOptions
-	log      *slog.Logger
-	out      ui.Output       // command results: text or JSON lines
-	json     *ui.JSONWriter  // stdout as JSON lines with --json, else nil
-	ctx      context.Context // the command's context, for opening stores
-	partSize int64           // sync's --part-size; 0 = the store's default
-	fakeNow  time.Time       // $GRSYNC_FAKE_NOW, if set
+	stdin        io.Reader
+	stdout       io.Writer
+	stderr       io.Writer     // term: log lines erase the progress line first
+	term         *ui.Terminal  // stderr, and whether it is a terminal
+	stop         chan struct{} // closed on the first Ctrl-C
+	exitCode     int
+	g            globalOptions
+	log          *slog.Logger
+	out          ui.Output       // command results: text or JSON lines
+	json         *ui.JSONWriter  // stdout as JSON lines with --json, else nil
+	ctx          context.Context // the command's context, for opening stores
+	partSize     int64           // sync's --part-size; 0 = the store's default
+	fakeNow      time.Time       // $GRSYNC_FAKE_NOW, if set
+	warnedNoRefs bool            // the "cannot carry a store marker" warning was given
 	// lockMaySet: the command (sync, inventory --rebuild) may choose the
 	// Object Lock of a target that has nothing stored yet, and records it;
 	// lockRebuild: also of one that records no lock (inventory --rebuild
@@ -81,6 +82,7 @@ glacier-rsync command lines work unchanged.
 		a.keyCommand(),
 		a.forgetCommand(),
 		a.iamPolicyCommand(),
+		a.targetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"

@@ -36,6 +36,8 @@
 //	-min-part-size n      smallest part size in bytes, a power of two (default 1048576)
 //	-account id           account id in ARNs (default 123456789012)
 //	-region name          region in ARNs (default us-east-1)
+//	-no-tags              answer the vault tag operations as a service without
+//	                      them (404 with an HTML page, as moto does)
 //	-log-level level      debug, info, warn or error (default info)
 //
 // Durations use Go syntax: 500ms, 4h, 1h30m. A delay of 0 means the default;
@@ -106,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.cfg.MinPartSize, "min-part-size", glacieremu.DefaultMinPartSize, "smallest part size in bytes (a power of two)")
 	fs.StringVar(&o.cfg.AccountID, "account", glacieremu.DefaultAccountID, "account id in ARNs")
 	fs.StringVar(&o.cfg.Region, "region", glacieremu.DefaultRegion, "region in ARNs")
+	fs.BoolVar(&o.cfg.NoTags, "no-tags", false, "answer the vault tag operations as a service without them (404, as moto)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

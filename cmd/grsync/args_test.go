@@ -63,7 +63,7 @@ func TestNormalizeArgsSuggests(t *testing.T) {
 			t.Errorf("%q: want a suggestion, got %v", in, err)
 		}
 	}
-	for _, in := range []string{"/home/alice", "docs", "--vault v --region r /path"} {
+	for _, in := range []string{"/home/alice", "docs", "logs", "--vault v --region r /path"} {
 		if _, err := normalizeArgs(root, strings.Fields(in)); err != nil {
 			t.Errorf("%q: %v", in, err)
 		}

@@ -57,13 +57,16 @@ catalogue back from the store alone.`,
 				return usagef("use STANDARD or GLACIER_IR: the catalogue's copies must be readable without a restore",
 					"invalid --catalogue-class %q", class)
 			}
-			s, err := a.openSession(false)
+			s, err := a.openSessionFor(readStore)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			if s.target.Encrypted && s.key == nil {
 				return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted and no key was given", s.target.Location)
+			}
+			if err := a.checkStore(s, engine.StoreUse{Upload: true, Encrypt: s.target.Encrypted, Look: true}); err != nil {
+				return err
 			}
 			cfg := a.engineConfig(s)
 			cfg.Encrypt = s.target.Encrypted

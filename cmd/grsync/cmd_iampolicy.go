@@ -7,23 +7,21 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/grsync/grsync/internal/iampolicy"
-	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/s3store"
 )
 
+// iamPolicyOptions are iam-policy's own flags; --object-lock and
+// --lock-days are everyone's (the catalogue remembers a target's lock, so
+// without them the policy fits the catalogue's target).
 type iamPolicyOptions struct {
 	appendOnly         bool
 	policy             string
-	objectLock         string
-	lockDays           int
 	account, principal string
 }
 
 func (o *iamPolicyOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.appendOnly, "append-only", false, "no delete at all: for the machine that runs the nightly sync (prune runs elsewhere)")
 	f.StringVar(&o.policy, "policy", "iam", "which policy: iam (for the user or role), vault-access or vault-lock (vaults)")
-	f.StringVar(&o.objectLock, "object-lock", "", "the bucket's objects are locked (governance or compliance): add what that needs")
-	f.IntVar(&o.lockDays, "lock-days", 0, "S3: the lock duration (default: the storage class's minimum + 30 days); vault-lock: the age below which archives cannot be deleted (default 120)")
 	f.StringVar(&o.account, "account", "", "the vault's 12-digit AWS account id (default: a placeholder to replace)")
 	f.StringVar(&o.principal, "principal", "", "vault-access: the ARN of the user or role grsync runs as (default: a placeholder)")
 }
@@ -37,7 +35,8 @@ func (a *app) iamPolicyCommand() *cobra.Command {
 target (--bucket and --prefix, --vault and --region, or the catalogue's target)
 and do nothing else: exactly the actions sync, restore, verify and prune call, on
 exactly that bucket and prefix or vault. Notes on standard error say how to apply
-it and what it cannot prevent. Nothing is sent to AWS.
+it and what it cannot prevent. Nothing is sent to AWS. A target whose catalogue
+records an object lock gets the policy for it without --object-lock.
 
 --append-only leaves out every delete, for the machine that runs the nightly
 sync: its key, if stolen, cannot delete or replace what is stored. Run prune
@@ -61,21 +60,12 @@ func (a *app) runIAMPolicy(o *iamPolicyOptions) error {
 	if err != nil {
 		return usagef("use --policy iam, vault-access or vault-lock", "%v", err)
 	}
-	loc, err := a.g.targetLocation()
+	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
-	if loc == "" && fileExists(a.g.db) {
-		cat, err := a.openCatalog(true)
-		if err != nil {
-			return err
-		}
-		loc, err = a.resolveTarget(cat)
-		cat.Close()
-		if err != nil {
-			return err
-		}
-	}
+	p.close()
+	loc := p.loc
 	if loc == "" {
 		return usagef("give --bucket NAME [--prefix P], or --vault NAME --region R", "no target to write a policy for")
 	}
@@ -86,20 +76,21 @@ func (a *app) runIAMPolicy(o *iamPolicyOptions) error {
 	if !target.IsVault() {
 		target.Region = a.g.region
 	}
-	opt := iampolicy.Options{AppendOnly: o.appendOnly, Account: o.account, Principal: o.principal, LockDays: o.lockDays}
-	if o.objectLock != "" {
-		if _, err := store.ParseLockMode(o.objectLock); err != nil {
-			return usagef("use --object-lock governance or --object-lock compliance", "%v", err)
+	opt := iampolicy.Options{AppendOnly: o.appendOnly, Account: o.account, Principal: o.principal, LockDays: a.g.lockDays}
+	lock := lockSetting{mode: a.g.lockMode, days: a.g.lockDays}
+	if lock.mode == "" && p.found && kind == iampolicy.KindIAM {
+		lock = targetLock(p.target) // the catalogue's, when the flags do not say
+		if a.g.lockDays == 0 {
+			opt.LockDays = lock.days
 		}
+	}
+	if lock.mode != "" {
 		opt.ObjectLock = true
 		if opt.LockDays == 0 {
 			opt.LockDays = s3store.DefaultLockDays(a.g.storageClass)
 		}
-	} else if o.lockDays != 0 && kind != iampolicy.KindVaultLock {
-		return usagef("give --object-lock governance or compliance with --lock-days", "--lock-days %d without --object-lock", o.lockDays)
-	}
-	if o.lockDays < 0 || o.lockDays > s3store.MaxLockDays {
-		return usagef(fmt.Sprintf("give --lock-days from 1 to %d", s3store.MaxLockDays), "--lock-days %d is out of range", o.lockDays)
+	} else if a.g.lockDays != 0 && kind != iampolicy.KindVaultLock {
+		return usagef("give --object-lock governance or compliance with --lock-days", "--lock-days %d without --object-lock", a.g.lockDays)
 	}
 	doc, err := iampolicy.Policy(kind, target, opt)
 	if err != nil {

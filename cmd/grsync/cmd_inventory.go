@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,15 +32,20 @@ func (o *inventoryOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
 }
 
-// listing opens the session and fetches the store's listing (waiting with
-// --wait). While the store is still preparing it, it reports so, sets exit
-// code 3 and returns a nil session.
-func (a *app) listing(cmd *cobra.Command, o *inventoryOptions) (*session, *engine.Config, engine.Listing, error) {
+// listing opens the session in mode, checks the store for use, and
+// fetches the store's listing (waiting with --wait). While the store is
+// still preparing it, it reports so, sets exit code 3 and returns a nil
+// session.
+func (a *app) listing(cmd *cobra.Command, o *inventoryOptions, mode sessionMode, use engine.StoreUse) (*session, *engine.Config, engine.Listing, error) {
 	if err := checkPoll(o.poll); err != nil {
 		return nil, nil, engine.Listing{}, err
 	}
-	s, err := a.openSession(false)
+	s, err := a.openSessionFor(mode)
 	if err != nil {
+		return nil, nil, engine.Listing{}, err
+	}
+	if err := a.checkStore(s, use); err != nil {
+		s.Close()
 		return nil, nil, engine.Listing{}, err
 	}
 	cfg := a.engineConfig(s)
@@ -73,7 +79,14 @@ restore works and sync skips unchanged files. The key is needed to read the
 metadata of encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, cfg, l, err := a.listing(cmd, o)
+			a.lockMaySet, a.lockRebuild = o.rebuild, o.rebuild // a rebuilt catalogue learns the target's lock
+			// Only a rebuild writes backups into the catalogue: only then
+			// does the target become its default.
+			mode := listStore
+			if o.rebuild {
+				mode = writeStore
+			}
+			s, cfg, l, err := a.listing(cmd, o, mode, engine.StoreUse{NeedKey: o.rebuild, Look: true})
 			if s == nil || err != nil {
 				return err
 			}
@@ -96,6 +109,7 @@ metadata of encrypted backups.`,
 				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Waiting: res.Records.Waiting + res.PacksWaiting,
 				Unreadable: failuresJSON(d.Problems), problems: d.Problems}
 			a.out.Summary(sum)
+			a.warnUnrecordedLock(s, l)
 			if len(d.Problems) > 0 || sum.Rebuild.Waiting > 0 {
 				a.exitCode = exitPartial
 			}
@@ -105,6 +119,23 @@ metadata of encrypted backups.`,
 	cmd.Flags().BoolVar(&o.rebuild, "rebuild", false, "add what the archives describe to the catalogue")
 	o.addFlags(cmd)
 	return cmd
+}
+
+// warnUnrecordedLock warns after a rebuild when the store's objects are
+// locked but the catalogue records no lock for the target: syncs would
+// store new objects without one and extend none.
+func (a *app) warnUnrecordedLock(s *session, l engine.Listing) {
+	if s.target.LockMode != "" {
+		return
+	}
+	for _, ar := range l.Archives {
+		if ar.Lock.Mode != "" {
+			m := strings.ToLower(string(ar.Lock.Mode))
+			a.log.Warn(fmt.Sprintf("the store's objects are locked (%s) but the catalogue records no object lock for %s: syncs would neither lock new objects nor extend locks; "+
+				"run grsync inventory --rebuild again with --object-lock %s [--lock-days N] (N: the days new objects were locked for)", m, s.target.Location, m))
+			return
+		}
+	}
 }
 
 // inventoryPending says the store is still preparing its inventory (JSON

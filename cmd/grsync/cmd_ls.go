@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
 
@@ -26,11 +27,14 @@ quoted, with any control character escaped; --json gives them as they are.`,
 			if err != nil {
 				return err
 			}
-			s, err := a.openSession(true)
+			s, err := a.openSessionFor(readCatalog)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			if err := a.checkStore(s, engine.StoreUse{}); err != nil {
+				return err
+			}
 			sums, err := s.cat.Summaries(s.target.ID, prefixes)
 			if err != nil {
 				return err

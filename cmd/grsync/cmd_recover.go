@@ -81,37 +81,24 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 	if err := checkRecoverDB(db); err != nil {
 		return err
 	}
-	key, err := a.loadKey()
-	if err != nil {
-		return err
-	}
-	st, conn, err := a.openStore(loc, false, connection{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	work, err := a.openCatalog(false)
+	// The new catalogue holds the recovery's retrieval jobs meanwhile (a
+	// vault's take hours; running again reuses them). The store's marker
+	// is checked first: a wrong key is refused before anything is fetched.
+	s, err := a.openSessionFor(listStore)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if work != nil {
-			work.Close()
+		if s != nil {
+			s.Close()
 		}
 	}()
-	target, err := work.EnsureTarget(loc)
-	if err != nil {
+	if err := s.cat.SetSetting(recoveringKey, "1"); err != nil {
 		return err
 	}
-	if err := work.SetSetting(recoveringKey, "1"); err != nil {
+	if err := a.checkStore(s, engine.StoreUse{NeedKey: true, Look: true}); err != nil {
 		return err
 	}
-	if conn.region != "" || conn.endpoint != "" {
-		if err := work.SetConnection(target.ID, conn.region, conn.endpoint); err != nil {
-			return err
-		}
-	}
-	s := &session{cat: work, target: target, store: st, key: key}
 	cfg := a.engineConfig(s)
 	wait := engine.WaitOptions{Wait: o.wait, Poll: o.poll, Tier: tier, Stop: a.stop}
 	copyPath := engine.SnapshotCopyPath(db)
@@ -132,7 +119,7 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 		a.exitCode = exitPending
 		return nil
 	case res.Rebuilt != nil:
-		if err := work.SetSetting(recoveringKey, ""); err != nil {
+		if err := s.cat.SetSetting(recoveringKey, ""); err != nil {
 			return err
 		}
 		rb := res.Rebuilt
@@ -148,10 +135,8 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 	}
 	// Swap the work catalogue (which only held the retrieval jobs) for the
 	// snapshot, and add what the store recorded since.
-	if err := work.Close(); err != nil {
-		return err
-	}
-	work = nil
+	s.Close()
+	s = nil
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -160,28 +145,17 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 	if err := catalog.InstallSnapshot(copyPath, db); err != nil {
 		return err
 	}
-	cat, err := a.openCatalog(false)
+	if err := relocate(db, loc, res.SnapshotInfo.Target.ID); err != nil {
+		return err
+	}
+	rs, err := a.openSessionFor(readStore)
 	if err != nil {
 		return err
 	}
-	work = cat
-	t, found, err := cat.Target(loc)
-	if err != nil {
+	s = rs
+	if err := a.checkStore(s, engine.StoreUse{NeedKey: true}); err != nil {
 		return err
 	}
-	if !found {
-		// The store was reached under another name when the snapshot was
-		// taken (a local store moved to another folder).
-		if t, err = cat.RelocateTarget(res.SnapshotInfo.Target.ID, loc); err != nil {
-			return err
-		}
-	}
-	if conn.region != "" || conn.endpoint != "" {
-		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {
-			return err
-		}
-	}
-	s.cat, s.target = cat, t
 	cfg = a.engineConfig(s)
 	stats, problems, err := engine.ApplyRecovery(cfg, res)
 	if err != nil {
@@ -196,6 +170,31 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 		a.exitCode = exitPartial
 	}
 	return nil
+}
+
+// relocate gives the recovered catalogue's target the location the store
+// was reached at now, when the snapshot knew it under another (a local
+// store in another folder; the marker's store id, when the snapshot has
+// it, lets openSessionFor follow the store by itself).
+func relocate(db, loc string, id int64) error {
+	cat, err := catalog.Open(db, catalog.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if _, found, err := cat.Target(loc); err != nil || found {
+		return err
+	}
+	ts, err := cat.Targets()
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.ID == id && t.StoreID == "" {
+			_, err = cat.MoveTarget(id, loc)
+		}
+	}
+	return err
 }
 
 // checkRecoverDB refuses a --db that holds a catalogue, unless it is a

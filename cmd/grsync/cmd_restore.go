@@ -166,11 +166,20 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 			return err
 		}
 	}
-	s, err := a.openSession(o.dryRun)
+	// Restore never creates a store or a target, nor makes the target the
+	// catalogue's default; a dry run reads the catalogue only.
+	mode := readStore
+	if o.dryRun {
+		mode = readCatalog
+	}
+	s, err := a.openSessionFor(mode)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if err := a.checkStore(s, engine.StoreUse{NeedKey: true, Look: true}); err != nil {
+		return err
+	}
 	if s.target.Encrypted && s.key == nil && !o.dryRun {
 		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted and no key was given", s.target.Location)
 	}
@@ -184,7 +193,7 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if plan.Files == 0 && len(plan.Existing) == 0 && len(plan.Unsafe) == 0 {
 		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
-	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes,
+	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes, Restored: plan.Restored, PerGiB: plan.PerGiB(),
 		Existing: len(plan.Existing), Unsafe: len(plan.Unsafe), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
@@ -224,25 +233,31 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 // restorePlan is what a restore will do, printed before it starts (JSON
 // "restore_plan").
 type restorePlan struct {
-	Target       string `json:"target"`
-	Files        int    `json:"files"`
-	Archives     int    `json:"archives"`
-	Bytes        int64  `json:"bytes"` // stored bytes to retrieve
-	Tier         string `json:"tier,omitempty"`
-	ExpectedWait string `json:"expected_wait,omitempty"`
-	Existing     int    `json:"existing"` // files that exist and are kept
-	Unsafe       int    `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
-	DryRun       bool   `json:"dry_run"`
+	Target       string  `json:"target"`
+	Files        int     `json:"files"`
+	Archives     int     `json:"archives"`
+	Bytes        int64   `json:"bytes"`          // stored bytes to retrieve
+	Restored     int64   `json:"restored_bytes"` // bytes of the files restored
+	PerGiB       float64 `json:"objects_per_gib"`
+	Tier         string  `json:"tier,omitempty"`
+	ExpectedWait string  `json:"expected_wait,omitempty"`
+	Existing     int     `json:"existing"` // files that exist and are kept
+	Unsafe       int     `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
+	DryRun       bool    `json:"dry_run"`
 }
 
 func (restorePlan) MessageType() string { return "restore_plan" }
 
 func (p restorePlan) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "restore from %s: %s in %s, %s to retrieve", p.Target, ui.Count(p.Files, "file"), ui.Count(p.Archives, "archive"), ui.Bytes(p.Bytes))
+	fmt.Fprintf(w, "restore from %s: %s (%s) in %s, %s to retrieve", p.Target, ui.Count(p.Files, "file"), ui.Bytes(p.Restored),
+		ui.Count(p.Archives, "object"), ui.Bytes(p.Bytes))
 	if p.ExpectedWait != "" {
 		fmt.Fprintf(w, ", tier %s, expected wait %s", p.Tier, p.ExpectedWait)
 	}
 	fmt.Fprintln(w)
+	if p.Restored >= 64<<20 && p.Archives > 1 {
+		fmt.Fprintf(w, "  %.1f objects per restored GiB (each is one retrieval in cold storage)\n", p.PerGiB)
+	}
 	if p.Existing > 0 {
 		fmt.Fprintf(w, "  %s exist and will not be replaced (use --overwrite)\n", ui.Count(p.Existing, "file"))
 	}

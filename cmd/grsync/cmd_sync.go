@@ -127,18 +127,8 @@ func (o *syncOptions) packOptions() (packOptions, error) {
 // parseSize reads a size: a number of bytes, or with a k, M or G suffix
 // (1024-based; "B" or "iB" may follow).
 func parseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'm', 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'g', 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
+	t, m := sizeSuffix(s, 1)
+	mult := int64(m)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > 1<<40/mult {
 		return 0, fmt.Errorf("bad size %q", s)
@@ -229,7 +219,8 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 			"--encrypt true but no key was given")
 	}
 
-	s, err := a.openSession(false)
+	a.lockMaySet = true
+	s, err := a.openSessionFor(writeStore)
 	if err != nil {
 		return err
 	}
@@ -245,7 +236,13 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	case !encrypt && s.target.Encrypted:
 		return usagef("drop --encrypt false, or back up unencrypted files to another target",
 			"the backups in %s are encrypted; refusing to add unencrypted archives, which would show file names and contents to the storage provider", s.target.Location)
-	case !encrypt:
+	}
+	// The store's marker decides before anything is uploaded, whatever the
+	// catalogue says.
+	if err := a.checkStore(s, engine.StoreUse{Upload: true, Encrypt: encrypt, Look: true}); err != nil {
+		return err
+	}
+	if !encrypt {
 		a.log.Warn("encryption is off: the storage provider can read file names and contents; use --encrypt true with --encryption-key-file")
 	}
 	if encrypt && s.target.KeyFingerprint == "" {
@@ -272,6 +269,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 		return err
 	}
 	a.out.Summary(newSyncSummary(s.target.Location, res, time.Since(start)))
+	a.reportLockFailures(res.Locks)
 	if len(res.Failures) > 0 || res.Interrupted {
 		a.exitCode = exitPartial
 	}
@@ -332,8 +330,12 @@ type syncSummary struct {
 	Failed          int           `json:"failed"`
 	Failures        []failureJSON `json:"failures"`
 	Snapshot        snapshotJSON  `json:"snapshot"`
-	took            time.Duration
-	failures        []engine.Failure
+	// Locks: on a target with an Object Lock, the locks extended.
+	Locks *lockJSON `json:"locks,omitempty"`
+	// NotDeleted: objects of failed uploads the store would not delete.
+	NotDeleted []undeletedJSON `json:"not_deleted,omitempty"`
+	took       time.Duration
+	failures   []engine.Failure
 }
 
 func newSyncSummary(target string, r engine.SyncResult, took time.Duration) syncSummary {
@@ -342,7 +344,8 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
 		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
-		Failures: failuresJSON(r.Failures), Snapshot: newSnapshotJSON(r.Snapshot, r.SnapshotErr), took: took, failures: r.Failures}
+		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures,
+		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted), Snapshot: newSnapshotJSON(r.Snapshot, r.SnapshotErr)}
 }
 
 func (syncSummary) MessageType() string { return "summary" }
@@ -370,6 +373,8 @@ func (r syncSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out      ")
+	writeUndeleted(w, "  not deleted   ", r.NotDeleted)
+	r.Locks.writeText(w, "  locks         ", false)
 	r.Snapshot.writeText(w, "  catalogue     ")
 	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
 	writeFailures(w, r.failures)

@@ -36,7 +36,7 @@ func (a *app) uploadsCommand() *cobra.Command {
 
 // runUploads lists unfinished uploads, and aborts them when abort is set.
 func (a *app) runUploads(abort bool) error {
-	s, err := a.openSession(false)
+	s, err := a.openSessionFor(writeStore)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 func (a *app) verifyCommand() *cobra.Command {
 	o := &inventoryOptions{}
 	var readData bool
+	var lockWarnDays int
 	cmd := &cobra.Command{
 		Use:   "verify [--wait] [--read-data]",
 		Short: "Check the catalogue against the store's list of archives",
@@ -26,6 +27,12 @@ interrupted run stored without recording them. Archives recorded after the
 inventory was taken are not counted as missing. verify never deletes anything.
 Exit code 0 only when both agree.
 
+On a target with an S3 Object Lock, verify also reports the objects the store
+holds without a lock, and the objects kept versions need whose lock ends within
+--lock-warn-days (the next sync, or grsync lock extend, extends a lock that ends
+within 30 days). An object without a lock, or a needed one whose lock has ended,
+makes the exit code 1; a lock ending soon is a warning.
+
 With --read-data (local stores only, for now: on a cold store every archive
 read is a paid retrieval), every archive the catalogue records is also read
 back as restore would read it, writing nothing: its tree hash, its decryption
@@ -33,12 +40,15 @@ and authentication, its size and content hash. Each damaged archive is named
 with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if lockWarnDays < 0 {
+				return usagef("give --lock-warn-days as a number of days, e.g. 30", "invalid --lock-warn-days %d", lockWarnDays)
+			}
 			if readData {
 				if err := a.checkReadData(); err != nil {
 					return err
 				}
 			}
-			s, cfg, l, err := a.listing(cmd, o)
+			s, cfg, l, err := a.listing(cmd, o, readStore, engine.StoreUse{Look: true})
 			if s == nil || err != nil {
 				return err
 			}
@@ -47,12 +57,20 @@ with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 			if err != nil {
 				return err
 			}
+			locks, err := engine.VerifyLocks(cfg, l, time.Duration(lockWarnDays)*24*time.Hour)
+			if err != nil {
+				return err
+			}
 			sum := verifySummary{Command: "verify", Target: s.target.Location, InventoryDate: l.Date, Checked: res.Checked,
 				Missing: nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
-				Interrupted: leftoversJSON(res.Interrupted), Recent: res.Recent, OK: res.OK()}
+				Interrupted: leftoversJSON(res.Interrupted), Recent: res.Recent, Locks: newVerifyLocks(locks, lockWarnDays),
+				OK: res.OK() && locks.OK()}
 			a.out.Summary(sum)
-			if !res.OK() {
+			if !sum.OK {
 				if a.g.quiet && !a.g.json {
+					for _, id := range locks.Unlocked {
+						a.log.Error("not locked", "archive", id)
+					}
 					for _, id := range sum.Missing {
 						a.log.Error("missing from the store", "archive", id)
 					}
@@ -73,6 +91,7 @@ with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 	}
 	o.addFlags(cmd)
 	cmd.Flags().BoolVar(&readData, "read-data", false, "also read back every archive and check it (local stores)")
+	cmd.Flags().IntVar(&lockWarnDays, "lock-warn-days", 30, "with an S3 Object Lock: report the needed objects whose lock ends within this many days")
 	return cmd
 }
 
@@ -190,7 +209,64 @@ type verifySummary struct {
 	SizeDiffers   []string       `json:"size_differs"` // archive ids
 	Interrupted   []leftoverJSON `json:"interrupted"`  // stored by interrupted runs, never recorded; kept
 	Recent        int            `json:"recent"`       // recorded after the inventory was taken
+	Locks         *verifyLocks   `json:"locks,omitempty"`
 	OK            bool           `json:"ok"`
+}
+
+// verifyLocks is what verify found of the Object Locks of a locked
+// target's objects (JSON "locks" of the verify summary).
+type verifyLocks struct {
+	Mode     string       `json:"mode"`
+	WarnDays int          `json:"lock_warn_days"`
+	Ending   []lockEnding `json:"ending"`   // needed objects whose lock ends within WarnDays (or has ended)
+	Unlocked []string     `json:"unlocked"` // objects the store reports without a lock
+}
+
+type lockEnding struct {
+	ID    string    `json:"archive"`
+	Until time.Time `json:"until"`
+	Ended bool      `json:"ended"`
+}
+
+func newVerifyLocks(r engine.LockReport, warnDays int) *verifyLocks {
+	if r.Mode == "" {
+		return nil
+	}
+	v := &verifyLocks{Mode: string(r.Mode), WarnDays: warnDays, Ending: []lockEnding{}, Unlocked: nonNil(r.Unlocked)}
+	for _, o := range r.Ending {
+		v.Ending = append(v.Ending, lockEnding{ID: o.ID, Until: o.Until, Ended: o.Ended})
+	}
+	return v
+}
+
+func (v *verifyLocks) writeText(w io.Writer) {
+	if v == nil {
+		return
+	}
+	ended := 0
+	for _, o := range v.Ending {
+		if o.Ended {
+			ended++
+		}
+	}
+	fmt.Fprintf(w, "  object lock %s: %d not locked, %d locks of needed objects end within %d days (%d ended)\n",
+		strings.ToLower(v.Mode), len(v.Unlocked), len(v.Ending), v.WarnDays, ended)
+	for _, id := range v.Unlocked {
+		fmt.Fprintf(w, "  not locked: %s\n", ui.Name(id))
+	}
+	if len(v.Unlocked) > 0 {
+		fmt.Fprintf(w, "    anyone allowed to delete can delete these (or the credentials lack s3:GetObjectRetention and see no lock): grsync lock extend locks again those that kept versions need\n")
+	}
+	for _, o := range v.Ending {
+		what := "lock ends"
+		if o.Ended {
+			what = "lock ended"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", what, o.Until.UTC().Format(time.DateOnly), ui.Name(o.ID))
+	}
+	if len(v.Ending) > 0 {
+		fmt.Fprintf(w, "    the next sync, or grsync lock extend, extends every lock of what the kept versions need that ends within 30 days\n")
+	}
 }
 
 func (verifySummary) MessageType() string { return "summary" }
@@ -220,6 +296,7 @@ func (r verifySummary) WriteText(w io.Writer) {
 	if len(r.Interrupted) > 0 {
 		fmt.Fprintf(w, "    the catalogue noted these uploads before they started; the next sync backs their files up again if they are not\n")
 	}
+	r.Locks.writeText(w)
 	if len(r.Unknown)+len(r.Interrupted) > 0 {
 		fmt.Fprintf(w, "  nothing was deleted: verify only reports\n")
 	}

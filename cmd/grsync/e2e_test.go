@@ -309,11 +309,11 @@ func TestWrongKeyRefused(t *testing.T) {
 	mustRun(t, dir, 0, "--local-store", "st", "--encryption-key-file", k1, "src")
 	writeFile(t, filepath.Join(dir, "src", "b"), []byte("b"), time.Time{})
 	r := grsync(t, dir, nil, "--local-store", "st", "--encryption-key-file", k2, "src")
-	if r.code != 2 || !strings.Contains(r.stderr, "wrong key") {
+	if r.code != 2 || !strings.Contains(r.stderr, "this store's backups use another key") {
 		t.Fatalf("a different key must be refused:\n%s", r)
 	}
 	r = grsync(t, dir, nil, "restore", "--encryption-key-file", k2, "--output", "out")
-	if r.code != 2 || !strings.Contains(r.stderr, "wrong key") {
+	if r.code != 2 || !strings.Contains(r.stderr, "this store's backups use another key") {
 		t.Fatalf("restore with a different key must be refused:\n%s", r)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {

@@ -45,6 +45,9 @@ type globalOptions struct {
 	bwRate            int64 // --bwlimit in bytes per second; 0 = no limit
 	config            string
 	configProfile     string
+	objectLock        string         // --object-lock as given
+	lockMode          store.LockMode // --object-lock, checked; "" when not given
+	lockDays          int            // --lock-days; 0 when not given
 }
 
 // envVars names the environment variable behind each flag that has one.
@@ -63,6 +66,8 @@ func envVars() map[string]string {
 		"bwlimit":             "GRSYNC_BWLIMIT",
 		"config":              "GRSYNC_CONFIG",
 		"config-profile":      "GRSYNC_CONFIG_PROFILE",
+		"object-lock":         "GRSYNC_OBJECT_LOCK",
+		"lock-days":           "GRSYNC_LOCK_DAYS",
 	}
 }
 
@@ -87,6 +92,9 @@ func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.bwlimit, "bwlimit", "", "limit transfers to and from the store to RATE bytes per second, all files together: 512k, 10M, 1.5G (k, M, G are 1024-based; a bare number is KiB/s)")
 	fs.StringVar(&g.config, "config", "", "config file (TOML) with settings and named profiles (default $XDG_CONFIG_HOME/grsync/config.toml, if it exists)")
 	fs.StringVarP(&g.configProfile, "config-profile", "P", "", "use the settings of this profile of the config file")
+	fs.StringVar(&g.objectLock, "object-lock", "", "S3 Object Lock of --bucket's objects: governance or compliance (the bucket needs Object Lock on); chosen by a target's first sync, remembered by the catalogue")
+	fs.IntVar(&g.lockDays, "lock-days", 0, "with --object-lock: days a new object stays locked (default: its class's minimum storage duration + 30, 210 for DEEP_ARCHIVE); "+
+		"iam-policy --policy vault-lock: the age below which archives cannot be deleted")
 	for name, env := range envVars() {
 		f := fs.Lookup(name)
 		f.Usage += " (env " + env + ")"
@@ -120,6 +128,17 @@ func (g *globalOptions) validate() error {
 		return err
 	}
 	g.bwRate = r
+	g.lockMode = ""
+	if g.objectLock != "" {
+		m, err := store.ParseLockMode(g.objectLock)
+		if err != nil {
+			return usagef("use --object-lock governance or --object-lock compliance", "%v", err)
+		}
+		g.lockMode = m
+	}
+	if g.lockDays < 0 || g.lockDays > s3store.MaxLockDays {
+		return usagef(fmt.Sprintf("give --lock-days from 1 to %d", s3store.MaxLockDays), "--lock-days %d is out of range", g.lockDays)
+	}
 	return nil
 }
 
@@ -194,60 +213,89 @@ func (a *app) pick(service string, remembered connection) connection {
 	return c
 }
 
-// remembered returns how the catalogue's target location was last
-// reached, peeking at an existing catalogue read-only; nothing if there is
-// none, it does not know the target, or the flags and environment already
-// say all it could.
-func (a *app) remembered(location string) connection {
+// memory is what the catalogue remembers of a target: how it was last
+// reached, its Object Lock, and whether anything is stored in it yet.
+type memory struct {
+	conn   connection
+	lock   lockSetting
+	stored bool
+}
+
+// remembered returns what the catalogue remembers of the target location,
+// peeking at an existing catalogue read-only; nothing if there is none, it
+// does not know the target, or the flags and environment already say all
+// it could. An S3 target's lock is always looked up.
+func (a *app) remembered(location string) memory {
 	need := false
 	switch {
 	case strings.HasPrefix(location, "s3:"):
-		need = a.g.region == "" || (a.g.endpoint == "" && !endpointFromEnv("S3"))
+		need = true // its lock, its region and endpoint
 	case strings.HasPrefix(location, "glacier:"):
 		need = a.g.endpoint == "" && !endpointFromEnv("GLACIER")
 	}
 	if !need || !fileExists(a.g.db) {
-		return connection{}
+		return memory{}
 	}
 	cat, err := catalog.Open(a.g.db, catalog.OpenOptions{ReadOnly: true})
 	if err != nil {
-		return connection{} // opening it for real reports the problem
+		return memory{stored: true} // opening it for real reports the problem
 	}
 	defer cat.Close()
 	t, ok, err := cat.Target(location)
 	if err != nil || !ok {
-		return connection{}
+		return memory{stored: err != nil}
 	}
-	return connection{t.Region, t.Endpoint}
+	stored, err := cat.HasStored(t.ID)
+	return memory{conn: connection{t.Region, t.Endpoint}, lock: targetLock(t), stored: stored || err != nil}
 }
 
-// openStore opens the store for a target location. create says whether a
-// missing local store may be created; remembered is how the catalogue last
-// reached the target.
-func (a *app) openStore(location string, create bool, remembered connection) (store.Store, connection, error) {
-	st, err := a.openStoreAt(location, create, remembered)
+// openStore opens the store for a target location, and says how it was
+// reached and what the marker check may ask of it. create says whether a
+// missing or empty local store folder may be made a store; remembered is
+// how the catalogue last reached the target; lock is the Object Lock its
+// objects are written with.
+func (a *app) openStore(location string, create bool, remembered connection, lock lockSetting) (store.Store, connection, engine.StoreProbe, error) {
+	st, err := a.openStoreAt(location, create, remembered, lock)
 	if err != nil {
-		return nil, connection{}, err
+		return nil, connection{}, engine.StoreProbe{}, err
 	}
 	var c connection
 	if cs, ok := st.(connected); ok {
 		c.region, c.endpoint = cs.Connection()
 	}
-	return a.wrapStore(st), c, nil
+	return a.wrapStore(st), c, probeOf(st), nil
 }
 
-func (a *app) openStoreAt(location string, create bool, remembered connection) (store.Store, error) {
+// probeOf says what the marker check may ask of a store without a marker
+// at no retrieval cost: the local store lists and reads at once, S3 lists
+// at once, a vault only reports whether it counts any archive.
+func probeOf(st store.Store) engine.StoreProbe {
+	switch s := st.(type) {
+	case *local.Store:
+		return engine.StoreProbe{ListsAtOnce: true, ReadsAtOnce: true}
+	case *s3store.Store:
+		return engine.StoreProbe{ListsAtOnce: true}
+	case *vault.Store:
+		return engine.StoreProbe{Empty: s.Empty}
+	}
+	return engine.StoreProbe{}
+}
+
+func (a *app) openStoreAt(location string, create bool, remembered connection, lock lockSetting) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(location, "local:"):
 		dir := strings.TrimPrefix(location, "local:")
 		open := local.New
 		if !create {
 			if _, err := os.Stat(dir); err != nil {
-				return nil, usagef("check --local-store, or run a sync first", "local store %s does not exist", dir)
+				return nil, usagef("check --local-store (is the disk connected?), or run a sync first", "local store %s does not exist", dir)
 			}
 			open = local.Open // a mistyped path is never created
 		}
-		s, err := open(dir, local.Options{})
+		s, err := open(dir, local.Options{ObjectLock: lock.mode})
+		if errors.As(err, new(*store.ConfigError)) {
+			return nil, err // its own hint
+		}
 		if err != nil {
 			return nil, asUsage(err, "use an empty folder or an existing grsync local store for --local-store")
 		}
@@ -257,29 +305,49 @@ func (a *app) openStoreAt(location string, create bool, remembered connection) (
 		c := a.pick("GLACIER", remembered)
 		s, err := vault.New(a.ctx, vault.Config{
 			Region: region, Vault: name, Profile: a.g.profile, EndpointURL: c.endpoint,
-			PartSize: a.partSize, Logger: a.log,
+			PartSize: a.partSize, Logger: a.log, ObjectLock: lock.mode,
 		})
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	case strings.HasPrefix(location, "s3:"):
-		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
-		var part int64
-		if a.partSize >= 5<<20 {
-			part = a.partSize // S3 parts are at least 5 MiB; below that, its default
-		}
-		c := a.pick("S3", remembered)
-		s, err := s3store.New(a.ctx, s3store.Config{
-			Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
-			Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
-		})
+		s, err := s3store.New(a.ctx, a.s3Config(location, remembered, lock))
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
 	return nil, usagef("", "unknown target %q", location)
+}
+
+// s3Config is the configuration of the S3 store at location.
+func (a *app) s3Config(location string, remembered connection, lock lockSetting) s3store.Config {
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(location, "s3:"), "/")
+	var part int64
+	if a.partSize >= 5<<20 {
+		part = a.partSize // S3 parts are at least 5 MiB; below that, its default
+	}
+	c := a.pick("S3", remembered)
+	return s3store.Config{
+		Bucket: bucket, Prefix: prefix, Region: c.region, StorageClass: a.g.storageClass,
+		Profile: a.g.profile, EndpointURL: c.endpoint, PartSize: part, Logger: a.log,
+		ObjectLock: lock.mode, LockDays: lock.days,
+	}
+}
+
+// checkSettings refuses, before the catalogue is read, the settings of an
+// S3 target that no lock the catalogue records could make right (a storage
+// class, a part size): a usage error then leaves every file as it was.
+func (a *app) checkSettings(location string) error {
+	if !strings.HasPrefix(location, "s3:") {
+		return nil
+	}
+	lock := lockSetting{mode: a.g.lockMode}
+	if lock.mode != "" {
+		lock.days = a.g.lockDays
+	}
+	return a.s3Config(location, connection{}, lock).Check()
 }
 
 // wrapStore stacks the wrappers every store runs under, in this one place,
@@ -338,23 +406,6 @@ func keyFileHint(err error) string {
 		return ""
 	}
 	return "make a key with: grsync keygen my.key (only for a new backup: a new key cannot read earlier ones)"
-}
-
-// session is an opened catalogue, target, store and key, ready for the engine.
-type session struct {
-	cat    *catalog.Catalog
-	target catalog.Target
-	store  store.Store
-	key    *keys.Key
-}
-
-func (s *session) Close() {
-	if s.store != nil {
-		s.store.Close()
-	}
-	if s.cat != nil {
-		s.cat.Close()
-	}
 }
 
 // openCatalog opens the catalogue, mapping its failures to clear messages.
@@ -431,123 +482,16 @@ func (a *app) peekTarget() (peeked, error) {
 	return p, nil
 }
 
-// sessionMode says what a command reaches.
-type sessionMode int
-
-const (
-	readCatalog  sessionMode = iota // the catalogue, read-only (ls, restore --dry-run)
-	writeCatalog                    // the catalogue only (forget)
-	reachStore                      // the catalogue and the store
-)
-
-// openSession opens the catalogue and the store (readOnly: the catalogue
-// only, read-only); see openSessionFor.
-func (a *app) openSession(readOnly bool) (*session, error) {
-	if readOnly {
-		return a.openSessionFor(readCatalog)
-	}
-	return a.openSessionFor(reachStore)
-}
-
-// openSessionFor opens everything a command needs and checks that the key
-// is the one this target's backups use. A command that does not reach the
-// store opens none, so it needs no credentials, region or network, and it
-// refuses a target the catalogue does not know. One that does creates a
-// missing local store, and the target remembers the region and endpoint it
-// was reached with.
-func (a *app) openSessionFor(mode sessionMode) (*session, error) {
-	readOnly := mode == readCatalog
-	// Everything that can be checked without touching a file comes first,
-	// so a usage error leaves no catalogue or store behind.
-	key, err := a.loadKey()
-	if err != nil {
-		return nil, err
-	}
-	loc, err := a.g.targetLocation()
-	if err != nil {
-		return nil, err
-	}
-	if loc == "" && !fileExists(a.g.db) {
-		return nil, usagef("give --local-store DIR (a folder; no AWS account needed), --vault NAME --region R, or --bucket NAME --region R",
-			"no target given, and no catalogue at %s to take it from", a.g.db)
-	}
-	// A target named by flags is opened first (its settings checked, its
-	// bucket or vault looked up), so that a mistake there leaves no
-	// catalogue, and no target in it, behind.
-	var st store.Store
-	var conn connection
-	if loc != "" && mode == reachStore {
-		if st, conn, err = a.openStore(loc, true, a.remembered(loc)); err != nil {
-			return nil, err
-		}
-	}
-	cat, err := a.openCatalog(readOnly)
-	if err != nil {
-		if st != nil {
-			st.Close()
-		}
-		return nil, err
-	}
-	s := &session{cat: cat, key: key, store: st}
-	ok := false
-	defer func() {
-		if !ok {
-			s.Close()
-		}
-	}()
-	if loc == "" {
-		if loc, err = a.resolveTarget(cat); err != nil {
-			return nil, err
-		}
-	}
-	t, found, err := cat.Target(loc)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		if mode != reachStore {
-			return nil, usagef("check the target flags, or leave them out to use the catalogue's own target",
-				"the catalogue %s has no backups for %s", a.g.db, loc)
-		}
-		if t, err = cat.EnsureTarget(loc); err != nil {
-			return nil, err
-		}
-	}
-	s.target = t
-	if err := checkKey(t, s.key); err != nil {
-		return nil, err
-	}
-	if mode != reachStore {
-		ok = true
-		return s, nil
-	}
-	if s.store == nil {
-		if s.store, conn, err = a.openStore(loc, true, connection{t.Region, t.Endpoint}); err != nil {
-			return nil, err
-		}
-	}
-	if (conn.region != "" || conn.endpoint != "") && conn != (connection{t.Region, t.Endpoint}) {
-		if err := cat.SetConnection(t.ID, conn.region, conn.endpoint); err != nil {
-			return nil, err
-		}
-		s.target.Region, s.target.Endpoint = conn.region, conn.endpoint
-	}
-	if err := cat.TouchTarget(t.ID); err != nil {
-		return nil, err
-	}
-	ok = true
-	return s, nil
-}
-
-// checkKey refuses a key other than the one the target's backups were made
-// with: mixing keys in one backup makes it unrecoverable.
+// checkKey refuses a key other than the one the catalogue recorded for the
+// target's backups, with the message the store's marker gives: mixing keys
+// in one store makes part of the backup unreadable.
 func checkKey(t catalog.Target, k *keys.Key) error {
 	if k == nil || t.KeyFingerprint == "" {
 		return nil
 	}
 	if fp := k.Fingerprint(); fp != t.KeyFingerprint {
-		return usagef("use the key file you used for the earlier backups of this target; a different key would make the backup unrecoverable",
-			"wrong key for %s: its backups use key %s, this key is %s", t.Location, t.KeyFingerprint, fp)
+		return usagef("use the key file of this store's earlier backups; grsync never mixes keys in one store, which would leave part of the backup unreadable",
+			"%s: this store's backups use another key: the catalogue recorded key %s for them, this key is %s", t.Location, t.KeyFingerprint, fp)
 	}
 	return nil
 }

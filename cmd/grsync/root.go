@@ -17,19 +17,25 @@ import (
 
 // app holds what one run of grsync shares between its commands.
 type app struct {
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer     // term: log lines erase the progress line first
-	term     *ui.Terminal  // stderr, and whether it is a terminal
-	stop     chan struct{} // closed on the first Ctrl-C
-	exitCode int
-	g        globalOptions
-	log      *slog.Logger
-	out      ui.Output       // command results: text or JSON lines
-	json     *ui.JSONWriter  // stdout as JSON lines with --json, else nil
-	ctx      context.Context // the command's context, for opening stores
-	partSize int64           // sync's --part-size; 0 = the store's default
-	fakeNow  time.Time       // $GRSYNC_FAKE_NOW, if set
+	stdin        io.Reader
+	stdout       io.Writer
+	stderr       io.Writer     // term: log lines erase the progress line first
+	term         *ui.Terminal  // stderr, and whether it is a terminal
+	stop         chan struct{} // closed on the first Ctrl-C
+	exitCode     int
+	g            globalOptions
+	log          *slog.Logger
+	out          ui.Output       // command results: text or JSON lines
+	json         *ui.JSONWriter  // stdout as JSON lines with --json, else nil
+	ctx          context.Context // the command's context, for opening stores
+	partSize     int64           // sync's --part-size; 0 = the store's default
+	fakeNow      time.Time       // $GRSYNC_FAKE_NOW, if set
+	warnedNoRefs bool            // the "cannot carry a store marker" warning was given
+	// lockMaySet: the command (sync, inventory --rebuild) may choose the
+	// Object Lock of a target that has nothing stored yet, and records it;
+	// lockRebuild: also of one that records no lock (inventory --rebuild
+	// learns what a lost catalogue knew).
+	lockMaySet, lockRebuild bool
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -69,7 +75,7 @@ glacier-rsync command lines work unchanged.
 	syncCmd := a.syncCommand()
 	catCmd := a.catalogueCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.versionCommand(), catCmd, a.recoverCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), catCmd, a.recoverCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(
@@ -77,6 +83,7 @@ glacier-rsync command lines work unchanged.
 		a.keyCommand(),
 		a.forgetCommand(),
 		a.iamPolicyCommand(),
+		a.targetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
@@ -320,10 +327,13 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 		}
 		if w != "" && !pathExists(w) { // "" is an empty SRC, which sync refuses
 			// "sync" is left out: a mistyped "sync" reads as a SRC that does
-			// not exist, which sync reports; and "src" is close to it.
+			// not exist, which sync reports; and "src" is close to it. So is
+			// a command two edits away from a short word: "docs" and "logs"
+			// are folders more likely than a mistyped "lock".
 			var s []string
 			for _, c := range root.SuggestionsFor(w) {
-				if c != "sync" {
+				lw := strings.ToLower(w)
+				if c != "sync" && (strings.HasPrefix(c, lw) || editDistance(lw, c) <= max(1, len(c)/3)) {
 					s = append(s, c)
 				}
 			}
@@ -335,6 +345,27 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 		break
 	}
 	return append([]string{"sync"}, out...), nil
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func isCommand(root *cobra.Command, w string) bool {

@@ -297,6 +297,24 @@ func allFlags(root *cobra.Command) map[string]bool {
 
 // parseRate reads a --bwlimit rate: 512k, 10M, 1.5G, 2048 (KiB/s), with an
 // optional "B", "iB" or "/s"; "", "0" and "off" mean no limit.
+// sizeSuffix splits a size's k, M or G suffix (1024-based, optionally
+// followed by "B" or "iB") from its number; without one, the multiplier is
+// bare.
+func sizeSuffix(s string, bare float64) (string, float64) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			return t[:n-1], 1 << 10
+		case 'm', 'M':
+			return t[:n-1], 1 << 20
+		case 'g', 'G':
+			return t[:n-1], 1 << 30
+		}
+	}
+	return t, bare
+}
+
 func parseRate(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	switch strings.ToLower(t) {
@@ -305,19 +323,8 @@ func parseRate(s string) (int64, error) {
 	}
 	bad := usagef("give a rate such as 512k, 10M or 1.5G (bytes per second; k, M, G are 1024-based; a bare number is KiB/s), or off",
 		"invalid --bwlimit %q", s)
-	t = strings.TrimSuffix(t, "/s")
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
-	mult := float64(1024) // a bare number: KiB/s, as rsync and rclone read it
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'm', 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'g', 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
+	// A bare number is KiB/s, as rsync and rclone read it.
+	t, mult := sizeSuffix(strings.TrimSuffix(t, "/s"), 1024)
 	f, err := strconv.ParseFloat(t, 64)
 	if err != nil || math.IsNaN(f) || f <= 0 || f*mult > 1<<50 {
 		return 0, bad

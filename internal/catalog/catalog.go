@@ -187,9 +187,6 @@ func (c *Catalog) openReadWrite() error {
 	if err := c.migrate(st, true); err != nil {
 		return err
 	}
-	if err := c.addConnectionColumns(st); err != nil {
-		return err
-	}
 	return c.update("link rows written by older tools", func(tx *sql.Tx) error {
 		return linkCurrent(tx, c.now())
 	})
@@ -228,22 +225,24 @@ func (c *Catalog) openReadOnly() error {
 	if err := quickCheck(c.db, c.path); err != nil {
 		return err
 	}
-	if st.version == schemaVersion && !immutable && !st.orphans && !lacksConnection(c.db, st) {
+	late, err := gaps(c.db, st.version)
+	if err != nil {
+		return wrap(c.path, "inspect catalogue "+c.path, err)
+	}
+	if st.version == schemaVersion && !immutable && !st.orphans && len(late) == 0 {
 		return nil
 	}
-	// An older catalogue, one with rows an old tool added since, or one read
-	// without SQLite's locking: work on a private copy in memory (upgraded
-	// if needed) and leave the file alone.
+	// An older catalogue (or one that lacks an earlier migration, see
+	// migration.missing), one with rows an old tool added since, or one
+	// read without SQLite's locking: work on a private copy in memory
+	// (upgraded if needed) and leave the file alone.
 	mem, err := snapshot(src)
 	if err != nil {
 		return wrap(c.path, "read catalogue "+c.path, err)
 	}
 	c.db.Close()
 	c.db = mem
-	if err := c.migrate(st, false); err != nil {
-		return err
-	}
-	return c.addConnectionColumns(st)
+	return c.migrate(st, false)
 }
 
 // openInspect opens src as c.db and inspects it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -102,18 +103,58 @@ func (c *Catalog) accept(st dbState) error {
 type migration struct {
 	version int
 	apply   func(tx *sql.Tx, now time.Time) error
+	// missing, if set, reports whether a catalogue at a later version
+	// lacks this migration's change; it is then applied when the
+	// catalogue is opened (in memory when it is opened read-only).
+	// Versions 5 and 6 were numbered before version 7 was merged, so a
+	// catalogue a development build wrote at version 7 may lack them;
+	// their changes are additive, so applying them late is safe.
+	missing func(q querier) (bool, error)
+}
+
+// lacksColumn reports whether table has no column named column.
+func lacksColumn(q querier, table, column string) (bool, error) {
+	var n int
+	err := q.QueryRow("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", table, column).Scan(&n)
+	return n == 0, err
+}
+
+// gaps returns the migrations at or below version whose change a
+// catalogue at version lacks (see migration.missing).
+func gaps(q querier, version int) ([]migration, error) {
+	var out []migration
+	for _, m := range migrations() {
+		if m.version > version || m.missing == nil {
+			continue
+		}
+		lacks, err := m.missing(q)
+		if err != nil {
+			return nil, err
+		}
+		if lacks {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func migrations() []migration {
 	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4},
-		{version: 5, apply: migrate5}, {version: 7, apply: migrate7}}
+		{version: 5, apply: migrate5, missing: lacksConnection},
+		{version: 6, apply: migrate6, missing: lacksStoreID},
+		{version: 7, apply: migrate7}, {version: 8, apply: migrate8}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one
-// transaction. With backup, a catalogue holding rows is first copied to
+// transaction, applying also the earlier migrations it lacks (see
+// migration.missing). With backup, a catalogue holding rows is first copied to
 // <path>.pre-vN-<time>.bak.
 func (c *Catalog) migrate(st dbState, backup bool) error {
-	if st.version == schemaVersion {
+	late, err := gaps(c.db, st.version)
+	if err != nil {
+		return wrap(c.path, "inspect catalogue", err)
+	}
+	if st.version == schemaVersion && len(late) == 0 {
 		if !st.orphans || !c.readOnly {
 			return nil
 		}
@@ -142,11 +183,17 @@ func (c *Catalog) migrate(st dbState, backup bool) error {
 	defer func() { c.readOnly = readOnly }()
 	return c.update(op, func(tx *sql.Tx) error {
 		for _, m := range migrations() {
-			if m.version <= st.version {
+			isLate := slices.ContainsFunc(late, func(g migration) bool { return g.version == m.version })
+			if m.version <= st.version && !isLate {
 				continue
 			}
 			if err := m.apply(tx, c.now()); err != nil {
 				return fmt.Errorf("migration %d: %w", m.version, err)
+			}
+		}
+		if st.version == schemaVersion && st.orphans && readOnly {
+			if err := linkCurrent(tx, c.now()); err != nil {
+				return err
 			}
 		}
 		_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))

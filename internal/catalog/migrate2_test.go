@@ -12,31 +12,12 @@ import (
 // and keeps its rows.
 func TestUpgradeFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate1(tx, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	oldCatalogue(t, path, []func(*sql.Tx, time.Time) error{migrate1},
 		"PRAGMA user_version = 1",
 		"INSERT INTO targets (id, location) VALUES (1, 'local:/s')",
 		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, deleted) VALUES ('/a', 3, 1.5, 'x', 1, 1500000000, 0)",
 		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, deleted) VALUES ('/a', 4, 2.5, 'y', 1, 2500000000, 0)",
-	} {
-		if _, err := tx.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	)
 
 	c, err := Open(path, OpenOptions{})
 	if err != nil {
@@ -63,5 +44,33 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	baks, _ := filepath.Glob(path + fmt.Sprintf(".pre-v%d-*.bak", schemaVersion))
 	if len(baks) != 1 {
 		t.Errorf("a backup should be made before upgrading: %v", baks)
+	}
+}
+
+// oldCatalogue writes a catalogue at path as an older grsync left it: the
+// migrations ms applied, then stmts, in one transaction.
+func oldCatalogue(t *testing.T, path string, ms []func(*sql.Tx, time.Time) error, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if err := m(tx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,29 +21,10 @@ func migrate5(tx *sql.Tx, _ time.Time) error {
 	return nil
 }
 
-// lacksConnection reports whether a catalogue at schema 5 or later has no
-// targets.region column: one written by a development build that numbered
-// its migrations past 5 before migration 5 existed. st is as inspect saw it.
-func lacksConnection(db *sql.DB, st dbState) bool {
-	if st.version < 5 || !st.tables["targets"] {
-		return false
-	}
-	cols, err := nameSet(db, "SELECT name FROM pragma_table_info('targets')")
-	return err == nil && !cols["region"]
-}
-
-// addConnectionColumns applies migration 5 to such a catalogue (in memory
-// when it was opened read-only), so that every catalogue at schema 5 or
-// later has the columns.
-func (c *Catalog) addConnectionColumns(st dbState) error {
-	if !lacksConnection(c.db, st) {
-		return nil
-	}
-	readOnly := c.readOnly
-	c.readOnly = false // a read-only catalogue is an in-memory snapshot here
-	defer func() { c.readOnly = readOnly }()
-	return c.update("add the targets' region and endpoint", func(tx *sql.Tx) error { return migrate5(tx, c.now()) })
-}
+// lacksConnection reports whether the targets table has no region column:
+// a catalogue a development build numbered past 5 before migration 5
+// existed (see migration.missing).
+func lacksConnection(q querier) (bool, error) { return lacksColumn(q, "targets", "region") }
 
 // SetConnection records the region and endpoint URL ("" for the provider's
 // own) the target was reached with. A read-only catalogue is left alone.

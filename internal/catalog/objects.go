@@ -206,20 +206,25 @@ func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
 
 // Objects returns the target's objects that are still in the store.
 func (c *Catalog) Objects(targetID int64) ([]Object, error) {
-	rows, err := c.db.Query(`SELECT `+objectColumns+` FROM objects o WHERE o.target_id = ? AND o.deleted_at IS NULL ORDER BY o.id`, targetID)
+	return c.queryObjects("list objects", `SELECT `+objectColumns+` FROM objects o WHERE o.target_id = ? AND o.deleted_at IS NULL ORDER BY o.id`, targetID)
+}
+
+// queryObjects runs a query of objectColumns and returns its objects.
+func (c *Catalog) queryObjects(op, query string, args ...any) ([]Object, error) {
+	rows, err := c.db.Query(query, args...)
 	if err != nil {
-		return nil, wrap(c.path, "list objects", err)
+		return nil, wrap(c.path, op, err)
 	}
 	var out []Object
 	for rows.Next() {
 		var o Object
 		if err := rows.Scan(objectDest(&o)...); err != nil {
 			rows.Close()
-			return nil, wrap(c.path, "list objects", err)
+			return nil, wrap(c.path, op, err)
 		}
 		out = append(out, o)
 	}
-	return out, wrap(c.path, "list objects", closeRows(rows))
+	return out, wrap(c.path, op, closeRows(rows))
 }
 
 // Batch is catalogue work committed in one transaction: objects just

@@ -248,9 +248,10 @@ func (c *Catalog) MarkRecords(targetID int64, mark RecordsMark, obj Object, sett
 			}
 		}
 		if obj.ArchiveID != "" {
-			if _, err := tx.Exec(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at, run_id)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, targetID, obj.ArchiveID, string(obj.Kind), nullString(obj.PackID), obj.Size,
-				nullString(obj.TreeHash), nullString(obj.Class), formatTime(obj.Uploaded), nullInt(obj.RunID)); err != nil {
+			if _, err := tx.Exec(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at,
+				lock_mode, lock_until, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, targetID, obj.ArchiveID, string(obj.Kind), nullString(obj.PackID), obj.Size,
+				nullString(obj.TreeHash), nullString(obj.Class), formatTime(obj.Uploaded), nullString(obj.LockMode), nullTime(obj.LockUntil),
+				nullInt(obj.RunID)); err != nil {
 				return err
 			}
 		}
@@ -487,16 +488,17 @@ func (c *Catalog) MarkAllRecorded(targetID int64) error {
 	})
 }
 
-// AddObject records an object the store holds, unless it is known already
-// (the records and snapshot objects a recovery read).
+// AddObject records an object the store holds, with its lock, unless it
+// is known already (the records and snapshot objects a recovery read, an
+// object a sync could not delete).
 func (c *Catalog) AddObject(o Object) error {
 	return c.update("record object", func(tx *sql.Tx) error {
 		if err := checkTarget(tx, o.TargetID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at, run_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
-			nullString(o.TreeHash), nullString(o.Class), nullTime(o.Uploaded), nullInt(o.RunID))
+		_, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at,
+			lock_mode, lock_until, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
+			nullString(o.TreeHash), nullString(o.Class), nullTime(o.Uploaded), nullString(o.LockMode), nullTime(o.LockUntil), nullInt(o.RunID))
 		return err
 	})
 }

@@ -444,20 +444,3 @@ func (c *Catalog) MarkObjectDeleted(targetID int64, archiveID string, at time.Ti
 		return err
 	})
 }
-
-// RelocateTarget gives target id the location loc (after a recovery, for
-// a store reached under another name than when the snapshot was taken: a
-// local store in another folder).
-func (c *Catalog) RelocateTarget(id int64, loc string) (Target, error) {
-	if err := checkLocation(loc); err != nil {
-		return Target{}, err
-	}
-	err := c.update("relocate target", func(tx *sql.Tx) error {
-		return execOne(tx, id, "UPDATE targets SET location = ? WHERE id = ?", loc, id)
-	})
-	if err != nil {
-		return Target{}, err
-	}
-	t, _, err := c.Target(loc)
-	return t, err
-}

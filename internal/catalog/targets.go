@@ -23,6 +23,14 @@ type Target struct {
 	// Region and Endpoint are how the target was last reached: the AWS
 	// region and endpoint URL ("" for the provider's own); see SetConnection.
 	Region, Endpoint string
+	// LockMode is the S3 Object Lock mode its objects are written with
+	// ("GOVERNANCE" or "COMPLIANCE"; "" for none), and LockDays how long a
+	// new object stays locked; see SetLock.
+	LockMode string
+	LockDays int
+	// StoreID is the id of the store's marker ("" until a command read or
+	// wrote it; see docs/FORMAT.md section 10).
+	StoreID string
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -32,14 +40,14 @@ type querier interface {
 }
 
 const targetColumns = `id, location, coalesce(key_fingerprint, ''), coalesce(encrypted, 0), created, last_used,
-	coalesce(region, ''), coalesce(endpoint, '')`
+	coalesce(region, ''), coalesce(endpoint, ''), coalesce(lock_mode, ''), coalesce(lock_days, 0), coalesce(store_id, '')`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanTarget(r rowScanner) (Target, error) {
 	var t Target
 	var created, lastUsed sql.NullString
-	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint); err != nil {
+	if err := r.Scan(&t.ID, &t.Location, &t.KeyFingerprint, &t.Encrypted, &created, &lastUsed, &t.Region, &t.Endpoint, &t.LockMode, &t.LockDays, &t.StoreID); err != nil {
 		return Target{}, err
 	}
 	var err error
@@ -169,20 +177,26 @@ func (c *Catalog) EnsureTarget(location string) (Target, error) {
 
 // Targets returns every target, oldest first.
 func (c *Catalog) Targets() ([]Target, error) {
-	rows, err := c.db.Query("SELECT " + targetColumns + " FROM targets ORDER BY id")
+	return c.queryTargets("list targets", "ORDER BY id")
+}
+
+// queryTargets returns the targets selected by the clauses that follow
+// FROM targets.
+func (c *Catalog) queryTargets(op, clauses string, args ...any) ([]Target, error) {
+	rows, err := c.db.Query("SELECT "+targetColumns+" FROM targets "+clauses, args...)
 	if err != nil {
-		return nil, wrap(c.path, "list targets", err)
+		return nil, wrap(c.path, op, err)
 	}
 	var ts []Target
 	for rows.Next() {
 		t, err := scanTarget(rows)
 		if err != nil {
 			rows.Close()
-			return nil, wrap(c.path, "list targets", err)
+			return nil, wrap(c.path, op, err)
 		}
 		ts = append(ts, t)
 	}
-	return ts, wrap(c.path, "list targets", closeRows(rows))
+	return ts, wrap(c.path, op, closeRows(rows))
 }
 
 // DefaultTarget returns the most recently used target (by TouchTarget, or by

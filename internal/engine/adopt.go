@@ -64,7 +64,7 @@ func AdoptOrphans(ctx context.Context, cfg *Config) (AdoptResult, error) {
 	mk := cfg.metaKey()
 	for _, a := range orphans {
 		obj := catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectArchive, Size: a.Size,
-			TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: a.Created}
+			TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: a.Created, LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}
 		m, err := format.ParseObjectDescription(a.Description, mk)
 		if err != nil {
 			// A v1 archive of an older grsync, or unreadable: recorded as
@@ -110,17 +110,10 @@ func adoptPack(ctx context.Context, cfg *Config, a store.Archive, m format.Objec
 		pack := format.PackID(m.ID)
 		idx, err := format.ReadPackIndex(&storeReaderAt{ctx: ctx, s: cfg.Store, r: r}, a.Size, cfg.identityFor(m.Encoding), pack)
 		if err == nil {
-			for _, e := range idx.Members {
-				kind := catalog.BlobFile
-				switch e.Kind {
-				case format.KindChunk:
-					kind = catalog.BlobChunk
-				case format.KindFile:
-				default:
-					continue
+			for _, bl := range indexBlobs(idx, m.Encoding) {
+				if bl != nil {
+					b.Objects[0].Blobs = append(b.Objects[0].Blobs, bl)
 				}
-				b.Objects[0].Blobs = append(b.Objects[0].Blobs, &catalog.Blob{Hash: hex.EncodeToString(e.Hash), Size: e.Size,
-					Offset: e.Offset, Length: e.Length, Member: int64(e.Number), Kind: kind, Encoding: m.Encoding})
 			}
 		} else {
 			cfg.log().Warn("the index of a pack an interrupted run stored cannot be read; it is kept for prune", "archive", a.ID, "err", err)
@@ -130,4 +123,23 @@ func adoptPack(ctx context.Context, cfg *Config, a store.Archive, m format.Objec
 		return 0, fmt.Errorf("recording pack %s: %w", a.ID, err)
 	}
 	return len(b.Objects[0].Blobs), nil
+}
+
+// indexBlobs returns the content a pack's index lists: a blob for each file
+// and chunk member, nil for the others (void members), in index order.
+func indexBlobs(idx *format.PackIndex, encoding string) []*catalog.Blob {
+	out := make([]*catalog.Blob, len(idx.Members))
+	for i, e := range idx.Members {
+		kind := catalog.BlobFile
+		switch e.Kind {
+		case format.KindChunk:
+			kind = catalog.BlobChunk
+		case format.KindFile:
+		default:
+			continue
+		}
+		out[i] = &catalog.Blob{Hash: hex.EncodeToString(e.Hash), Size: e.Size, Offset: e.Offset, Length: e.Length,
+			Member: int64(e.Number), Kind: kind, Encoding: encoding}
+	}
+	return out
 }

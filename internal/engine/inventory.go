@@ -319,6 +319,17 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 	if _, err := cfg.Catalog.RestoreRuns(cfg.Target.ID); err != nil {
 		return res, err
 	}
+	// The store's records say what an object held, the listing how it is
+	// locked now (extensions since included).
+	var locks []catalog.ObjectLock
+	for _, a := range l.Archives {
+		if a.Lock.Mode != "" {
+			locks = append(locks, catalog.ObjectLock{ArchiveID: a.ID, Mode: string(a.Lock.Mode), Until: a.Lock.Until})
+		}
+	}
+	if _, err := cfg.Catalog.SetObjectLocks(cfg.Target.ID, locks); err != nil {
+		return res, err
+	}
 	// What the catalogue holds now is in the store's records, or cannot be
 	// told better than the store already does.
 	if err := cfg.Catalog.MarkAllRecorded(cfg.Target.ID); err != nil {
@@ -371,21 +382,16 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 			continue
 		}
 		obj := &catalog.NewObject{Object: catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectPack,
-			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created}}
+			PackID: pack.String(), Size: a.Size, TreeHash: a.TreeHash, Class: cfg.Class, Uploaded: m.Created,
+			LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}}
 		b := &catalog.Batch{Objects: []*catalog.NewObject{obj}}
-		for _, e := range idx.Members {
-			kind := catalog.BlobFile
-			switch e.Kind {
-			case format.KindChunk:
-				kind = catalog.BlobChunk
-			case format.KindFile:
-			default:
+		for i, bl := range indexBlobs(idx, m.Encoding) {
+			if bl == nil {
 				continue
 			}
-			bl := &catalog.Blob{Hash: hex.EncodeToString(e.Hash), Size: e.Size, Offset: e.Offset, Length: e.Length,
-				Member: int64(e.Number), Kind: kind, Encoding: m.Encoding}
+			e := idx.Members[i]
 			obj.Blobs = append(obj.Blobs, bl)
-			if kind == catalog.BlobFile {
+			if bl.Kind == catalog.BlobFile {
 				if err := checkSafePath(e.Path); err != nil {
 					res.Records.Problems = append(res.Records.Problems, Failure{Path: "pack " + a.ID, Err: fmt.Errorf("its index names %w; not added", err)})
 					continue

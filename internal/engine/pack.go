@@ -181,11 +181,11 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 		// The pack was abandoned but its upload succeeded anyway: it is
 		// in the store and unrecorded; remove it.
 		err = errors.New("the pack could not be completed")
-		s.removeQuietly(res.arch.ID)
+		s.removeUnrecorded(res.arch, p)
 	}
 	if err == nil && res.arch.Size != idx.Size {
 		err = fmt.Errorf("the store holds %d bytes of pack %s, %d were written", res.arch.Size, p.id, idx.Size)
-		s.removeQuietly(res.arch.ID)
+		s.removeUnrecorded(res.arch, p)
 	}
 	if err != nil {
 		if !errors.Is(err, errEmptyPack) && p.members > 0 {
@@ -202,6 +202,7 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 		Object: catalog.Object{
 			TargetID: s.cfg.Target.ID, ArchiveID: res.arch.ID, Kind: catalog.ObjectPack, PackID: p.id.String(),
 			Size: res.arch.Size, TreeHash: res.arch.TreeHash, Class: s.class, Uploaded: s.cfg.now(), RunID: s.run,
+			LockMode: string(res.arch.Lock.Mode), LockUntil: res.arch.Lock.Until,
 		},
 		Blobs: p.blobs,
 	}
@@ -215,15 +216,35 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 	s.mu.Unlock()
 }
 
-// removeQuietly deletes an object nothing records.
-func (s *syncer) removeQuietly(id string) {
-	if id == "" {
+// removeUnrecorded deletes a pack's object that cannot be recorded as
+// the pack (it is incomplete). When the store refuses (credentials that
+// may not delete, or the object's Object Lock), the object is recorded
+// as what it is, an object no version needs, so that the catalogue says
+// what is in the store and prune deletes it where deleting is allowed.
+func (s *syncer) removeUnrecorded(a store.Archive, p *pack) {
+	if a.ID == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.cfg.Store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.log().Warn("could not delete an unrecorded object; grsync verify lists it", "archive", id, "err", err)
+	err := s.cfg.Store.Delete(ctx, a.ID)
+	switch {
+	case err == nil, errors.Is(err, store.ErrNotFound):
+		return
+	case errors.Is(err, store.ErrAccessDenied), errors.Is(err, store.ErrLocked):
+		u := Undeleted{ArchiveID: a.ID, Size: a.Size, Locked: errors.Is(err, store.ErrLocked), Until: a.Lock.Until}
+		obj := catalog.Object{TargetID: s.cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectPack, PackID: p.id.String(),
+			Size: a.Size, TreeHash: a.TreeHash, Class: s.class, Uploaded: s.cfg.now(), RunID: s.run,
+			LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}
+		if rerr := s.cfg.Catalog.AddObject(obj); rerr != nil {
+			s.cfg.log().Warn("could not record an object the store keeps; grsync verify lists it", "archive", a.ID, "err", rerr)
+			return
+		}
+		s.mu.Lock()
+		s.res.Undeleted = append(s.res.Undeleted, u)
+		s.mu.Unlock()
+	default:
+		s.cfg.log().Warn("could not delete an unrecorded object; grsync verify lists it", "archive", a.ID, "err", err)
 	}
 }
 

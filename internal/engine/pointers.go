@@ -102,8 +102,8 @@ func WritePointers(ctx context.Context, cfg *Config) error {
 	if old, ok, err := cfg.Catalog.Setting(pointersKey(cfg.Target.ID)); err != nil || (ok && old == digest) {
 		return err
 	}
-	refs, err := refsOf(cfg.Store).Refs(ctx)
-	if errors.Is(err, errRefsUnsupported) {
+	refs, err := cfg.Store.Refs(ctx)
+	if errors.Is(err, store.ErrRefsUnsupported) {
 		cfg.log().Debug("the store cannot keep refs; a recovery lists it instead", "err", err)
 		return nil
 	}
@@ -114,7 +114,7 @@ func WritePointers(ctx context.Context, cfg *Config) error {
 	// point at less than it did.
 	for _, p := range want {
 		if refs[p.RefName()] != values[p.RefName()] {
-			if err := refsOf(cfg.Store).SetRef(ctx, p.RefName(), values[p.RefName()]); err != nil {
+			if err := cfg.Store.SetRef(ctx, p.RefName(), values[p.RefName()]); err != nil {
 				return fmt.Errorf("writing a catalogue pointer: %w", err)
 			}
 		}
@@ -124,7 +124,7 @@ func WritePointers(ctx context.Context, cfg *Config) error {
 			continue
 		}
 		if _, ok := values[name]; !ok {
-			if err := refsOf(cfg.Store).DeleteRef(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := cfg.Store.DeleteRef(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("removing a stale catalogue pointer: %w", err)
 			}
 		}
@@ -136,8 +136,8 @@ func WritePointers(ctx context.Context, cfg *Config) error {
 // the pointer refs that cannot be read. A store that cannot keep refs has
 // none.
 func ReadPointers(ctx context.Context, cfg *Config) ([]format.Pointer, []Failure, error) {
-	refs, err := refsOf(cfg.Store).Refs(ctx)
-	if errors.Is(err, errRefsUnsupported) {
+	refs, err := cfg.Store.Refs(ctx)
+	if errors.Is(err, store.ErrRefsUnsupported) {
 		return nil, nil, nil
 	}
 	if err != nil {

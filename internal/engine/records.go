@@ -109,7 +109,8 @@ func storeMetaObject(ctx context.Context, cfg *Config, kind, name string, conten
 		return catalog.Object{}, 0, err
 	}
 	return catalog.Object{TargetID: cfg.Target.ID, ArchiveID: a.ID, Kind: catalog.ObjectKind(kind), PackID: id.String(),
-		Size: a.Size, TreeHash: a.TreeHash, Class: cfg.metaClass(), Uploaded: now}, note, nil
+		Size: a.Size, TreeHash: a.TreeHash, Class: cfg.metaClass(), Uploaded: now,
+		LockMode: string(a.Lock.Mode), LockUntil: a.Lock.Until}, note, nil
 }
 
 // metaClass is the class records and snapshots are billed in.
@@ -262,7 +263,7 @@ func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archi
 		}
 		if err := cfg.Catalog.AddObject(catalog.Object{TargetID: cfg.Target.ID, ArchiveID: o.archive.ID, Kind: catalog.ObjectRecords,
 			PackID: format.PackID(o.meta.ID).String(), Size: o.archive.Size, TreeHash: o.archive.TreeHash, Class: cfg.metaClass(),
-			Uploaded: o.meta.Created}); err != nil {
+			Uploaded: o.meta.Created, LockMode: string(o.archive.Lock.Mode), LockUntil: o.archive.Lock.Until}); err != nil {
 			return res, err
 		}
 		res.Objects++

@@ -98,9 +98,20 @@ type RestorePlan struct {
 	Items    []*RestoreItem
 	Files    int
 	Bytes    int64     // stored bytes to retrieve (whole objects)
+	Restored int64     // bytes of the files it restores
 	Existing []string  // destinations that exist and will be skipped (no --overwrite)
 	Unsafe   []Failure // catalogue paths refused (ErrUnsafePath)
 	files    []*restoreFile
+}
+
+// PerGiB is how many objects the plan retrieves per GiB it restores: how
+// fragmented the content is (a large file whose chunks were stored over
+// many runs lies in many packs). 0 when it restores nothing.
+func (p *RestorePlan) PerGiB() float64 {
+	if p.Restored == 0 {
+		return 0
+	}
+	return float64(len(p.Items)) / (float64(p.Restored) / (1 << 30))
 }
 
 // PlannedFile is one file a plan restores: where to, and the ids of the
@@ -195,6 +206,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		}
 		plan.files = append(plan.files, f)
 		plan.Files++
+		plan.Restored += v.Size
 	}
 	sort.Slice(plan.files, func(i, j int) bool { return plan.files[i].dest < plan.files[j].dest })
 	return plan, nil

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"filippo.io/age"
 
@@ -84,6 +85,23 @@ type SyncResult struct {
 	// SnapshotErr why it could not (the next run tries again).
 	Snapshot    SnapshotResult
 	SnapshotErr error
+	// Undeleted are objects the run stored, could not use, and could not
+	// delete either (append-only credentials, or an Object Lock): they are
+	// recorded as objects no version needs, for prune.
+	Undeleted []Undeleted
+	// Locks is what the run did to keep the Object Lock of what the
+	// target's kept versions need from running out (see ExtendLocks).
+	Locks LockResult
+}
+
+// Undeleted is an object a sync could not delete.
+type Undeleted struct {
+	ArchiveID string
+	Size      int64
+	// Locked: the store's Object Lock refused, until Until; otherwise the
+	// credentials may not delete (an append-only policy).
+	Locked bool
+	Until  time.Time
 }
 
 type syncer struct {
@@ -160,6 +178,16 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
 		}
 	}
+	// Then the locks of what the kept versions need are kept from running
+	// out (a run stopped early leaves that to the next one).
+	if ctx.Err() == nil && !s.res.Interrupted {
+		lr, err := ExtendLocks(ctx, cfg, LockOptions{})
+		s.res.Locks = lr
+		if err != nil {
+			return s.res, err
+		}
+	}
+	sort.Slice(s.res.Undeleted, func(i, j int) bool { return s.res.Undeleted[i].ArchiveID < s.res.Undeleted[j].ArchiveID })
 	if ctx.Err() == nil && !s.res.Interrupted {
 		s.res.Snapshot, s.res.SnapshotErr = MaintainSnapshots(ctx, cfg, opt.Snapshots)
 		if s.res.SnapshotErr != nil {

@@ -121,6 +121,11 @@ type Config struct {
 	// Seed seeds the generator that decides fault injection.
 	Seed uint64
 
+	// NoTags makes the emulator answer the vault tag operations as moto
+	// does, which does not implement them: 404 with an HTML page and no
+	// AWS error code. For testing how clients cope with such a service.
+	NoTags bool
+
 	// Logger receives one debug line per request and info lines for
 	// injected faults; nil discards.
 	Logger *slog.Logger

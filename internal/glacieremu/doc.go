@@ -6,7 +6,13 @@
 // UploadArchive, DeleteArchive; InitiateMultipartUpload, UploadMultipartPart,
 // ListParts, CompleteMultipartUpload, AbortMultipartUpload,
 // ListMultipartUploads; InitiateJob (archive-retrieval and
-// inventory-retrieval), DescribeJob, ListJobs, GetJobOutput.
+// inventory-retrieval), DescribeJob, ListJobs, GetJobOutput;
+// AddTagsToVault, ListTagsForVault, RemoveTagsFromVault (at most 50 tags
+// per vault, keys of 1 to 128 and values of up to 256 letters, digits,
+// spaces and _ . / = + - @, no "aws:" key prefix; LimitExceededException
+// and InvalidParameterValueException as AWS answers them). Config.NoTags
+// answers the tag operations as moto does, which lacks them: 404 with an
+// HTML page.
 //
 // Rules enforced as AWS documents them, with AWS's error codes: tree hashes of
 // uploads, parts and assembled archives (and the linear x-amz-content-sha256
@@ -24,7 +30,7 @@
 // of its initiation (AWS serves the last daily inventory), though, as on
 // AWS, a vault that has never held an archive has no inventory; inventory
 // date filters, limits and markers, select jobs, SNS notifications, vault
-// tags, policies, locks and data retrieval policies are not implemented.
+// access policies, locks and data retrieval policies are not implemented.
 //
 // Tests control the emulator through Config: an injectable clock and job
 // delays per tier, MaxPartCount and MinPartSize to reach the part limit with

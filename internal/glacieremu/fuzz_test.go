@@ -70,6 +70,9 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), "/-/vaults/v/jobs/JOB/output", "Range", "bytes=1-", []byte{})
 	f.Add(uint8(3), "/-/vaults/v/archives/ARCHIVE", "", "", []byte{})
 	f.Add(uint8(1), "/-/vaults/v/multipart-uploads/UPLOAD", "x-amz-archive-size", "3", []byte{})
+	f.Add(uint8(1), "/-/vaults/v/tags?operation=add", "", "", []byte(`{"Tags":{"k":"v"}}`))
+	f.Add(uint8(1), "/-/vaults/v/tags?operation=remove", "", "", []byte(`{"TagKeys":["k"]}`))
+	f.Add(uint8(0), "/-/vaults/v/tags", "", "", []byte{})
 	methods := []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"}
 	f.Fuzz(func(t *testing.T, m uint8, path, hk, hv string, body []byte) {
 		now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -27,6 +27,9 @@ const (
 	OpDescribeJob             Op = "DescribeJob"
 	OpListJobs                Op = "ListJobs"
 	OpGetJobOutput            Op = "GetJobOutput"
+	OpAddTagsToVault          Op = "AddTagsToVault"
+	OpListTagsForVault        Op = "ListTagsForVault"
+	OpRemoveTagsFromVault     Op = "RemoveTagsFromVault"
 
 	// AllOps is the Config.Faults key for operations without their own entry.
 	AllOps Op = "*"
@@ -40,6 +43,7 @@ func Ops() []Op {
 		OpInitiateMultipartUpload, OpUploadMultipartPart, OpListParts,
 		OpCompleteMultipartUpload, OpAbortMultipartUpload, OpListMultipartUploads,
 		OpInitiateJob, OpDescribeJob, OpListJobs, OpGetJobOutput,
+		OpAddTagsToVault, OpListTagsForVault, OpRemoveTagsFromVault,
 	}
 }
 
@@ -55,9 +59,11 @@ type route struct {
 	dropMidResponse bool
 }
 
-// parseRoute maps method and path to an operation. Paths follow the REST API:
-// /{account}/vaults[/{vault}[/archives|multipart-uploads|jobs[/{id}[/output]]]].
-func parseRoute(method, escapedPath string) (route, *apiError) {
+// parseRoute maps method, path and (for the tag operations, which share a
+// path) the "operation" query parameter to an operation. Paths follow the
+// REST API: /{account}/vaults[/{vault}[/tags|archives|multipart-uploads|
+// jobs[/{id}[/output]]]].
+func parseRoute(method, escapedPath, operation string) (route, *apiError) {
 	raw := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
 	seg := make([]string, len(raw))
 	for i, s := range raw {
@@ -81,6 +87,17 @@ func parseRoute(method, escapedPath string) (route, *apiError) {
 		}
 	}
 	key := method + " " + shape(seg)
+	if key == "POST {account}/vaults/{vault}/tags" {
+		switch operation {
+		case "add":
+			return route{op: OpAddTagsToVault, account: rt.account, vault: rt.vault}, nil
+		case "remove":
+			return route{op: OpRemoveTagsFromVault, account: rt.account, vault: rt.vault}, nil
+		case "":
+			return route{}, missingParam("Required query parameter operation is missing")
+		}
+		return route{}, invalidParam("Invalid operation: %s (add or remove)", clip(operation))
+	}
 	op, ok := lookupRoute(key)
 	if !ok {
 		return route{}, unknownOp(method, escapedPath)
@@ -118,6 +135,8 @@ func lookupRoute(key string) (Op, bool) {
 		return OpDescribeVault, true
 	case "DELETE {account}/vaults/{vault}":
 		return OpDeleteVault, true
+	case "GET {account}/vaults/{vault}/tags":
+		return OpListTagsForVault, true
 	case "POST {account}/vaults/{vault}/archives":
 		return OpUploadArchive, true
 	case "DELETE {account}/vaults/{vault}/archives/{id}":

@@ -170,9 +170,13 @@ func (s *Server) Close() error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w.Header().Set(headerRequestID, newID(24))
-	rt, aerr := parseRoute(r.Method, r.URL.EscapedPath())
+	rt, aerr := parseRoute(r.Method, r.URL.EscapedPath(), r.URL.Query().Get("operation"))
 	if aerr != nil {
 		writeError(w, aerr)
+		return
+	}
+	if s.cfg.NoTags && isTagOp(rt.op) {
+		notImplemented(w)
 		return
 	}
 	c := s.stats[rt.op]
@@ -262,6 +266,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route) *api
 		return s.listJobs(w, r, rt)
 	case OpGetJobOutput:
 		return s.getJobOutput(w, r, rt)
+	case OpAddTagsToVault:
+		return s.addTags(w, r, rt)
+	case OpRemoveTagsFromVault:
+		return s.removeTags(w, r, rt)
+	case OpListTagsForVault:
+		return s.listTags(w, rt)
 	}
 	return unknownOp(r.Method, r.URL.Path)
 }

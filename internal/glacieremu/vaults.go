@@ -31,6 +31,8 @@ type vault struct {
 
 	// inventory, if set by SetInventory, is served verbatim by inventory jobs.
 	inventory []byte
+
+	tags map[string]string // vault tags (AddTagsToVault)
 }
 
 // archive is one stored archive.
@@ -54,6 +56,7 @@ func newVault(name string, created time.Time) *vault {
 		uploads:   make(map[string]*upload),
 		completed: make(map[string]completedUpload),
 		jobs:      make(map[string]*job),
+		tags:      make(map[string]string),
 	}
 }
 

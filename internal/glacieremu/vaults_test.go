@@ -117,7 +117,7 @@ func TestCommonRequestRules(t *testing.T) {
 		{"wrong API version", "/-/vaults/" + testVault, map[string]string{"x-amz-glacier-version": "2011-01-01"}, 400, CodeInvalidParameter},
 		{"other account", "/999999999999/vaults/" + testVault, nil, 403, CodeAccessDenied},
 		{"own account", "/123456789012/vaults/" + testVault, nil, 200, ""},
-		{"unknown path", "/-/vaults/" + testVault + "/tags", nil, 404, CodeUnknownOperation},
+		{"unknown path", "/-/vaults/" + testVault + "/access-policy", nil, 404, CodeUnknownOperation},
 		{"missing vault", "/-/vaults/nope", nil, 404, CodeResourceNotFound},
 	}
 	for _, tt := range tests {

@@ -47,7 +47,7 @@ var S3Calls = []Call{
 	{"ListMultipartUploads", []string{"s3:ListBucketMultipartUploads"}, ScopeBucket, UseSync | UseList, "find unfinished uploads to continue or abort"},
 	{"GetObjectLockConfiguration", []string{"s3:GetBucketObjectLockConfiguration"}, ScopeBucket, UseLock, "check that the bucket has Object Lock before the first upload"},
 	{"GetBucketVersioning", []string{"s3:GetBucketVersioning"}, ScopeBucket, UseLock, "check that versioning is on before the first upload"},
-	{"PutObject", []string{"s3:PutObject"}, ScopeObjects, UseSync, "store an archive (and an upload's small record)"},
+	{"PutObject", []string{"s3:PutObject"}, ScopeObjects, UseSync, "store an archive (and an upload's small record, and refs: the store's marker)"},
 	{"CreateMultipartUpload", []string{"s3:PutObject"}, ScopeObjects, UseSync, "start a multipart upload"},
 	{"UploadPart", []string{"s3:PutObject"}, ScopeObjects, UseSync, "send a part"},
 	{"CompleteMultipartUpload", []string{"s3:PutObject"}, ScopeObjects, UseSync, "complete a multipart upload"},
@@ -57,7 +57,7 @@ var S3Calls = []Call{
 	{"GetObject", []string{"s3:GetObject"}, ScopeObjects, UseRestore | UseSync, "read an archive, an upload record, a ref"},
 	{"RestoreObject", []string{"s3:RestoreObject"}, ScopeObjects, UseRestore, "thaw a GLACIER or DEEP_ARCHIVE object"},
 	{"PutObjectRetention", []string{"s3:PutObjectRetention"}, ScopeObjects, UseLock, "lock new objects and extend the lock of live ones (never shorten: that needs s3:BypassGovernanceRetention, which no grsync policy grants)"},
-	{"DeleteObject", []string{"s3:DeleteObject", "s3:DeleteObjectVersion"}, ScopeObjects, UseDelete, "delete an archive (its version, in a versioned bucket) and an upload's record"},
+	{"DeleteObject", []string{"s3:DeleteObject", "s3:DeleteObjectVersion"}, ScopeObjects, UseDelete, "delete an archive (its version, in a versioned bucket), an upload's record, and a ref"},
 }
 
 // S3Fields are actions that no operation needs but that decide what a
@@ -81,4 +81,7 @@ var VaultCalls = []Call{
 	{"DescribeJob", []string{"glacier:DescribeJob"}, ScopeVault, UseRestore | UseList, "poll a job"},
 	{"GetJobOutput", []string{"glacier:GetJobOutput"}, ScopeVault, UseRestore | UseList, "download a job's output"},
 	{"DeleteArchive", []string{"glacier:DeleteArchive"}, ScopeVault, UseDelete, "delete an archive (and one whose upload failed its checks)"},
+	{"ListTagsForVault", []string{"glacier:ListTagsForVault"}, ScopeVault, UseOpen, "read the store's refs (vault tags grsync-ref-*): its marker"},
+	{"AddTagsToVault", []string{"glacier:AddTagsToVault"}, ScopeVault, UseSync, "write a ref: the store's marker, before the first upload"},
+	{"RemoveTagsFromVault", []string{"glacier:RemoveTagsFromVault"}, ScopeVault, UseDelete, "remove a ref (no grsync command does yet)"},
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -21,7 +22,15 @@ const (
 	infoFingerprint = "grsync/v1 fingerprint"
 	infoResume      = "grsync/v1 resume-state"
 	infoChunker     = "grsync/v1 chunker"
+	infoMarker      = "grsync/v1 marker"
 )
+
+// markerLabel starts the message of a store marker's key proof.
+const markerLabel = "grsync-store-marker"
+
+// MarkerProofLen is the length of a store marker's key proof: 16 bytes of
+// HMAC-SHA256 in unpadded base64url.
+const MarkerProofLen = 22
 
 // derive returns n bytes of HKDF-SHA256 of the key with an empty salt.
 func (k Key) derive(info string, n int) []byte {
@@ -64,6 +73,28 @@ func (k Key) ChunkerKey() [32]byte {
 	var out [32]byte
 	copy(out[:], k.derive(infoChunker, 32))
 	return out
+}
+
+// MarkerKey returns the HMAC-SHA256 key of the store marker's key proof
+// (docs/FORMAT.md section 10).
+func (k Key) MarkerKey() [32]byte {
+	var out [32]byte
+	copy(out[:], k.derive(infoMarker, 32))
+	return out
+}
+
+// MarkerProof returns the key proof a store marker carries for the store
+// with id storeID: the first 16 bytes of HMAC-SHA256(MarkerKey,
+// "grsync-store-marker" || storeID), in unpadded base64url (22
+// characters). It shows that whoever wrote the marker held this key, and,
+// since it depends on the store id, it is unrelated between stores: it does
+// not tell that two stores share a key.
+func (k Key) MarkerProof(storeID string) string {
+	mk := k.MarkerKey()
+	m := hmac.New(sha256.New, mk[:])
+	m.Write([]byte(markerLabel))
+	m.Write([]byte(storeID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // ContentHash returns a new HMAC-SHA256 keyed for content hashes: the hash of

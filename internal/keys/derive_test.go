@@ -30,7 +30,10 @@ const (
 	vectorHashOfHello  = "84910b26838d58855b36e9dcd10386630efb1e1ccd71a1cce9dceb4e9a7c5478" // content "hello\n"
 	// Computed with Python's hmac module from the two-HMAC formula of
 	// docs/FORMAT.md section 1.2.
-	vectorChunkerKey = "19e33db392faba3a68db5f96712bac91cd8cd1cd8e2d8456efeaa95714d36220"
+	vectorChunkerKey  = "19e33db392faba3a68db5f96712bac91cd8cd1cd8e2d8456efeaa95714d36220"
+	vectorMarkerKey   = "2ec846203305acc0e88ddddb99d5d2539c171aa6bbd1b517b15e48a6b4523c19"
+	vectorMarkerID    = "000102030405060708090a0b0c0d0e0f"
+	vectorMarkerProof = "Vv3zai-o7pHylhBEyHKCHw" // checked with Python's hmac and hashlib
 )
 
 func mustParse(t testing.TB, s string) Key {
@@ -66,6 +69,45 @@ func TestDerivedVectors(t *testing.T) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != vectorHashOfHello {
 		t.Errorf("ContentHash(hello) = %s, want %s", got, vectorHashOfHello)
 	}
+	mak := k.MarkerKey()
+	if got := hex.EncodeToString(mak[:]); got != vectorMarkerKey {
+		t.Errorf("MarkerKey = %s, want %s", got, vectorMarkerKey)
+	}
+	if got := k.MarkerProof(vectorMarkerID); got != vectorMarkerProof {
+		t.Errorf("MarkerProof(%s) = %s, want %s", vectorMarkerID, got, vectorMarkerProof)
+	}
+}
+
+// TestMarkerProofVectorInFormatDoc checks that docs/FORMAT.md section 10
+// shows the marker key and the marker of the test vector.
+func TestMarkerProofVectorInFormatDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{vectorMarkerKey, "grsync-store 1 id=" + vectorMarkerID + " key=" + vectorMarkerProof} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/FORMAT.md does not show %q", want)
+		}
+	}
+}
+
+// TestMarkerProof checks the proof's form, and that it depends on the key
+// and on the store id (so that proofs do not link stores).
+func TestMarkerProof(t *testing.T) {
+	k := mustParse(t, vectorKey)
+	other := mustParse(t, "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	p := k.MarkerProof(vectorMarkerID)
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(p) || len(p) != MarkerProofLen {
+		t.Errorf("proof %q is not 22 characters of unpadded base64url", p)
+	}
+	if other.MarkerProof(vectorMarkerID) == p || k.MarkerProof("ffeeddccbbaa99887766554433221100") == p {
+		t.Error("the proof does not depend on both the key and the store id")
+	}
+	mak := k.MarkerKey()
+	if mk := k.MetadataKey(); mak == mk || hex.EncodeToString(mak[:]) == hex.EncodeToString(k.Raw()) {
+		t.Error("the marker key equals another key")
+	}
 }
 
 // TestDerivationMatchesSpec recomputes the derived keys with the two-HMAC
@@ -92,6 +134,10 @@ func TestDerivationMatchesSpec(t *testing.T) {
 	ck := k.ChunkerKey()
 	if !bytes.Equal(ck[:], spec("grsync/v1 chunker", 32)) {
 		t.Error("chunker key differs from the spec formula")
+	}
+	mak := k.MarkerKey()
+	if !bytes.Equal(mak[:], spec("grsync/v1 marker", 32)) {
+		t.Error("marker key differs from the spec formula")
 	}
 	if k.Fingerprint() != "k1:"+hex.EncodeToString(spec("grsync/v1 fingerprint", 8)) {
 		t.Error("fingerprint differs from the spec formula")

@@ -42,6 +42,24 @@ func (b *Base) Fail(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", b.loc, op, err)
 }
 
+// BeginRef is Begin for the ref methods: it also refuses an invalid ref
+// name, or, when value is given (SetRef), an invalid value (CheckRef).
+func (b *Base) BeginRef(ctx context.Context, name string, value *string) error {
+	if err := b.Begin(ctx); err != nil {
+		return err
+	}
+	return CheckRef(name, value)
+}
+
+// RoomForRef returns TooManyRefs when a store that holds count refs, ref
+// name among them or not (has), may not set ref name; else nil.
+func RoomForRef(count int, has bool, name string) error {
+	if !has && count >= MaxRefs {
+		return TooManyRefs(name)
+	}
+	return nil
+}
+
 // BeginPut is Begin for a Put of an archive with description: it also
 // refuses a description that ValidDescription rejects, with bad marked
 // permanent.

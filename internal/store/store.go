@@ -15,10 +15,11 @@
 //   - A retrieval whose output is no longer available (Glacier keeps job output
 //     24 hours; an S3 restored copy expires) yields an error wrapping ErrExpired.
 //   - Errors that retrying cannot fix (bad credentials, a missing vault or
-//     bucket, a rejected request, any of the three sentinels above, context
-//     cancellation) are permanent: IsPermanent reports true for them. Every
-//     other error is transient and may be retried by the caller; the retry
-//     wrapper (package store/retry) does exactly that.
+//     bucket, a rejected request, any of the three sentinels above,
+//     ErrRefsUnsupported, context cancellation) are permanent: IsPermanent
+//     reports true for them. Every other error is transient and may be
+//     retried by the caller; the retry wrapper (package store/retry) does
+//     exactly that.
 //   - Every error names the store (its Location) and the operation, for the
 //     user to read; an error of Put wraps the body's own read error.
 //   - ReadRange of a zero-length range succeeds with an empty reader; a
@@ -30,6 +31,23 @@
 //   - Delete of an archive under an Object Lock reports ErrLocked; a
 //     delete the credentials are not allowed reports ErrAccessDenied. Both
 //     are permanent (see lock.go and Locker).
+//   - Refs (see below): DeleteRef of an unknown ref reports ErrNotFound; an
+//     invalid name or value, and a new ref beyond MaxRefs, are permanent
+//     errors that change nothing; a store that cannot keep refs at all (a
+//     Glacier vault on a service without vault tags) reports
+//     ErrRefsUnsupported, which is permanent, from all three methods.
+//
+// # Refs
+//
+// Every store keeps, beside its archives, a few small named values that are
+// read at once and at no retrieval cost ("hot"): the store marker (who owns
+// the store, docs/FORMAT.md section 10), and later other pointers and
+// settings. A ref name is 1 to MaxRefName characters of [a-z0-9-]; a value
+// is at most MaxRefValue characters of the set every store can carry,
+// which is what AWS accepts in a vault tag: letters, digits, space and
+// _ . / = + - @ (ValidRefValue). A store holds at most MaxRefs refs. Refs
+// are not archives: Inventory, ListUploads and retrievals never show them.
+// Writes are not transactions: of two writers of one ref, the last wins.
 //
 // Implementations must be safe for concurrent use by multiple goroutines.
 package store
@@ -37,6 +55,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -145,6 +164,16 @@ type Store interface {
 	// AbortUpload abandons an unfinished upload and frees what it holds.
 	AbortUpload(ctx context.Context, id string) error
 
+	// Refs returns every ref the store holds, by name; an empty map when
+	// there are none.
+	Refs(ctx context.Context) (map[string]string, error)
+
+	// SetRef creates ref name with value, or replaces its value.
+	SetRef(ctx context.Context, name, value string) error
+
+	// DeleteRef removes ref name; ErrNotFound when there is none.
+	DeleteRef(ctx context.Context, name string) error
+
 	// Close releases resources.
 	Close() error
 }
@@ -164,6 +193,73 @@ func WithClass(ctx context.Context, class string) context.Context {
 func Class(ctx context.Context) string {
 	c, _ := ctx.Value(classKey{}).(string)
 	return c
+}
+
+// Limits of refs; see the package documentation.
+const (
+	MaxRefs     = 40
+	MaxRefName  = 64
+	MaxRefValue = 256
+)
+
+// ErrRefsUnsupported: the store cannot keep refs (a Glacier vault on a
+// service that does not implement vault tags, such as some emulators).
+var ErrRefsUnsupported = errors.New("this store cannot keep refs")
+
+// ValidRefName reports whether name may name a ref: 1 to MaxRefName
+// characters of [a-z0-9-].
+func ValidRefName(name string) bool {
+	if len(name) == 0 || len(name) > MaxRefName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidRefValue reports whether v may be a ref's value: at most
+// MaxRefValue characters, each a letter, a digit, a space or one of
+// _ . / = + - @ (the characters AWS allows in a vault tag).
+func ValidRefValue(v string) bool {
+	if len(v) > MaxRefValue {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(" _./=+-@", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckRef returns a permanent error naming the problem when name or value
+// (with a value, for SetRef) is not acceptable, else nil.
+func CheckRef(name string, value *string) error {
+	if !ValidRefName(name) {
+		return Permanent(fmt.Errorf("invalid ref name %q: want 1 to %d of a-z, 0-9 and -", clipRef(name), MaxRefName))
+	}
+	if value != nil && !ValidRefValue(*value) {
+		return Permanent(fmt.Errorf("invalid value for ref %s: want at most %d letters, digits, spaces and _ . / = + - @", name, MaxRefValue))
+	}
+	return nil
+}
+
+// TooManyRefs is the permanent error of a SetRef that would make a store
+// hold more than MaxRefs refs.
+func TooManyRefs(name string) error {
+	return Permanent(fmt.Errorf("ref %s: the store already holds %d refs, the most it may", name, MaxRefs))
+}
+
+func clipRef(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 type sizeHintKey struct{}
@@ -220,6 +316,7 @@ func IsPermanent(err error) bool {
 	case errors.As(err, &p), errors.As(err, new(*ConfigError)),
 		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotReady), errors.Is(err, ErrExpired),
 		errors.Is(err, ErrLocked), errors.Is(err, ErrAccessDenied),
+		errors.Is(err, ErrRefsUnsupported),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return true
 	}

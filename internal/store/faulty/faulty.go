@@ -35,11 +35,12 @@ const (
 	OpDelete    Op = "delete"
 	OpUploads   Op = "uploads" // ListUploads and AbortUpload
 	OpLock      Op = "lock"    // Retention and ExtendRetention
+	OpRefs      Op = "refs"    // Refs, SetRef and DeleteRef
 )
 
 // Ops returns every Op.
 func Ops() []Op {
-	return []Op{OpPut, OpResume, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads, OpLock}
+	return []Op{OpPut, OpResume, OpRead, OpRequest, OpPoll, OpInventory, OpDelete, OpUploads, OpLock, OpRefs}
 }
 
 // OpConfig sets the faults of one operation.

@@ -148,6 +148,7 @@ func TestPermanentlyDown(t *testing.T) {
 		faulty.OpDelete:  func() error { return s.Delete(ctx, a.ID) },
 		faulty.OpUploads: func() error { _, err := s.ListUploads(ctx); return err },
 		faulty.OpLock:    func() error { _, err := s.(store.Locker).Retention(ctx, a.ID); return err },
+		faulty.OpRefs:    func() error { _, err := s.Refs(ctx); return err },
 	}
 	// PutResumable is not retried: one call, one fault.
 	_, err = s.(store.Resumer).PutResumable(ctx, bytes.NewReader([]byte("x")), "d", store.ResumeOptions{})

@@ -157,6 +157,30 @@ func (f *Store) AbortUpload(ctx context.Context, id string) error {
 	return f.s.AbortUpload(ctx, id)
 }
 
+// Refs may fail before the call.
+func (f *Store) Refs(ctx context.Context) (map[string]string, error) {
+	if _, err := f.enter(ctx, OpRefs); err != nil {
+		return nil, err
+	}
+	return f.s.Refs(ctx)
+}
+
+// SetRef may fail before the call.
+func (f *Store) SetRef(ctx context.Context, name, value string) error {
+	if _, err := f.enter(ctx, OpRefs); err != nil {
+		return err
+	}
+	return f.s.SetRef(ctx, name, value)
+}
+
+// DeleteRef may fail before the call.
+func (f *Store) DeleteRef(ctx context.Context, name string) error {
+	if _, err := f.enter(ctx, OpRefs); err != nil {
+		return err
+	}
+	return f.s.DeleteRef(ctx, name)
+}
+
 // breakingReader passes left bytes through, then fails with ErrInjected
 // on every later Read.
 type breakingReader struct {

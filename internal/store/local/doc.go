@@ -10,6 +10,7 @@
 //	DIR/uploads/<upload-id>.part  the bytes of a Put in progress
 //	DIR/uploads/<upload-id>.json  its description, start time, archive id and (resumable) part size
 //	DIR/jobs/<job-id>.json        a pending retrieval (only with Options.RetrievalDelay)
+//	DIR/refs/<name>               a ref (store.Store.Refs): the file holds its value
 //
 // Archive ids are 43 characters of url-safe base64 drawn from 32 random
 // bytes: neither guessable nor derived from the content. Archives placed with
@@ -52,6 +53,12 @@
 // the upload as it was. Once all compare equal, the file is cut after the
 // last whole part and the rest of the body appended; then the upload is
 // published as by Put.
+//
+// SetRef writes refs/.<name>.<random>.tmp, fsyncs it, renames it to
+// refs/<name> and fsyncs refs/; names that are not valid ref names (such a
+// temporary file left by a crash) are never read as refs. refs/ is created
+// (and DIR fsynced) by the first SetRef, so opening a store, even on a
+// read-only disk, writes nothing new.
 //
 // Delete removes the metadata first, so a crash in between leaves unlisted
 // bytes rather than a listed archive without bytes.

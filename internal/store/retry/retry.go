@@ -8,10 +8,11 @@
 // wrapped store is a store.Resumer, is never retried: the caller continues
 // a failed upload with a later call. ReadRange reopens the range, and a
 // stream that fails midway resumes after the bytes already delivered.
-// Inventory is retried only until the callback has seen an archive.
+// Inventory is retried only until the callback has seen an archive. Refs,
+// SetRef (which writes the same value again) and DeleteRef are retried.
 // Retention and ExtendRetention, offered when the wrapped store is a
 // store.Locker, are retried (extending again to the same date is
-// harmless). When Delete or AbortUpload get "not found" on a later
+// harmless). When Delete, AbortUpload or DeleteRef get "not found" on a later
 // attempt, the error says that an earlier attempt whose answer was lost
 // may have done the work; callers that only want the archive gone may
 // treat it as success. ErrLocked and ErrAccessDenied are permanent, so a

@@ -221,3 +221,33 @@ func (r *Store) AbortUpload(ctx context.Context, id string) error {
 func (r *Store) fail(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", r.Location(), op, err)
 }
+
+// Refs retries.
+func (r *Store) Refs(ctx context.Context) (map[string]string, error) {
+	var out map[string]string
+	err := r.p.run(ctx, r.Location(), "refs", func(int) error {
+		var err error
+		out, err = r.s.Refs(ctx)
+		return err
+	}, nil)
+	return out, err
+}
+
+// SetRef retries: writing the same value again does no harm.
+func (r *Store) SetRef(ctx context.Context, name, value string) error {
+	return r.p.run(ctx, r.Location(), "set ref", func(int) error {
+		return r.s.SetRef(ctx, name, value)
+	}, nil)
+}
+
+// DeleteRef retries; "not found" on a later attempt is reported as for
+// Delete.
+func (r *Store) DeleteRef(ctx context.Context, name string) error {
+	return r.p.run(ctx, r.Location(), "delete ref", func(attempt int) error {
+		err := r.s.DeleteRef(ctx, name)
+		if attempt > 1 && errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w (on attempt %d: an earlier, failed attempt may have done it)", err, attempt)
+		}
+		return err
+	}, nil)
+}

@@ -86,6 +86,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Check reports what New would refuse in cfg before sending any request
+// (a *store.ConfigError), so that callers can check settings first.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults fills in defaults, normalises names and checks every field.
 // Its errors are *store.ConfigError.
 func (c Config) withDefaults() (Config, error) {

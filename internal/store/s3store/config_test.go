@@ -165,3 +165,16 @@ func TestNoCredentials(t *testing.T) {
 		t.Errorf("%d requests sent without credentials", n)
 	}
 }
+
+// Check refuses what New would, before any request, as a ConfigError.
+func TestConfigCheck(t *testing.T) {
+	if err := (Config{Bucket: "b", StorageClass: "glacier", ObjectLock: store.LockGovernance}).Check(); err != nil {
+		t.Errorf("a good config: %v", err)
+	}
+	for _, c := range []Config{{Bucket: "b", StorageClass: "X"}, {Bucket: "b", LockDays: 3}, {}} {
+		var ce *store.ConfigError
+		if err := c.Check(); !errors.As(err, &ce) || ce.Hint == "" {
+			t.Errorf("%+v: want a ConfigError with a hint, got %v", c, err)
+		}
+	}
+}

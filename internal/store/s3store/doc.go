@@ -11,6 +11,7 @@
 //	PREFIX grsync/<id>          one archive; user metadata x-amz-meta-grsync-desc
 //	PREFIX grsync-uploads/<id>  JSON sidecar of a multipart upload in progress
 //	PREFIX grsync-meta/<id>     reserved (see below)
+//	PREFIX grsync-refs/<name>   a ref (store.Store.Refs): a small STANDARD object holding its value
 //
 // An id is 43 characters of url-safe base64 from 32 random bytes. Keys are
 // opaque on purpose: a bucket listing, S3 server access logs, inventory
@@ -152,5 +153,16 @@
 // the x-amz-restore header with HeadObject. DEEP_ARCHIVE offers no
 // Expedited tier; New refuses that combination as Config.Tier, and Request
 // refuses it for a DEEP_ARCHIVE object before sending a restore request.
-// An inventory needs no job: ListObjectsV2 plus one HeadObject per object.
+// An inventory needs no job: ListObjectsV2 plus one HeadObject per object,
+// 64 objects at a time, so a caller that stops early pays for few.
+//
+// # Refs
+//
+// A ref (store.Store.Refs) is the object PREFIX grsync-refs/<name>, its
+// body the value, always in the STANDARD class whatever Config.StorageClass
+// says, so it is read at once. Refs lists that folder and reads each object
+// (one LIST and at most 40 GETs); SetRef lists it (for the limit of 40) and
+// puts the object; DeleteRef asks HeadObject first, since DeleteObject of a
+// missing key succeeds. Cost: a ref is a few dozen bytes of STANDARD
+// storage, and reading the marker costs one LIST and one GET per run.
 package s3store

@@ -18,9 +18,13 @@ import (
 // flight.
 const inventoryConcurrency = 16
 
+// describeBatch is how many listed objects Inventory describes before it
+// hands them to its callback.
+const describeBatch = 4 * inventoryConcurrency
+
 // Inventory lists the objects under PREFIX/grsync/ with ListObjectsV2 and
-// reads each one's description with HeadObject (16 at a time;
-// metadata is readable even for archived objects). It returns the time the
+// reads each one's description with HeadObject (16 at a time, 64 before fn
+// sees them; metadata is readable even for archived objects). It returns the time the
 // listing started. Objects without a valid description are not grsync
 // archives and are skipped with a warning. An error returned by fn is
 // returned unchanged.
@@ -43,24 +47,30 @@ func (s *Store) Inventory(ctx context.Context, r store.Retrieval, fn func(store.
 		if err != nil {
 			return time.Time{}, s.Fail(op, s.classify(ctx, err))
 		}
-		var batch []store.Archive
+		var listed []store.Archive
 		for _, o := range page.Contents {
 			id, ok := strings.CutPrefix(aws.ToString(o.Key), dir)
 			if !ok || !validID(id) {
 				continue
 			}
-			batch = append(batch, store.Archive{ID: id, Size: aws.ToInt64(o.Size), Created: timeOrNow(o.LastModified)})
+			listed = append(listed, store.Archive{ID: id, Size: aws.ToInt64(o.Size), Created: timeOrNow(o.LastModified)})
 		}
-		keep, err := s.describe(ctx, batch)
-		if err != nil {
-			return time.Time{}, s.Fail(op, err)
-		}
-		for i, a := range batch {
-			if !keep[i] {
-				continue
+		// Described a batch at a time, so that a caller that stops early
+		// (an error from fn) has not paid for a whole page of HeadObjects.
+		for len(listed) > 0 {
+			batch := listed[:min(len(listed), describeBatch)]
+			listed = listed[len(batch):]
+			keep, err := s.describe(ctx, batch)
+			if err != nil {
+				return time.Time{}, s.Fail(op, err)
 			}
-			if err := fn(a); err != nil {
-				return time.Time{}, err
+			for i, a := range batch {
+				if !keep[i] {
+					continue
+				}
+				if err := fn(a); err != nil {
+					return time.Time{}, err
+				}
 			}
 		}
 	}

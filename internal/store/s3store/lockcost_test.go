@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -158,5 +159,36 @@ func TestCostOfImmutability(t *testing.T) {
 	}
 	if years := one.Dollars() / (monthU.Total.Dollars() / immFiles) / 12; years < 18.5 || years >= 19.5 {
 		t.Errorf("one extension = %.1f years of a 20 KB object, want about 19", years)
+	}
+}
+
+// The version records of a nightly sync that always changes something
+// (docs/COSTS.md, "Version records"): one small STANDARD object a day,
+// all kept and so all extended with the same cadence: 190, 930 and 1,670
+// extensions in the first three years, at STANDARD's PUT and GET prices.
+func TestCostOfLockedRecords(t *testing.T) {
+	p := cost.Default()
+	lockDays := DefaultLockDays("DEEP_ARCHIVE") // the target's; records objects get it too
+	var until []int                             // each records object's lock end, by day stored
+	perYear := make([]int64, 3)
+	for day := 0; day < 3*yearDays; day++ {
+		for i := range until {
+			if until[i]-day <= LockMarginDays {
+				until[i] = day + lockDays
+				perYear[day/yearDays]++
+			}
+		}
+		until = append(until, day+lockDays)
+	}
+	want := []int64{190, 930, 1670}
+	for y, n := range perYear {
+		if n != want[y] {
+			t.Errorf("year %d: %d extensions of records objects, want %d", y+1, n, want[y])
+		}
+		e, err := p.LockExtensions(cost.Standard, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dollars(t, fmt.Sprintf("year %d", y+1), e.Total, float64(want[y])*(0.005+0.0004)/1000)
 	}
 }

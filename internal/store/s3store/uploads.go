@@ -29,28 +29,15 @@ type uploadSidecar struct {
 // maxSidecar bounds how much of a sidecar is read.
 const maxSidecar = 64 << 10
 
-// startMultipart creates the multipart upload of archive id, locked until
-// until (zero: no lock) once complete, and its sidecar, and returns the S3
-// upload id. Every part then goes with its SHA-256 checksum, which S3
-// requires (or a Content-MD5) of uploads to a locked object.
+// startMultipart records, then creates, the multipart upload of archive
+// id, locked until until (zero: no lock) once complete, and returns the
+// S3 upload id. The sidecar (its description and part size, which S3's
+// listing of uploads does not give) is written first: an upload that exists
+// always has one, so a process killed at any moment never leaves an upload
+// nobody can tell the owner of. Every part then goes with its SHA-256
+// checksum, which S3 requires (or a Content-MD5) of uploads to a locked
+// object.
 func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64, until time.Time) (string, error) {
-	mode, retain := s.lockFields(until)
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket:                    aws.String(s.cfg.Bucket),
-		Key:                       aws.String(s.objectKey(id)),
-		StorageClass:              types.StorageClass(s.classFor(ctx)),
-		Metadata:                  descriptionMetadata(description),
-		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
-		ObjectLockMode:            mode,
-		ObjectLockRetainUntilDate: retain,
-	})
-	if err != nil {
-		return "", fmt.Errorf("start multipart upload: %w", s.classify(ctx, err))
-	}
-	uploadID := aws.ToString(out.UploadId)
-	if uploadID == "" {
-		return "", errors.New("start multipart upload: S3 returned no upload id")
-	}
 	body, err := json.Marshal(uploadSidecar{Description: descriptionMetadata(description)[descMetaKey], PartSize: partSize})
 	if err == nil {
 		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
@@ -67,8 +54,26 @@ func (s *Store) startMultipart(ctx context.Context, id, description string, part
 		}
 	}
 	if err != nil {
-		s.abortQuietly(ctx, id, uploadID)
 		return "", fmt.Errorf("record multipart upload: %w", s.classify(ctx, err))
+	}
+	mode, retain := s.lockFields(until)
+	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:                    aws.String(s.cfg.Bucket),
+		Key:                       aws.String(s.objectKey(id)),
+		StorageClass:              types.StorageClass(s.classFor(ctx)),
+		Metadata:                  descriptionMetadata(description),
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ObjectLockMode:            mode,
+		ObjectLockRetainUntilDate: retain,
+	})
+	if err != nil {
+		s.removeUploadSidecar(ctx, id)
+		return "", fmt.Errorf("start multipart upload: %w", s.classify(ctx, err))
+	}
+	uploadID := aws.ToString(out.UploadId)
+	if uploadID == "" {
+		s.removeUploadSidecar(ctx, id)
+		return "", errors.New("start multipart upload: S3 returned no upload id")
 	}
 	return uploadID, nil
 }
@@ -121,9 +126,13 @@ func (s *Store) ListUploads(ctx context.Context) ([]store.Upload, error) {
 	if err := s.Begin(ctx); err != nil {
 		return nil, s.Fail(op, err)
 	}
-	// Sidecars are listed before uploads: a sidecar is written after its
-	// upload is created, so one listed here whose upload the listing below
-	// lacks belongs to an upload that has ended.
+	// Sidecars are listed before uploads. A sidecar is written just before
+	// its upload is created, so one listed here whose upload the listing
+	// below lacks belongs to an upload that has ended, or was never created
+	// (a run killed in between). One catalogue writes to a prefix at a
+	// time (the store marker ties a store to its key; two machines backing
+	// up to one prefix at the same moment are not supported), so no other
+	// run is between the two steps now.
 	sidecars, serr := s.sidecarIDs(ctx)
 	live := map[string]bool{}
 	var out []store.Upload

@@ -193,6 +193,28 @@ func (s *Store) AbortUpload(ctx context.Context, id string) error {
 	return err
 }
 
+// Refs, SetRef and DeleteRef log the ref names, not their values.
+func (s *Store) Refs(ctx context.Context) (map[string]string, error) {
+	start := time.Now()
+	refs, err := s.s.Refs(ctx)
+	s.done(ctx, "refs", start, err, "refs", len(refs))
+	return refs, err
+}
+
+func (s *Store) SetRef(ctx context.Context, name, value string) error {
+	start := time.Now()
+	err := s.s.SetRef(ctx, name, value)
+	s.done(ctx, "set ref", start, err, "ref", name)
+	return err
+}
+
+func (s *Store) DeleteRef(ctx context.Context, name string) error {
+	start := time.Now()
+	err := s.s.DeleteRef(ctx, name)
+	s.done(ctx, "delete ref", start, err, "ref", name)
+	return err
+}
+
 type resumer struct {
 	*Store
 	rs store.Resumer

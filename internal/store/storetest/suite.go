@@ -37,6 +37,11 @@
 //     when the upload is gone), and leaves the upload as it was: it can
 //     still be continued with the right body.
 //   - A Started that fails aborts the upload: nothing is left.
+//
+// Refs: every store keeps them, up to store.MaxRefs; SetRef replaces a
+// value; DeleteRef of an unknown ref is store.ErrNotFound; invalid names
+// and values, and a ref beyond the limit, are permanent errors that change
+// nothing; refs never appear in an inventory or among uploads.
 package storetest
 
 import (
@@ -107,6 +112,9 @@ func RunWithOptions(t *testing.T, opt Options, newStore func(t *testing.T) store
 		{"ResumableSmallBody", testResumableSmallBody},
 		{"ResumableStartedFails", testResumableStartedFails},
 		{"ResumeAfterCancel", testResumeAfterCancel},
+		{"Refs", testRefs},
+		{"RefsInvalid", testRefsInvalid},
+		{"RefsLimit", testRefsLimit},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -96,6 +96,23 @@
 // tree hash. Inventory streams and parses the inventory document as it
 // arrives, resuming broken connections the same way.
 //
+// # Refs
+//
+// A ref (store.Store.Refs) is the vault tag "grsync-ref-NAME"; other tags
+// are the user's, left alone, but they count towards the vault's limit of
+// 50 tags (LimitExceededException, a permanent error). Refs reads
+// ListTagsForVault; SetRef lists (for the limit of 40 refs) and calls
+// AddTagsToVault; DeleteRef lists (RemoveTagsFromVault ignores absent keys)
+// and calls RemoveTagsFromVault. Tag requests are free. A service that
+// answers a tag request with HTTP 404 and no AWS error code does not
+// implement vault tags (moto): all three then report
+// store.ErrRefsUnsupported. AWS answers a missing vault with
+// ResourceNotFoundException instead, which stays store.ErrNotFound.
+//
+// Empty asks DescribeVault whether the vault holds archives; Glacier
+// updates that count with its daily inventory, so it may miss archives
+// uploaded in the last day.
+//
 // # Other services
 //
 // moto (the Python AWS emulator) is served as well as it allows: its jobs
@@ -103,7 +120,8 @@
 // tree hash, so ReadRange then streams the whole output once, skipping to
 // the offset, unverified. moto returns a plain SHA-256 instead of the tree
 // hash for single uploads over 1 MiB (Put then rejects and deletes the
-// archive) and implements no multipart uploads.
+// archive), implements no multipart uploads and no vault tags (so a vault
+// on moto has no refs).
 //
 // # Known limits
 //

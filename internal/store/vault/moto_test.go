@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,8 @@ import (
 // returns a plain SHA-256 instead of the tree hash, and it has no
 // multipart uploads), Expedited retrieval (ready after 2 s), reads (it
 // ignores Range and reports no archive size, so the store streams the
-// whole output) and the inventory (ready after 5 s).
+// whole output) and the inventory (ready after 5 s). It has no vault tags
+// (404 with an HTML page), so refs are store.ErrRefsUnsupported there.
 func TestMotoInterop(t *testing.T) {
 	t.Parallel() // mostly waits for moto's jobs
 	m := moto.Start(t)
@@ -41,6 +43,18 @@ func TestMotoInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+
+	// moto does not implement vault tags: refs are unsupported there, and
+	// say so, rather than failing like a missing vault or a network error.
+	if _, err := s.Refs(ctx); !errors.Is(err, store.ErrRefsUnsupported) {
+		t.Errorf("Refs on moto: %v, want store.ErrRefsUnsupported", err)
+	}
+	if err := s.SetRef(ctx, "marker", "v"); !errors.Is(err, store.ErrRefsUnsupported) {
+		t.Errorf("SetRef on moto: %v, want store.ErrRefsUnsupported", err)
+	}
+	if empty, err := s.Empty(ctx); err != nil || !empty {
+		t.Errorf("Empty of a new vault on moto = %v, %v", empty, err)
+	}
 
 	datas := [][]byte{randomBytes(1000, 1), randomBytes(MiB-1, 2)}
 	var archives []store.Archive

@@ -19,8 +19,8 @@ import (
 // target, so that the catalogue is never the only copy of what it knows.
 
 // SnapshotMark is how far a snapshot goes: the largest ids of the target's
-// rows, objects (snapshots excepted: a snapshot never holds itself) and
-// blobs it holds, and the target's change generation, which commands that
+// rows, content objects (archives and packs, as in RecordsMark) and blobs
+// it holds, and the target's change generation, which commands that
 // change rows without adding any (forget) advance.
 type SnapshotMark struct {
 	Version    int64 `json:"version"`
@@ -198,7 +198,7 @@ func InstallSnapshot(src, dst string) error {
 func readMark(q querier, targetID int64) (SnapshotMark, error) {
 	var m SnapshotMark
 	err := q.QueryRow(`SELECT (SELECT coalesce(max(id), 0) FROM sync_history),
-		(SELECT coalesce(max(id), 0) FROM objects WHERE kind != 'snapshot'),
+		(SELECT coalesce(max(id), 0) FROM objects WHERE kind IN ('archive', 'pack')),
 		(SELECT coalesce(max(id), 0) FROM blobs)`).Scan(&m.Version, &m.Object, &m.Blob)
 	if err != nil {
 		return m, err
@@ -366,8 +366,8 @@ func bumpGeneration(tx *sql.Tx, targets []int64) error {
 }
 
 // Changes counts what the target's catalogue holds beyond mark: rows,
-// objects (snapshots excepted) and blobs with larger ids, and whether its
-// change generation moved. Cheap: each count starts at the mark's id.
+// content objects and blobs with larger ids, and whether its change
+// generation moved. Cheap: each count starts at the mark's id.
 type Changes struct {
 	Versions, Objects, Blobs int64
 	Generation               bool
@@ -383,7 +383,7 @@ func (c *Catalog) ChangesSince(targetID int64, mark SnapshotMark) (Changes, erro
 	var ch Changes
 	err := c.db.QueryRow(`SELECT
 		(SELECT count(*) FROM sync_history WHERE id > ?2 AND target_id = ?1),
-		(SELECT count(*) FROM objects WHERE id > ?3 AND target_id = ?1 AND kind != 'snapshot'),
+		(SELECT count(*) FROM objects WHERE id > ?3 AND target_id = ?1 AND kind IN ('archive', 'pack')),
 		(SELECT count(*) FROM blobs WHERE id > ?4 AND target_id = ?1)`,
 		targetID, mark.Version, mark.Object, mark.Blob).Scan(&ch.Versions, &ch.Objects, &ch.Blobs)
 	if err != nil {
@@ -403,7 +403,7 @@ func (c *Catalog) CurrentMark(targetID int64) (SnapshotMark, error) {
 	var m SnapshotMark
 	err := c.db.QueryRow(`SELECT
 		(SELECT coalesce(max(id), 0) FROM sync_history WHERE target_id = ?1),
-		(SELECT coalesce(max(id), 0) FROM objects WHERE target_id = ?1 AND kind != 'snapshot'),
+		(SELECT coalesce(max(id), 0) FROM objects WHERE target_id = ?1 AND kind IN ('archive', 'pack')),
 		(SELECT coalesce(max(id), 0) FROM blobs WHERE target_id = ?1)`, targetID).Scan(&m.Version, &m.Object, &m.Blob)
 	if err != nil {
 		return m, wrap(c.path, "read the catalogue's mark", err)
@@ -443,4 +443,18 @@ func (c *Catalog) MarkObjectDeleted(targetID int64, archiveID string, at time.Ti
 			formatTime(at), targetID, archiveID)
 		return err
 	})
+}
+
+// Uncovered returns the target's changes that neither the snapshot of
+// mark nor the version records (RecordsMark) hold: what a recovery from
+// the store would lose now. The records carry no forgetting, so a
+// generation moved since the snapshot counts.
+func (c *Catalog) Uncovered(targetID int64, snap SnapshotMark) (Changes, error) {
+	rec, err := c.RecordsMark(targetID)
+	if err != nil {
+		return Changes{}, err
+	}
+	m := SnapshotMark{Version: max(snap.Version, rec.Version), Object: max(snap.Object, rec.Object),
+		Blob: max(snap.Blob, rec.Blob), Generation: snap.Generation}
+	return c.ChangesSince(targetID, m)
 }

@@ -100,16 +100,9 @@ func SnapshotDue(cfg *Config, force bool) (bool, string, error) {
 	if force {
 		return true, "asked for", nil
 	}
-	recs, err := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectRecords)
+	n, bytes, err := recordsSince(cfg, st)
 	if err != nil {
 		return false, "", err
-	}
-	n, bytes := 0, int64(0)
-	for _, r := range recs {
-		if r.ID > st.Mark.Object {
-			n++
-			bytes += r.Size
-		}
 	}
 	switch {
 	case n >= snapshotMaxRecords:
@@ -121,6 +114,62 @@ func SnapshotDue(cfg *Config, force bool) (bool, string, error) {
 	}
 	return false, fmt.Sprintf("not due: %d version records objects (%d bytes) since the newest snapshot of %s, which holds the rest",
 		n, bytes, st.Created.Format("2006-01-02")), nil
+}
+
+// recordsSince counts the records objects recorded after the snapshot of
+// st, and their bytes.
+func recordsSince(cfg *Config, st catalog.SnapshotState) (int, int64, error) {
+	snaps, err := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectSnapshot)
+	if err != nil {
+		return 0, 0, err
+	}
+	var after int64
+	for _, o := range snaps {
+		if o.ArchiveID == st.ArchiveID {
+			after = o.ID
+		}
+	}
+	recs, err := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectRecords)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, bytes := 0, int64(0)
+	for _, r := range recs {
+		if r.ID > after {
+			n++
+			bytes += r.Size
+		}
+	}
+	return n, bytes, nil
+}
+
+// CatalogueCopies is what the store holds of the catalogue, as the
+// catalogue knows it (verify reports it).
+type CatalogueCopies struct {
+	Snapshots int       // snapshots in the store
+	Newest    time.Time // the newest one's time; zero without one
+	// Uncovered are the catalogue's changes that neither a snapshot nor
+	// version records in the store hold: a recovery now would lose them.
+	Uncovered catalog.Changes
+}
+
+// CatalogueCopiesOf says what the store holds of the catalogue.
+func CatalogueCopiesOf(cfg *Config) (CatalogueCopies, error) {
+	var c CatalogueCopies
+	snaps, err := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectSnapshot)
+	if err != nil {
+		return c, err
+	}
+	c.Snapshots = len(snaps)
+	st, ok, err := cfg.Catalog.Snapshot(cfg.Target.ID)
+	if err != nil {
+		return c, err
+	}
+	if ok {
+		c.Newest = st.Created
+	}
+	c.Uncovered, err = cfg.Catalog.Uncovered(cfg.Target.ID, st.Mark)
+	return c, err
 }
 
 // MaintainSnapshots takes a snapshot when one is due (see SnapshotDue),

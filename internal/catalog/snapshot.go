@@ -327,9 +327,10 @@ func (c *Catalog) RecordSnapshot(obj Object, mark SnapshotMark, settled int64) e
 				return err
 			}
 		}
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at, run_id)
-			VALUES (?, ?, 'snapshot', ?, ?, ?, ?, ?, ?)`, obj.TargetID, obj.ArchiveID, nullString(obj.PackID), obj.Size,
-			nullString(obj.TreeHash), nullString(obj.Class), nullTime(obj.Uploaded), nullInt(obj.RunID)); err != nil {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash, storage_class, uploaded_at,
+			lock_mode, lock_until, run_id) VALUES (?, ?, 'snapshot', ?, ?, ?, ?, ?, ?, ?, ?)`, obj.TargetID, obj.ArchiveID, nullString(obj.PackID),
+			obj.Size, nullString(obj.TreeHash), nullString(obj.Class), nullTime(obj.Uploaded), nullString(obj.LockMode), nullTime(obj.LockUntil),
+			nullInt(obj.RunID)); err != nil {
 			return err
 		}
 		return setSetting(tx, snapshotKey(obj.TargetID), string(b))

@@ -322,6 +322,14 @@ func (e errDamaged) Unwrap() error { return e.err }
 
 func damaged(err error) bool { return errors.As(err, new(errDamaged)) }
 
+// unreadable reports whether a read failed for good because of the object
+// (missing, shorter or longer than the store says, failing its tree hash):
+// a permanent store error that is not about the retrieval job or the run.
+func unreadable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && store.IsPermanent(err) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrNotReady) &&
+		!errors.As(err, new(*store.ConfigError)) && !errors.Is(err, store.ErrAccessDenied)
+}
+
 // fetchSnapshot downloads snapshot o beside path, decrypts its one member
 // to path and checks it (catalog.CheckSnapshotFile). A snapshot that does
 // not decrypt, is truncated, tampered with or fails the check gives an
@@ -331,6 +339,9 @@ func fetchSnapshot(ctx context.Context, cfg *Config, o metaObject, r store.Retri
 	defer os.Remove(enc)
 	removeCopy(path)
 	if err := downloadTo(ctx, cfg, r, enc); err != nil {
+		if unreadable(ctx, err) {
+			err = errDamaged{fmt.Errorf("snapshot %s of %s cannot be read: %w", o.archive.ID, o.meta.Created.Format(time.RFC3339), err)}
+		}
 		return catalog.SnapshotInfo{}, err
 	}
 	info, err := decryptSnapshot(cfg, o, enc, path)
@@ -411,14 +422,23 @@ func decryptSnapshot(cfg *Config, o metaObject, enc, path string) (catalog.Snaps
 // readRecords reads and parses records object o.
 func readRecords(ctx context.Context, cfg *Config, o RecoverObject, r store.Retrieval) ([]catalog.RecordLine, error) {
 	rc, err := cfg.Store.ReadRange(ctx, r, 0, -1)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", o.Archive, err)
+	if err == nil {
+		var raw []byte
+		raw, err = io.ReadAll(io.LimitReader(rc, maxMetaObject+1))
+		rc.Close()
+		if err == nil {
+			return parseRecordsObject(cfg, o, raw)
+		}
 	}
-	raw, err := io.ReadAll(io.LimitReader(rc, maxMetaObject+1))
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", o.Archive, err)
+	err = fmt.Errorf("reading %s: %w", o.Archive, err)
+	if unreadable(ctx, err) {
+		err = errDamaged{err}
 	}
+	return nil, err
+}
+
+// parseRecordsObject decodes the bytes raw of records object o.
+func parseRecordsObject(cfg *Config, o RecoverObject, raw []byte) ([]catalog.RecordLine, error) {
 	doc, err := metaMember(cfg, o.meta, raw)
 	if err != nil {
 		return nil, errDamaged{err}

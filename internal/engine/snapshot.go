@@ -30,7 +30,8 @@ const DefaultKeepSnapshots = 3
 // after a sync that changed the catalogue, once the version records
 // stored since the newest snapshot are many (a recovery fetches each), or
 // large next to it (half its size: snapshots then cost at most twice what
-// the records do), or when it is old.
+// the records do), or when it is old; and after a forget, which records
+// do not carry.
 const (
 	snapshotMaxRecords = 24
 	snapshotMaxAge     = 30 * 24 * time.Hour
@@ -105,6 +106,8 @@ func SnapshotDue(cfg *Config, force bool) (bool, string, error) {
 		return false, "", err
 	}
 	switch {
+	case ch.Generation:
+		return true, "versions were forgotten since the newest snapshot (version records do not carry that)", nil
 	case n >= snapshotMaxRecords:
 		return true, fmt.Sprintf("%d version records objects since the newest snapshot", n), nil
 	case bytes*2 >= st.Size:
@@ -259,6 +262,11 @@ func pruneSnapshots(ctx context.Context, cfg *Config, keep int) (deleted []catal
 	}
 	now := cfg.now()
 	for _, o := range snaps[keep:] {
+		if o.LockUntil.After(now) {
+			held = append(held, HeldObject{Object: o, Until: o.LockUntil,
+				Why: cost.ObjectLockReason(o.LockMode, o.LockUntil).Why + " (older snapshots' locks are not extended)"})
+			continue
+		}
 		if until, why := EarliestDelete(o); until.After(now) {
 			held = append(held, HeldObject{Object: o, Until: until, Why: why})
 			continue

@@ -178,6 +178,14 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
 		}
 	}
+	// A snapshot of the catalogue when one is due (the one it replaces
+	// then needs no lock extension).
+	if ctx.Err() == nil && !s.res.Interrupted {
+		s.res.Snapshot, s.res.SnapshotErr = MaintainSnapshots(ctx, cfg, opt.Snapshots)
+		if s.res.SnapshotErr != nil {
+			cfg.log().Warn("could not store a catalogue snapshot; the next run tries again", "err", s.res.SnapshotErr)
+		}
+	}
 	// Then the locks of what the kept versions need are kept from running
 	// out (a run stopped early leaves that to the next one).
 	if ctx.Err() == nil && !s.res.Interrupted {
@@ -188,12 +196,6 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		}
 	}
 	sort.Slice(s.res.Undeleted, func(i, j int) bool { return s.res.Undeleted[i].ArchiveID < s.res.Undeleted[j].ArchiveID })
-	if ctx.Err() == nil && !s.res.Interrupted {
-		s.res.Snapshot, s.res.SnapshotErr = MaintainSnapshots(ctx, cfg, opt.Snapshots)
-		if s.res.SnapshotErr != nil {
-			cfg.log().Warn("could not store a catalogue snapshot; the next run tries again", "err", s.res.SnapshotErr)
-		}
-	}
 	sort.Slice(s.res.Failures, func(i, j int) bool { return s.res.Failures[i].Path < s.res.Failures[j].Path })
 	return s.res, nil
 }

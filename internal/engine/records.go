@@ -59,6 +59,11 @@ func StoreRecords(ctx context.Context, cfg *Config, run int64) (int, error) {
 	if err := cfg.Catalog.MarkRecords(cfg.Target.ID, next, obj, note); err != nil {
 		return 0, fmt.Errorf("recording the version records: %w", err)
 	}
+	// The store's pointers name the new records at once: a run killed
+	// later (while its snapshot uploads) leaves nothing a recovery misses.
+	if err := WritePointers(ctx, cfg); err != nil {
+		cfg.log().Warn("could not write the store's catalogue pointers; the next run tries again", "err", err)
+	}
 	return n, nil
 }
 

@@ -49,6 +49,7 @@ type RecoverPlan struct {
 	Rebuild bool
 	// Refused are snapshots found unusable, newest first.
 	Refused []Failure
+	refused []refusal
 	// Problems are pointer refs that cannot be read.
 	Problems []Failure
 }
@@ -87,8 +88,11 @@ type FetchedRecords struct {
 func refusedKey(targetID int64) string { return fmt.Sprintf("recover-refused:%d", targetID) }
 
 type refusal struct {
-	Archive string `json:"archive"`
-	Error   string `json:"error"`
+	Archive string    `json:"archive"`
+	Error   string    `json:"error"`
+	Pack    string    `json:"pack"`
+	Created time.Time `json:"created"`
+	Size    int64     `json:"size"`
 }
 
 func loadRefused(cfg *Config) ([]refusal, error) {
@@ -157,7 +161,8 @@ func Recover(ctx context.Context, cfg *Config, opt RecoverOptions) (RecoverResul
 			if !damaged(err) {
 				return res, err
 			}
-			refused = append(refused, refusal{Archive: plan.Snapshot.Archive, Error: err.Error()})
+			refused = append(refused, refusal{Archive: plan.Snapshot.Archive, Error: err.Error(), Created: plan.Snapshot.Created,
+				Size: plan.Snapshot.Size, Pack: format.PackID(plan.Snapshot.meta.meta.ID).String()})
 			if err := saveRefused(cfg, refused); err != nil {
 				return res, err
 			}
@@ -185,6 +190,7 @@ func Recover(ctx context.Context, cfg *Config, opt RecoverOptions) (RecoverResul
 func planRecovery(ctx context.Context, cfg *Config, refused []refusal, listing **Listing, w WaitOptions) (RecoverPlan, error) {
 	var plan RecoverPlan
 	bad := map[string]bool{}
+	plan.refused = refused
 	for i := len(refused) - 1; i >= 0; i-- {
 		bad[refused[i].Archive] = true
 		plan.Refused = append(plan.Refused, Failure{Path: "snapshot " + refused[i].Archive, Err: errors.New(refused[i].Error)})
@@ -460,6 +466,14 @@ func ApplyRecovery(cfg *Config, res RecoverResult) (catalog.ImportStats, []Failu
 	class := cfg.metaClass()
 	if recs, err := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectRecords); err == nil && len(recs) > 0 && recs[len(recs)-1].Class != "" {
 		class = recs[len(recs)-1].Class // the class the lost catalogue stored them in
+	}
+	// Snapshots refused are the store's objects all the same: recorded
+	// (before the one used, which stays the newest), prune deletes them.
+	for _, r := range res.Plan.refused {
+		if err := cfg.Catalog.AddObject(catalog.Object{TargetID: cfg.Target.ID, ArchiveID: r.Archive, Kind: catalog.ObjectSnapshot,
+			PackID: r.Pack, Size: r.Size, Class: class, Uploaded: r.Created}); err != nil {
+			return total, nil, err
+		}
 	}
 	s := res.Snapshot
 	obj := catalog.Object{TargetID: cfg.Target.ID, ArchiveID: s.Archive, Kind: catalog.ObjectSnapshot,

@@ -51,7 +51,8 @@ PY
   reb=$(secs "$g" inventory --rebuild --db "$work/$name-rebuilt.db" "$@" --encryption-key-file "$work/k")
   grep -E 'rebuilt' "$work/out" | sed 's/^/    /'
   cmp -s "$work/$name.ls" <("$g" ls --deleted --db "$work/$name-recovered.db") && same=same || same=DIFFERENT
-  printf '%-6s files=%d recover=%ss (ls --deleted %s) inventory-rebuild=%ss %s\n' "$name" "$n" "$rec" "$same" "$reb" "${st:+store=$st}"
+  cmp -s "$work/$name.ls" <("$g" ls --deleted --db "$work/$name-rebuilt.db") && rsame=same || rsame=DIFFERENT
+  printf '%-6s files=%d recover=%ss (ls --deleted %s) inventory-rebuild=%ss (ls --deleted %s) %s\n' "$name" "$n" "$rec" "$same" "$reb" "$rsame" "${st:+store=$st}"
 }
 
 echo "local store:"

@@ -22,15 +22,11 @@ import (
 // inventory job of hours, and S3 gives an object's description only by a
 // request per object.
 
-// maxPointers is how many pointer refs a store gets at most: with the
-// store marker and room to spare, within store.MaxRefs (40).
-const maxPointers = 30
-
 func pointersKey(targetID int64) string { return "pointers:" + strconv.FormatInt(targetID, 10) }
 
 // wantedPointers returns the pointers the store should hold: chains of a
 // snapshot and every records object recorded after it (before the next
-// snapshot), newest first, as many whole chains as fit in maxPointers.
+// snapshot), newest first, as many whole chains as fit in the slots.
 // A chain that does not fit is left out whole, so a snapshot with a
 // pointer always has pointers to all the records a recovery from it needs.
 func wantedPointers(cfg *Config) ([]format.Pointer, error) {
@@ -52,7 +48,7 @@ func wantedPointers(cfg *Config) ([]format.Pointer, error) {
 				chain = append(chain, r)
 			}
 		}
-		if len(out)+len(chain) > maxPointers {
+		if len(out)+len(chain) > format.MaxPointers {
 			break
 		}
 		for _, o := range chain {
@@ -80,24 +76,28 @@ func pointerOf(o catalog.Object) (format.Pointer, bool) {
 	return p, true
 }
 
-// WritePointers makes the store's pointer refs those wantedPointers says.
-// It asks the store nothing when they are what this catalogue wrote last.
-// A store that cannot keep refs (moto's vaults) is left without pointers:
-// a recovery then lists it.
+// WritePointers makes the store's pointer slots hold what wantedPointers
+// says. It asks the store nothing when they are what this catalogue wrote
+// last. Slots are overwritten, never deleted (append-only credentials may
+// not delete): a new pointer goes into a slot that holds nothing wanted,
+// newest chain first, and slots left over are emptied. A store that cannot
+// keep refs (moto's vaults) is left without pointers: a recovery then
+// lists it.
 func WritePointers(ctx context.Context, cfg *Config) error {
 	want, err := wantedPointers(cfg)
 	if err != nil {
 		return err
 	}
-	values := map[string]string{}
-	var names []string
+	var values []string
+	wanted := map[string]bool{}
 	for _, p := range want {
 		v, _ := p.Value()
-		values[p.RefName()] = v
-		names = append(names, p.RefName()+"="+v)
+		values = append(values, v)
+		wanted[v] = true
 	}
-	sort.Strings(names)
-	sum := sha256.Sum256([]byte(strings.Join(names, "\n")))
+	sorted := append([]string(nil), values...)
+	sort.Strings(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
 	digest := hex.EncodeToString(sum[:])
 	if old, ok, err := cfg.Catalog.Setting(pointersKey(cfg.Target.ID)); err != nil || (ok && old == digest) {
 		return err
@@ -110,22 +110,35 @@ func WritePointers(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the store's refs: %w", err)
 	}
-	// New pointers first, stale ones after: at no moment does the store
-	// point at less than it did.
-	for _, p := range want {
-		if refs[p.RefName()] != values[p.RefName()] {
-			if err := cfg.Store.SetRef(ctx, p.RefName(), values[p.RefName()]); err != nil {
-				return fmt.Errorf("writing a catalogue pointer: %w", err)
-			}
+	have := map[string]bool{}
+	var free []int // slots holding nothing wanted: used ones first, then new ones
+	var unused []int
+	for i := range format.MaxPointers {
+		v, ok := refs[format.PointerSlot(i)]
+		switch {
+		case !ok:
+			unused = append(unused, i)
+		case wanted[v] && !have[v]:
+			have[v] = true
+		default:
+			free = append(free, i)
 		}
 	}
-	for name := range refs {
-		if _, err := format.ParsePointer(name, ""); errors.Is(err, format.ErrNotPointer) {
+	free = append(free, unused...)
+	for _, v := range values {
+		if have[v] {
 			continue
 		}
-		if _, ok := values[name]; !ok {
-			if err := cfg.Store.DeleteRef(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("removing a stale catalogue pointer: %w", err)
+		i := free[0]
+		free = free[1:]
+		if err := cfg.Store.SetRef(ctx, format.PointerSlot(i), v); err != nil {
+			return fmt.Errorf("writing a catalogue pointer: %w", err)
+		}
+	}
+	for _, i := range free {
+		if v, ok := refs[format.PointerSlot(i)]; ok && v != "" {
+			if err := cfg.Store.SetRef(ctx, format.PointerSlot(i), ""); err != nil {
+				return fmt.Errorf("emptying a stale catalogue pointer: %w", err)
 			}
 		}
 	}
@@ -146,7 +159,7 @@ func ReadPointers(ctx context.Context, cfg *Config) ([]format.Pointer, []Failure
 	var out []format.Pointer
 	var problems []Failure
 	for name, v := range refs {
-		p, err := format.ParsePointer(name, v)
+		p, ok, err := format.ParsePointer(name, v)
 		if errors.Is(err, format.ErrNotPointer) {
 			continue
 		}
@@ -154,7 +167,9 @@ func ReadPointers(ctx context.Context, cfg *Config) ([]format.Pointer, []Failure
 			problems = append(problems, Failure{Path: "ref " + name, Err: err})
 			continue
 		}
-		out = append(out, p)
+		if ok {
+			out = append(out, p)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {

@@ -208,7 +208,8 @@ func planRecovery(ctx context.Context, cfg *Config, refused []refusal, listing *
 					meta: format.ObjectMeta{Kind: p.Kind, ID: p.Pack, Created: p.Created, Encoding: format.PackEncoding(true, cfg.Key != nil)}}})
 		}
 		plan.From = "pointers"
-		if choose(&plan, cands, bad) {
+		// A damaged pointer: none of them is trusted; the listing decides.
+		if len(problems) == 0 && choose(&plan, cands, bad) {
 			return plan, nil
 		}
 		l, err := FetchInventory(ctx, cfg, w.Wait, w.Poll, w.Stop)

@@ -185,24 +185,35 @@ func TestOldSnapshotsDeletedOnlyWhenFree(t *testing.T) {
 	}
 }
 
-func refsOf(t *testing.T, cfg *Config) map[string]string {
+// pointerValues returns the values of the store's non-empty pointer slots.
+func pointerValues(t *testing.T, cfg *Config) map[string]bool {
 	t.Helper()
 	refs, err := cfg.Store.Refs(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
+	out := map[string]bool{}
 	for k, v := range refs {
-		if strings.HasPrefix(k, format.PointerPrefix) {
-			out[k] = v
+		if strings.HasPrefix(k, format.PointerPrefix) && v != "" {
+			out[v] = true
 		}
 	}
 	return out
 }
 
+func valueOf(t *testing.T, o catalog.Object) string {
+	t.Helper()
+	p, ok := pointerOf(o)
+	if !ok {
+		t.Fatalf("no pointer for %+v", o)
+	}
+	v, _ := p.Value()
+	return v
+}
+
 // The store's pointers name the newest snapshot with the records after it,
 // and the snapshot before with the records between; a chain that does not
-// fit is left out whole.
+// fit is left out whole. Slots are overwritten, never deleted.
 func TestPointersNameWholeChains(t *testing.T) {
 	cfg, _ := setup(t, 0)
 	ctx := context.Background()
@@ -217,6 +228,18 @@ func TestPointersNameWholeChains(t *testing.T) {
 		}
 		return o
 	}
+	same := func(what string, want ...catalog.Object) {
+		t.Helper()
+		got := pointerValues(t, cfg)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d pointers, want %d: %v", what, len(got), len(want), got)
+		}
+		for _, o := range want {
+			if !got[valueOf(t, o)] {
+				t.Errorf("%s: no pointer to %s", what, o.ArchiveID)
+			}
+		}
+	}
 	add(catalog.ObjectRecords) // before any snapshot: never pointed at
 	s1 := add(catalog.ObjectSnapshot)
 	r1 := add(catalog.ObjectRecords)
@@ -225,48 +248,38 @@ func TestPointersNameWholeChains(t *testing.T) {
 	if err := WritePointers(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	got := refsOf(t, cfg)
-	want := []catalog.Object{s1, r1, s2, r2}
-	if len(got) != len(want) {
-		t.Fatalf("pointers %v", got)
+	same("two chains", s1, r1, s2, r2)
+	// Nothing new: the store is not asked.
+	if err := WritePointers(ctx, cfg); err != nil {
+		t.Fatal(err)
 	}
-	for _, o := range want {
-		p, _ := pointerOf(o)
-		v, _ := p.Value()
-		if got[p.RefName()] != v {
-			t.Errorf("pointer of %s: %q, want %q", o.ArchiveID, got[p.RefName()], v)
-		}
-	}
-	// A third snapshot: the first chain's pointers go.
+	// A third snapshot: the first chain's pointers go, their slots reused
+	// or emptied, none deleted.
 	s3 := add(catalog.ObjectSnapshot)
 	if err := WritePointers(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if got = refsOf(t, cfg); len(got) != 3 {
-		t.Fatalf("after a third snapshot: %v; want s2, r2, s3", got)
+	same("after a third snapshot", s2, r2, s3)
+	refs, _ := cfg.Store.Refs(ctx)
+	if len(refs) != 4 { // s3 took a stale slot, the other stale one was emptied
+		t.Errorf("want the four slots written before, one of them empty: %v", refs)
 	}
 	// Records after the newest snapshot beyond what fits: the older chain
 	// goes first, then all.
-	for range maxPointers - 2 {
-		add(catalog.ObjectRecords)
+	var chain []catalog.Object
+	chain = append(chain, s3)
+	for range format.MaxPointers - 2 {
+		chain = append(chain, add(catalog.ObjectRecords))
 	}
 	WritePointers(ctx, cfg)
-	if got = refsOf(t, cfg); len(got) != maxPointers-1 {
-		t.Fatalf("%d pointers; want the newest chain alone (%d)", len(got), maxPointers-1)
-	}
-	p3, _ := pointerOf(s3)
-	if _, ok := got[p3.RefName()]; !ok {
-		t.Fatal("the newest snapshot lost its pointer")
-	}
+	same("the newest chain alone", chain...)
 	add(catalog.ObjectRecords)
 	add(catalog.ObjectRecords)
 	WritePointers(ctx, cfg)
-	if got = refsOf(t, cfg); len(got) != 0 {
-		t.Fatalf("a chain that does not fit must leave no pointers (a recovery lists the store): %v", got)
-	}
-	// The store's other refs are never touched.
-	if refs, _ := cfg.Store.Refs(ctx); len(refs) != 0 {
-		t.Logf("other refs: %v", refs)
+	same("a chain that does not fit leaves no pointers (a recovery lists the store)")
+	refs, _ = cfg.Store.Refs(ctx)
+	if len(refs) != format.MaxPointers-1 {
+		t.Errorf("slots are emptied, never deleted: %d refs", len(refs))
 	}
 }
 

@@ -9,13 +9,18 @@ import (
 	"time"
 )
 
-// Catalogue pointers (docs/FORMAT.md section 12.3): refs that name the
+// Catalogue pointers (docs/FORMAT.md section 12.2): refs that name the
 // newest catalogue snapshots and the version-records objects stored after
 // them, so that a recovery finds them without listing the store (a
-// vault's listing is an inventory job of hours).
+// vault's listing is an inventory job of hours). They live in numbered
+// slots that are overwritten, never deleted, so credentials that may not
+// delete (append-only) keep them up to date.
 
 // PointerPrefix starts the name of every catalogue pointer ref.
 const PointerPrefix = "cat-"
+
+// MaxPointers is how many pointer slots there are: cat-00 to cat-29.
+const MaxPointers = 30
 
 // pointerMagic and pointerVersion start every pointer's value.
 const (
@@ -36,19 +41,19 @@ type Pointer struct {
 	Archive string // the store's id of the object
 }
 
-// RefName is the name of the pointer's ref: "cat-" and the pack id.
-func (p Pointer) RefName() string { return PointerPrefix + p.Pack.String() }
+// PointerSlot is the name of pointer slot i (0 <= i < MaxPointers).
+func PointerSlot(i int) string { return fmt.Sprintf("%s%02d", PointerPrefix, i) }
 
 // Value is the pointer's ref value:
 //
-//	"grsync-cat 1 " kind SP created-unix-nanoseconds SP size SP archive-id
+//	"grsync-cat 1 " kind SP pack-id SP created-unix-nanoseconds SP size SP archive-id
 //
 // It fails for an archive id that a ref value cannot carry.
 func (p Pointer) Value() (string, error) {
 	if err := p.check(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s %s %s %d %d %s", pointerMagic, pointerVersion, p.Kind, p.Created.UnixNano(), p.Size, p.Archive), nil
+	return fmt.Sprintf("%s %s %s %s %d %d %s", pointerMagic, pointerVersion, p.Kind, p.Pack, p.Created.UnixNano(), p.Size, p.Archive), nil
 }
 
 func (p Pointer) check() error {
@@ -57,7 +62,7 @@ func (p Pointer) check() error {
 	default:
 		return fmt.Errorf("catalogue pointer: kind %q", p.Kind)
 	}
-	if p.Size < 0 || p.Created.IsZero() {
+	if p.Size < 0 || p.Created.UnixNano() <= 0 {
 		return fmt.Errorf("catalogue pointer: size %d, created %v", p.Size, p.Created)
 	}
 	if p.Archive == "" || len(p.Archive) > 200 {
@@ -72,39 +77,43 @@ func (p Pointer) check() error {
 	return nil
 }
 
-// ParsePointer reads the ref name and value of a catalogue pointer. A ref
-// whose name does not start with PointerPrefix gives ErrNotPointer; one
-// that does but is not exactly of the grammar above is damaged; another
-// version is refused as unsupported.
-func ParsePointer(name, value string) (Pointer, error) {
-	var p Pointer
-	hexID, ok := strings.CutPrefix(name, PointerPrefix)
-	if !ok {
-		return p, ErrNotPointer
+// ParsePointer reads the ref name and value of a catalogue pointer slot.
+// A ref whose name does not start with PointerPrefix gives ErrNotPointer;
+// an empty slot gives ok false; a slot that is not exactly of the grammar
+// above is damaged (ErrCorrupt); another version is refused as
+// unsupported.
+func ParsePointer(name, value string) (p Pointer, ok bool, err error) {
+	slot, isPtr := strings.CutPrefix(name, PointerPrefix)
+	if !isPtr {
+		return p, false, ErrNotPointer
 	}
-	id, err := hex.DecodeString(hexID)
-	if err != nil || len(id) != len(p.Pack) || hex.EncodeToString(id) != hexID {
-		return p, fmt.Errorf("catalogue pointer %s: %w: the name is not cat- and a pack id", clipPointer(name), ErrCorrupt)
+	if n, err := strconv.Atoi(slot); err != nil || len(slot) != 2 || n >= MaxPointers {
+		return p, false, fmt.Errorf("catalogue pointer %s: %w: not a slot cat-00 to cat-%02d", clipPointer(name), ErrCorrupt, MaxPointers-1)
 	}
-	copy(p.Pack[:], id)
+	if value == "" {
+		return p, false, nil
+	}
 	f := strings.Split(value, " ")
 	if len(f) >= 2 && f[0] == pointerMagic && f[1] != pointerVersion && isDecimal(f[1]) {
-		return p, fmt.Errorf("catalogue pointer %s: %w: version %q", name, ErrUnsupportedVersion, clipPointer(f[1]))
+		return p, false, fmt.Errorf("catalogue pointer %s: %w: version %q", name, ErrUnsupportedVersion, clipPointer(f[1]))
 	}
-	if len(f) != 6 || f[0] != pointerMagic || f[1] != pointerVersion {
-		return p, fmt.Errorf("catalogue pointer %s: %w: %q", name, ErrCorrupt, clipPointer(value))
+	if len(f) != 7 || f[0] != pointerMagic || f[1] != pointerVersion {
+		return p, false, fmt.Errorf("catalogue pointer %s: %w: %q", name, ErrCorrupt, clipPointer(value))
 	}
 	p.Kind = f[2]
-	ns, err1 := strconv.ParseInt(f[3], 10, 64)
-	size, err2 := strconv.ParseInt(f[4], 10, 64)
-	if err1 != nil || err2 != nil || strconv.FormatInt(ns, 10) != f[3] || strconv.FormatInt(size, 10) != f[4] || ns <= 0 {
-		return p, fmt.Errorf("catalogue pointer %s: %w: %q", name, ErrCorrupt, clipPointer(value))
+	id, err := hex.DecodeString(f[3])
+	ns, err1 := strconv.ParseInt(f[4], 10, 64)
+	size, err2 := strconv.ParseInt(f[5], 10, 64)
+	if err != nil || len(id) != len(p.Pack) || hex.EncodeToString(id) != f[3] || err1 != nil || err2 != nil ||
+		strconv.FormatInt(ns, 10) != f[4] || strconv.FormatInt(size, 10) != f[5] {
+		return Pointer{}, false, fmt.Errorf("catalogue pointer %s: %w: %q", name, ErrCorrupt, clipPointer(value))
 	}
-	p.Created, p.Size, p.Archive = time.Unix(0, ns).UTC(), size, f[5]
+	copy(p.Pack[:], id)
+	p.Created, p.Size, p.Archive = time.Unix(0, ns).UTC(), size, f[6]
 	if err := p.check(); err != nil {
-		return Pointer{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return Pointer{}, false, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return p, nil
+	return p, true, nil
 }
 
 func isDecimal(s string) bool {

@@ -284,11 +284,37 @@ func (c *Catalog) ImportRecords(targetID int64, lines []RecordLine) (ImportStats
 			err := tx.QueryRow("SELECT id FROM objects WHERE target_id = ? AND archive_id = ?", targetID, archive).Scan(&id)
 			return id, err
 		}
+		// The blobs of each object, by offset, loaded once per object: a
+		// pack holds up to hundreds of thousands of members, and a query
+		// per piece would walk them all each time.
+		blobsOf := map[string]map[int64]int64{}
 		blobID := func(archive string, off int64) (int64, error) {
-			var id int64
-			err := tx.QueryRow(`SELECT b.id FROM blobs b JOIN objects o ON o.id = b.object_id
-				WHERE o.target_id = ? AND o.archive_id = ? AND b.offset = ? ORDER BY b.id LIMIT 1`, targetID, archive, off).Scan(&id)
-			return id, err
+			m, ok := blobsOf[archive]
+			if !ok {
+				m = map[int64]int64{}
+				rows, err := tx.Query(`SELECT b.offset, min(b.id) FROM blobs b JOIN objects o ON o.id = b.object_id
+					WHERE o.target_id = ? AND o.archive_id = ? GROUP BY b.offset`, targetID, archive)
+				if err != nil {
+					return 0, err
+				}
+				for rows.Next() {
+					var o, id int64
+					if err := rows.Scan(&o, &id); err != nil {
+						rows.Close()
+						return 0, err
+					}
+					m[o] = id
+				}
+				if err := closeRows(rows); err != nil {
+					return 0, err
+				}
+				blobsOf[archive] = m
+			}
+			id, ok := m[off]
+			if !ok {
+				return 0, sql.ErrNoRows
+			}
+			return id, nil
 		}
 		for i, l := range lines {
 			line := i + 2 // the header is line 1
@@ -334,11 +360,17 @@ func (c *Catalog) ImportRecords(targetID int64, lines []RecordLine) (ImportStats
 				if b.Member >= 0 {
 					member = b.Member
 				}
-				if _, err := tx.Exec(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, member, kind, encoding)
+				res, err := tx.Exec(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, member, kind, encoding)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, targetID, oid, nullString(b.Hash), b.Size, b.Offset, b.Length, member,
-					string(b.Kind), nullString(b.Encoding)); err != nil {
+					string(b.Kind), nullString(b.Encoding))
+				if err != nil {
 					return fmt.Errorf("records line %d: %w", line, err)
 				}
+				id, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				blobsOf[b.Object][b.Offset] = id
 				st.Blobs++
 			case l.Version != nil:
 				v, err := l.Version.version(targetID)

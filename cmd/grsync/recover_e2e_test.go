@@ -412,3 +412,45 @@ func TestRecoverAfterKillDuringSnapshotUpload(t *testing.T) {
 		t.Errorf("the killed snapshot upload was left open:\n%s", r)
 	}
 }
+
+// catalogue push stores what the store lacks of the catalogue, and only
+// that; verify reports the newest snapshot and warns about what no
+// snapshot or records object holds (here: a forget).
+func TestCataloguePushAndVerifyReport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	key := newKey(t, dir)
+	target := []string{"--local-store", "st", "--encryption-key-file", key}
+	writeFile(t, filepath.Join(src, "a"), []byte("one"), time.Unix(1700000000, 0))
+	mustRunEnv(t, dir, atDay(0), 0, append(target, src)...)
+	writeFile(t, filepath.Join(src, "a"), []byte("two!"), time.Unix(1700000100, 0))
+	mustRunEnv(t, dir, atDay(1), 0, append(target, src)...)
+	mustRunEnv(t, dir, atDay(1), 0, append([]string{"catalogue", "push"}, target...)...)
+	r := mustRunEnv(t, dir, atDay(1), 0, append([]string{"catalogue", "push"}, target...)...)
+	if !strings.Contains(r.stdout, "no snapshot stored") || !strings.Contains(r.stdout, "holds the whole catalogue") {
+		t.Errorf("a push with nothing new stores nothing:\n%s", r)
+	}
+	r = mustRunEnv(t, dir, atDay(1.5), 0, "verify")
+	if !strings.Contains(r.stdout, "newest snapshot in the store of") || !strings.Contains(r.stdout, "(0.5 days old)") || strings.Contains(r.stdout, "warning") {
+		t.Errorf("verify should report the snapshot's age and no warning:\n%s", r)
+	}
+	mustRunEnv(t, dir, atDay(2), 0, "forget", "--keep-last", "1")
+	r = mustRunEnv(t, dir, atDay(2), 0, "verify")
+	if !strings.Contains(r.stdout, "warning: the catalogue has") || !strings.Contains(r.stdout, "forgotten versions") || !strings.Contains(r.stdout, "grsync catalogue push") {
+		t.Errorf("verify should warn that the forget is in no snapshot:\n%s", r)
+	}
+	r = mustRunEnv(t, dir, atDay(2), 0, append([]string{"catalogue", "push"}, target...)...)
+	if !strings.Contains(r.stdout, "catalogue snapshot stored") {
+		t.Errorf("push should store the forget:\n%s", r)
+	}
+	if r = mustRunEnv(t, dir, atDay(2), 0, "verify"); strings.Contains(r.stdout, "warning") {
+		t.Errorf("after the push, nothing is missing from the store:\n%s", r)
+	}
+	for _, bad := range []string{"0", "-1", "101"} {
+		r := grsync(t, dir, nil, append([]string{"catalogue", "push", "--keep-snapshots", bad}, target...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--keep-snapshots") {
+			t.Errorf("--keep-snapshots %s: want exit 2 naming the flag:\n%s", bad, r)
+		}
+	}
+}

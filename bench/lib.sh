@@ -83,7 +83,7 @@ growth() {
 }
 
 # bytes_in DIR: apparent size of everything under DIR; files_in DIR: count.
-bytes_in() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}'; }
+bytes_in() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 files_in() { find "$1" -type f | wc -l; }
 # human BYTES
 human() { awk -v b="$1" 'BEGIN{ split("B KiB MiB GiB TiB", u); i=1; while (b >= 1024 && i < 5) { b /= 1024; i++ } printf (i==1 ? "%d %s" : "%.1f %s"), b, u[i] }'; }
@@ -132,8 +132,9 @@ stats_received() { awk '{s+=$4} END {print s+0}' "$1"; }
 stats_op() { awk -v op="$2" '$1 == op {s+=$2} END {print s+0}' "$1"; }
 
 # bucket_objects BUCKET / bucket_bytes BUCKET (needs the AWS CLI and moto_url).
-bucket_objects() { aws --endpoint-url "$moto_url" s3api list-objects-v2 --bucket "$1" --query 'length(Contents || `[]`)' --output text; }
-bucket_bytes() { aws --endpoint-url "$moto_url" s3api list-objects-v2 --bucket "$1" --query 'sum(Contents[].Size || `[0]`)' --output text; }
+# (s3 ls pages through the whole listing; s3api --query would sum per page.)
+bucket_objects() { aws --endpoint-url "$moto_url" s3 ls --recursive --summarize "s3://$1" | awk '/Total Objects:/ {print $3}'; }
+bucket_bytes() { aws --endpoint-url "$moto_url" s3 ls --recursive --summarize "s3://$1" | awk '/Total Size:/ {print $3}'; }
 
 # restic setup: a password in the environment, a cache inside the work folder.
 restic_env() {

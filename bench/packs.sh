@@ -110,6 +110,10 @@ c_objects() { local g r; g=$(get "$1.grsync.objects"); r=$(get "$1.restic.object
 c_puts() { [ "$1" = s3 ] || { echo "– | – | –"; return; }
   local g r; g=$(get "$1.grsync.first.puts"); r=$(get "$1.restic.first.puts")
   awk -v g="$g" -v r="$r" 'BEGIN{ printf "%d | %d | %.0fx", g, r, g/r }'; }
+c_reqs() { [ "$1" = s3 ] || { echo "– | – | –"; return; }
+  local g r; g="$(get "$1.grsync.first.requests") / $(get "$1.grsync.restore.requests")"
+  r="$(get "$1.restic.first.requests") / $(get "$1.restic.restore.requests")"
+  printf '%s | %s | %s' "$g" "$r" "$(awk -v g="$(get "$1.grsync.restore.requests")" -v r="$(get "$1.restic.restore.requests")" 'BEGIN{ printf "%.0fx", g/r }')"; }
 c_bytes() { local g r; g=$(get "$1.grsync.bytes"); r=$(get "$1.restic.bytes")
   printf '%s | %s | %s' "$(human "$g")" "$(human "$r")" "$(awk -v g="$g" -v r="$r" 'BEGIN{ printf "%.2fx", g/r }')"; }
 c_time() { printf '%s | %s | %s' "$(cell "$1.grsync.$phase")" "$(cell "$1.restic.$phase")" "$(ratio "$1.grsync.$phase" "$1.restic.$phase")"; }
@@ -121,6 +125,7 @@ c_one() { [ "$1" = s3 ] || { c_time "$1"; return; }
     "$(fmt_secs "$(secs "$1.restic.one")") s" "$(ratio "$1.grsync.one" "$1.restic.one")"; }
 line "objects stored" c_objects
 line "PUT-class requests, first sync" c_puts
+line "all requests: first sync / full restore" c_reqs
 line "bytes stored" c_bytes
 line "first sync: time, peak RSS" c_first
 phase=noop line "no-op re-sync" c_time

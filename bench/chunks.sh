@@ -56,7 +56,7 @@ cmp "$f" "$work/out.r$f" || { echo "bench: restic restored a different file" >&2
 rm -rf "$work/out.r"
 
 added() { human "$(cat "$work/m/$1.added")"; }
-aratio() { awk -v g="$(cat "$work/m/$1.grsync.added")" -v r="$(cat "$work/m/$1.restic.added")" 'BEGIN{ if (r <= 0) r = 1; printf "%.0fx", g/r }'; }
+aratio() { xratio "$(cat "$work/m/$1.grsync.added")" "$(cat "$work/m/$1.restic.added")"; }
 row() {
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(added "$2.grsync")" "$(added "$2.restic")" "$(aratio "$2")" \
     "$(cell "$2.grsync")" "$(cell "$2.restic")" "$(ratio "$2.grsync" "$2.restic")"

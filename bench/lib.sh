@@ -77,6 +77,8 @@ ratio() {
   [ -f "$work/m/$1.s" ] && [ -f "$work/m/$2.s" ] || { echo "–"; return; }
   awk -v a="$(secs "$1")" -v b="$(secs "$2")" 'BEGIN{ if (b <= 0) b = 0.01; printf "%.2fx", a/b }'
 }
+# xratio A B: A/B as "12x", "1.5x" or "0.22x".
+xratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b <= 0) { print "–"; exit } r = a/b; printf (r >= 10 ? "%.0fx" : "%.2fx"), r }'; }
 # growth A B: B's value / A's value for files m/A.EXT and m/B.EXT.
 growth() {
   awk -v a="$(cat "$work/m/$1.$3")" -v b="$(cat "$work/m/$2.$3")" 'BEGIN{ if (a <= 0) a = 0.01; printf "%.1fx", b/a }'

@@ -106,16 +106,16 @@ line() { # label, then a function printing one target's three cells
   echo
 }
 c_objects() { local g r; g=$(get "$1.grsync.objects"); r=$(get "$1.restic.objects")
-  awk -v g="$g" -v r="$r" -v n="$n" 'BEGIN{ printf "%d (%.1f%% of files) | %d | %.0fx", g, 100*g/n, r, g/r }'; }
+  printf '%s | %s | %s' "$(awk -v g="$g" -v n="$n" 'BEGIN{ printf "%d (%.1f%% of files)", g, 100*g/n }')" "$r" "$(xratio "$g" "$r")"; }
 c_puts() { [ "$1" = s3 ] || { echo "– | – | –"; return; }
   local g r; g=$(get "$1.grsync.first.puts"); r=$(get "$1.restic.first.puts")
-  awk -v g="$g" -v r="$r" 'BEGIN{ printf "%d | %d | %.0fx", g, r, g/r }'; }
+  printf '%s | %s | %s' "$g" "$r" "$(xratio "$g" "$r")"; }
 c_reqs() { [ "$1" = s3 ] || { echo "– | – | –"; return; }
   local g r; g="$(get "$1.grsync.first.requests") / $(get "$1.grsync.restore.requests")"
   r="$(get "$1.restic.first.requests") / $(get "$1.restic.restore.requests")"
-  printf '%s | %s | %s' "$g" "$r" "$(awk -v g="$(get "$1.grsync.restore.requests")" -v r="$(get "$1.restic.restore.requests")" 'BEGIN{ printf "%.0fx", g/r }')"; }
+  printf '%s | %s | %s' "$g" "$r" "$(xratio "$(get "$1.grsync.restore.requests")" "$(get "$1.restic.restore.requests")")"; }
 c_bytes() { local g r; g=$(get "$1.grsync.bytes"); r=$(get "$1.restic.bytes")
-  printf '%s | %s | %s' "$(human "$g")" "$(human "$r")" "$(awk -v g="$g" -v r="$r" 'BEGIN{ printf "%.2fx", g/r }')"; }
+  printf '%s | %s | %s' "$(human "$g")" "$(human "$r")" "$(xratio "$g" "$r")"; }
 c_time() { printf '%s | %s | %s' "$(cell "$1.grsync.$phase")" "$(cell "$1.restic.$phase")" "$(ratio "$1.grsync.$phase" "$1.restic.$phase")"; }
 c_first() { printf '%s (%s files/s) | %s (%s files/s) | %s' "$(cell "$1.grsync.first")" "$(rate "$1.grsync.first")" \
   "$(cell "$1.restic.first")" "$(rate "$1.restic.first")" "$(ratio "$1.grsync.first" "$1.restic.first")"; }

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/chunk"
 	"github.com/grsync/grsync/internal/format"
 )
 
@@ -106,6 +107,7 @@ type syncer struct {
 	class     string        // storage class of the store's new objects
 
 	index    *contentIndex
+	bufs     buffers
 	recorder *recorder
 	chunkers *chunkers
 	packers  packers
@@ -123,6 +125,7 @@ type syncer struct {
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
 	s := &syncer{cfg: cfg, opt: opt, vanished: map[string]bool{}, packSize: cfg.packSize(), class: cfg.Class}
+	s.bufs.small.size, s.bufs.chunk.size = int(cfg.packThreshold()), chunk.MaxSize
 	if cfg.Encrypt {
 		if cfg.Key == nil {
 			return s.res, errors.New("encryption is on but no key was given")
@@ -145,7 +148,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		s.retryChanged(ctx)
 	}
 	for _, pk := range s.packers.all {
-		pk.close()
+		pk.shut()
 	}
 	s.uploads.Wait()
 	if s.stopped(ctx) {
@@ -398,14 +401,13 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 
 // worker stores the files it is given.
 func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
-	ln := s.workerLanes()
-	buf := make([]byte, s.cfg.packThreshold())
+	ln := s.workerLanes(ctx)
 	for w := range work {
 		if s.stopped(ctx) {
 			s.count(func(r *SyncResult) { r.Interrupted = true })
 			continue
 		}
-		s.file(ctx, ln, w, buf)
+		s.file(ctx, ln, w)
 		if s.packSize == 0 {
 			ln.small.close() // one object per file
 		}
@@ -421,8 +423,7 @@ func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
 // more, after everything else: a file written to now and then is often
 // quiet by then.
 func (s *syncer) retryChanged(ctx context.Context) {
-	ln := s.workerLanes()
-	buf := make([]byte, s.cfg.packThreshold())
+	ln := s.workerLanes(ctx)
 	files := s.retry
 	s.retry = nil
 	for _, e := range files {
@@ -430,7 +431,7 @@ func (s *syncer) retryChanged(ctx context.Context) {
 			s.res.Interrupted = true
 			return
 		}
-		s.file(ctx, ln, fileWork{e: e, retry: true}, buf)
+		s.file(ctx, ln, fileWork{e: e, retry: true})
 		if s.packSize == 0 {
 			ln.small.close()
 		}
@@ -442,15 +443,15 @@ type lanes struct{ small, large *packer }
 
 // workerLanes returns the shared lanes, or with NoPacking a lane of the
 // worker's own (both kinds of member go to it: one object per file).
-func (s *syncer) workerLanes() lanes {
+func (s *syncer) workerLanes(ctx context.Context) lanes {
 	if s.packSize == 0 {
-		pk := s.packers.new(s)
+		pk := s.packers.new(s, ctx)
 		return lanes{pk, pk}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lanes.small == nil {
-		s.lanes = lanes{s.packers.new(s), s.packers.new(s)}
+		s.lanes = lanes{s.packers.new(s, ctx), s.packers.new(s, ctx)}
 	}
 	return s.lanes
 }
@@ -470,7 +471,7 @@ func (s *syncer) fail(path string, err error) {
 
 // file backs up one file: its content (stored unless the target holds it)
 // or, when only its mode or owner changed, a new version of what is stored.
-func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
+func (s *syncer) file(ctx context.Context, ln lanes, w fileWork) {
 	obs := s.cfg.observer()
 	e := w.e
 	obs.Start(e.path, e.info.Size())
@@ -480,7 +481,7 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 		}
 		return
 	}
-	r, err := s.storeFile(ctx, ln, w, buf)
+	r, err := s.storeFile(ctx, ln, w)
 	if errors.Is(err, ErrChanged) {
 		// Deleted while it was read (its link count, and so its ctime,
 		// changed): gone, like a file deleted a moment earlier.

@@ -105,6 +105,8 @@ type State struct {
 	// UID and GID are the owner, when OwnerKnown.
 	UID, GID   int64
 	OwnerKnown bool
+	// LinkTarget is a symlink's target text.
+	LinkTarget string
 }
 
 // versionColumns are read by scanVersion, from sync_history aliased h.
@@ -369,8 +371,11 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 	// One ordered scan of the covering index per prefix range; within a
 	// path rows come oldest first, so the last one read is the latest.
 	for _, r := range stateRanges(targetID, norm) {
+		// The index covers all but a symlink's target, which is read from
+		// the row (SQLite defers the seek until the column is needed), for
+		// symlinks only.
 		rows, err := c.db.Query(`SELECT path, coalesce(file_size, 0), coalesce(mtime, 0), coalesce(mtime_ns, 0), deleted,
-				kind, coalesce(mode, 0), uid, gid
+				kind, coalesce(mode, 0), uid, gid, CASE WHEN kind = 2 THEN coalesce(link_target, '') ELSE '' END
 			FROM sync_history INDEXED BY sync_history_states WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
 		if err != nil {
 			return nil, wrap(c.path, "latest states", err)
@@ -379,13 +384,15 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 			var path string
 			var s State
 			var uid, gid sql.NullInt64
-			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid); err != nil {
+			var link []byte
+			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid, &link); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "latest states", err)
 			}
 			if uid.Valid && gid.Valid {
 				s.UID, s.GID, s.OwnerKnown = uid.Int64, gid.Int64, true
 			}
+			s.LinkTarget = string(link)
 			out[path] = s
 		}
 		if err := closeRows(rows); err != nil {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
@@ -94,9 +93,7 @@ func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.
 		}
 		r.changed = true
 		data = data[:n]
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, int64(n)}
 	}
 	s.cfg.observer().Progress(int64(len(data)))
 	h := s.cfg.contentHash()
@@ -193,9 +190,7 @@ func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.F
 			return r, ErrChanged
 		}
 		r.changed = true
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, total}
 	}
 	r.hash = whole.Sum(nil)
 	return r, nil
@@ -257,20 +252,13 @@ func copyHash(h hash.Hash, r io.Reader, n int64) (int64, error) {
 	return io.Copy(h, io.LimitReader(r, n+1))
 }
 
-// owner returns the file's owner and group, if the system tells.
-func owner(fi fs.FileInfo) (uid, gid int64, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return int64(st.Uid), int64(st.Gid), true
+// asReadInfo is a file stored as read (--changing-files=store): as it was
+// seen before it was read, with the size of what was read. The version
+// says what the store holds, and the next run, which finds the file
+// different from it, reads the file again.
+type asReadInfo struct {
+	fs.FileInfo
+	size int64
 }
 
-// hardlinkID identifies the inode of a file with several links, "" else.
-func hardlinkID(fi fs.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Nlink < 2 {
-		return ""
-	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
-}
+func (a asReadInfo) Size() int64 { return a.size }

@@ -472,6 +472,11 @@ type FileSummary struct {
 	StoredSize int64
 	// Deleted is true when the latest row is a tombstone.
 	Deleted bool
+	// Kind, LinkTarget and Flags are the latest live version's (or, for a
+	// path with none remembered, the tombstone's kind).
+	Kind       EntryKind
+	LinkTarget string
+	Flags      Flags
 }
 
 // Summaries returns one summary per path of the target under any of prefixes
@@ -489,7 +494,7 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 			count(*) FILTER (WHERE forgotten_at IS NULL) AS remembered`,
 			targetID, group, false, "")
 		rows, err := c.db.Query(`SELECT h.path, h.deleted, coalesce(l.file_size, 0), m.versions, m.stored,
-				l.recorded_at, l.timestamp
+				l.recorded_at, l.timestamp, coalesce(l.kind, h.kind), coalesce(l.link_target, ''), coalesce(l.flags, 0)
 			FROM (`+sub+`) m
 			CROSS JOIN sync_history h ON h.id = m.id
 			LEFT JOIN sync_history l ON l.id = m.live
@@ -501,7 +506,9 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 		for rows.Next() {
 			var s FileSummary
 			var recordedAt, timestamp sql.NullString
-			if err := rows.Scan(&s.Path, &s.Deleted, &s.Size, &s.Versions, &s.StoredSize, &recordedAt, &timestamp); err != nil {
+			var link []byte
+			if err := rows.Scan(&s.Path, &s.Deleted, &s.Size, &s.Versions, &s.StoredSize, &recordedAt, &timestamp,
+				&s.Kind, &link, &s.Flags); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "summaries", err)
 			}
@@ -509,6 +516,7 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 				rows.Close()
 				return nil, wrap(c.path, "summaries", err)
 			}
+			s.LinkTarget = string(link)
 			out = append(out, s)
 		}
 		if err := closeRows(rows); err != nil {

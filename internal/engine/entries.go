@@ -107,7 +107,7 @@ func (s *syncer) recordEntry(e entry) {
 			return
 		}
 		s.count(func(r *SyncResult) { r.countEntry(k) })
-		s.cfg.log().Debug("recorded", "kind", k.String(), "path", e.path)
+		s.cfg.observer().Done(e.path, k.String()+" recorded", nil)
 	})
 	if s.recorder.due(s.cfg.now()) {
 		if err := s.recorder.flush(s.cfg.now(), nil); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,8 @@ type RestoreOptions struct {
 	At        time.Time // restore the versions current at this time; zero = latest
 	Output    string    // folder to restore under (see Destination)
 	InPlace   bool      // restore to the original paths instead of under Output
-	Overwrite bool      // replace existing files
+	Overwrite bool      // replace existing files and symlinks
+	NoOwner   bool      // as root, leave owners and groups as restore makes them (--no-owner)
 	Tier      store.Tier
 	Days      int
 	Wait      bool          // wait for pending retrievals instead of returning
@@ -88,11 +90,14 @@ func (f *restoreFile) ready() bool {
 type RestorePlan struct {
 	Items    []*RestoreItem
 	Files    int
+	Folders  int       // folders to create, or give their mode, times and owner
+	Symlinks int       // symlinks to create
 	Bytes    int64     // stored bytes to retrieve (whole objects)
 	Restored int64     // bytes of the files it restores
 	Existing []string  // destinations that exist and will be skipped (no --overwrite)
 	Unsafe   []Failure // catalogue paths refused (ErrUnsafePath)
 	files    []*restoreFile
+	entries  []*restoreEntry // folders and symlinks, by destination
 }
 
 // PerGiB is how many objects the plan retrieves per GiB it restores: how
@@ -105,28 +110,37 @@ func (p *RestorePlan) PerGiB() float64 {
 	return float64(len(p.Items)) / (float64(p.Restored) / (1 << 30))
 }
 
-// PlannedFile is one file a plan restores: where to, and the ids of the
-// objects its content is read from.
+// PlannedFile is one file, folder or symlink a plan restores: where to,
+// and the ids of the objects a file's content is read from.
 type PlannedFile struct {
 	Dest    string
+	Kind    catalog.EntryKind
+	Link    string // a symlink's target
 	Objects []string
 }
 
-// Listing lists the files the plan restores, in order.
+// Listing lists what the plan restores: files, then folders and symlinks,
+// each in order.
 func (p *RestorePlan) Listing() []PlannedFile {
-	out := make([]PlannedFile, len(p.files))
+	out := make([]PlannedFile, len(p.files), len(p.files)+len(p.entries))
 	for i, f := range p.files {
 		out[i].Dest = f.dest
 		for _, it := range f.items {
 			out[i].Objects = append(out[i].Objects, it.ArchiveID)
 		}
 	}
+	for _, e := range p.entries {
+		out = append(out, PlannedFile{Dest: e.dest, Kind: e.v.Kind, Link: e.v.LinkTarget})
+	}
 	return out
 }
 
 // RestoreResult summarises a restore.
 type RestoreResult struct {
-	Restored    int
+	Restored    int // files
+	Linked      int // of them, restored as hard links to another
+	Folders     int // folders given their mode, times (and owner)
+	Symlinks    int
 	Bytes       int64
 	Existing    int // skipped because the destination exists
 	Pending     int // files whose objects are not retrievable yet
@@ -159,18 +173,19 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	plan := &RestorePlan{}
 	byObject := map[string]*RestoreItem{}
 	for _, v := range vs {
-		if v.Kind != catalog.KindFile {
-			continue
-		}
 		if err := checkSafePath(v.Path); err != nil {
 			plan.Unsafe = append(plan.Unsafe, Failure{Path: v.Path, Err: fmt.Errorf("%w; not restored", err)})
+			continue
+		}
+		dest := Destination(opt, v.Path)
+		if v.Kind != catalog.KindFile {
+			plan.addEntry(v, dest, opt.Overwrite)
 			continue
 		}
 		ps := pieces[v.ID]
 		if len(ps) == 0 && v.Size > 0 {
 			return nil, fmt.Errorf("the catalogue has no stored content for %q (version %d)", v.Path, v.ID)
 		}
-		dest := Destination(opt, v.Path)
 		if !opt.Overwrite {
 			if _, err := lstat(dest); err == nil {
 				plan.Existing = append(plan.Existing, dest)
@@ -200,6 +215,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		plan.Restored += v.Size
 	}
 	sort.Slice(plan.files, func(i, j int) bool { return plan.files[i].dest < plan.files[j].dest })
+	sort.Slice(plan.entries, func(i, j int) bool { return plan.entries[i].dest < plan.entries[j].dest })
 	return plan, nil
 }
 
@@ -229,7 +245,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 
 	var mu sync.Mutex
-	root := destRoot{overwrite: opt.Overwrite}
+	root := destRoot{overwrite: opt.Overwrite, owner: !opt.NoOwner && os.Geteuid() == 0}
 	if !opt.InPlace {
 		root.out = filepath.Clean(opt.Output)
 	}
@@ -288,6 +304,9 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 		if opt.PollMax > 0 {
 			interval = min(interval*2, opt.PollMax)
 		}
+	}
+	if !stopRequested(ctx, opt.Stop) {
+		restoreEntries(cfg, plan, root, sweeper, pending, &res)
 	}
 	waiting := map[*RestoreItem]bool{}
 	for _, f := range pending {

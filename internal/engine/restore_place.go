@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
 )
@@ -50,7 +52,11 @@ func contentGroup(f *restoreFile) string {
 		fmt.Fprintf(&b, "%d,", p.ID)
 	}
 	if len(f.pieces) == 0 {
-		b.WriteString("empty:" + f.dest)
+		if k := linkKey(f.v); k != "" {
+			b.WriteString("empty, linked:" + k) // hard links to one empty file
+		} else {
+			b.WriteString("empty:" + f.dest)
+		}
 	}
 	return b.String()
 }
@@ -122,17 +128,41 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 		return
 	}
 	defer tmpDir.remove(tmp)
+	// Files that were hard links to one another (the same inode when they
+	// were backed up, and the same content and metadata) are linked to
+	// the first of them placed: one inode again, not copies.
+	follower := make([]bool, len(files))
+	seen := map[string]bool{}
+	for i := first; i < len(files); i++ {
+		if k := linkKey(files[i].v); k != "" {
+			follower[i], seen[k] = seen[k], true
+		}
+	}
 	last := first // the last destination that can be written takes tmp itself
 	for i := first + 1; i < len(files); i++ {
-		if _, err := dirFor(files[i].dest); err == nil {
+		if _, err := dirFor(files[i].dest); err == nil && !follower[i] {
 			last = i
 		}
 	}
+	leaders := map[string]placedFile{}
 	for i := first; i < len(files); i++ {
-		d, err := dirFor(files[i].dest)
+		f := files[i]
+		d, err := dirFor(f.dest)
+		linked := false
 		if err == nil {
-			keep := i != last || d != tmpDir
-			err = place(tmpDir, tmp, d, files[i].dest, files[i].v, keep, root.overwrite, sw)
+			k := linkKey(f.v)
+			if l, ok := leaders[k]; ok {
+				if err = linkPlaced(l, d, f.dest, root.overwrite, sw); errors.Is(err, errNoHardLinks) {
+					err = place(l.dir, l.name, d, f.dest, f.v, true, root, sw) // a copy of it
+				} else {
+					linked = err == nil
+				}
+			} else {
+				keep := i != last || d != tmpDir
+				if err = place(tmpDir, tmp, d, f.dest, f.v, keep, root, sw); err == nil && k != "" {
+					leaders[k] = placedFile{dir: d, name: filepath.Base(f.dest)}
+				}
+			}
 		}
 		if err != nil {
 			fail(i, err)
@@ -140,9 +170,12 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 		}
 		mu.Lock()
 		res.Restored++
-		res.Bytes += files[i].v.Size
+		res.Bytes += f.v.Size
+		if linked {
+			res.Linked++
+		}
 		mu.Unlock()
-		obs.Done(files[i].dest, "restored", nil)
+		obs.Done(f.dest, "restored", nil)
 	}
 }
 
@@ -150,7 +183,7 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 // and mtime and puts it at dest, in folder d. keep says tmp is needed
 // again (a copy is placed). Without overwrite, an existing dest is never
 // replaced: the file is linked into place, which fails if the name exists.
-func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep, overwrite bool, sw *tempSweeper) error {
+func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep bool, root destRoot, sw *tempSweeper) error {
 	name := filepath.Base(dest)
 	src := tmp
 	if keep {
@@ -165,13 +198,20 @@ func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Versi
 	if v.Mode == 0 {
 		mode = 0o644 // legacy records carry no mode
 	}
-	mtime := time.Unix(0, v.MTimeNS)
-	if v.MTimeNS == 0 {
-		mtime = floatTime(v.MTime)
-	}
-	if err := d.setMeta(src, mode, mtime); err != nil {
+	// The owner first: chown clears the setuid and setgid bits.
+	if err := d.chown(src, v, root.owner); err != nil {
 		return err
 	}
+	if err := d.setMeta(src, mode, versionMTime(v)); err != nil {
+		return err
+	}
+	return putInPlace(d, src, name, dest, root.overwrite)
+}
+
+// putInPlace gives the temporary file or symlink src in d the name name
+// (dest, for messages). Without overwrite, an existing name is never
+// replaced: src is linked into place, which fails if the name exists.
+func putInPlace(d *destDir, src, name, dest string, overwrite bool) error {
 	if overwrite {
 		if err := d.rename(src, name); err != nil {
 			return fmt.Errorf("moving into place: %w", err)
@@ -194,6 +234,63 @@ func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Versi
 		}
 	}
 	return nil
+}
+
+// versionMTime is the modification time a version records.
+func versionMTime(v catalog.Version) time.Time {
+	if v.MTimeNS == 0 {
+		return floatTime(v.MTime) // rows of the Python tools
+	}
+	return time.Unix(0, v.MTimeNS)
+}
+
+// placedFile is a restored file, by folder and name.
+type placedFile struct {
+	dir  *destDir
+	name string
+}
+
+// errNoHardLinks: the file system cannot link the files (another file
+// system, or none of them can have hard links).
+var errNoHardLinks = errors.New("cannot be a hard link here")
+
+// linkPlaced makes dest (in folder d) a hard link to the placed file l.
+// Without overwrite an existing dest is kept (an error); with it, dest is
+// replaced atomically (linked beside it, then renamed).
+func linkPlaced(l placedFile, d *destDir, dest string, overwrite bool, sw *tempSweeper) error {
+	name := filepath.Base(dest)
+	target := name
+	if overwrite {
+		sw.sweep(d, dest)
+		target = tempPrefix(dest) + randomDigits()
+	}
+	if err := l.dir.linkTo(l.name, d, target); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrExist) && !overwrite:
+			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM), errors.Is(err, unix.EMLINK), errors.Is(err, unix.ENOTSUP):
+			return fmt.Errorf("%s %w: %w", dest, errNoHardLinks, err)
+		}
+		return err
+	}
+	if overwrite {
+		err := d.rename(target, name)
+		d.remove(target) // still there when name was this inode already
+		if err != nil {
+			return fmt.Errorf("moving into place: %w", err)
+		}
+	}
+	return nil
+}
+
+// linkKey says which restored files are to be one inode: those backed up
+// as hard links to one another (Hardlink) that still agree on content and
+// metadata. "" for a file that was not a hard link.
+func linkKey(v catalog.Version) string {
+	if v.Hardlink == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s|%s|%d|%o|%d|%d:%d:%v", v.Hardlink, v.ContentHash, v.Size, v.Mode, v.MTimeNS, v.UID, v.GID, v.OwnerKnown)
 }
 
 // copyBeside copies the temporary file src (in folder srcDir) to a new

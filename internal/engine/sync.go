@@ -69,12 +69,15 @@ type SyncResult struct {
 	ChangedStored int   // files that changed while read, stored as read (--changing-files=store)
 	Folders       int   // folder versions recorded: new or changed mode, times or owner (a dry run: to record)
 	Symlinks      int   // symlink versions recorded: new or changed (a dry run: to record)
-	Deleted       int   // files, folders and symlinks gone from the source, marked deleted
+	Deleted       int   // files gone from the source, marked deleted
 	Skipped       int   // FIFOs, sockets, devices
 	Pending       int   // dry run: files that would be uploaded
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
 	Interrupted   bool // stopped early by the user
+	// DeletedFolders and DeletedSymlinks count the folders and symlinks
+	// gone from the source, marked deleted.
+	DeletedFolders, DeletedSymlinks int
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
@@ -161,7 +164,16 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	if err := s.fatal(nil); err != nil {
 		return s.res, err
 	}
-	s.res.Deleted = len(gone)
+	for _, g := range gone {
+		switch g.Kind {
+		case catalog.KindDir:
+			s.res.DeletedFolders++
+		case catalog.KindSymlink:
+			s.res.DeletedSymlinks++
+		default:
+			s.res.Deleted++
+		}
+	}
 	if err := cfg.Catalog.EndRun(s.run, cfg.now(), !s.res.Interrupted && len(incomplete) == 0); err != nil {
 		return s.res, fmt.Errorf("recording the end of the run: %w", err)
 	}

@@ -14,15 +14,15 @@ import (
 )
 
 func (a *app) lsCommand() *cobra.Command {
-	var deleted bool
+	var deleted, folders bool
 	cmd := &cobra.Command{
 		Use:   "ls [flags] [PATH-or-PREFIX...]",
 		Short: "List backed-up files from the catalogue",
-		Long: `List the files, folders and symlinks the catalogue records for the target: size,
-number of versions, time of the last backup, stored size, and the path, last, so
-that a long path never pushes the other columns; a folder is marked "(folder)",
-a symlink shows its target after "->", and a file stored while it was changing
-(--changing-files=store) is marked "(changed while read)". Files deleted from the source are shown only with
+		Long: `List the files and symlinks the catalogue records for the target (and with
+--folders its folders, marked "(folder)"): size, number of versions, time of the
+last backup, stored size, and the path, last, so that a long path never pushes
+the other columns. A symlink shows its target after "->"; a file stored while it
+was changing (--changing-files=store) is marked "(changed while read)". Files deleted from the source are shown only with
 --deleted. Reads the catalogue only; nothing is fetched. Paths are printed
 quoted, with any control character escaped; --json gives them as they are.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,8 +46,13 @@ quoted, with any control character escaped; --json gives them as they are.`,
 				fmt.Fprintf(a.stdout, "%10s  %8s  %-19s  %10s  %s\n", "SIZE", "VERSIONS", "LAST BACKUP", "STORED", "PATH")
 			}
 			sum := lsSummary{Command: "ls", Target: s.target.Location}
+			matched := false
 			for _, f := range sums {
 				if f.Deleted && !deleted {
+					continue
+				}
+				matched = true
+				if f.Kind == catalog.KindDir && !folders {
 					continue
 				}
 				a.out.Result(lsFile{Path: ui.NewPath(f.Path), Kind: f.Kind.String(), linkJSON: newLinkJSON(f.Kind, f.LinkTarget),
@@ -62,7 +67,7 @@ quoted, with any control character escaped; --json gives them as they are.`,
 					sum.Files++
 				}
 			}
-			if sum.Files+sum.Folders+sum.Symlinks == 0 && len(args) > 0 {
+			if !matched && len(args) > 0 {
 				return usagef("list everything with: grsync ls", "nothing in the catalogue matches the given paths")
 			}
 			a.out.Summary(sum)
@@ -70,6 +75,7 @@ quoted, with any control character escaped; --json gives them as they are.`,
 		},
 	}
 	cmd.Flags().BoolVar(&deleted, "deleted", false, "also list files deleted from the source")
+	cmd.Flags().BoolVar(&folders, "folders", false, "also list folders (empty ones too): their versions record mode, times and owner")
 	return cmd
 }
 

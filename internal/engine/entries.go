@@ -107,7 +107,7 @@ func (s *syncer) recordEntry(e entry) {
 			return
 		}
 		s.count(func(r *SyncResult) { r.countEntry(k) })
-		s.cfg.observer().Done(e.path, k.String()+" recorded", nil)
+		s.cfg.log().Debug(k.String()+" recorded", "path", e.path)
 	})
 	if s.recorder.due(s.cfg.now()) {
 		if err := s.recorder.flush(s.cfg.now(), nil); err != nil {
@@ -153,8 +153,10 @@ func metaChanged(st catalog.State, fi fs.FileInfo) bool {
 // latest record has it: same kind, modification time, mode, owner, and a
 // symlink's target. A folder's mtime changes whenever a name in it does:
 // that is a new folder version, which costs a catalogue row, no upload.
+// The folder holding the catalogue is the exception: its journal and lock
+// come and go with every run, so its mtime alone is no change.
 func entryUnchanged(st catalog.State, e entry) bool {
-	if st.Deleted || st.Kind != e.kind() || st.MTimeNS != e.info.ModTime().UnixNano() {
+	if st.Deleted || st.Kind != e.kind() || st.MTimeNS != e.info.ModTime().UnixNano() && !e.catDir {
 		return false
 	}
 	if e.kind() == catalog.KindSymlink && st.LinkTarget != e.link {

@@ -93,6 +93,10 @@ func (s *ownSet) nameKind(dir fileID, name string) string {
 	return ""
 }
 
+// isCatalogDir reports whether the folder with this identity holds the
+// catalogue.
+func (s *ownSet) isCatalogDir(id fileID) bool { return s != nil && s.hasCat && id == s.catDir }
+
 // isStore reports whether the folder with this identity is a local store.
 func (s *ownSet) isStore(id fileID) bool { return s != nil && s.stores[id] }
 

@@ -54,7 +54,19 @@ func (p *RestorePlan) addEntry(v catalog.Version, dest string, overwrite bool) {
 // folders their metadata, once the files (those not pending) are placed.
 func restoreEntries(cfg *Config, plan *RestorePlan, root destRoot, sw *tempSweeper, pending []*restoreFile, res *RestoreResult) {
 	obs := cfg.observer()
+	// A folder with a failed file below it has had its problem reported
+	// (a symlink in the way, a folder that cannot be written): its own
+	// failure, the same one, is not reported again.
+	reported := map[string]bool{}
+	for _, f := range res.Failures {
+		for d := filepath.Dir(f.Path); !reported[d] && d != "/" && d != "."; d = filepath.Dir(d) {
+			reported[d] = true
+		}
+	}
 	fail := func(dest string, err error) {
+		if reported[dest] {
+			return
+		}
 		res.Failures = append(res.Failures, Failure{Path: dest, Err: err})
 		obs.Done(dest, "failed", err)
 	}

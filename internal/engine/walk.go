@@ -163,6 +163,9 @@ type entry struct {
 	real string
 	info fs.FileInfo
 	link string // a symlink's target text, as readlink gives it
+	// catDir: a folder that holds the catalogue, whose mtime every run
+	// moves (its journal and lock come and go).
+	catDir bool
 }
 
 // kind is what the entry is, as the catalogue records it.
@@ -331,7 +334,7 @@ func (w *walker) dir(root, p, rel string) {
 		return
 	}
 	dirID = idOf(&dst)
-	w.file(p, statInfo{name: filepath.Base(p), st: dst})
+	w.visit(entry{path: p, info: statInfo{name: filepath.Base(p), st: dst}, catDir: w.own.isCatalogDir(dirID)})
 	for _, d := range ents {
 		if w.ctx.Err() != nil {
 			return
@@ -389,21 +392,21 @@ func (w *walker) dir(root, p, rel string) {
 				}
 				continue
 			}
-			w.link(child, info, link)
+			w.visit(entry{path: child, info: info, link: link})
 			continue
 		}
 		w.file(child, info)
 	}
 }
 
-// link visits the symlink p, whose target text is target.
-func (w *walker) link(p string, fi fs.FileInfo, target string) {
+// visit reports a folder or a symlink.
+func (w *walker) visit(e entry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return
 	}
-	if err := w.found(entry{path: p, info: fi, link: target}); err != nil {
+	if err := w.found(e); err != nil {
 		w.err = err
 		w.cancel()
 	}

@@ -154,8 +154,9 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 		"dangling":           "no/such/file",
 		"to-a-folder":        outside,
 		"odd \"name\"\nhere": "target with\nnewline and \x01",
+		"long":              strings.Repeat("a-long-target/", 290), // 4060 bytes
 	}
-	for i, name := range []string{"relative", "sub/up", "absolute", "dangling", "to-a-folder", "odd \"name\"\nhere"} {
+	for i, name := range []string{"relative", "sub/up", "absolute", "dangling", "to-a-folder", "odd \"name\"\nhere", "long"} {
 		p := filepath.Join(src, name)
 		mustDo(t, os.Symlink(links[name], p))
 		setTimes(t, p, time.Unix(1500000000+int64(i), 123456789))
@@ -163,14 +164,14 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 	setTimes(t, filepath.Join(src, "sub"), time.Unix(1400000000, 0))
 
 	r := h.run(t, 0, h.syncArgs(src)...)
-	wantSummary(t, r, "uploaded      1 file", "symlinks      6 symlinks recorded", "failed        0 files")
+	wantSummary(t, r, "uploaded      1 file", "symlinks      7 symlinks recorded", "failed        0 files")
 	if strings.Contains(r.stdout, "skipped") {
 		t.Errorf("symlinks are no longer skipped:\n%s", r)
 	}
 	ls := h.run(t, 0, "ls")
 	wantSummary(t, ls, strconv.Quote(filepath.Join(src, "relative"))+` -> "real.txt"`,
 		strconv.Quote(filepath.Join(src, "odd \"name\"\nhere"))+" -> "+strconv.Quote(links["odd \"name\"\nhere"]),
-		"1 file, 6 symlinks in ")
+		"1 file, 7 symlinks in ")
 	if strings.Contains(ls.stdout, strconv.Quote(filepath.Join(src, "to-a-folder", "secret-behind-a-link.txt"))) {
 		t.Errorf("a file behind a symlink must never be backed up:\n%s", ls.stdout)
 	}
@@ -198,7 +199,7 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 	writeFile(t, filepath.Join(under(out, src), "relative"), []byte("mine"), time.Time{})
 	mustDo(t, os.Symlink(elsewhere, filepath.Join(under(out, src), "absolute")))
 	r = h.run(t, 0, h.restoreArgs(out)...)
-	wantSummary(t, r, "restored 1 file", "4 symlinks", "2 existing files kept")
+	wantSummary(t, r, "restored 1 file", "5 symlinks", "2 existing files kept")
 	check := func(names ...string) {
 		t.Helper()
 		for _, name := range names {
@@ -217,7 +218,7 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 			}
 		}
 	}
-	check("sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere")
+	check("sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
 	if b, _ := os.ReadFile(filepath.Join(under(out, src), "relative")); string(b) != "mine" {
 		t.Errorf("an existing file was replaced by a symlink without --overwrite: %q", b)
 	}
@@ -229,8 +230,8 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 	}
 	// --overwrite replaces them with the recorded symlinks.
 	r = h.run(t, 0, append(h.restoreArgs(out), "--overwrite")...)
-	wantSummary(t, r, "6 symlinks")
-	check("relative", "absolute", "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere")
+	wantSummary(t, r, "7 symlinks")
+	check("relative", "absolute", "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("restore wrote through an existing symlink: %v", ents)
 	}

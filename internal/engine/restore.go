@@ -173,6 +173,9 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	plan := &RestorePlan{}
 	byObject := map[string]*RestoreItem{}
 	for _, v := range vs {
+		if v.Kind == catalog.KindDir && v.Path == "/" {
+			continue // a backup of "/": restore writes into --output, or "/" is there
+		}
 		if err := checkSafePath(v.Path); err != nil {
 			plan.Unsafe = append(plan.Unsafe, Failure{Path: v.Path, Err: fmt.Errorf("%w; not restored", err)})
 			continue

@@ -192,13 +192,7 @@ func (d *destDir) setMeta(name string, mode fs.FileMode, mtime time.Time) error 
 	if err := ignoringEINTR(func() error { return unix.Fchmodat(d.fd, name, format.UnixMode(mode), 0) }); err != nil {
 		return fmt.Errorf("setting mode: %w", &fs.PathError{Op: "chmod", Path: d.name(name), Err: err})
 	}
-	ts := unix.NsecToTimespec(mtime.UnixNano())
-	if err := ignoringEINTR(func() error {
-		return unix.UtimesNanoAt(d.fd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
-	}); err != nil {
-		return fmt.Errorf("setting mtime: %w", &fs.PathError{Op: "chtimes", Path: d.name(name), Err: err})
-	}
-	return nil
+	return d.setTimes(name, mtime)
 }
 
 // chown gives name in d (never following a symlink) the owner and group

@@ -154,7 +154,7 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 		"dangling":           "no/such/file",
 		"to-a-folder":        outside,
 		"odd \"name\"\nhere": "target with\nnewline and \x01",
-		"long":              strings.Repeat("a-long-target/", 290), // 4060 bytes
+		"long":               strings.Repeat("a-long-target/", 290), // 4060 bytes
 	}
 	for i, name := range []string{"relative", "sub/up", "absolute", "dangling", "to-a-folder", "odd \"name\"\nhere", "long"} {
 		p := filepath.Join(src, name)

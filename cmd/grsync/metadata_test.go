@@ -105,23 +105,35 @@ func TestFoldersEmptyOnesModesAndTimesRestored(t *testing.T) {
 	r = h.run(t, 0, "ls", "--folders", filepath.Join(src, "empty"))
 	wantSummary(t, r, strconv.Quote(filepath.Join(src, "empty"))+" (folder)", "0 files, 1 folder in ")
 
+	checkFolders := func(out string) {
+		t.Helper()
+		for _, d := range folders {
+			want, wst := lstatT(t, filepath.Join(src, d))
+			got, gst := lstatT(t, filepath.Join(under(out, src), d))
+			if !got.IsDir() || got.Mode() != want.Mode() {
+				t.Errorf("folder %s restored as %v, want %v", d, got.Mode(), want.Mode())
+			}
+			if gst.Mtim != wst.Mtim {
+				t.Errorf("folder %s: mtime %v, want %v", d, got.ModTime(), want.ModTime())
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(under(out, src), "read-only", "inside.txt")); err != nil || string(b) != "in a read-only folder" {
+			t.Errorf("the file in the read-only folder: %q %v", b, err)
+		}
+		noTemporaryFiles(t, out)
+	}
 	out := filepath.Join(h.dir, "out")
 	r = h.run(t, 0, h.restoreArgs(out)...)
 	wantSummary(t, r, "restored 2 files", "7 folders")
-	for _, d := range folders {
-		want, wst := lstatT(t, filepath.Join(src, d))
-		got, gst := lstatT(t, filepath.Join(under(out, src), d))
-		if !got.IsDir() || got.Mode() != want.Mode() {
-			t.Errorf("folder %s restored as %v, want %v", d, got.Mode(), want.Mode())
-		}
-		if gst.Mtim != wst.Mtim {
-			t.Errorf("folder %s: mtime %v, want %v", d, got.ModTime(), want.ModTime())
-		}
-	}
-	if b, err := os.ReadFile(filepath.Join(under(out, src), "read-only", "inside.txt")); err != nil || string(b) != "in a read-only folder" {
-		t.Errorf("the file in the read-only folder: %q %v", b, err)
-	}
-	noTemporaryFiles(t, out)
+	checkFolders(out)
+
+	// A lost catalogue: the store's version records give the folders back.
+	fresh := filepath.Join(h.dir, "rebuilt.db")
+	r = h.run(t, 0, "inventory", "--rebuild", "--db", fresh, "--local-store", h.store, "--encryption-key-file", h.key)
+	wantSummary(t, r, "2 file versions added", "7 versions of folders and symlinks")
+	outRebuilt := filepath.Join(h.dir, "out-rebuilt")
+	h.run(t, 0, append(h.restoreArgs(outRebuilt), "--db", fresh)...)
+	checkFolders(outRebuilt)
 
 	// A folder gone from the source is marked deleted.
 	mustDo(t, os.Remove(filepath.Join(src, "private-empty")))
@@ -200,7 +212,7 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 	mustDo(t, os.Symlink(elsewhere, filepath.Join(under(out, src), "absolute")))
 	r = h.run(t, 0, h.restoreArgs(out)...)
 	wantSummary(t, r, "restored 1 file", "5 symlinks", "2 existing files kept")
-	check := func(names ...string) {
+	checkIn := func(out string, names ...string) {
 		t.Helper()
 		for _, name := range names {
 			p := filepath.Join(under(out, src), name)
@@ -218,7 +230,7 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 			}
 		}
 	}
-	check("sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
+	checkIn(out, "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
 	if b, _ := os.ReadFile(filepath.Join(under(out, src), "relative")); string(b) != "mine" {
 		t.Errorf("an existing file was replaced by a symlink without --overwrite: %q", b)
 	}
@@ -231,11 +243,17 @@ func TestSymlinksBackedUpAndRestoredAsSymlinks(t *testing.T) {
 	// --overwrite replaces them with the recorded symlinks.
 	r = h.run(t, 0, append(h.restoreArgs(out), "--overwrite")...)
 	wantSummary(t, r, "7 symlinks")
-	check("relative", "absolute", "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
+	checkIn(out, "relative", "absolute", "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("restore wrote through an existing symlink: %v", ents)
 	}
 	noTemporaryFiles(t, out)
+	// A lost catalogue: the store's version records give the symlinks back.
+	fresh := filepath.Join(h.dir, "rebuilt.db")
+	h.run(t, 0, "inventory", "--rebuild", "--db", fresh, "--local-store", h.store, "--encryption-key-file", h.key)
+	outRebuilt := filepath.Join(h.dir, "out-rebuilt")
+	h.run(t, 0, append(h.restoreArgs(outRebuilt), "--db", fresh)...)
+	checkIn(outRebuilt, "relative", "absolute", "sub/up", "dangling", "to-a-folder", "odd \"name\"\nhere", "long")
 	if b, _ := os.ReadFile(filepath.Join(outside, "secret-behind-a-link.txt")); string(b) != "never read" {
 		t.Errorf("the link's target was changed: %q", b)
 	}
@@ -364,6 +382,16 @@ func TestOwnersRecordedAndRestoredAsRoot(t *testing.T) {
 	out2 := filepath.Join(h.dir, "out2")
 	h.run(t, 0, h.restoreArgs(out2)...)
 	check(out2, func(n string) [2]uint32 { return owners[n] })
+
+	// A lost catalogue: the store's version records give the owners back.
+	fresh := filepath.Join(h.dir, "rebuilt.db")
+	h.run(t, 0, "inventory", "--rebuild", "--db", fresh, "--local-store", h.store, "--encryption-key-file", h.key)
+	outRebuilt := filepath.Join(h.dir, "out-rebuilt")
+	h.run(t, 0, append(h.restoreArgs(outRebuilt), "--db", fresh)...)
+	check(outRebuilt, func(n string) [2]uint32 { return owners[n] })
+	if fi, _ := lstatT(t, filepath.Join(under(outRebuilt, src), "alice.txt")); fi.Mode() != 0o755|os.ModeSetuid {
+		t.Errorf("alice.txt restored from the rebuilt catalogue with mode %v, want -rwsr-xr-x", fi.Mode())
+	}
 
 	// Another user cannot give files away: restore leaves the owners, and
 	// says nothing about it.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
@@ -262,3 +263,27 @@ type asReadInfo struct {
 }
 
 func (a asReadInfo) Size() int64 { return a.size }
+
+// stillSame reports ErrChanged when the open file's size, mtime, ctime or
+// inode differ from what was seen before reading it.
+func stillSame(f *os.File, before fs.FileInfo) error {
+	now, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat: %w", err)
+	}
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
+		return ErrChanged
+	}
+	a, aok := before.Sys().(*syscall.Stat_t)
+	b, bok := now.Sys().(*syscall.Stat_t)
+	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
+		return ErrChanged
+	}
+	return nil
+}
+
+// openNoFollow opens a regular file for reading without following a symlink
+// and without blocking on a FIFO that replaced it.
+func openNoFollow(p string) (*os.File, error) {
+	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}

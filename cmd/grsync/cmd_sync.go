@@ -44,8 +44,11 @@ target, and record it in the catalogue. A file is new or changed when its path,
 size or modification time differ from the catalogue's latest record for this
 target. A file whose content the target already holds (renamed, moved, copied) is
 recorded without uploading it again. Files gone from SRC are marked deleted in the
-catalogue; their archives are kept. Symlinks are not followed and not backed up;
-FIFOs, sockets and devices are skipped; each skip is reported.
+catalogue; their archives are kept. Folders (empty ones too) and symlinks are
+recorded with their mode, times, owner and group (a symlink as its target text,
+never followed; only a SRC that is a symlink is followed); a new version is
+recorded when only the mode or owner changed, with nothing uploaded. FIFOs,
+sockets and devices are skipped; each skip is reported.
 
 Small files travel in packs: objects of --pack-size bytes (64M) holding many
 files, so a million files cost a few hundred stored objects, not a million.
@@ -317,7 +320,11 @@ type syncSummary struct {
 	Deduplicated    int           `json:"deduplicated"`
 	Unchanged       int           `json:"unchanged"`
 	MetaChanged     int           `json:"mode_changed"` // mode or owner alone changed
+	Folders         int           `json:"folders"`      // folder versions recorded (new or changed)
+	Symlinks        int           `json:"symlinks"`     // symlink versions recorded (new or changed)
 	Deleted         int           `json:"deleted"`
+	DeletedFolders  int           `json:"deleted_folders"`
+	DeletedSymlinks int           `json:"deleted_symlinks"`
 	Skipped         int           `json:"skipped"`
 	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
@@ -334,7 +341,8 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 	return syncSummary{Command: "sync", Target: target, Interrupted: r.Interrupted, DurationSeconds: seconds(took),
 		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
-		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
+		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Folders: r.Folders, Symlinks: r.Symlinks,
+		Deleted: r.Deleted, DeletedFolders: r.DeletedFolders, DeletedSymlinks: r.DeletedSymlinks, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures,
 		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted)}
@@ -358,11 +366,24 @@ func (r syncSummary) WriteText(w io.Writer) {
 	if r.MetaChanged > 0 {
 		fmt.Fprintf(w, "  mode changed  %s (mode or owner only: recorded, nothing uploaded)\n", ui.Count(r.MetaChanged, "file"))
 	}
-	if r.Deleted > 0 {
-		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", ui.Count(r.Deleted, "file"))
+	if r.Folders > 0 {
+		fmt.Fprintf(w, "  folders       %s recorded (new, or their mode, time or owner changed; nothing uploaded)\n", ui.Count(r.Folders, "folder"))
+	}
+	if r.Symlinks > 0 {
+		fmt.Fprintf(w, "  symlinks      %s recorded (new or changed; the link itself, never followed)\n", ui.Count(r.Symlinks, "symlink"))
+	}
+	if r.Deleted > 0 || r.DeletedFolders > 0 || r.DeletedSymlinks > 0 {
+		what := ui.Count(r.Deleted, "file")
+		if r.DeletedFolders > 0 {
+			what += ", " + ui.Count(r.DeletedFolders, "folder")
+		}
+		if r.DeletedSymlinks > 0 {
+			what += ", " + ui.Count(r.DeletedSymlinks, "symlink")
+		}
+		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", what)
 	}
 	if r.Skipped > 0 {
-		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+		fmt.Fprintf(w, "  skipped       %d (FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out      ")
 	writeUndeleted(w, "  not deleted   ", r.NotDeleted)
@@ -440,6 +461,8 @@ type dryRunSummary struct {
 	WouldUpload      int           `json:"would_upload"`
 	WouldUploadBytes int64         `json:"would_upload_bytes"`
 	Unchanged        int           `json:"unchanged"`
+	Folders          int           `json:"folders"`  // folder versions it would record
+	Symlinks         int           `json:"symlinks"` // symlink versions it would record
 	Skipped          int           `json:"skipped"`
 	LeftOut          leftOut       `json:"left_out,omitempty"`
 	Failed           int           `json:"failed"`
@@ -457,8 +480,11 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "               list them with -v\n")
 	}
 	fmt.Fprintf(w, "  unchanged    %s\n", ui.Count(r.Unchanged, "file"))
+	if r.Folders > 0 || r.Symlinks > 0 {
+		fmt.Fprintf(w, "  would record %s and %s (new or changed; nothing to upload)\n", ui.Count(r.Folders, "folder"), ui.Count(r.Symlinks, "symlink"))
+	}
 	if r.Skipped > 0 {
-		fmt.Fprintf(w, "  skipped      %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+		fmt.Fprintf(w, "  skipped      %d (FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out     ")
 	if r.Failed > 0 {
@@ -490,7 +516,8 @@ func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Exclud
 	}
 	unlisted := list.flush()
 	a.out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
-		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Skipped: res.Skipped, LeftOut: res.LeftOut,
+		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Folders: res.Folders, Symlinks: res.Symlinks,
+		Skipped: res.Skipped, LeftOut: res.LeftOut,
 		Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
 	if len(res.Failures) > 0 {
 		a.exitCode = exitPartial

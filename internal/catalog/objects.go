@@ -415,7 +415,7 @@ func (c *Catalog) Commit(b *Batch) error {
 			if err != nil {
 				return err
 			}
-			row := Version{TargetID: d.TargetID, Path: d.Path, Deleted: true, Timestamp: d.Timestamp, RunID: d.RunID}
+			row := Version{TargetID: d.TargetID, Path: d.Path, Kind: d.Kind, Deleted: true, Timestamp: d.Timestamp, RunID: d.RunID}
 			if row.Timestamp.IsZero() {
 				row.Timestamp = now
 			}

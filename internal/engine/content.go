@@ -104,9 +104,7 @@ func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo,
 		}
 		r.changed = true
 		data = data[:n]
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, int64(n)}
 	}
 	s.cfg.observer().Progress(int64(len(data)))
 	h := s.cfg.contentHash()
@@ -197,9 +195,7 @@ func (s *syncer) storeLarge(pk *packer, f *os.File, fi fs.FileInfo, asRead bool)
 			return r, ErrChanged
 		}
 		r.changed = true
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, total}
 	}
 	// The version's content is checked piece by piece (each chunk's hash);
 	// a whole-file hash would cost a second pass over every byte.
@@ -314,22 +310,39 @@ func copyHash(h hash.Hash, r io.Reader, n int64) (int64, error) {
 	return io.Copy(h, io.LimitReader(r, n+1))
 }
 
-// owner returns the file's owner and group, if the system tells.
-func owner(fi fs.FileInfo) (uid, gid int64, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return int64(st.Uid), int64(st.Gid), true
+// asReadInfo is a file stored as read (--changing-files=store): as it was
+// seen before it was read, with the size of what was read. The version
+// says what the store holds, and the next run, which finds the file
+// different from it, reads the file again.
+type asReadInfo struct {
+	fs.FileInfo
+	size int64
 }
 
-// hardlinkID identifies the inode of a file with several links, "" else.
-func hardlinkID(fi fs.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Nlink < 2 {
-		return ""
+func (a asReadInfo) Size() int64 { return a.size }
+
+// stillSame reports ErrChanged when the open file's size, mtime, ctime or
+// inode differ from what was seen before reading it.
+func stillSame(f *os.File, before fs.FileInfo) error {
+	now, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat: %w", err)
 	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
+		return ErrChanged
+	}
+	a, aok := before.Sys().(*syscall.Stat_t)
+	b, bok := now.Sys().(*syscall.Stat_t)
+	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
+		return ErrChanged
+	}
+	return nil
+}
+
+// openNoFollow opens a regular file for reading without following a symlink
+// and without blocking on a FIFO that replaced it.
+func openNoFollow(p string) (*os.File, error) {
+	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
 // bufPool hands out buffers of one size, for content on its way to a lane.

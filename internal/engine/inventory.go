@@ -251,8 +251,11 @@ func keyProblem(cfg *Config, archives []store.Archive) error {
 // RebuildResult summarises an inventory rebuild.
 type RebuildResult struct {
 	Added, AlreadyKnown, Legacy int
-	Decoded                     Decoded
-	Date                        time.Time
+	// Entries counts the folder and symlink versions added (from the
+	// version records; Added counts file versions).
+	Entries int
+	Decoded Decoded
+	Date    time.Time
 	// Records is what the store's version records gave.
 	Records RecordsResult
 	// FromPacks counts file versions read from the indexes of packs no
@@ -278,7 +281,8 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives, w); err != nil {
 		return res, err
 	}
-	res.Added += res.Records.Stats.Versions
+	res.Added += res.Records.Stats.Versions - res.Records.Stats.Entries
+	res.Entries += res.Records.Stats.Entries
 	res.AlreadyKnown += res.Records.Stats.Known
 	if err := rebuildFromPacks(ctx, cfg, l.Archives, &res); err != nil {
 		return res, err

@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
-	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/chunk"
-	"github.com/grsync/grsync/internal/format"
 )
 
 // ErrChanged means a file changed while it was being read; it was not
@@ -70,12 +66,17 @@ type SyncResult struct {
 	Unchanged     int   // files the catalogue already has with the same size and mtime
 	MetaChanged   int   // files whose mode or owner alone changed (recorded, no upload)
 	ChangedStored int   // files that changed while read, stored as read (--changing-files=store)
+	Folders       int   // folder versions recorded: new or changed mode, times or owner (a dry run: to record)
+	Symlinks      int   // symlink versions recorded: new or changed (a dry run: to record)
 	Deleted       int   // files gone from the source, marked deleted
 	Skipped       int   // FIFOs, sockets, devices
 	Pending       int   // dry run: files that would be uploaded
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
 	Interrupted   bool // stopped early by the user
+	// DeletedFolders and DeletedSymlinks count the folders and symlinks
+	// gone from the source, marked deleted.
+	DeletedFolders, DeletedSymlinks int
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
@@ -164,7 +165,16 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	if err := s.fatal(nil); err != nil {
 		return s.res, err
 	}
-	s.res.Deleted = len(gone)
+	for _, g := range gone {
+		switch g.Kind {
+		case catalog.KindDir:
+			s.res.DeletedFolders++
+		case catalog.KindSymlink:
+			s.res.DeletedSymlinks++
+		default:
+			s.res.Deleted++
+		}
+	}
 	if err := cfg.Catalog.EndRun(s.run, cfg.now(), !s.res.Interrupted && len(incomplete) == 0); err != nil {
 		return s.res, fmt.Errorf("recording the end of the run: %w", err)
 	}
@@ -322,6 +332,16 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		}
 		seen[e.path] = struct{}{}
 		st, known := states[e.path]
+		if k := e.kind(); k != catalog.KindFile {
+			switch {
+			case known && entryUnchanged(st, e):
+			case opt.DryRun:
+				s.res.countEntry(k)
+			default:
+				s.recordEntry(e)
+			}
+			return nil
+		}
 		if known && unchanged(st, e.info) {
 			if !metaChanged(st, e.info) {
 				cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
@@ -543,72 +563,6 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork) {
 	})
 }
 
-// sameContent records, without reading it, a file whose content the
-// catalogue already has: one matching an older version (the Python tools
-// counted any matching row as backed up), or one whose mode or owner alone
-// changed. It reports whether it handled the file.
-func (s *syncer) sameContent(e entry, known bool) (bool, error) {
-	if !known {
-		return false, nil // the catalogue has no row of this path
-	}
-	fi := e.info
-	ns := fi.ModTime().UnixNano()
-	old, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns)
-	if err != nil {
-		return false, fmt.Errorf("catalogue lookup: %w", err)
-	}
-	if !ok {
-		return false, nil
-	}
-	ps, err := s.cfg.Catalog.Pieces([]int64{old.ID})
-	if err != nil {
-		return false, fmt.Errorf("catalogue lookup: %w", err)
-	}
-	if len(ps[old.ID]) == 0 && fi.Size() > 0 {
-		return false, nil // nothing to point at: store it again
-	}
-	pieces := make([]*catalog.Blob, len(ps[old.ID]))
-	for i := range ps[old.ID] {
-		pieces[i] = &ps[old.ID][i].Blob
-	}
-	v := s.newVersion(e.path, fi, pieces)
-	v.ContentHash = old.ContentHash
-	metaOnly := old.Mode != 0 && old.Mode != format.UnixMode(fi.Mode())
-	if uid, gid, ok := owner(fi); ok && old.OwnerKnown && (uid != old.UID || gid != old.GID) {
-		metaOnly = true
-	}
-	s.recorder.add(v, nil, func(err error) {
-		if err != nil {
-			s.fail(e.path, err)
-			return
-		}
-		status := "unchanged"
-		s.count(func(r *SyncResult) {
-			if metaOnly {
-				r.MetaChanged++
-				status = "metadata"
-			} else {
-				r.Unchanged++
-			}
-		})
-		s.cfg.observer().Done(e.path, status, nil)
-	})
-	return true, nil
-}
-
-// newVersion is the version of the file at path as fi describes it, made
-// of pieces.
-func (s *syncer) newVersion(path string, fi fs.FileInfo, pieces []*catalog.Blob) *catalog.NewVersion {
-	v := catalog.Version{
-		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
-		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: format.UnixMode(fi.Mode()), Timestamp: s.cfg.now(), Description: s.cfg.Desc,
-		Hardlink: hardlinkID(fi), RunID: s.run,
-	}
-	v.UID, v.GID, v.OwnerKnown = owner(fi)
-	return &catalog.NewVersion{Version: v, Pieces: pieces}
-}
-
 func contentKeyHex(h []byte) string {
 	if len(h) == 0 {
 		return ""
@@ -616,30 +570,6 @@ func contentKeyHex(h []byte) string {
 	var k contentKey
 	copy(k[:], h)
 	return k.hex()
-}
-
-// unchanged reports whether the catalogue's latest record matches the file
-// in size and modification time. Legacy records carry only a float mtime
-// (Python's os.path.getmtime), so they compare within a microsecond.
-func unchanged(st catalog.State, fi fs.FileInfo) bool {
-	if st.Deleted || st.Kind != catalog.KindFile || st.Size != fi.Size() {
-		return false
-	}
-	ns := fi.ModTime().UnixNano()
-	if st.MTimeNS != 0 {
-		return st.MTimeNS == ns
-	}
-	return math.Abs(st.MTime-float64(ns)/1e9) < 1e-6
-}
-
-// metaChanged reports whether the file's mode or owner differ from the
-// catalogue's latest record (when it knows them).
-func metaChanged(st catalog.State, fi fs.FileInfo) bool {
-	if st.Mode != 0 && st.Mode != format.UnixMode(fi.Mode()) {
-		return true
-	}
-	uid, gid, ok := owner(fi)
-	return ok && st.OwnerKnown && (uid != st.UID || gid != st.GID)
 }
 
 // deletedPaths returns tombstones for the paths under the sources that
@@ -657,34 +587,10 @@ func (s *syncer) deletedPaths(states map[string]catalog.State, seen map[string]s
 		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {
 			continue
 		}
-		gone = append(gone, catalog.Version{TargetID: s.cfg.Target.ID, Path: p, Deleted: true, Timestamp: s.cfg.now(), RunID: s.run})
+		gone = append(gone, catalog.Version{TargetID: s.cfg.Target.ID, Path: p, Kind: st.Kind, Deleted: true, Timestamp: s.cfg.now(), RunID: s.run})
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Path < gone[j].Path })
 	return gone
-}
-
-// stillSame reports ErrChanged when the open file's size, mtime, ctime or
-// inode differ from what was seen before reading it.
-func stillSame(f *os.File, before fs.FileInfo) error {
-	now, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("cannot stat: %w", err)
-	}
-	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
-		return ErrChanged
-	}
-	a, aok := before.Sys().(*syscall.Stat_t)
-	b, bok := now.Sys().(*syscall.Stat_t)
-	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
-		return ErrChanged
-	}
-	return nil
-}
-
-// openNoFollow opens a regular file for reading without following a symlink
-// and without blocking on a FIFO that replaced it.
-func openNoFollow(p string) (*os.File, error) {
-	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
 // countOf is "1 upload", "2 uploads".

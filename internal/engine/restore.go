@@ -61,9 +61,11 @@ func Destination(opt RestoreOptions, original string) string {
 // how many of the files to restore need it.
 type RestoreItem struct {
 	ArchiveID string
-	Size      int64 // the object's stored bytes
-	Need      int64 // the bytes of it the restore reads (members of a pack)
-	Files     int   // files with a piece in it
+	Class     string // its storage class, as the catalogue records it
+	Size      int64  // the object's stored bytes
+	Need      int64  // the bytes of it the restore reads (members of a pack)
+	Reads     int64  // the reads (pack members) that many bytes takes; 0: read whole
+	Files     int    // files with a piece in it
 	Retrieval store.Retrieval
 	Reused    bool // a retrieval already requested earlier is reused
 }
@@ -199,7 +201,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		for _, p := range ps {
 			it := byObject[p.Object.ArchiveID]
 			if it == nil {
-				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Size: p.Object.Size}
+				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Class: p.Object.Class, Size: p.Object.Size}
 				if it.Size == 0 {
 					it.Size = p.Length // archives of older catalogues: their one blob
 				}
@@ -212,6 +214,9 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 				it.Files++
 			}
 			it.Need += p.Length
+			if p.Kind != catalog.BlobArchive {
+				it.Reads++
+			}
 		}
 		plan.files = append(plan.files, f)
 		plan.Files++

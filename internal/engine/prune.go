@@ -189,7 +189,7 @@ func PlanPrune(cfg *Config, opt PruneOptions) (*PrunePlan, error) {
 			if it.Free(now) || (opt.AllowEarly && !it.Locked(now)) {
 				plan.Delete = append(plan.Delete, it)
 				fees = append(fees, it.Fee)
-				if it.Priced {
+				if _, err := opt.Prices.Class(it.Class); err == nil && it.Priced {
 					saved[it.Class] = append(saved[it.Class], cost.Objects{Count: 1, Bytes: u.Size})
 				}
 			} else {
@@ -197,7 +197,7 @@ func PlanPrune(cfg *Config, opt PruneOptions) (*PrunePlan, error) {
 			}
 		case u.Kind == catalog.ObjectPack && u.LiveBytes < u.BlobBytes:
 			plan.Partial = append(plan.Partial, it)
-			if it.Priced {
+			if _, err := opt.Prices.Class(it.Class); err == nil && it.Priced {
 				e, err := opt.Prices.Bytes(it.Class, "unused bytes of partly used packs", it.DeadBytes, 1)
 				if err != nil {
 					return nil, err

@@ -322,3 +322,106 @@ func TestPruneKill9(t *testing.T) {
 	mustRun(t, dir, 0, "restore", "--encryption-key-file", key, "--output", "out")
 	sameTree(t, src, filepath.Join(dir, "out", strings.TrimPrefix(src, "/")), checkMeta)
 }
+
+// A repack, then the catalogue is lost: rebuilt from the store, whose
+// older version records name the packs prune deleted, every file still
+// restores (its pieces are found in the new packs by their content).
+func TestPruneRepackThenRebuild(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	key := newKey(t, dir)
+	for i := 0; i < 12; i++ {
+		writeFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), randomBytes(t, 20000+i), time.Unix(1700000000, 0))
+	}
+	writeFile(t, filepath.Join(src, "big"), randomBytes(t, 3<<20), time.Unix(1700000000, 0))
+	target := []string{"--local-store", "st", "--encryption-key-file", key}
+	mustRun(t, dir, 0, append(target, "--jobs", "1", src)...)
+	for i := 0; i < 12; i += 2 {
+		writeFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), randomBytes(t, 30000), time.Unix(1700000100, 0))
+	}
+	mustRun(t, dir, 0, append(target, "--jobs", "1", src)...)
+	mustRun(t, dir, 0, "forget", "--keep-last", "1")
+	r := mustRun(t, dir, 0, append([]string{"prune", "--repack"}, target...)...)
+	wantSummary(t, r, "repacked 1 pack into 1 new pack", "deleted 1 object")
+	mustRun(t, dir, 0, append([]string{"inventory", "--rebuild", "--db", "fresh.db"}, target...)...)
+	mustRun(t, dir, 0, "restore", "--db", "fresh.db", "--encryption-key-file", key, "--output", "out")
+	sameTree(t, src, filepath.Join(dir, "out", strings.TrimPrefix(src, "/")), checkMeta)
+}
+
+// Every plan carries a price, --max-cost refuses one above it before
+// anything is requested or written, --prices replaces figures, and prune
+// and cost speak JSON.
+func TestPriceOnEveryPlan(t *testing.T) {
+	t.Parallel()
+	srv, env := emulator(t, glacieremu.Config{}, "v")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for i := 0; i < 5; i++ {
+		writeFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), randomBytes(t, 200000), time.Unix(1700000000, 0))
+	}
+	key := newKey(t, dir)
+	vault := []string{"--vault", "v", "--region", "us-east-1", "--encryption-key-file", key}
+
+	// sync --dry-run: PUTs, bytes, first month, the 90-day commitment.
+	r := mustRunEnv(t, dir, env, 0, append(vault, "--dry-run", src)...)
+	wantSummary(t, r, "would upload 5 files", "estimate: 1 object into VAULT", "upload requests", "stored data (vault) for 1 month",
+		"VAULT bills at least 90 days of storage", "actual bills may differ")
+	// sync --max-cost below it: refused, nothing uploaded, no catalogue made.
+	r = mustRunEnv(t, dir, env, 2, append(vault, "--max-cost", "0.000001", src)...)
+	wantStderr(t, r, "above --max-cost $0.000001", "nothing was requested or changed")
+	if n := srv.Stats()[glacieremu.OpUploadArchive].Requests + srv.Stats()[glacieremu.OpInitiateMultipartUpload].Requests; n != 0 {
+		t.Fatalf("a refused sync sent %d uploads", n)
+	}
+	mustNotExist(t, filepath.Join(dir, "glacier.db"))
+	mustRunEnv(t, dir, env, 0, append(vault, "--max-cost", "1", src)...)
+
+	// restore: the plan's price before requesting; --max-cost refuses it.
+	r = mustRunEnv(t, dir, env, 2, append([]string{"restore", "--output", "out", "--max-cost", "0.000001"}, vault...)...)
+	wantSummary(t, r, "retrieval jobs (Standard, vault)", "data transfer out to the internet", "actual bills may differ")
+	wantStderr(t, r, "--max-cost")
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests; n != 0 {
+		t.Fatalf("a refused restore requested %d jobs", n)
+	}
+	mustNotExist(t, filepath.Join(dir, "out"))
+
+	// --prices: the file's figures and name in every estimate.
+	prices := filepath.Join(dir, "prices.json")
+	writeFile(t, prices, []byte(`{"version": 1, "region": "eu-west-1", "classes": {"VAULT": {"storage_per_gb_month": 1}}}`), time.Time{})
+	r = mustRunEnv(t, dir, env, 0, "cost", "--prices", prices)
+	wantSummary(t, r, "VAULT: 2 objects", "× $1.00 per GB-month", "(eu-west-1, with "+prices+")")
+
+	// JSON: cost and prune.
+	r = mustRunEnv(t, dir, env, 0, "cost", "--json")
+	lines := jsonLines(t, "grsync", r.stdout)
+	if lines[0]["message_type"] != "cost_class" || lines[0]["class"] != "VAULT" || lines[len(lines)-1]["message_type"] != "summary" ||
+		lines[len(lines)-1]["command"] != "cost" || lines[len(lines)-1]["monthly_usd"] == nil {
+		t.Errorf("cost --json: %s", r.stdout)
+	}
+	writeFile(t, filepath.Join(src, "f0"), randomBytes(t, 1000), time.Unix(1700000100, 0))
+	mustRunEnv(t, dir, env, 0, append(vault, src)...)
+	mustRunEnv(t, dir, env, 0, "forget", "--keep-last", "1")
+	r = mustRunEnv(t, dir, env, 0, "prune", "--json", "--repack", "--encryption-key-file", key)
+	lines = jsonLines(t, "grsync", r.stdout)
+	var plan, sum map[string]any
+	for _, l := range lines {
+		switch l["message_type"] {
+		case "prune_plan":
+			plan = l
+		case "summary":
+			sum = l
+		}
+	}
+	if plan == nil || sum == nil || lines[len(lines)-1]["message_type"] != "summary" {
+		t.Fatalf("prune --json needs a prune_plan and a final summary: %s", r.stdout)
+	}
+	if plan["partial_packs"] != float64(1) || plan["estimate"] == nil || plan["disclaimer"] == nil || len(plan["repack"].([]any)) != 1 {
+		t.Errorf("prune_plan: %v", plan)
+	}
+	if rp := plan["repack"].([]any)[0].(map[string]any); rp["repack"] != false || !strings.Contains(rp["why"].(string), "inside its minimum storage duration") {
+		t.Errorf("a pack a day old is not repacked: %v", rp)
+	}
+	if sum["command"] != "prune" || sum["deleted"] != float64(0) || sum["denied"] == nil {
+		t.Errorf("prune summary: %v", sum)
+	}
+}

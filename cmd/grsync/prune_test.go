@@ -425,3 +425,60 @@ func TestPriceOnEveryPlan(t *testing.T) {
 		t.Errorf("prune summary: %v", sum)
 	}
 }
+
+// ls --versions lists every row of a file with its state: live (current
+// marked), deleted, forgotten (content deleted once pruned), and
+// changed-while-read.
+func TestLsVersionsStates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	a := filepath.Join(src, "a.txt")
+	run := func(d float64, args ...string) result {
+		t.Helper()
+		r := grsync(t, dir, []string{"GRSYNC_FAKE_NOW=" + pruneDay(d).Format(time.RFC3339)}, args...)
+		if r.code != 0 {
+			t.Fatalf("grsync %v:\n%s", args, r)
+		}
+		return r
+	}
+	for d, content := range []string{"one", "two, longer", ""} {
+		if content == "" {
+			os.Remove(a)
+			writeFile(t, filepath.Join(src, "keep"), []byte("k"), pruneDay(0))
+		} else {
+			writeFile(t, a, []byte(content), pruneDay(float64(d)))
+		}
+		run(float64(d), "--local-store", "st", src)
+	}
+	writeFile(t, a, []byte("back again"), pruneDay(3))
+	run(3, "--local-store", "st", src)
+	run(4, "forget", "--keep-last", "2")
+	c, err := sql.Open("sqlite", filepath.Join(dir, "glacier.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(`UPDATE sync_history SET flags = 1 WHERE id = (SELECT max(id) FROM sync_history WHERE path = ?)`, a); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	run(4, "prune")
+	r := run(5, "ls", "--versions", a)
+	want := []string{
+		pruneDay(0).Local().Format(time.DateTime) + "         3 B  forgotten (content deleted)",
+		pruneDay(1).Local().Format(time.DateTime) + "        11 B  forgotten (content deleted)",
+		pruneDay(2).Local().Format(time.DateTime) + "           -  deleted",
+		pruneDay(3).Local().Format(time.DateTime) + "        10 B  live (current, changed-while-read)",
+		"4 versions of 1 file in local:",
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("ls --versions should say %q:\n%s", w, r)
+		}
+	}
+	lines := jsonLines(t, "ls --versions --json", run(5, "ls", "--versions", "--json", a).stdout)
+	if len(lines) != 5 || lines[0]["state"] != "forgotten" || lines[0]["content_stored"] != false || lines[2]["state"] != "deleted" ||
+		lines[3]["state"] != "live" || lines[3]["current"] != true || lines[3]["changed_while_read"] != true || lines[4]["message_type"] != "summary" {
+		t.Errorf("ls --versions --json: %v", lines)
+	}
+}

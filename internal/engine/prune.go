@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/grsync/grsync/internal/catalog"
@@ -400,35 +401,68 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 			doomed = append(doomed, u.Object)
 		}
 	}
+	// Deletions run jobs at a time; each object is marked deleted as soon
+	// as the store confirmed its deletion.
+	var mu sync.Mutex
+	var fatal error
+	work := make(chan catalog.Object)
+	var wg sync.WaitGroup
+	for range cfg.jobs() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				err := cfg.Store.Delete(ctx, o.ArchiveID)
+				gone := errors.Is(err, store.ErrNotFound)
+				var merr error
+				if err == nil || gone {
+					merr = cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, o.ID, cfg.now())
+				}
+				mu.Lock()
+				switch {
+				case merr != nil:
+					if fatal == nil {
+						fatal = fmt.Errorf("recording the deletion of %s (the store deleted it; the next prune records it): %w", o.ArchiveID, merr)
+					}
+				case gone:
+					res.AlreadyGone++
+				case err == nil:
+					res.Deleted++
+					res.DeletedBytes += o.Size
+					res.Fees += fee[o.ID]
+				case errors.Is(err, store.ErrAccessDenied):
+					res.Denied = append(res.Denied, o)
+				case errors.Is(err, store.ErrLocked):
+					res.Locked = append(res.Locked, Failure{Path: o.ArchiveID, Err: err})
+				case ctx.Err() != nil:
+					res.Interrupted = true
+				default:
+					res.Failed = append(res.Failed, Failure{Path: o.ArchiveID, Err: err})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	for _, o := range doomed {
 		if stopRequested(ctx, opt.Stop) {
 			res.Interrupted = true
 			break
 		}
-		err := cfg.Store.Delete(ctx, o.ArchiveID)
-		gone := errors.Is(err, store.ErrNotFound)
-		switch {
-		case err == nil || gone:
-			if merr := cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, o.ID, cfg.now()); merr != nil {
-				return res, fmt.Errorf("recording the deletion of %s (the store deleted it; the next prune records it): %w", o.ArchiveID, merr)
-			}
-			if gone {
-				res.AlreadyGone++
-			} else {
-				res.Deleted++
-				res.DeletedBytes += o.Size
-				res.Fees += fee[o.ID]
-			}
-		case errors.Is(err, store.ErrAccessDenied):
-			res.Denied = append(res.Denied, o)
-		case errors.Is(err, store.ErrLocked):
-			res.Locked = append(res.Locked, Failure{Path: o.ArchiveID, Err: err})
-		case ctx.Err() != nil:
-			res.Interrupted = true
-			return res, nil
-		default:
-			res.Failed = append(res.Failed, Failure{Path: o.ArchiveID, Err: err})
+		mu.Lock()
+		stop := fatal != nil
+		mu.Unlock()
+		if stop {
+			break
 		}
+		work <- o
 	}
+	close(work)
+	wg.Wait()
+	if fatal != nil {
+		return res, fatal
+	}
+	sort.Slice(res.Denied, func(i, j int) bool { return res.Denied[i].ID < res.Denied[j].ID })
+	sort.Slice(res.Failed, func(i, j int) bool { return res.Failed[i].Path < res.Failed[j].Path })
+	sort.Slice(res.Locked, func(i, j int) bool { return res.Locked[i].Path < res.Locked[j].Path })
 	return res, nil
 }

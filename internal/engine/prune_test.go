@@ -486,4 +486,3 @@ func TestPruneCostsMatchHandCalculation(t *testing.T) {
 		t.Errorf("restore estimate %s (%s, %s), by hand %s", est.Total, est.Tier, est.Wait, restore)
 	}
 }
-

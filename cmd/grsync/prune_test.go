@@ -74,9 +74,9 @@ func firstArchiveOf(t *testing.T, db, path string) string {
 type pruneStore struct {
 	env     []string
 	target  []string
-	minDays int                 // the class's minimum storage duration
+	minDays int                  // the class's minimum storage duration
 	has     func(id string) bool // whether the store holds object id
-	read    []string            // restore and verify flags (waiting for retrievals)
+	read    []string             // restore and verify flags (waiting for retrievals)
 }
 
 // pruneScenario: four daily syncs with changes (one object per file), a

@@ -294,42 +294,18 @@ func (c *Catalog) History(targetID int64, prefixes []string, fn func(path string
 		if err != nil {
 			return wrap(c.path, "history", err)
 		}
-		var cur string
-		var group []VersionState
-		flush := func() error {
-			if len(group) == 0 {
-				return nil
-			}
-			err := fn(cur, group)
-			group = nil
-			return err
-		}
-		for rows.Next() {
+		err = eachPath(rows, func(rows *sql.Rows) (string, VersionState, error) {
 			var vs VersionState
 			var forgotten sql.NullString
 			v, err := scanVersionWith(rows, &forgotten, &vs.Gone)
 			if err == nil {
 				vs.Forgotten, err = parseTime(forgotten)
 			}
-			if err != nil {
-				rows.Close()
-				return wrap(c.path, "history", err)
-			}
 			vs.Version = v
-			if v.Path != cur {
-				if err := flush(); err != nil {
-					rows.Close()
-					return err
-				}
-				cur = v.Path
-			}
-			group = append(group, vs)
-		}
-		if err := closeRows(rows); err != nil {
+			return v.Path, vs, err
+		}, fn)
+		if err != nil {
 			return wrap(c.path, "history", err)
-		}
-		if err := flush(); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -405,59 +405,44 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 	// as the store confirmed its deletion.
 	var mu sync.Mutex
 	var fatal error
-	work := make(chan catalog.Object)
-	var wg sync.WaitGroup
-	for range cfg.jobs() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range work {
-				err := cfg.Store.Delete(ctx, o.ArchiveID)
-				gone := errors.Is(err, store.ErrNotFound)
-				var merr error
-				if err == nil || gone {
-					merr = cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, o.ID, cfg.now())
-				}
-				mu.Lock()
-				switch {
-				case merr != nil:
-					if fatal == nil {
-						fatal = fmt.Errorf("recording the deletion of %s (the store deleted it; the next prune records it): %w", o.ArchiveID, merr)
-					}
-				case gone:
-					res.AlreadyGone++
-				case err == nil:
-					res.Deleted++
-					res.DeletedBytes += o.Size
-					res.Fees += fee[o.ID]
-				case errors.Is(err, store.ErrAccessDenied):
-					res.Denied = append(res.Denied, o)
-				case errors.Is(err, store.ErrLocked):
-					res.Locked = append(res.Locked, Failure{Path: o.ArchiveID, Err: err})
-				case ctx.Err() != nil:
-					res.Interrupted = true
-				default:
-					res.Failed = append(res.Failed, Failure{Path: o.ArchiveID, Err: err})
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, o := range doomed {
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
 		if stopRequested(ctx, opt.Stop) {
 			res.Interrupted = true
-			break
+		}
+		return res.Interrupted || fatal != nil
+	}
+	eachObject(cfg.jobs(), doomed, stopped, func(o catalog.Object) {
+		err := cfg.Store.Delete(ctx, o.ArchiveID)
+		gone := errors.Is(err, store.ErrNotFound)
+		var merr error
+		if err == nil || gone {
+			merr = cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, o.ID, cfg.now())
 		}
 		mu.Lock()
-		stop := fatal != nil
-		mu.Unlock()
-		if stop {
-			break
+		defer mu.Unlock()
+		switch {
+		case merr != nil:
+			if fatal == nil {
+				fatal = fmt.Errorf("recording the deletion of %s (the store deleted it; the next prune records it): %w", o.ArchiveID, merr)
+			}
+		case gone:
+			res.AlreadyGone++
+		case err == nil:
+			res.Deleted++
+			res.DeletedBytes += o.Size
+			res.Fees += fee[o.ID]
+		case errors.Is(err, store.ErrAccessDenied):
+			res.Denied = append(res.Denied, o)
+		case errors.Is(err, store.ErrLocked):
+			res.Locked = append(res.Locked, Failure{Path: o.ArchiveID, Err: err})
+		case ctx.Err() != nil:
+			res.Interrupted = true
+		default:
+			res.Failed = append(res.Failed, Failure{Path: o.ArchiveID, Err: err})
 		}
-		work <- o
-	}
-	close(work)
-	wg.Wait()
+	})
 	if fatal != nil {
 		return res, fatal
 	}

@@ -182,22 +182,11 @@ func ReadData(ctx context.Context, cfg *Config, opt ReadDataOptions, plan *ReadD
 	for {
 		var ready, still []catalog.Object
 		for _, o := range pending {
-			r := rs[o.ArchiveID]
-			if !r.Ready {
-				var err error
-				r, err = cfg.Store.Poll(ctx, r)
-				if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-					_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", o.ArchiveID)
-					r, _, err = retrieval(ctx, cfg, ropt, o.ArchiveID)
-				}
-				if err != nil {
-					return res, fmt.Errorf("checking the retrieval of %s: %w", o.ArchiveID, err)
-				}
-				if r.Ready {
-					_ = saveRetrieval(cfg, r)
-				}
-				rs[o.ArchiveID] = r
+			r, err := refreshRetrieval(ctx, cfg, ropt, rs[o.ArchiveID])
+			if err != nil {
+				return res, err
 			}
+			rs[o.ArchiveID] = r
 			if r.Ready {
 				ready = append(ready, o)
 			} else {
@@ -239,38 +228,22 @@ func readObjects(ctx context.Context, cfg *Config, stop <-chan struct{}, plan *R
 	rs map[string]store.Retrieval, res *ReadResult) error {
 	var mu sync.Mutex
 	var keyNeeded, fatal error
-	work := make(chan catalog.Object)
-	var wg sync.WaitGroup
-	for range cfg.jobs() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range work {
-				n, err := readObject(ctx, cfg, o, plan.versions[o.ArchiveID], rs[o.ArchiveID])
-				mu.Lock()
-				res.Archives++
-				res.Bytes += n
-				switch {
-				case err == nil:
-				case errors.Is(err, format.ErrKeyRequired) || errors.Is(err, legacy.ErrKeyRequired):
-					keyNeeded = err
-				case ctx.Err() != nil:
-					fatal = err
-				default:
-					res.Damaged = append(res.Damaged, Damaged{ID: o.ArchiveID, Err: err})
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, o := range objs {
-		if stopRequested(ctx, stop) {
-			break
+	eachObject(cfg.jobs(), objs, func() bool { return stopRequested(ctx, stop) }, func(o catalog.Object) {
+		n, err := readObject(ctx, cfg, o, plan.versions[o.ArchiveID], rs[o.ArchiveID])
+		mu.Lock()
+		defer mu.Unlock()
+		res.Archives++
+		res.Bytes += n
+		switch {
+		case err == nil:
+		case errors.Is(err, format.ErrKeyRequired) || errors.Is(err, legacy.ErrKeyRequired):
+			keyNeeded = err
+		case ctx.Err() != nil:
+			fatal = err
+		default:
+			res.Damaged = append(res.Damaged, Damaged{ID: o.ArchiveID, Err: err})
 		}
-		work <- o
-	}
-	close(work)
-	wg.Wait()
+	})
 	switch {
 	case fatal != nil:
 		return fatal

@@ -117,20 +117,11 @@ func awaitRetrievals(ctx context.Context, cfg *Config, opt PruneOptions, jobs []
 	for {
 		var ready []*repackJob
 		for _, j := range jobs {
-			if !j.r.Ready {
-				r, err := cfg.Store.Poll(ctx, j.r)
-				if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-					_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", j.it.Object.ArchiveID)
-					r, _, err = retrieval(ctx, cfg, ropt, j.it.Object.ArchiveID)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("checking the retrieval of pack %s: %w", j.it.Object.ArchiveID, err)
-				}
-				j.r = r
-				if r.Ready {
-					_ = saveRetrieval(cfg, r)
-				}
+			r, err := refreshRetrieval(ctx, cfg, ropt, j.r)
+			if err != nil {
+				return nil, err
 			}
+			j.r = r
 			if j.r.Ready {
 				ready = append(ready, j)
 			}

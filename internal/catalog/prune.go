@@ -32,21 +32,21 @@ func (u ObjectUse) Live() bool { return u.LiveBlobs > 0 || u.Named }
 // archives and packs, not the records and snapshots recovery reads.
 func (u ObjectUse) Prunable() bool { return u.Kind == ObjectArchive || u.Kind == ObjectPack }
 
-// liveBlobsSQL selects the ids of the target's blobs (?1) a kept version uses.
-const liveBlobsSQL = `SELECT DISTINCT p.blob_id FROM version_pieces p JOIN sync_history h ON h.id = p.version_id
-	WHERE h.target_id = ?1 AND h.forgotten_at IS NULL`
+// blobLiveSQL is true when a kept row has a piece on blob b (one probe of
+// the version_pieces_blob index, then of the rows' primary key).
+const blobLiveSQL = `EXISTS (SELECT 1 FROM version_pieces p JOIN sync_history h ON h.id = p.version_id
+	WHERE p.blob_id = b.id AND h.forgotten_at IS NULL)`
 
 // ObjectUses returns every object of the target still in the store
 // (condemned ones included), with its use, in id order.
 func (c *Catalog) ObjectUses(targetID int64) ([]ObjectUse, error) {
-	rows, err := c.db.Query(`WITH live AS (`+liveBlobsSQL+`),
-		named AS (SELECT DISTINCT archive_id FROM sync_history
-			WHERE target_id = ?1 AND archive_id IS NOT NULL AND deleted = 0 AND forgotten_at IS NULL)
-		SELECT `+objectColumns+`,
-			count(b.id), count(l.blob_id), coalesce(sum(b.length), 0),
-			coalesce(sum(CASE WHEN l.blob_id IS NOT NULL THEN b.length END), 0),
-			EXISTS (SELECT 1 FROM named n WHERE n.archive_id = o.archive_id)
-		FROM objects o LEFT JOIN blobs b ON b.object_id = o.id LEFT JOIN live l ON l.blob_id = b.id
+	rows, err := c.db.Query(`SELECT `+objectColumns+`,
+			count(u.id), coalesce(sum(u.live), 0), coalesce(sum(u.length), 0),
+			coalesce(sum(u.live * u.length), 0),
+			EXISTS (SELECT 1 FROM sync_history h WHERE h.archive_id = o.archive_id AND h.target_id = ?1
+				AND h.deleted = 0 AND h.forgotten_at IS NULL)
+		FROM objects o LEFT JOIN (SELECT b.id, b.object_id, b.length, `+blobLiveSQL+` AS live FROM blobs b) u
+			ON u.object_id = o.id
 		WHERE o.target_id = ?1 AND o.deleted_at IS NULL
 		GROUP BY o.id ORDER BY o.id`, targetID)
 	if err != nil {
@@ -120,34 +120,41 @@ func (c *Catalog) Condemn(targetID int64, ids []int64, at time.Time) ([]int64, e
 	return out, nil
 }
 
-// MarkObjectDeleted records that the store no longer holds the condemned
-// object id (it deleted it, or never had it), and forgets its retrieval.
-// An object that was not condemned is left alone: an error says so.
-func (c *Catalog) MarkObjectDeleted(targetID, id int64, at time.Time) error {
-	return c.update("mark object deleted", func(tx *sql.Tx) error {
-		var archiveID string
-		err := tx.QueryRow(`SELECT archive_id FROM objects WHERE id = ? AND target_id = ? AND condemned_at IS NOT NULL`,
-			id, targetID).Scan(&archiveID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("object %d is not condemned: not marked deleted", id)
+// MarkObjectsDeleted records, in one transaction, that the store no
+// longer holds the condemned objects ids (it deleted them, or never had
+// them), and forgets their retrievals. An object that was not condemned is
+// left alone: an error says so, and nothing is recorded.
+func (c *Catalog) MarkObjectsDeleted(targetID int64, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return c.update("mark objects deleted", func(tx *sql.Tx) error {
+		for _, id := range ids {
+			var archiveID string
+			err := tx.QueryRow(`SELECT archive_id FROM objects WHERE id = ? AND target_id = ? AND condemned_at IS NOT NULL`,
+				id, targetID).Scan(&archiveID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("object %d is not condemned: not marked deleted", id)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE objects SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?`, formatTime(at), id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM retrievals WHERE target_id = ? AND kind = 'archive' AND archive_id = ?`, targetID, archiveID); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(`UPDATE objects SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?`, formatTime(at), id); err != nil {
-			return err
-		}
-		_, err = tx.Exec(`DELETE FROM retrievals WHERE target_id = ? AND kind = 'archive' AND archive_id = ?`, targetID, archiveID)
-		return err
+		return nil
 	})
 }
 
 // ObjectBlobs returns the blobs of object id with whether a kept version
 // uses each, in member order.
 func (c *Catalog) ObjectBlobs(targetID, id int64) ([]Blob, []bool, error) {
-	rows, err := c.db.Query(`WITH live AS (`+liveBlobsSQL+`)
-		SELECT `+blobColumns+`, l.blob_id IS NOT NULL FROM blobs b LEFT JOIN live l ON l.blob_id = b.id
-		WHERE b.object_id = ?2 ORDER BY b.offset, b.id`, targetID, id)
+	rows, err := c.db.Query(`SELECT `+blobColumns+`, `+blobLiveSQL+` FROM blobs b
+		WHERE b.object_id = ? AND b.object_id IN (SELECT id FROM objects WHERE target_id = ?) ORDER BY b.offset, b.id`, id, targetID)
 	if err != nil {
 		return nil, nil, wrap(c.path, "blobs of object", err)
 	}

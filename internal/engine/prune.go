@@ -330,6 +330,13 @@ func horizonText(d time.Duration) string {
 // HorizonText says the plan's repack horizon for people.
 func (p *PrunePlan) HorizonText() string { return horizonText(p.Horizon) }
 
+// Deletions the store confirmed are marked in the catalogue markBatch at
+// a time, or after markEvery.
+const (
+	markBatch = 500
+	markEvery = 2 * time.Second
+)
+
 // PruneResult is what prune did.
 type PruneResult struct {
 	Deleted      int   // objects deleted from the store
@@ -401,13 +408,30 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 			doomed = append(doomed, u.Object)
 		}
 	}
-	// Deletions run jobs at a time; each object is marked deleted as soon
-	// as the store confirmed its deletion.
+	// Deletions run jobs at a time. The objects the store confirmed gone
+	// are marked deleted in batches (one transaction each): one killed
+	// before its batch is recorded stays condemned, and the next prune
+	// finds it gone.
 	var mu sync.Mutex
 	var fatal error
+	var confirmed []int64
+	flush := func() {
+		if len(confirmed) == 0 || fatal != nil {
+			return
+		}
+		if err := cfg.Catalog.MarkObjectsDeleted(cfg.Target.ID, confirmed, cfg.now()); err != nil {
+			fatal = fmt.Errorf("recording deletions (the store deleted the objects; the next prune records them): %w", err)
+		}
+		confirmed = confirmed[:0]
+	}
+	last := time.Now()
 	stopped := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
+		if len(confirmed) >= markBatch || time.Since(last) > markEvery {
+			flush()
+			last = time.Now()
+		}
 		if stopRequested(ctx, opt.Stop) {
 			res.Interrupted = true
 		}
@@ -416,20 +440,14 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 	eachObject(cfg.jobs(), doomed, stopped, func(o catalog.Object) {
 		err := cfg.Store.Delete(ctx, o.ArchiveID)
 		gone := errors.Is(err, store.ErrNotFound)
-		var merr error
-		if err == nil || gone {
-			merr = cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, o.ID, cfg.now())
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case merr != nil:
-			if fatal == nil {
-				fatal = fmt.Errorf("recording the deletion of %s (the store deleted it; the next prune records it): %w", o.ArchiveID, merr)
-			}
 		case gone:
+			confirmed = append(confirmed, o.ID)
 			res.AlreadyGone++
 		case err == nil:
+			confirmed = append(confirmed, o.ID)
 			res.Deleted++
 			res.DeletedBytes += o.Size
 			res.Fees += fee[o.ID]
@@ -443,6 +461,7 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 			res.Failed = append(res.Failed, Failure{Path: o.ArchiveID, Err: err})
 		}
 	})
+	flush()
 	if fatal != nil {
 		return res, fatal
 	}

@@ -327,7 +327,7 @@ func TestCondemnRefusesLiveObjects(t *testing.T) {
 	}
 	for _, u := range uses {
 		if u.Live() {
-			if err := cfg.Catalog.MarkObjectDeleted(cfg.Target.ID, u.ID, *now); err == nil {
+			if err := cfg.Catalog.MarkObjectsDeleted(cfg.Target.ID, []int64{u.ID}, *now); err == nil {
 				t.Error("an object that was not condemned was marked deleted")
 			}
 		}

@@ -213,7 +213,7 @@ func vaultHas(t *testing.T, srv *glacieremu.Server, vault, id string) bool {
 // Kill -9 at seeded random moments during prune (deleting, and
 // repacking), each time after more syncs and a forget: at every kill, no
 // version forget kept points at an object the store no longer holds, and
-// no object marked deleted is still in the store. Then a complete run
+// no object marked deleted is still in the store. Then one complete prune
 // finishes: verify is clean and everything restores identically.
 func TestPruneKill9(t *testing.T) {
 	t.Parallel()
@@ -230,13 +230,13 @@ func TestPruneKill9(t *testing.T) {
 	mtime := time.Unix(1700000000, 0)
 	rewrite := func(i int) {
 		mtime = mtime.Add(time.Second)
-		size := 1 + rng.IntN(60000)
+		size := 1 + rng.IntN(20000)
 		if i == 0 {
 			size = 2<<20 + rng.IntN(1<<20) // chunked
 		}
 		writeFile(t, filepath.Join(src, "d"+strconv.Itoa(i%5), "f"+strconv.Itoa(i)+".bin"), randomBytes(t, size), mtime)
 	}
-	for i := 0; i < 60; i++ {
+	for i := 0; i < 300; i++ {
 		rewrite(i)
 	}
 	db := filepath.Join(dir, "glacier.db")
@@ -283,9 +283,10 @@ func TestPruneKill9(t *testing.T) {
 		}
 	}
 	kills, killed := crashKills(), 0
+	took := 300 * time.Millisecond // how long a prune took, the last time one finished
 	for k := 0; k < kills; k++ {
-		for j := 0; j < 12; j++ {
-			rewrite(rng.IntN(60))
+		for j := 0; j < 120; j++ {
+			rewrite(rng.IntN(300))
 		}
 		pack := "64M"
 		if k%2 == 0 {
@@ -297,22 +298,31 @@ func TestPruneKill9(t *testing.T) {
 		if k%3 != 0 {
 			args = append(args, "--repack")
 		}
+		// The kill comes at a random moment from a fifth into a run as long
+		// as the last one that finished (the machine's speed varies; the
+		// first fifth is mostly starting up) to its end.
 		cmd := exec.Command(grsyncBin, args...)
 		cmd.Dir, cmd.Env = dir, cleanEnv()
+		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		if err := cmd.Wait(); err != nil && strings.Contains(err.Error(), "killed") {
+		done := make(chan time.Duration)
+		go func() { cmd.Wait(); done <- time.Since(start) }()
+		select {
+		case d := <-done:
+			took = d
+		case <-time.After(time.Duration((0.2 + rng.Float64()) * float64(took))):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
 			killed++
+			took = took * 5 / 4 // runs are longer than thought, until one finishes
 		}
 		check(fmt.Sprintf("after kill %d", k))
 	}
 	t.Logf("%d of %d prunes were killed before they finished, %d of them between condemning objects and marking them deleted", killed, kills, midDeletion)
-	// What the kills left: a sync adopts a new pack a repack stored but did
-	// not record, a complete prune finishes the rest.
-	mustRun(t, dir, 0, append(append([]string{}, base...), src)...)
+	// What the kills left (condemned objects, a new pack a killed repack
+	// stored but did not record): a complete prune finishes it.
 	mustRun(t, dir, 0, "prune", "--repack", "--encryption-key-file", key)
 	check("after the complete run")
 	r := mustRun(t, dir, 0, "verify")

@@ -370,6 +370,13 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 	if opt.Prices == nil {
 		opt.Prices = cost.Default()
 	}
+	// Objects a killed run stored without recording them (a new pack of a
+	// killed repack, say) are recorded first: a repack then re-points to
+	// their content instead of writing it again, and what nothing uses is
+	// deleted by the usual rules.
+	if _, err := AdoptOrphans(ctx, cfg); err != nil {
+		return res, fmt.Errorf("recording what interrupted runs stored: %w", err)
+	}
 	if opt.Repack {
 		if err := repackAll(ctx, cfg, opt, plan.Repacks(), &res); err != nil {
 			return res, err

@@ -24,7 +24,7 @@ import (
 // pieces to it. An old pack then has no kept version using it and is
 // deleted by the usual rules. Content the target already stores in another
 // object is re-pointed there without being read. A prune killed while a
-// new pack is uploaded leaves an upload note: the next sync adopts the
+// new pack is uploaded leaves an upload note: the next prune (or sync) adopts the
 // pack, and the next repack re-points to its content instead of writing it
 // again.
 

@@ -119,7 +119,7 @@ func pruneScenario(t *testing.T, ps pruneStore) {
 	db := filepath.Join(dir, "glacier.db")
 	a0 := firstArchiveOf(t, db, filepath.Join(src, "a.txt"))
 	r := run(pruneDay(3), 0, "forget", "--keep-last", "2")
-	wantSummary(t, r, "forgot 3 versions")
+	wantSummary(t, r, "forgot 4 versions of 5 paths") // a, b, c and the folder sub as of day 0
 	if ps.minDays > 0 {
 		early := pruneDay(float64(ps.minDays - 1))
 		r = run(early, 0, "prune")

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/cost"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/ui"
@@ -29,6 +30,7 @@ type restoreOptions struct {
 	days      int
 	wait      bool
 	poll      time.Duration
+	costs     costOptions
 }
 
 func (a *app) restoreCommand() *cobra.Command {
@@ -76,6 +78,7 @@ running the same command later reuses the requests instead of paying again.`,
 	f.IntVar(&o.days, "days", 0, "S3 restores: days the thawed copy stays available (default 7)")
 	f.BoolVar(&o.wait, "wait", false, "wait for cold-storage retrievals to complete, then download")
 	f.DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
+	o.costs.addFlags(f, true)
 	return cmd
 }
 
@@ -161,6 +164,10 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if err := checkPoll(o.poll); err != nil {
 		return err
 	}
+	prices, err := o.costs.load()
+	if err != nil {
+		return err
+	}
 	prefixes, err := absPaths(args)
 	if err != nil {
 		return err
@@ -207,7 +214,19 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
 	}
+	est, err := engine.RestoreCost(cfg, plan, prices, tier, o.days)
+	if err != nil {
+		return usagef("choose another --tier", "%v", err)
+	}
+	p.Priced, p.Reused, p.estimate = est.Priced, est.Reused, est.Estimate
+	if est.Priced {
+		e := newEstimateJSON(est.Estimate)
+		p.Estimate, p.Disclaimer = &e, prices.Disclaimer()
+	}
 	a.out.Summary(p)
+	if err := o.costs.check("restore", est.Total); err != nil {
+		return err
+	}
 	if o.dryRun {
 		for _, f := range plan.Listing() {
 			a.out.Result(wouldRestore{Path: ui.NewPath(f.Dest), Kind: f.Kind.String(), linkJSON: newLinkJSON(f.Kind, f.Link), Objects: f.Objects})
@@ -256,6 +275,13 @@ type restorePlan struct {
 	Existing     int     `json:"existing"` // files that exist and are kept
 	Unsafe       int     `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
 	DryRun       bool    `json:"dry_run"`
+	Priced       bool    `json:"priced"` // false: a local store, which bills nothing
+	// Reused counts objects whose earlier retrieval is reused (not billed
+	// again); Estimate prices the rest.
+	Reused     int           `json:"reused_retrievals"`
+	Estimate   *estimateJSON `json:"estimate,omitempty"`
+	Disclaimer string        `json:"disclaimer,omitempty"`
+	estimate   cost.Estimate
 }
 
 func (restorePlan) MessageType() string { return "restore_plan" }
@@ -279,6 +305,15 @@ func (p restorePlan) WriteText(w io.Writer) {
 	if p.Unsafe > 0 {
 		fmt.Fprintf(w, "  %s not restored: their paths in the catalogue are not clean absolute paths\n", ui.Count(p.Unsafe, "file"))
 	}
+	if !p.Priced {
+		return
+	}
+	if p.Reused > 0 {
+		fmt.Fprintf(w, "  %s requested earlier: reused, not paid again\n", ui.Count(p.Reused, "retrieval"))
+	}
+	fmt.Fprintf(w, "  estimate:\n")
+	writeEstimate(w, "    ", p.estimate)
+	fmt.Fprintf(w, "  %s\n", p.Disclaimer)
 }
 
 // wouldRestore is a file, folder or symlink a restore dry run would write

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/cost"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
@@ -32,6 +33,7 @@ type syncOptions struct {
 	packThreshold     string
 	changingFiles     string
 	catalogueClass    string
+	costs             costOptions
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -83,6 +85,7 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
 	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
+	o.costs.addFlags(f, true)
 	return cmd
 }
 
@@ -158,6 +161,10 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	prices, err := o.costs.load()
+	if err != nil {
+		return err
+	}
 	if o.listUploads || o.abortUploads {
 		if err := a.runUploads(o.abortUploads); err != nil {
 			return err
@@ -207,8 +214,12 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	if err != nil {
 		return asUsage(err, "fix the pattern; see grsync sync --help")
 	}
-	if o.dryRun {
-		return a.dryRunSync(cmd, sources, ex)
+	if o.dryRun || o.costs.hasMax {
+		// The plan and its price come from the catalogue alone (read if
+		// it exists), before anything is opened for writing or uploaded.
+		if err := a.dryRunSync(cmd, sources, ex, pk, prices, &o.costs, o.dryRun); err != nil || o.dryRun {
+			return err
+		}
 	}
 	if o.encrypt.set && o.encrypt.value && a.g.key == "" && a.g.keyFile == "" && os.Getenv(keyEnv) == "" {
 		return usagef("give the key with --encryption-key-file FILE (make one with: grsync keygen my.key)",
@@ -404,6 +415,7 @@ type dryRunList struct {
 	lastSize int64 // the size Found just reported, for the Done that follows it
 	held     []wouldUpload
 	count    int
+	sizes    map[int64]int64 // how many files of each size would be uploaded
 }
 
 // wouldUpload is one file a dry run would upload (JSON "would_upload").
@@ -433,6 +445,7 @@ func (d *dryRunList) Done(path, status string, err error) {
 	defer d.mu.Unlock()
 	f := wouldUpload{Path: ui.NewPath(path), Size: d.lastSize}
 	d.count++
+	d.sizes[d.lastSize]++
 	switch {
 	case d.stream:
 		d.out.Result(f)
@@ -494,15 +507,21 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 }
 
 // dryRunSync counts what a sync would upload without writing anything: the
-// catalogue is only read, and only if it exists.
-func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder) error {
+// catalogue is only read, and only if it exists. It prices the upload and
+// refuses one above --max-cost. Unless show, it prints only a refusal (the
+// check a sync with --max-cost makes before it starts).
+func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder, pk packOptions, prices *cost.Prices, co *costOptions, show bool) error {
 	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
 	defer p.close()
 	loc := p.loc
-	list := &dryRunList{out: a.out, stream: a.g.verbose || a.out.JSON(), limit: 20}
+	out := a.out
+	if !show {
+		out = ui.NewTextOutput(io.Discard, true)
+	}
+	list := &dryRunList{out: out, stream: a.g.verbose || a.out.JSON(), limit: 20, sizes: map[int64]int64{}}
 	cfg := &engine.Config{Log: a.log, Observer: list}
 	if p.found {
 		cfg.Catalog, cfg.Target = p.cat, p.target
@@ -514,13 +533,32 @@ func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Exclud
 	if err != nil {
 		return err
 	}
-	unlisted := list.flush()
-	a.out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
-		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Folders: res.Folders, Symlinks: res.Symlinks,
-		Skipped: res.Skipped, LeftOut: res.LeftOut,
-		Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
-	if len(res.Failures) > 0 {
-		a.exitCode = exitPartial
+	est, err := a.estimateSync(loc, list.sizes, pk, prices)
+	if err != nil {
+		return asUsage(err, "correct the class with a prices file (--prices), see docs/COSTS.md")
+	}
+	if show {
+		unlisted := list.flush()
+		if est.priced && out.JSON() { // the summary is the last line
+			out.Summary(newSyncPrice(loc, est, prices))
+		}
+		out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
+			WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Folders: res.Folders, Symlinks: res.Symlinks,
+			Skipped: res.Skipped, LeftOut: res.LeftOut,
+			Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
+		if est.priced && !out.JSON() {
+			out.Summary(newSyncPrice(loc, est, prices))
+		}
+		if len(res.Failures) > 0 {
+			a.exitCode = exitPartial
+		}
+	}
+	if err := co.check("sync", est.held()); err != nil {
+		a.exitCode = exitOK
+		if !show {
+			a.out.Summary(newSyncPrice(loc, est, prices))
+		}
+		return err
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ glacier-rsync command lines work unchanged.
 	root.Flags().BoolVar(&showVersion, "version", false, "print grsync's version, commit, and Go and zstd versions")
 	syncCmd := a.syncCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(

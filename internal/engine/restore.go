@@ -61,9 +61,11 @@ func Destination(opt RestoreOptions, original string) string {
 // how many of the files to restore need it.
 type RestoreItem struct {
 	ArchiveID string
-	Size      int64 // the object's stored bytes
-	Need      int64 // the bytes of it the restore reads (members of a pack)
-	Files     int   // files with a piece in it
+	Class     string // its storage class, as the catalogue records it
+	Size      int64  // the object's stored bytes
+	Need      int64  // the bytes of it the restore reads (members of a pack)
+	Reads     int64  // the reads (pack members) that many bytes takes; 0: read whole
+	Files     int    // files with a piece in it
 	Retrieval store.Retrieval
 	Reused    bool // a retrieval already requested earlier is reused
 }
@@ -199,7 +201,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		for _, p := range ps {
 			it := byObject[p.Object.ArchiveID]
 			if it == nil {
-				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Size: p.Object.Size}
+				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Class: p.Object.Class, Size: p.Object.Size}
 				if it.Size == 0 {
 					it.Size = p.Length // archives of older catalogues: their one blob
 				}
@@ -212,6 +214,9 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 				it.Files++
 			}
 			it.Need += p.Length
+			if p.Kind != catalog.BlobArchive {
+				it.Reads++
+			}
 		}
 		plan.files = append(plan.files, f)
 		plan.Files++
@@ -270,20 +275,11 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 			if it.Retrieval.Ready {
 				continue
 			}
-			r, err := cfg.Store.Poll(ctx, it.Retrieval)
-			if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-				// The job's output is gone: ask again (the old job is paid for, but nothing
-				// can be read from it any more).
-				_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", it.ArchiveID)
-				r, _, err = retrieval(ctx, cfg, opt, it.ArchiveID)
-			}
+			r, err := refreshRetrieval(ctx, cfg, opt, it.Retrieval)
 			if err != nil {
-				return res, fmt.Errorf("checking retrieval of archive %s: %w", it.ArchiveID, err)
+				return res, err
 			}
 			it.Retrieval = r
-			if r.Ready {
-				_ = saveRetrieval(cfg, r)
-			}
 		}
 		var ready, still []*restoreFile
 		for _, f := range pending {
@@ -383,6 +379,53 @@ func retrieval(ctx context.Context, cfg *Config, opt RestoreOptions, archiveID s
 		}
 	}
 	return r, false, nil
+}
+
+// refreshRetrieval polls a retrieval that is not ready yet. One whose job
+// or output is gone (expired) is requested again: the old job is paid for,
+// but nothing can be read from it any more. One that became ready is
+// recorded as such.
+func refreshRetrieval(ctx context.Context, cfg *Config, opt RestoreOptions, r store.Retrieval) (store.Retrieval, error) {
+	if r.Ready {
+		return r, nil
+	}
+	id := r.ArchiveID
+	r, err := cfg.Store.Poll(ctx, r)
+	if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
+		_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", id)
+		r, _, err = retrieval(ctx, cfg, opt, id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("checking the retrieval of %s: %w", id, err)
+	}
+	if r.Ready {
+		_ = saveRetrieval(cfg, r)
+	}
+	return r, nil
+}
+
+// eachObject calls fn for each of objs, jobs at a time, until stopped
+// reports true (checked before each object is handed out).
+func eachObject(jobs int, objs []catalog.Object, stopped func() bool, fn func(catalog.Object)) {
+	work := make(chan catalog.Object)
+	var wg sync.WaitGroup
+	for range max(jobs, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				fn(o)
+			}
+		}()
+	}
+	for _, o := range objs {
+		if stopped() {
+			break
+		}
+		work <- o
+	}
+	close(work)
+	wg.Wait()
 }
 
 func saveRetrieval(cfg *Config, r store.Retrieval) error {

@@ -104,7 +104,7 @@ metadata of encrypted backups.`,
 				return err
 			}
 			d := res.Decoded
-			sum.Rebuild = &rebuildJSON{Catalogue: a.g.db, Added: res.Added, FromRecords: res.Records.Stats.Versions,
+			sum.Rebuild = &rebuildJSON{Catalogue: a.g.db, Added: res.Added, Entries: res.Entries, FromRecords: res.Records.Stats.Versions - res.Records.Stats.Entries,
 				FromPacks: res.FromPacks, Legacy: res.Legacy, AlreadyKnown: res.AlreadyKnown,
 				MetadataPieces: len(d.Continuations), NotGrsync: len(d.Unknown), Waiting: res.Records.Waiting + res.PacksWaiting,
 				Unreadable: failuresJSON(d.Problems), problems: d.Problems}
@@ -164,6 +164,7 @@ type inventorySummary struct {
 type rebuildJSON struct {
 	Catalogue      string        `json:"catalogue"`
 	Added          int           `json:"added"`        // file versions added
+	Entries        int           `json:"entries"`      // folder and symlink versions added
 	FromRecords    int           `json:"from_records"` // of them, from the store's version records
 	FromPacks      int           `json:"from_packs"`   // of them, from pack indexes no records name
 	Legacy         int           `json:"legacy"`       // of them, from the Python tool
@@ -180,8 +181,12 @@ func (inventorySummary) MessageType() string { return "summary" }
 func (r inventorySummary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "inventory of %s taken %s: %s\n", r.Target, r.InventoryDate.Local().Format(time.DateTime), ui.Count(r.Archives, "archive"))
 	if b := r.Rebuild; b != nil {
-		fmt.Fprintf(w, "rebuilt the catalogue %s: %s added (%d from version records, %d from pack indexes, %d from the Python tool), %d already known, %s, %s not made by grsync\n",
-			b.Catalogue, ui.Count(b.Added, "file version"), b.FromRecords, b.FromPacks, b.Legacy, b.AlreadyKnown,
+		fmt.Fprintf(w, "rebuilt the catalogue %s: %s added (%d from version records, %d from pack indexes, %d from the Python tool)",
+			b.Catalogue, ui.Count(b.Added, "file version"), b.FromRecords, b.FromPacks, b.Legacy)
+		if b.Entries > 0 {
+			fmt.Fprintf(w, ", %s of folders and symlinks", ui.Count(b.Entries, "version"))
+		}
+		fmt.Fprintf(w, ", %d already known, %s, %s not made by grsync\n", b.AlreadyKnown,
 			ui.Count(b.MetadataPieces, "metadata piece"), ui.Count(b.NotGrsync, "archive"))
 		if b.Waiting > 0 {
 			fmt.Fprintf(w, "  %s need a retrieval before they can be read\n", ui.Count(b.Waiting, "records object or pack"))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/cost"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/ui"
@@ -22,11 +24,13 @@ type restoreOptions struct {
 	inPlace   bool
 	at        string
 	overwrite bool
+	noOwner   bool
 	dryRun    bool
 	tier      string
 	days      int
 	wait      bool
 	poll      time.Duration
+	costs     costOptions
 }
 
 func (a *app) restoreCommand() *cobra.Command {
@@ -48,7 +52,12 @@ says why and exits 2.
 
 Every archive is verified (its tree hash, its authentication, the content hash
 recorded in the catalogue) before the file appears under its name; then its
-modification time and mode are set. Cold-storage archives are requested first
+modification time and mode are set. Files that were hard links to one another
+are restored as hard links. Symlinks are restored as symlinks (never followed;
+an existing one is kept unless --overwrite), then folders, empty ones too, get
+their mode and modification time, the deepest first. Run as root, restore also
+gives files, folders and symlinks their owner and group (--no-owner: leave them
+to root); as another user it leaves them, as tar and rsync do. Cold-storage archives are requested first
 (--tier); without --wait grsync reports what is pending and exits with code 3, and
 running the same command later reuses the requests instead of paying again.`,
 		Example: `  grsync restore --output /tmp/restored
@@ -62,12 +71,14 @@ running the same command later reuses the requests instead of paying again.`,
 	f.StringVarP(&o.output, "output", "o", "", "folder to restore under (original paths are recreated below it)")
 	f.BoolVar(&o.inPlace, "in-place", false, "restore to the original paths instead of under --output")
 	f.StringVar(&o.at, "at", "", "restore the versions current at TIME (2024-03-16: the end of that day, local time; 2024-03-16T12:00:00; RFC 3339)")
-	f.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace existing files and symlinks")
+	f.BoolVar(&o.noOwner, "no-owner", false, "as root, do not give restored files their recorded owner and group")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "show what would be restored and requested; change nothing")
 	f.StringVar(&o.tier, "tier", "", "retrieval tier: Expedited, Standard (default) or Bulk")
 	f.IntVar(&o.days, "days", 0, "S3 restores: days the thawed copy stays available (default 7)")
 	f.BoolVar(&o.wait, "wait", false, "wait for cold-storage retrievals to complete, then download")
 	f.DurationVar(&o.poll, "poll", 30*time.Second, "first interval between checks when waiting (grows to 15m)")
+	o.costs.addFlags(f, true)
 	return cmd
 }
 
@@ -153,6 +164,10 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	if err := checkPoll(o.poll); err != nil {
 		return err
 	}
+	prices, err := o.costs.load()
+	if err != nil {
+		return err
+	}
 	prefixes, err := absPaths(args)
 	if err != nil {
 		return err
@@ -185,23 +200,36 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 	}
 	cfg := a.engineConfig(s)
 	ropt := engine.RestoreOptions{Prefixes: prefixes, At: at, Output: out, InPlace: o.inPlace,
-		Overwrite: o.overwrite, Tier: tier, Days: o.days, Wait: o.wait, Poll: o.poll, PollMax: 15 * time.Minute, Stop: a.stop}
+		Overwrite: o.overwrite, NoOwner: o.noOwner, Tier: tier, Days: o.days, Wait: o.wait, Poll: o.poll, PollMax: 15 * time.Minute, Stop: a.stop}
 	plan, err := engine.PlanRestore(cfg, ropt)
 	if err != nil {
 		return err
 	}
-	if plan.Files == 0 && len(plan.Existing) == 0 && len(plan.Unsafe) == 0 {
+	if plan.Files == 0 && plan.Folders == 0 && plan.Symlinks == 0 && len(plan.Existing) == 0 && len(plan.Unsafe) == 0 {
 		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
-	p := restorePlan{Target: s.target.Location, Files: plan.Files, Archives: len(plan.Items), Bytes: plan.Bytes, Restored: plan.Restored, PerGiB: plan.PerGiB(),
+	p := restorePlan{Target: s.target.Location, Files: plan.Files, Folders: plan.Folders, Symlinks: plan.Symlinks,
+		Archives: len(plan.Items), Bytes: plan.Bytes, Restored: plan.Restored, PerGiB: plan.PerGiB(),
 		Existing: len(plan.Existing), Unsafe: len(plan.Unsafe), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
 	}
+	est, err := engine.RestoreCost(cfg, plan, prices, tier, o.days)
+	if err != nil {
+		return usagef("choose another --tier", "%v", err)
+	}
+	p.Priced, p.Reused, p.estimate = est.Priced, est.Reused, est.Estimate
+	if est.Priced {
+		e := newEstimateJSON(est.Estimate)
+		p.Estimate, p.Disclaimer = &e, prices.Disclaimer()
+	}
 	a.out.Summary(p)
+	if err := o.costs.check("restore", est.Total); err != nil {
+		return err
+	}
 	if o.dryRun {
 		for _, f := range plan.Listing() {
-			a.out.Result(wouldRestore{Path: ui.NewPath(f.Dest), Objects: f.Objects})
+			a.out.Result(wouldRestore{Path: ui.NewPath(f.Dest), Kind: f.Kind.String(), linkJSON: newLinkJSON(f.Kind, f.Link), Objects: f.Objects})
 		}
 		a.out.Summary(restoreSummary{Command: "restore", DryRun: true, Target: s.target.Location,
 			Existing: len(plan.Existing), Failures: []failureJSON{}})
@@ -216,6 +244,7 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		return err
 	}
 	a.out.Summary(restoreSummary{Command: "restore", Target: s.target.Location, Restored: res.Restored,
+		Linked: res.Linked, Folders: res.Folders, Symlinks: res.Symlinks,
 		RestoredBytes: res.Bytes, Existing: res.Existing, Failed: len(res.Failures), Failures: failuresJSON(res.Failures),
 		PendingFiles: res.Pending, PendingArchives: res.PendingArch, Interrupted: res.Interrupted,
 		DurationSeconds: seconds(time.Since(start)), took: time.Since(start), failures: res.Failures})
@@ -235,6 +264,8 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 type restorePlan struct {
 	Target       string  `json:"target"`
 	Files        int     `json:"files"`
+	Folders      int     `json:"folders"`
+	Symlinks     int     `json:"symlinks"`
 	Archives     int     `json:"archives"`
 	Bytes        int64   `json:"bytes"`          // stored bytes to retrieve
 	Restored     int64   `json:"restored_bytes"` // bytes of the files restored
@@ -244,6 +275,13 @@ type restorePlan struct {
 	Existing     int     `json:"existing"` // files that exist and are kept
 	Unsafe       int     `json:"unsafe"`   // files whose catalogue path is not a clean absolute path: not restored
 	DryRun       bool    `json:"dry_run"`
+	Priced       bool    `json:"priced"` // false: a local store, which bills nothing
+	// Reused counts objects whose earlier retrieval is reused (not billed
+	// again); Estimate prices the rest.
+	Reused     int           `json:"reused_retrievals"`
+	Estimate   *estimateJSON `json:"estimate,omitempty"`
+	Disclaimer string        `json:"disclaimer,omitempty"`
+	estimate   cost.Estimate
 }
 
 func (restorePlan) MessageType() string { return "restore_plan" }
@@ -251,6 +289,9 @@ func (restorePlan) MessageType() string { return "restore_plan" }
 func (p restorePlan) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "restore from %s: %s (%s) in %s, %s to retrieve", p.Target, ui.Count(p.Files, "file"), ui.Bytes(p.Restored),
 		ui.Count(p.Archives, "object"), ui.Bytes(p.Bytes))
+	if p.Folders > 0 || p.Symlinks > 0 {
+		fmt.Fprintf(w, "; %s, %s", ui.Count(p.Folders, "folder"), ui.Count(p.Symlinks, "symlink"))
+	}
 	if p.ExpectedWait != "" {
 		fmt.Fprintf(w, ", tier %s, expected wait %s", p.Tier, p.ExpectedWait)
 	}
@@ -264,17 +305,36 @@ func (p restorePlan) WriteText(w io.Writer) {
 	if p.Unsafe > 0 {
 		fmt.Fprintf(w, "  %s not restored: their paths in the catalogue are not clean absolute paths\n", ui.Count(p.Unsafe, "file"))
 	}
+	if !p.Priced {
+		return
+	}
+	if p.Reused > 0 {
+		fmt.Fprintf(w, "  %s requested earlier: reused, not paid again\n", ui.Count(p.Reused, "retrieval"))
+	}
+	fmt.Fprintf(w, "  estimate:\n")
+	writeEstimate(w, "    ", p.estimate)
+	fmt.Fprintf(w, "  %s\n", p.Disclaimer)
 }
 
-// wouldRestore is a file a restore dry run would write (JSON "would_restore").
+// wouldRestore is a file, folder or symlink a restore dry run would write
+// (JSON "would_restore").
 type wouldRestore struct {
-	ui.Path          // where it would be written
-	Objects []string `json:"objects"` // the stored objects its content is read from
+	ui.Path           // where it would be written
+	Kind     string   `json:"kind"` // file, folder or symlink
+	linkJSON          // a symlink's target
+	Objects  []string `json:"objects"` // the stored objects its content is read from
 }
 
 func (wouldRestore) MessageType() string { return "would_restore" }
 func (f wouldRestore) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "  would restore %s\n", ui.Name(f.Path.Path))
+	switch {
+	case f.Kind == "symlink":
+		fmt.Fprintf(w, "  would restore %s -> %s\n", ui.Name(f.Path.Path), ui.Name(f.Link))
+	case f.Kind == "folder":
+		fmt.Fprintf(w, "  would restore %s (folder)\n", ui.Name(f.Path.Path))
+	default:
+		fmt.Fprintf(w, "  would restore %s\n", ui.Name(f.Path.Path))
+	}
 }
 
 // restoreSummary is how a restore went (JSON "summary").
@@ -282,7 +342,10 @@ type restoreSummary struct {
 	Command         string        `json:"command"` // "restore"
 	DryRun          bool          `json:"dry_run"`
 	Target          string        `json:"target"`
-	Restored        int           `json:"restored"`
+	Restored        int           `json:"restored"` // files
+	Linked          int           `json:"linked"`   // of them, hard links to another
+	Folders         int           `json:"folders"`
+	Symlinks        int           `json:"symlinks"`
 	RestoredBytes   int64         `json:"restored_bytes"`
 	Existing        int           `json:"existing"` // files that existed and were kept
 	Failed          int           `json:"failed"`
@@ -303,7 +366,15 @@ func (r restoreSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "dry run: nothing was requested or written\n")
 		return
 	}
-	fmt.Fprintf(w, "restored %s (%s) in %s", ui.Count(r.Restored, "file"), ui.Bytes(r.RestoredBytes), r.took.Round(time.Millisecond))
+	fmt.Fprintf(w, "restored %s (%s", ui.Count(r.Restored, "file"), ui.Bytes(r.RestoredBytes))
+	if r.Linked > 0 {
+		fmt.Fprintf(w, "; %d as hard links", r.Linked)
+	}
+	fmt.Fprintf(w, ")")
+	if r.Folders > 0 || r.Symlinks > 0 {
+		fmt.Fprintf(w, ", %s, %s", ui.Count(r.Folders, "folder"), ui.Count(r.Symlinks, "symlink"))
+	}
+	fmt.Fprintf(w, " in %s", r.took.Round(time.Millisecond))
 	if r.Existing > 0 {
 		fmt.Fprintf(w, "; %s kept", ui.Count(r.Existing, "existing file"))
 	}
@@ -390,4 +461,20 @@ func expectedWait(location string, t store.Tier) string {
 		return map[store.Tier]string{store.TierExpedited: "1-5 minutes (not for DEEP_ARCHIVE)", store.TierStandard: "3-5 hours (12 hours for DEEP_ARCHIVE)", store.TierBulk: "5-12 hours (48 hours for DEEP_ARCHIVE)", "": "3-5 hours (12 hours for DEEP_ARCHIVE)"}[t]
 	}
 	return ""
+}
+
+// linkJSON is a symlink's target text in a JSON message: "link" holds it
+// as a string; a target that is not valid UTF-8 has its exact bytes in
+// "link_bytes" (base64), as paths have in "path_bytes".
+type linkJSON struct {
+	Link      string `json:"link,omitempty"`
+	LinkBytes []byte `json:"link_bytes,omitempty"`
+}
+
+func newLinkJSON(kind catalog.EntryKind, target string) linkJSON {
+	if kind != catalog.KindSymlink {
+		return linkJSON{}
+	}
+	p := ui.NewPath(target)
+	return linkJSON{Link: p.Path, LinkBytes: p.PathBytes}
 }

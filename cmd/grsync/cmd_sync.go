@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/cost"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
@@ -33,6 +34,7 @@ type syncOptions struct {
 	changingFiles     string
 	catalogueClass    string
 	keepSnapshots     int
+	costs             costOptions
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -45,8 +47,11 @@ target, and record it in the catalogue. A file is new or changed when its path,
 size or modification time differ from the catalogue's latest record for this
 target. A file whose content the target already holds (renamed, moved, copied) is
 recorded without uploading it again. Files gone from SRC are marked deleted in the
-catalogue; their archives are kept. Symlinks are not followed and not backed up;
-FIFOs, sockets and devices are skipped; each skip is reported.
+catalogue; their archives are kept. Folders (empty ones too) and symlinks are
+recorded with their mode, times, owner and group (a symlink as its target text,
+never followed; only a SRC that is a symlink is followed); a new version is
+recorded when only the mode or owner changed, with nothing uploaded. FIFOs,
+sockets and devices are skipped; each skip is reported.
 
 Small files travel in packs: objects of --pack-size bytes (64M) holding many
 files, so a million files cost a few hundred stored objects, not a million.
@@ -82,6 +87,7 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
 	addKeepSnapshotsFlag(f, &o.keepSnapshots)
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
+	o.costs.addFlags(f, true)
 	return cmd
 }
 
@@ -162,6 +168,10 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	prices, err := o.costs.load()
+	if err != nil {
+		return err
+	}
 	if o.listUploads || o.abortUploads {
 		if err := a.runUploads(o.abortUploads); err != nil {
 			return err
@@ -211,8 +221,12 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	if err != nil {
 		return asUsage(err, "fix the pattern; see grsync sync --help")
 	}
-	if o.dryRun {
-		return a.dryRunSync(cmd, sources, ex)
+	if o.dryRun || o.costs.hasMax {
+		// The plan and its price come from the catalogue alone (read if
+		// it exists), before anything is opened for writing or uploaded.
+		if err := a.dryRunSync(cmd, sources, ex, pk, prices, &o.costs, o.dryRun); err != nil || o.dryRun {
+			return err
+		}
 	}
 	if o.encrypt.set && o.encrypt.value && a.g.key == "" && a.g.keyFile == "" && os.Getenv(keyEnv) == "" {
 		return usagef("give the key with --encryption-key-file FILE (make one with: grsync keygen my.key)",
@@ -324,7 +338,11 @@ type syncSummary struct {
 	Deduplicated    int           `json:"deduplicated"`
 	Unchanged       int           `json:"unchanged"`
 	MetaChanged     int           `json:"mode_changed"` // mode or owner alone changed
+	Folders         int           `json:"folders"`      // folder versions recorded (new or changed)
+	Symlinks        int           `json:"symlinks"`     // symlink versions recorded (new or changed)
 	Deleted         int           `json:"deleted"`
+	DeletedFolders  int           `json:"deleted_folders"`
+	DeletedSymlinks int           `json:"deleted_symlinks"`
 	Skipped         int           `json:"skipped"`
 	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
@@ -342,7 +360,8 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 	return syncSummary{Command: "sync", Target: target, Interrupted: r.Interrupted, DurationSeconds: seconds(took),
 		Uploaded: r.Uploaded, UploadedBytes: r.UploadedBytes, StoredBytes: r.StoredBytes,
 		Objects: r.Objects, ChangedStored: r.ChangedStored, Deduplicated: r.Deduplicated,
-		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Deleted: r.Deleted, Skipped: r.Skipped, LeftOut: r.LeftOut,
+		Unchanged: r.Unchanged, MetaChanged: r.MetaChanged, Folders: r.Folders, Symlinks: r.Symlinks,
+		Deleted: r.Deleted, DeletedFolders: r.DeletedFolders, DeletedSymlinks: r.DeletedSymlinks, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures,
 		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted), Snapshot: newSnapshotJSON(r.Snapshot, r.SnapshotErr)}
@@ -366,11 +385,24 @@ func (r syncSummary) WriteText(w io.Writer) {
 	if r.MetaChanged > 0 {
 		fmt.Fprintf(w, "  mode changed  %s (mode or owner only: recorded, nothing uploaded)\n", ui.Count(r.MetaChanged, "file"))
 	}
-	if r.Deleted > 0 {
-		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", ui.Count(r.Deleted, "file"))
+	if r.Folders > 0 {
+		fmt.Fprintf(w, "  folders       %s recorded (new, or their mode, time or owner changed; nothing uploaded)\n", ui.Count(r.Folders, "folder"))
+	}
+	if r.Symlinks > 0 {
+		fmt.Fprintf(w, "  symlinks      %s recorded (new or changed; the link itself, never followed)\n", ui.Count(r.Symlinks, "symlink"))
+	}
+	if r.Deleted > 0 || r.DeletedFolders > 0 || r.DeletedSymlinks > 0 {
+		what := ui.Count(r.Deleted, "file")
+		if r.DeletedFolders > 0 {
+			what += ", " + ui.Count(r.DeletedFolders, "folder")
+		}
+		if r.DeletedSymlinks > 0 {
+			what += ", " + ui.Count(r.DeletedSymlinks, "symlink")
+		}
+		fmt.Fprintf(w, "  deleted       %s (gone from the source; marked in the catalogue, archives kept)\n", what)
 	}
 	if r.Skipped > 0 {
-		fmt.Fprintf(w, "  skipped       %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+		fmt.Fprintf(w, "  skipped       %d (FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out      ")
 	writeUndeleted(w, "  not deleted   ", r.NotDeleted)
@@ -392,6 +424,7 @@ type dryRunList struct {
 	lastSize int64 // the size Found just reported, for the Done that follows it
 	held     []wouldUpload
 	count    int
+	sizes    map[int64]int64 // how many files of each size would be uploaded
 }
 
 // wouldUpload is one file a dry run would upload (JSON "would_upload").
@@ -421,6 +454,7 @@ func (d *dryRunList) Done(path, status string, err error) {
 	defer d.mu.Unlock()
 	f := wouldUpload{Path: ui.NewPath(path), Size: d.lastSize}
 	d.count++
+	d.sizes[d.lastSize]++
 	switch {
 	case d.stream:
 		d.out.Result(f)
@@ -449,6 +483,8 @@ type dryRunSummary struct {
 	WouldUpload      int           `json:"would_upload"`
 	WouldUploadBytes int64         `json:"would_upload_bytes"`
 	Unchanged        int           `json:"unchanged"`
+	Folders          int           `json:"folders"`  // folder versions it would record
+	Symlinks         int           `json:"symlinks"` // symlink versions it would record
 	Skipped          int           `json:"skipped"`
 	LeftOut          leftOut       `json:"left_out,omitempty"`
 	Failed           int           `json:"failed"`
@@ -466,8 +502,11 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "               list them with -v\n")
 	}
 	fmt.Fprintf(w, "  unchanged    %s\n", ui.Count(r.Unchanged, "file"))
+	if r.Folders > 0 || r.Symlinks > 0 {
+		fmt.Fprintf(w, "  would record %s and %s (new or changed; nothing to upload)\n", ui.Count(r.Folders, "folder"), ui.Count(r.Symlinks, "symlink"))
+	}
 	if r.Skipped > 0 {
-		fmt.Fprintf(w, "  skipped      %d (symlinks, FIFOs, sockets, devices)\n", r.Skipped)
+		fmt.Fprintf(w, "  skipped      %d (FIFOs, sockets, devices)\n", r.Skipped)
 	}
 	r.LeftOut.writeText(w, "  left out     ")
 	if r.Failed > 0 {
@@ -477,15 +516,21 @@ func (r dryRunSummary) WriteText(w io.Writer) {
 }
 
 // dryRunSync counts what a sync would upload without writing anything: the
-// catalogue is only read, and only if it exists.
-func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder) error {
+// catalogue is only read, and only if it exists. It prices the upload and
+// refuses one above --max-cost. Unless show, it prints only a refusal (the
+// check a sync with --max-cost makes before it starts).
+func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Excluder, pk packOptions, prices *cost.Prices, co *costOptions, show bool) error {
 	p, err := a.peekTarget()
 	if err != nil {
 		return err
 	}
 	defer p.close()
 	loc := p.loc
-	list := &dryRunList{out: a.out, stream: a.g.verbose || a.out.JSON(), limit: 20}
+	out := a.out
+	if !show {
+		out = ui.NewTextOutput(io.Discard, true)
+	}
+	list := &dryRunList{out: out, stream: a.g.verbose || a.out.JSON(), limit: 20, sizes: map[int64]int64{}}
 	cfg := &engine.Config{Log: a.log, Observer: list}
 	if p.found {
 		cfg.Catalog, cfg.Target = p.cat, p.target
@@ -497,12 +542,32 @@ func (a *app) dryRunSync(cmd *cobra.Command, sources []string, ex *engine.Exclud
 	if err != nil {
 		return err
 	}
-	unlisted := list.flush()
-	a.out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
-		WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Skipped: res.Skipped, LeftOut: res.LeftOut,
-		Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
-	if len(res.Failures) > 0 {
-		a.exitCode = exitPartial
+	est, err := a.estimateSync(loc, list.sizes, pk, prices)
+	if err != nil {
+		return asUsage(err, "correct the class with a prices file (--prices), see docs/COSTS.md")
+	}
+	if show {
+		unlisted := list.flush()
+		if est.priced && out.JSON() { // the summary is the last line
+			out.Summary(newSyncPrice(loc, est, prices))
+		}
+		out.Summary(dryRunSummary{Command: "sync", DryRun: true, Target: loc, WouldUpload: res.Pending,
+			WouldUploadBytes: res.PendingBytes, Unchanged: res.Unchanged, Folders: res.Folders, Symlinks: res.Symlinks,
+			Skipped: res.Skipped, LeftOut: res.LeftOut,
+			Failed: len(res.Failures), Failures: failuresJSON(res.Failures), unlisted: unlisted, failures: res.Failures})
+		if est.priced && !out.JSON() {
+			out.Summary(newSyncPrice(loc, est, prices))
+		}
+		if len(res.Failures) > 0 {
+			a.exitCode = exitPartial
+		}
+	}
+	if err := co.check("sync", est.held()); err != nil {
+		a.exitCode = exitOK
+		if !show {
+			a.out.Summary(newSyncPrice(loc, est, prices))
+		}
+		return err
 	}
 	return nil
 }

@@ -4,21 +4,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/grsync/grsync/internal/cost"
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/ui"
 )
 
+type readDataOptions struct {
+	on     bool
+	sample float64
+	tier   string
+	days   int
+	costs  costOptions
+	seed   uint64
+}
+
 func (a *app) verifyCommand() *cobra.Command {
 	o := &inventoryOptions{}
-	var readData bool
+	rd := &readDataOptions{seed: rand.Uint64()}
 	var lockWarnDays int
 	cmd := &cobra.Command{
-		Use:   "verify [--wait] [--read-data]",
+		Use:   "verify [--wait] [--read-data [--sample PERCENT]]",
 		Short: "Check the catalogue against the store's list of archives",
 		Long: `Compare the catalogue with the target's latest inventory: archives the catalogue
 records that the store does not hold (missing) or holds with another size, and
@@ -33,18 +44,22 @@ holds without a lock, and the objects kept versions need whose lock ends within
 within 30 days). An object without a lock, or a needed one whose lock has ended,
 makes the exit code 1; a lock ending soon is a warning.
 
-With --read-data (local stores only, for now: on a cold store every archive
-read is a paid retrieval), every archive the catalogue records is also read
-back as restore would read it, writing nothing: its tree hash, its decryption
-and authentication, its size and content hash. Each damaged archive is named
-with the files it holds; exit code 1. The key is needed for encrypted backups.`,
+With --read-data, every archive and pack the catalogue records (or a random
+--sample PERCENT of them) is also read back as restore would read it, writing
+nothing: its tree hash, its decryption and authentication, its size and content
+hash. Each damaged archive is named with the files it holds; exit code 1. The
+key is needed for encrypted backups. On a cold store every object read is a
+retrieval: the plan (objects, bytes, tier, expected wait, estimate in US
+dollars) is printed before anything is requested, --max-cost refuses it, and
+without --wait verify exits 3 once it has requested them; run it again later to
+read what is ready (requests are reused, never paid twice).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if lockWarnDays < 0 {
 				return usagef("give --lock-warn-days as a number of days, e.g. 30", "invalid --lock-warn-days %d", lockWarnDays)
 			}
-			if readData {
-				if err := a.checkReadData(); err != nil {
+			if rd.on {
+				if err := a.checkReadData(rd); err != nil {
 					return err
 				}
 			}
@@ -92,22 +107,51 @@ with the files it holds; exit code 1. The key is needed for encrypted backups.`,
 				}
 				a.exitCode = exitPartial
 			}
-			if readData {
-				return a.readData(cmd, cfg)
+			if rd.on {
+				return a.readData(cmd, cfg, rd, o)
 			}
 			return nil
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().BoolVar(&readData, "read-data", false, "also read back every archive and check it (local stores)")
+	f := cmd.Flags()
+	f.BoolVar(&rd.on, "read-data", false, "also read back every archive and check it (on a cold store: after a priced plan, as retrievals)")
+	f.Float64Var(&rd.sample, "sample", 100, "with --read-data: read a random PERCENT of the objects (e.g. 5)")
+	f.StringVar(&rd.tier, "tier", "Bulk", "with --read-data on a cold store: retrieval tier, Expedited, Standard or Bulk")
+	f.IntVar(&rd.days, "days", 0, "with --read-data on S3: days the thawed copy stays (default 7)")
+	rd.costs.addFlags(f, true)
 	cmd.Flags().IntVar(&lockWarnDays, "lock-warn-days", 30, "with an S3 Object Lock: report the needed objects whose lock ends within this many days")
 	return cmd
 }
 
-// checkReadData refuses verify --read-data before anything is fetched when
-// it cannot run: the target is a cold store (each read would be a paid
-// retrieval), or its backups are encrypted and no key was given.
-func (a *app) checkReadData() error {
+func (rd *readDataOptions) engineOptions(a *app, o *inventoryOptions) (engine.ReadDataOptions, error) {
+	tier, err := parseTier(rd.tier)
+	if err != nil {
+		return engine.ReadDataOptions{}, err
+	}
+	return engine.ReadDataOptions{Sample: rd.sample, Rand: rand.New(rand.NewPCG(rd.seed, rd.seed)), Tier: tier, Days: rd.days,
+		Wait: o.wait, Poll: o.poll, PollMax: 15 * time.Minute, Stop: a.stop}, nil
+}
+
+// checkReadData prints the plan of verify --read-data, with its price,
+// from the catalogue alone, and refuses it before anything is fetched
+// when it cannot or must not run: a bad --sample, an estimate above
+// --max-cost, or encrypted backups and no key.
+func (a *app) checkReadData(rd *readDataOptions) error {
+	if rd.sample <= 0 || rd.sample > 100 {
+		return usagef("give a share from 0 to 100 percent, e.g. --sample 5", "invalid --sample %g", rd.sample)
+	}
+	if rd.days < 0 {
+		return usagef("use a positive number of days", "invalid --days %d", rd.days)
+	}
+	prices, err := rd.costs.load()
+	if err != nil {
+		return err
+	}
+	opt, err := rd.engineOptions(a, &inventoryOptions{})
+	if err != nil {
+		return err
+	}
 	key, err := a.loadKey()
 	if err != nil {
 		return err
@@ -116,21 +160,79 @@ func (a *app) checkReadData() error {
 	if err != nil {
 		return err
 	}
-	p.close()
-	loc, t := p.loc, p.target
-	if loc != "" && !strings.HasPrefix(loc, "local:") {
-		return usagef("run verify without --read-data; to test a cold store's archives, restore a sample with restore --dry-run first to see its cost",
-			"verify --read-data reads every archive, which works on a local store only for now: on %s each read is a paid retrieval", loc)
+	defer p.close()
+	if p.target.Encrypted && key == nil {
+		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted: verify --read-data needs the key to check them", p.loc)
 	}
-	if t.Encrypted && key == nil {
-		return usagef("give the key with --encryption-key-file FILE", "the backups in %s are encrypted: verify --read-data needs the key to check them", loc)
+	if !p.found {
+		return nil // verify itself says the catalogue has no such target
 	}
-	return nil
+	cfg := &engine.Config{Catalog: p.cat, Target: p.target, Class: a.storageClassOf(p.loc), Log: a.log, Now: a.now}
+	plan, err := engine.PlanReadData(cfg, opt, prices)
+	if err != nil {
+		return err
+	}
+	m := readDataPlan{Target: p.loc, Objects: len(plan.Objects), Total: plan.Total, Bytes: plan.Bytes, SamplePercent: rd.sample,
+		Retrievals: plan.Retrievals, Priced: plan.Priced, Disclaimer: prices.Disclaimer(), Estimate: newEstimateJSON(plan.Estimate),
+		estimate: plan.Estimate}
+	if plan.Retrievals > 0 {
+		m.Tier, m.ExpectedWait = string(plan.Tier), plan.Wait.String()
+	}
+	a.out.Summary(m)
+	return rd.costs.check("read-back of the archives", plan.Estimate.Total)
 }
 
-// readData reads every archive back and reports the damaged ones.
-func (a *app) readData(cmd *cobra.Command, cfg *engine.Config) error {
-	res, err := engine.ReadData(cmd.Context(), cfg, a.stop)
+// readDataPlan is what verify --read-data will read (JSON "read_data_plan").
+type readDataPlan struct {
+	Target        string       `json:"target"`
+	Objects       int          `json:"objects"` // to read
+	Total         int          `json:"total"`   // there are
+	Bytes         int64        `json:"bytes"`
+	SamplePercent float64      `json:"sample_percent"`
+	Retrievals    int          `json:"retrievals"`
+	Tier          string       `json:"tier,omitempty"`
+	ExpectedWait  string       `json:"expected_wait,omitempty"`
+	Priced        bool         `json:"priced"`
+	Estimate      estimateJSON `json:"estimate"`
+	Disclaimer    string       `json:"disclaimer"`
+	estimate      cost.Estimate
+}
+
+func (readDataPlan) MessageType() string { return "read_data_plan" }
+
+func (p readDataPlan) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "read back %s of %s (%s) from %s", ui.Count(p.Objects, "object"), ui.Count(p.Total, "object"), ui.Bytes(p.Bytes), p.Target)
+	if p.Retrievals > 0 {
+		fmt.Fprintf(w, ": %s, tier %s, expected wait %s", ui.Count(p.Retrievals, "retrieval"), p.Tier, p.ExpectedWait)
+	}
+	fmt.Fprintln(w)
+	if !p.Priced {
+		return
+	}
+	writeEstimate(w, "  ", p.estimate)
+	fmt.Fprintf(w, "  %s\n", p.Disclaimer)
+}
+
+// readData reads the archives back (every one, or a sample) and reports
+// the damaged ones.
+func (a *app) readData(cmd *cobra.Command, cfg *engine.Config, rd *readDataOptions, o *inventoryOptions) error {
+	prices, err := rd.costs.load()
+	if err != nil {
+		return err
+	}
+	opt, err := rd.engineOptions(a, o)
+	if err != nil {
+		return err
+	}
+	plan, err := engine.PlanReadData(cfg, opt, prices)
+	if err != nil {
+		return err
+	}
+	if err := rd.costs.check("read-back of the archives", plan.Estimate.Total); err != nil {
+		return err
+	}
+	cfg.Observer = a.noticeLogger()
+	res, err := engine.ReadData(cmd.Context(), cfg, opt, plan)
 	if errors.Is(err, engine.ErrReadDataKey) {
 		return usagef("give the key with --encryption-key-file FILE", "%v", err)
 	}
@@ -138,7 +240,7 @@ func (a *app) readData(cmd *cobra.Command, cfg *engine.Config) error {
 		return err
 	}
 	sum := readDataSummary{Command: "verify --read-data", Target: cfg.Target.Location, Archives: res.Archives, Bytes: res.Bytes,
-		Damaged: []damagedJSON{}}
+		Damaged: []damagedJSON{}, Pending: res.Pending}
 	for _, d := range res.Damaged {
 		j := damagedJSON{ID: d.ID, Error: d.Err.Error(), Files: []ui.Path{}}
 		for _, p := range d.Paths {
@@ -147,8 +249,11 @@ func (a *app) readData(cmd *cobra.Command, cfg *engine.Config) error {
 		sum.Damaged = append(sum.Damaged, j)
 	}
 	a.out.Summary(sum)
-	if len(res.Damaged) > 0 {
+	switch {
+	case len(res.Damaged) > 0:
 		a.exitCode = exitPartial
+	case res.Pending > 0 && a.exitCode == exitOK:
+		a.exitCode = exitPending
 	}
 	return nil
 }
@@ -167,12 +272,17 @@ type readDataSummary struct {
 	Archives int           `json:"archives"` // archives read
 	Bytes    int64         `json:"bytes"`    // stored bytes read
 	Damaged  []damagedJSON `json:"damaged"`
+	Pending  int           `json:"pending"` // objects whose retrieval is not ready yet
 }
 
 func (readDataSummary) MessageType() string { return "summary" }
 
 func (r readDataSummary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "read back every archive of %s: %s read (%s), %d damaged\n", r.Target, ui.Count(r.Archives, "archive"), ui.Bytes(r.Bytes), len(r.Damaged))
+	fmt.Fprintf(w, "read back archives of %s: %s read (%s), %d damaged\n", r.Target, ui.Count(r.Archives, "archive"), ui.Bytes(r.Bytes), len(r.Damaged))
+	if r.Pending > 0 {
+		fmt.Fprintf(w, "  waiting for %s to be retrieved; run the same command again later (the requests are reused), or add --wait\n", ui.Count(r.Pending, "object"))
+	}
+
 	for _, d := range r.Damaged {
 		fmt.Fprintf(w, "  damaged archive %s: %s\n", ui.Name(d.ID), ui.Clean(d.Error))
 		for _, p := range d.Files {

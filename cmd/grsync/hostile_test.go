@@ -588,14 +588,15 @@ func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
 	if !devices && os.Getenv("GRSYNC_REQUIRE_TOOLS") == "1" {
 		t.Fatal("mknod failed and GRSYNC_REQUIRE_TOOLS=1")
 	}
-	for link, target := range map[string]string{
+	// Symlinks, however odd, are backed up as symlinks, never followed.
+	links := map[string]string{
 		"loop-a": "loop-b", "loop-b": "loop-a", "self": "self", "sub/up": "..", "sub/here": ".",
 		"dangling": "/nonexistent/file", "to-fifo": "fifo", "to-regular": "regular.txt",
-	} {
+	}
+	for link, target := range links {
 		if err := os.Symlink(target, filepath.Join(src, link)); err != nil {
 			t.Fatal(err)
 		}
-		skipped[link] = "symlink not followed"
 	}
 
 	// A symlink named as SRC is followed, so a symlink loop named as SRC
@@ -609,7 +610,8 @@ func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = h.run(t, 0, h.syncArgs(src, lone, filepath.Join(src, "fifo"))...)
-	wantSummary(t, r, "uploaded      2 files", fmt.Sprintf("skipped       %d", len(skipped)+1), "failed        0 files")
+	wantSummary(t, r, "uploaded      2 files", fmt.Sprintf("symlinks      %d symlinks recorded", len(links)),
+		fmt.Sprintf("skipped       %d", len(skipped)+1), "failed        0 files")
 	for name, reason := range skipped {
 		line := fmt.Sprintf("msg=%q path=%s", reason, filepath.Join(src, name))
 		if !strings.Contains(r.stderr, line) {
@@ -620,8 +622,14 @@ func TestHostileSpecialFilesSkippedWithoutBlocking(t *testing.T) {
 	h.run(t, 0, h.restoreArgs(out)...)
 	sameTree(t, src, under(out, src), checkMeta)
 	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !d.Type().IsRegular() {
+		if err != nil || d.IsDir() || d.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(under(out, src), p)
+		if target, ok := links[rel]; !ok || d.Type() != fs.ModeSymlink {
 			t.Errorf("restore made a %v: %s", d.Type(), p)
+		} else if got, _ := os.Readlink(p); got != target {
+			t.Errorf("symlink %s restored pointing to %q, want %q", rel, got, target)
 		}
 		return nil
 	})

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync/atomic"
 	"syscall"
 
@@ -42,6 +43,18 @@ const exitCodeHelp = `Exit codes:
        finished and recorded first; run the same command again to go on`
 
 func main() {
+	// GRSYNC_TRACE=FILE writes an execution trace of the run (for
+	// developers: go tool trace FILE): where goroutines wait.
+	if p := os.Getenv("GRSYNC_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if trace.Start(f) == nil {
+				code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+				trace.Stop()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	// GRSYNC_CPUPROFILE=FILE writes a CPU profile of the run (for developers:
 	// go tool pprof grsync FILE).
 	if p := os.Getenv("GRSYNC_CPUPROFILE"); p != "" {

@@ -340,6 +340,9 @@ func (a *app) s3Config(location string, remembered connection, lock lockSetting)
 // S3 target that no lock the catalogue records could make right (a storage
 // class, a part size): a usage error then leaves every file as it was.
 func (a *app) checkSettings(location string) error {
+	if dir, ok := strings.CutPrefix(location, "local:"); ok {
+		return local.CheckObjectLock(dir, a.g.lockMode)
+	}
 	if !strings.HasPrefix(location, "s3:") {
 		return nil
 	}

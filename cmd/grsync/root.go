@@ -75,7 +75,7 @@ glacier-rsync command lines work unchanged.
 	syncCmd := a.syncCommand()
 	catCmd := a.catalogueCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), catCmd, a.recoverCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(

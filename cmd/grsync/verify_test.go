@@ -152,12 +152,21 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	r = mustRun(t, d2, 0, "verify", "--read-data", "--db", legacyDB, "--local-store", storeDir, "--encryption-key-file", legacyKey)
 	wantSummary(t, r, "0 damaged")
 
-	// A cold store refuses it for now, before anything is retrieved.
+	// On a cold store every read is a retrieval: the plan is priced first,
+	// and --max-cost below it refuses it before any job is requested.
 	srv, env := emulator(t, glacieremu.Config{}, "v")
 	mustRunEnv(t, h.dir, env, 0, "--db", "v.db", "--vault", "v", "--region", "us-east-1", "--encryption-key-file", h.key, src)
-	r = mustRunEnv(t, h.dir, env, 2, "verify", "--read-data", "--db", "v.db", "--encryption-key-file", h.key)
-	wantStderr(t, r, "--read-data", "local store")
+	vault := []string{"--db", "v.db", "--encryption-key-file", h.key, "--wait", "--poll", "50ms"}
+	r = mustRunEnv(t, h.dir, env, 2, append([]string{"verify", "--read-data", "--max-cost", "0.00001"}, vault...)...)
+	wantStderr(t, r, "--max-cost")
+	wantSummary(t, r, "read back 2 objects of 2 objects", "2 retrievals, tier Bulk", "retrieval jobs (Bulk, vault)", "actual bills may differ")
 	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests; n != 0 {
-		t.Errorf("verify --read-data on a vault requested %d jobs", n)
+		t.Errorf("a refused verify --read-data requested %d jobs", n)
 	}
+	// Within the limit it requests them, waits, and reads every object.
+	r = mustRunEnv(t, h.dir, env, 0, append([]string{"verify", "--read-data", "--max-cost", "0.01"}, vault...)...)
+	wantSummary(t, r, "2 archives read", "0 damaged")
+	// --sample reads a share of them (at least one).
+	r = mustRunEnv(t, h.dir, env, 0, append([]string{"verify", "--read-data", "--sample", "20"}, vault...)...)
+	wantSummary(t, r, "read back 1 object of 2 objects", "1 archive read", "0 damaged")
 }

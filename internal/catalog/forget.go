@@ -77,42 +77,48 @@ func (c *Catalog) RetentionRows(targetID int64, prefixes []string, fn func(path 
 		if err != nil {
 			return wrap(c.path, "retention rows", err)
 		}
-		var cur string
-		var group []RetentionRow
-		flush := func() error {
-			if len(group) == 0 {
-				return nil
-			}
-			err := fn(cur, group)
-			group = nil
-			return err
-		}
-		for rows.Next() {
+		err = eachPath(rows, func(rows *sql.Rows) (string, RetentionRow, error) {
 			var rr RetentionRow
 			var recordedAt, timestamp sql.NullString
 			if err := rows.Scan(&rr.ID, &rr.Path, &recordedAt, &timestamp, &rr.Deleted, &rr.Forgotten, &rr.Size, &rr.Kind); err != nil {
-				rows.Close()
-				return wrap(c.path, "retention rows", err)
+				return "", rr, err
 			}
-			if rr.At, err = rowTime(recordedAt, timestamp); err != nil {
-				rows.Close()
-				return wrap(c.path, "retention rows", err)
-			}
-			if rr.Path != cur {
-				if err := flush(); err != nil {
-					rows.Close()
-					return err
-				}
-				cur = rr.Path
-			}
-			group = append(group, rr)
-		}
-		if err := closeRows(rows); err != nil {
+			var err error
+			rr.At, err = rowTime(recordedAt, timestamp)
+			return rr.Path, rr, err
+		}, fn)
+		if err != nil {
 			return wrap(c.path, "retention rows", err)
 		}
-		if err := flush(); err != nil {
+	}
+	return nil
+}
+
+// eachPath reads rows ordered by path, scanning each with scan, and calls
+// fn once per path with that path's rows in order. It closes rows.
+func eachPath[T any](rows *sql.Rows, scan func(*sql.Rows) (string, T, error), fn func(path string, rows []T) error) error {
+	defer rows.Close()
+	var cur string
+	var group []T
+	for rows.Next() {
+		path, v, err := scan(rows)
+		if err != nil {
 			return err
 		}
+		if path != cur && len(group) > 0 {
+			if err := fn(cur, group); err != nil {
+				return err
+			}
+			group = nil
+		}
+		cur = path
+		group = append(group, v)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if len(group) > 0 {
+		return fn(cur, group)
 	}
 	return nil
 }

@@ -20,9 +20,10 @@ func TestTargetRemembersLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	// Back to schema 7, as a grsync before migration 8 left it.
+	// Back to schema 7, as a grsync before migrations 8 and 9 left it.
 	db := rawDB(t, path, false)
-	for _, q := range []string{"ALTER TABLE targets DROP COLUMN lock_mode", "ALTER TABLE targets DROP COLUMN lock_days", "PRAGMA user_version = 7"} {
+	for _, q := range []string{"ALTER TABLE targets DROP COLUMN lock_mode", "ALTER TABLE targets DROP COLUMN lock_days",
+		"ALTER TABLE objects DROP COLUMN condemned_at", "PRAGMA user_version = 7"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

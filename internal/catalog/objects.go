@@ -46,6 +46,10 @@ type Object struct {
 	LockUntil time.Time
 	// Deleted is when grsync deleted the object from the store (zero: it is there).
 	Deleted time.Time
+	// Condemned is when prune found no kept version using the object and
+	// set it for deletion (zero: it was not); the store may or may not have
+	// deleted it since. Deduplication never uses a condemned object.
+	Condemned time.Time
 	// RunID is the sync run that stored the object (0: unknown).
 	RunID int64
 }
@@ -87,11 +91,12 @@ type Piece struct {
 
 const objectColumns = `o.id, o.target_id, o.archive_id, o.kind, coalesce(o.pack_id, ''), o.size, coalesce(o.tree_hash, ''),
 	coalesce(o.storage_class, ''), o.uploaded_at, coalesce(o.lock_mode, ''), o.lock_until, o.deleted_at,
-	coalesce(o.run_id, 0)`
+	coalesce(o.run_id, 0), o.condemned_at`
 
 func objectDest(o *Object) []any {
 	return []any{&o.ID, &o.TargetID, &o.ArchiveID, &o.Kind, &o.PackID, &o.Size, &o.TreeHash, &o.Class,
-		timeScanner{&o.Uploaded}, &o.LockMode, timeScanner{&o.LockUntil}, timeScanner{&o.Deleted}, &o.RunID}
+		timeScanner{&o.Uploaded}, &o.LockMode, timeScanner{&o.LockUntil}, timeScanner{&o.Deleted}, &o.RunID,
+		timeScanner{&o.Condemned}}
 }
 
 const blobColumns = `b.id, b.target_id, b.object_id, coalesce(b.hash, ''), b.size, b.offset, b.length,
@@ -131,7 +136,7 @@ func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
 	}
 	var b Blob
 	st, err := c.prepared(`SELECT ` + blobColumns + ` FROM blobs b JOIN objects o ON o.id = b.object_id
-		WHERE b.target_id = ? AND b.hash = ? AND o.deleted_at IS NULL ORDER BY b.id DESC LIMIT 1`)
+		WHERE b.target_id = ? AND b.hash = ? AND o.deleted_at IS NULL AND o.condemned_at IS NULL ORDER BY b.id DESC LIMIT 1`)
 	if err != nil {
 		return Blob{}, false, wrap(c.path, "find blob", err)
 	}
@@ -152,7 +157,8 @@ func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
 func (c *Catalog) HasWholeOfSize(targetID, size int64) (bool, error) {
 	var one int
 	st, err := c.prepared(`SELECT 1 FROM blobs b JOIN objects o ON o.id = b.object_id
-		WHERE b.target_id = ? AND b.size = ? AND b.kind IN ('archive', 'file') AND o.deleted_at IS NULL LIMIT 1`)
+		WHERE b.target_id = ? AND b.size = ? AND b.kind IN ('archive', 'file') AND o.deleted_at IS NULL
+			AND o.condemned_at IS NULL LIMIT 1`)
 	if err != nil {
 		return false, wrap(c.path, "find content by size", err)
 	}
@@ -204,7 +210,8 @@ func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
 	return out, nil
 }
 
-// Objects returns the target's objects that are still in the store.
+// Objects returns the target's objects that are still in the store
+// (condemned ones included: prune has not confirmed their deletion).
 func (c *Catalog) Objects(targetID int64) ([]Object, error) {
 	return c.queryObjects("list objects", `SELECT `+objectColumns+` FROM objects o WHERE o.target_id = ? AND o.deleted_at IS NULL ORDER BY o.id`, targetID)
 }
@@ -284,12 +291,9 @@ func (c *Catalog) Commit(b *Batch) error {
 		}
 	}
 	// Ids are given back only when the transaction commits.
-	type assign struct {
-		p  *int64
-		id int64
-	}
-	var ids []assign
+	var ids []idAssign
 	err := c.update("record batch", func(tx *sql.Tx) error {
+		ids = ids[:0]
 		checked := map[int64]bool{}
 		target := func(id int64) error {
 			if checked[id] {
@@ -298,18 +302,11 @@ func (c *Catalog) Commit(b *Batch) error {
 			checked[id] = true
 			return checkTarget(tx, id)
 		}
-		insObj, err := tx.Prepare(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash,
-			storage_class, uploaded_at, lock_mode, lock_until, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
+		for _, o := range b.Objects {
+			if err := target(o.TargetID); err != nil {
+				return err
+			}
 		}
-		defer insObj.Close()
-		insBlob, err := tx.Prepare(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, member, kind, encoding)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insBlob.Close()
 		insVer, err := tx.Prepare(insertVersionSQL)
 		if err != nil {
 			return err
@@ -321,44 +318,15 @@ func (c *Catalog) Commit(b *Batch) error {
 		}
 		defer insPiece.Close()
 
-		pending := map[*Blob]int64{}    // blobs of this batch, by pointer
+		pending, a, err := insertObjects(tx, b.Objects, now) // blobs of this batch, by pointer
+		if err != nil {
+			return err
+		}
+		ids = append(ids, a...)
 		objOf := map[*Blob]*NewObject{} // and their objects
 		for _, o := range b.Objects {
-			if err := target(o.TargetID); err != nil {
-				return err
-			}
-			up := o.Uploaded
-			if up.IsZero() {
-				up = now
-			}
-			res, err := insObj.Exec(o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
-				nullString(o.TreeHash), nullString(o.Class), formatTime(up), nullString(o.LockMode), nullTime(o.LockUntil),
-				nullInt(o.RunID))
-			if err != nil {
-				return fmt.Errorf("object %s: %w", o.ArchiveID, err)
-			}
-			oid, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			ids = append(ids, assign{&o.ID, oid})
 			for _, bl := range o.Blobs {
-				var member any
-				if bl.Member >= 0 {
-					member = bl.Member
-				}
-				res, err := insBlob.Exec(o.TargetID, oid, nullString(bl.Hash), bl.Size, bl.Offset, bl.Length, member,
-					string(bl.Kind), nullString(bl.Encoding))
-				if err != nil {
-					return fmt.Errorf("blob of object %s: %w", o.ArchiveID, err)
-				}
-				bid, err := res.LastInsertId()
-				if err != nil {
-					return err
-				}
-				pending[bl] = bid
 				objOf[bl] = o
-				ids = append(ids, assign{&bl.ID, bid}, assign{&bl.ObjectID, oid}, assign{&bl.TargetID, o.TargetID})
 			}
 		}
 		for _, v := range b.Versions {
@@ -388,7 +356,7 @@ func (c *Catalog) Commit(b *Batch) error {
 			if err != nil {
 				return fmt.Errorf("version of %q: %w", v.Path, err)
 			}
-			ids = append(ids, assign{&v.ID, vid})
+			ids = append(ids, idAssign{&v.ID, vid})
 			for seq, bl := range v.Pieces {
 				bid := bl.ID
 				if id, ok := pending[bl]; ok {
@@ -415,7 +383,7 @@ func (c *Catalog) Commit(b *Batch) error {
 			if err != nil {
 				return err
 			}
-			row := Version{TargetID: d.TargetID, Path: d.Path, Deleted: true, Timestamp: d.Timestamp, RunID: d.RunID}
+			row := Version{TargetID: d.TargetID, Path: d.Path, Kind: d.Kind, Deleted: true, Timestamp: d.Timestamp, RunID: d.RunID}
 			if row.Timestamp.IsZero() {
 				row.Timestamp = now
 			}
@@ -437,6 +405,70 @@ func (c *Catalog) Commit(b *Batch) error {
 		*a.p = a.id
 	}
 	return nil
+}
+
+// idAssign is an id to give back once the transaction commits.
+type idAssign struct {
+	p  *int64
+	id int64
+}
+
+// insertObjects inserts objs and their blobs, and returns the blob ids by
+// pointer and the ids to give back on commit. An object without an upload
+// time gets now.
+func insertObjects(tx *sql.Tx, objs []*NewObject, now time.Time) (map[*Blob]int64, []idAssign, error) {
+	pending := map[*Blob]int64{}
+	if len(objs) == 0 {
+		return pending, nil, nil
+	}
+	var ids []idAssign
+	insObj, err := tx.Prepare(`INSERT INTO objects (target_id, archive_id, kind, pack_id, size, tree_hash,
+		storage_class, uploaded_at, lock_mode, lock_until, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer insObj.Close()
+	insBlob, err := tx.Prepare(`INSERT INTO blobs (target_id, object_id, hash, size, offset, length, member, kind, encoding)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer insBlob.Close()
+	for _, o := range objs {
+		up := o.Uploaded
+		if up.IsZero() {
+			up = now
+		}
+		res, err := insObj.Exec(o.TargetID, o.ArchiveID, string(o.Kind), nullString(o.PackID), o.Size,
+			nullString(o.TreeHash), nullString(o.Class), formatTime(up), nullString(o.LockMode), nullTime(o.LockUntil),
+			nullInt(o.RunID))
+		if err != nil {
+			return nil, nil, fmt.Errorf("object %s: %w", o.ArchiveID, err)
+		}
+		oid, err := res.LastInsertId()
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, idAssign{&o.ID, oid})
+		for _, bl := range o.Blobs {
+			var member any
+			if bl.Member >= 0 {
+				member = bl.Member
+			}
+			res, err := insBlob.Exec(o.TargetID, oid, nullString(bl.Hash), bl.Size, bl.Offset, bl.Length, member,
+				string(bl.Kind), nullString(bl.Encoding))
+			if err != nil {
+				return nil, nil, fmt.Errorf("blob of object %s: %w", o.ArchiveID, err)
+			}
+			bid, err := res.LastInsertId()
+			if err != nil {
+				return nil, nil, err
+			}
+			pending[bl] = bid
+			ids = append(ids, idAssign{&bl.ID, bid}, idAssign{&bl.ObjectID, oid}, idAssign{&bl.TargetID, o.TargetID})
+		}
+	}
+	return pending, ids, nil
 }
 
 // stmtExecer runs insertVersion's statement through a prepared statement.

@@ -265,7 +265,12 @@ func (c *Catalog) MarkRecords(targetID int64, mark RecordsMark, obj Object, sett
 }
 
 // ImportStats counts what ImportRecords added.
-type ImportStats struct{ Objects, Blobs, Versions, Known int }
+type ImportStats struct {
+	Objects, Blobs, Versions, Known int
+	// Entries counts the versions added that are of folders and symlinks
+	// (included in Versions).
+	Entries int
+}
 
 // ImportRecords adds the lines of a records document to the target, in
 // one transaction: objects and blobs not known yet, and versions not
@@ -422,6 +427,9 @@ func (c *Catalog) ImportRecords(targetID int64, lines []RecordLine) (ImportStats
 					}
 				}
 				st.Versions++
+				if v.Kind != KindFile {
+					st.Entries++
+				}
 			default:
 				return fmt.Errorf("records line %d: neither an object, a blob nor a version", line)
 			}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +40,9 @@ func versionsOf(t *testing.T, c *Catalog, target int64) []string {
 			s += "|deleted"
 		}
 		if v.OwnerKnown {
-			s += "|owner"
+			s += fmt.Sprintf("|owner %d:%d", v.UID, v.GID)
 		}
+		s += fmt.Sprintf("|size %d|mtime %d|mode %o|hardlink %q|flags %d", v.Size, v.MTimeNS, v.Mode, v.Hardlink, v.Flags)
 		for _, p := range ps[v.ID] {
 			s += "|" + p.Object.ArchiveID + ":" + p.Hash + ":" + p.Object.PackID
 		}
@@ -62,8 +64,12 @@ func TestRecordsExportImportRoundTrip(t *testing.T) {
 	bad := string([]byte{'/', 'x', 0xff, 'y'})
 	if err := a.Commit(&Batch{Objects: []*NewObject{p1}, Versions: []*NewVersion{
 		mk("/s/a", x), mk("/s/copy-of-a", x), mk("/s/big", x, y), mk(bad, y),
-		{Version: Version{TargetID: ta.ID, Path: "/s", Kind: KindDir, Mode: 0o40755, Timestamp: at}},
-		{Version: Version{TargetID: ta.ID, Path: "/s/link", Kind: KindSymlink, LinkTarget: string([]byte{0xfe, '.'}), Timestamp: at}},
+		{Version: Version{TargetID: ta.ID, Path: "/s", Kind: KindDir, Mode: 0o2750, MTimeNS: 1e18 + 7, UID: 1000, GID: 100, OwnerKnown: true, Timestamp: at}},
+		{Version: Version{TargetID: ta.ID, Path: "/s/empty", Kind: KindDir, Mode: 0o700, MTimeNS: 9, Timestamp: at}},
+		{Version: Version{TargetID: ta.ID, Path: "/s/link", Kind: KindSymlink, LinkTarget: string([]byte{0xfe, '.'}), Size: 2, MTimeNS: 11,
+			Mode: 0o777, UID: 5, GID: 6, OwnerKnown: true, Timestamp: at}},
+		{Version: Version{TargetID: ta.ID, Path: "/s/hard", Size: 7, MTimeNS: 5, Mode: 0o4755, Hardlink: "2049:1234", Flags: FlagChangedWhileRead,
+			UID: 0, GID: 0, OwnerKnown: true, Timestamp: at}, Pieces: []*Blob{x}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +77,9 @@ func TestRecordsExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := a.MarkDeleted(ta.ID, []string{"/s/copy-of-a"}, at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(&Batch{Deleted: []Version{{TargetID: ta.ID, Path: "/s/empty", Kind: KindDir, Timestamp: at.Add(2 * time.Hour)}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -98,7 +107,7 @@ func TestRecordsExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Objects != 2 || st.Blobs != 3 || st.Versions != 8 {
+	if st.Objects != 2 || st.Blobs != 3 || st.Versions != 11 {
 		t.Fatalf("imported %+v", st)
 	}
 	want, got := versionsOf(t, a, ta.ID), versionsOf(t, b, tb.ID)
@@ -106,7 +115,7 @@ func TestRecordsExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("recovered catalogue differs:\nwant\n%s\ngot\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
 	// Importing again adds nothing.
-	if st, err := b.ImportRecords(tb.ID, lines); err != nil || st.Versions != 0 || st.Known != 8 {
+	if st, err := b.ImportRecords(tb.ID, lines); err != nil || st.Versions != 0 || st.Known != 11 {
 		t.Fatalf("re-import: %+v %v", st, err)
 	}
 	// A version whose content no line names is refused, and nothing added.

@@ -105,6 +105,8 @@ type State struct {
 	// UID and GID are the owner, when OwnerKnown.
 	UID, GID   int64
 	OwnerKnown bool
+	// LinkTarget is a symlink's target text.
+	LinkTarget string
 }
 
 // versionColumns are read by scanVersion, from sync_history aliased h.
@@ -369,8 +371,11 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 	// One ordered scan of the covering index per prefix range; within a
 	// path rows come oldest first, so the last one read is the latest.
 	for _, r := range stateRanges(targetID, norm) {
+		// The index covers all but a symlink's target, which is read from
+		// the row (SQLite defers the seek until the column is needed), for
+		// symlinks only.
 		rows, err := c.db.Query(`SELECT path, coalesce(file_size, 0), coalesce(mtime, 0), coalesce(mtime_ns, 0), deleted,
-				kind, coalesce(mode, 0), uid, gid
+				kind, coalesce(mode, 0), uid, gid, CASE WHEN kind = 2 THEN coalesce(link_target, '') ELSE '' END
 			FROM sync_history INDEXED BY sync_history_states WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
 		if err != nil {
 			return nil, wrap(c.path, "latest states", err)
@@ -379,13 +384,15 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 			var path string
 			var s State
 			var uid, gid sql.NullInt64
-			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid); err != nil {
+			var link []byte
+			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid, &link); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "latest states", err)
 			}
 			if uid.Valid && gid.Valid {
 				s.UID, s.GID, s.OwnerKnown = uid.Int64, gid.Int64, true
 			}
+			s.LinkTarget = string(link)
 			out[path] = s
 		}
 		if err := closeRows(rows); err != nil {
@@ -465,6 +472,11 @@ type FileSummary struct {
 	StoredSize int64
 	// Deleted is true when the latest row is a tombstone.
 	Deleted bool
+	// Kind, LinkTarget and Flags are the latest live version's (or, for a
+	// path with none remembered, the tombstone's kind).
+	Kind       EntryKind
+	LinkTarget string
+	Flags      Flags
 }
 
 // Summaries returns one summary per path of the target under any of prefixes
@@ -482,7 +494,7 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 			count(*) FILTER (WHERE forgotten_at IS NULL) AS remembered`,
 			targetID, group, false, "")
 		rows, err := c.db.Query(`SELECT h.path, h.deleted, coalesce(l.file_size, 0), m.versions, m.stored,
-				l.recorded_at, l.timestamp
+				l.recorded_at, l.timestamp, coalesce(l.kind, h.kind), coalesce(l.link_target, ''), coalesce(l.flags, 0)
 			FROM (`+sub+`) m
 			CROSS JOIN sync_history h ON h.id = m.id
 			LEFT JOIN sync_history l ON l.id = m.live
@@ -494,7 +506,9 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 		for rows.Next() {
 			var s FileSummary
 			var recordedAt, timestamp sql.NullString
-			if err := rows.Scan(&s.Path, &s.Deleted, &s.Size, &s.Versions, &s.StoredSize, &recordedAt, &timestamp); err != nil {
+			var link []byte
+			if err := rows.Scan(&s.Path, &s.Deleted, &s.Size, &s.Versions, &s.StoredSize, &recordedAt, &timestamp,
+				&s.Kind, &link, &s.Flags); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "summaries", err)
 			}
@@ -502,6 +516,7 @@ func (c *Catalog) Summaries(targetID int64, prefixes []string) ([]FileSummary, e
 				rows.Close()
 				return nil, wrap(c.path, "summaries", err)
 			}
+			s.LinkTarget = string(link)
 			out = append(out, s)
 		}
 		if err := closeRows(rows); err != nil {

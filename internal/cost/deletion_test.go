@@ -112,3 +112,26 @@ func TestEarliestDelete(t *testing.T) {
 		t.Error("no fee a day before the earliest time")
 	}
 }
+
+// Bytes prices bytes inside objects with no per-object rule; Over scales a
+// month; MinimumMonths is the minimum duration in 30-day months.
+func TestBytesOverAndMinimumMonths(t *testing.T) {
+	p := Default()
+	e, err := p.Bytes(DeepArchive, "unused bytes", GB, 1)
+	if err != nil || e.Total != usd("0.00099") || len(e.Lines) != 1 || e.Lines[0].What != "unused bytes (DEEP_ARCHIVE)" {
+		t.Fatalf("a GB of DEEP_ARCHIVE for a month: %+v %v", e, err)
+	}
+	m, _ := p.Storage(Glacier, Objects{Count: 1, Bytes: GB})
+	y := m.Over(12)
+	// 12 × (1 GB + 32 KB at $0.0036, 8 KB at $0.023), line by line.
+	want := usd("0.0432") + amount(12*32.0/(1<<20), usd("0.0036"), 1) + amount(12*8.0/(1<<20), usd("0.023"), 1)
+	if y.Total != want || y.Lines[0].What != "stored data (GLACIER) for 12 months" {
+		t.Errorf("a year of a GB in GLACIER: %s, want %s (%+v)", y.Total, want, y.Lines)
+	}
+	if p.MinimumMonths(DeepArchive) != 6 || p.MinimumMonths(Vault) != 3 || p.MinimumMonths(Standard) != 0 || p.MinimumMonths("NOPE") != 0 {
+		t.Error("minimum months")
+	}
+	if _, err := p.Bytes(DeepArchive, "x", -1, 1); err == nil {
+		t.Error("negative bytes accepted")
+	}
+}

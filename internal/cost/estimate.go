@@ -168,3 +168,21 @@ func formatQuantity(q float64) string {
 	}
 	return s
 }
+
+// Over returns what e, the bill of one month (a storage estimate), comes
+// to over months months: every line's quantity times months, its amount
+// computed again, and " for N months" after what it bills.
+func (e Estimate) Over(months float64) Estimate {
+	out := Estimate{Notes: append([]string(nil), e.Notes...)}
+	for _, l := range e.Lines {
+		out.add(fmt.Sprintf("%s for %s %s", l.What, formatQuantity(months), pluralF(months, "month", "months")), l.Quantity*months, l.Unit, l.Per, l.UnitPrice)
+	}
+	return out
+}
+
+func pluralF(n float64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -230,3 +230,30 @@ func formatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// Bytes estimates storing bytes inside objects of class for months months,
+// at the class's storage price alone: no per-object rule applies (they are
+// part of objects that are billed anyway), as for the bytes of a pack that
+// no kept version uses any more.
+func (p *Prices) Bytes(class Class, what string, bytes int64, months float64) (Estimate, error) {
+	cp, err := p.Class(class)
+	if err != nil {
+		return Estimate{}, err
+	}
+	if bytes < 0 || months < 0 {
+		return Estimate{}, fmt.Errorf("negative bytes or months (%d bytes, %g months)", bytes, months)
+	}
+	var e Estimate
+	e.gbMonths(fmt.Sprintf("%s (%s)", what, className(class)), float64(bytes), months, cp.StoragePerGBMonth)
+	return e, nil
+}
+
+// MinimumMonths is the class's minimum storage duration in (30-day)
+// months: what an object stored now is billed for at least.
+func (p *Prices) MinimumMonths(class Class) float64 {
+	cp, err := p.Class(class)
+	if err != nil {
+		return 0
+	}
+	return float64(cp.MinDays) / daysPerMonth
+}

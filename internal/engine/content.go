@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/chunk"
 	"github.com/grsync/grsync/internal/format"
 )
 
@@ -52,7 +53,7 @@ type read struct {
 // storeFile reads the file of w once and stores what the target lacks.
 // It returns what it stored, or ErrChanged when the file changed while it
 // was read (and the policy is not to store it as read).
-func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte) (read, error) {
+func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork) (read, error) {
 	f, err := openNoFollow(w.e.openPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return read{}, errVanished
@@ -70,14 +71,23 @@ func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork, buf []byte
 	}
 	storeAsRead := w.retry && s.opt.ChangingFiles == ChangingStore
 	if fi.Size() <= s.cfg.packThreshold() {
-		return s.storeSmall(ctx, ln.small, w.e.path, f, fi, buf, storeAsRead)
+		return s.storeSmall(ln.small, w.e.path, f, fi, storeAsRead)
 	}
-	return s.storeLarge(ctx, ln.large, f, fi, storeAsRead)
+	return s.storeLarge(ln.large, f, fi, storeAsRead)
 }
 
 // storeSmall stores a file of at most the pack threshold as one member.
-func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.File, fi fs.FileInfo, buf []byte, asRead bool) (read, error) {
+func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo, asRead bool) (read, error) {
 	r := read{fi: fi}
+	// The buffer goes to the lane with the content, which gives it back
+	// once the member is written; it comes back here otherwise.
+	buf := s.bufs.small.get()
+	kept := false
+	defer func() {
+		if !kept {
+			s.bufs.small.put(buf)
+		}
+	}()
 	data := buf[:fi.Size()]
 	n, err := io.ReadFull(f, data)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -94,9 +104,7 @@ func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.
 		}
 		r.changed = true
 		data = data[:n]
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, int64(n)}
 	}
 	s.cfg.observer().Progress(int64(len(data)))
 	h := s.cfg.contentHash()
@@ -118,11 +126,10 @@ func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.
 		}
 		return r, nil
 	}
-	meta := format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: int64(len(data)),
+	meta := &format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: int64(len(data)),
 		Mode: format.KeptMode(r.fi.Mode()), ModTime: r.fi.ModTime()}, Hash: k[:]}
-	p, b, err := pk.add(ctx, k, catalog.BlobFile, func(w *format.PackWriter) (format.IndexEntry, error) {
-		return w.AddFile(meta, bytes.NewReader(data))
-	})
+	kept = true
+	p, b, err := pk.add(k, catalog.BlobFile, meta, data, func() { s.bufs.small.put(buf) })
 	if err != nil {
 		s.index.release(k)
 		return r, fmt.Errorf("storing: %w", err)
@@ -133,7 +140,7 @@ func (s *syncer) storeSmall(ctx context.Context, pk *packer, path string, f *os.
 }
 
 // storeLarge stores a large file as chunks, each stored once.
-func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.FileInfo, asRead bool) (read, error) {
+func (s *syncer) storeLarge(pk *packer, f *os.File, fi fs.FileInfo, asRead bool) (read, error) {
 	r := read{fi: fi}
 	// A large file can only duplicate content stored whole (by an older
 	// grsync or the Python tool, or a file that was small) if that content
@@ -153,28 +160,23 @@ func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.F
 	}
 	ch := s.chunkers.get(io.LimitReader(f, limit))
 	defer s.chunkers.put(ch)
-	whole := s.cfg.contentHash()
+	stop := make(chan struct{})
+	chunks := s.readChunks(ch, f, fi, asRead, stop)
+	defer func() {
+		close(stop)
+		for c := range chunks { // the reader may be blocked sending one
+			s.bufs.chunk.put(c.buf)
+		}
+	}()
 	seen := map[*pack]bool{}
 	var total int64
-	for {
-		c, err := ch.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	for c := range chunks {
+		if c.err != nil {
+			return r, c.err
 		}
-		chunk := c.Data
-		if err != nil {
-			return r, fmt.Errorf("reading: %w", err)
-		}
-		if s.cfg.afterRead != nil {
-			s.cfg.afterRead(f.Name())
-		}
-		if err := stillSame(f, fi); err != nil && !asRead {
-			return r, err
-		}
-		total += int64(len(chunk))
-		s.cfg.observer().Progress(int64(len(chunk)))
-		whole.Write(chunk)
-		b, p, added, err := s.storeChunk(ctx, pk, chunk)
+		total += int64(len(c.data))
+		s.cfg.observer().Progress(int64(len(c.data)))
+		b, p, added, err := s.storeChunk(pk, c.data, c.buf)
 		if err != nil {
 			return r, err
 		}
@@ -185,7 +187,7 @@ func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.F
 		}
 		if added {
 			r.uploaded = true
-			r.bytes += int64(len(chunk))
+			r.bytes += int64(len(c.data))
 		}
 	}
 	if total != fi.Size() || stillSame(f, fi) != nil {
@@ -193,30 +195,81 @@ func (s *syncer) storeLarge(ctx context.Context, pk *packer, f *os.File, fi fs.F
 			return r, ErrChanged
 		}
 		r.changed = true
-		if st, err := f.Stat(); err == nil {
-			r.fi = st
-		}
+		r.fi = asReadInfo{fi, total}
 	}
-	r.hash = whole.Sum(nil)
+	// The version's content is checked piece by piece (each chunk's hash);
+	// a whole-file hash would cost a second pass over every byte.
 	return r, nil
 }
 
-// storeChunk stores one chunk unless the target holds it.
-func (s *syncer) storeChunk(ctx context.Context, pk *packer, chunk []byte) (*catalog.Blob, *pack, bool, error) {
+// readChunk is a chunk read ahead, in a buffer of the chunk pool, or why
+// reading stopped.
+type readChunk struct {
+	data, buf []byte
+	err       error
+}
+
+// readChunks cuts the file into chunks in a goroutine of its own, a few
+// chunks ahead of the caller, so that reading and cutting overlap with
+// hashing and storing. The file is checked after every read: a change ends
+// the chunks with ErrChanged (unless it is stored as read). The channel is
+// closed at the end, or when stop is closed.
+func (s *syncer) readChunks(ch *chunk.Chunker, f *os.File, fi fs.FileInfo, asRead bool, stop <-chan struct{}) <-chan readChunk {
+	out := make(chan readChunk, 2)
+	go func() {
+		defer close(out)
+		send := func(c readChunk) bool {
+			select {
+			case out <- c:
+				return true
+			case <-stop:
+				s.bufs.chunk.put(c.buf)
+				return false
+			}
+		}
+		for {
+			c, err := ch.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				send(readChunk{err: fmt.Errorf("reading: %w", err)})
+				return
+			}
+			if s.cfg.afterRead != nil {
+				s.cfg.afterRead(f.Name())
+			}
+			if err := stillSame(f, fi); err != nil && !asRead {
+				send(readChunk{err: err})
+				return
+			}
+			buf := s.bufs.chunk.get()
+			if !send(readChunk{data: append(buf[:0], c.Data...), buf: buf}) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// storeChunk stores one chunk, held in buf (a buffer of the chunk pool,
+// which it gives to the lane or back to the pool), unless the target
+// holds it.
+func (s *syncer) storeChunk(pk *packer, chunk, buf []byte) (*catalog.Blob, *pack, bool, error) {
 	h := s.cfg.contentHash()
 	h.Write(chunk)
 	var k contentKey
 	copy(k[:], h.Sum(nil))
 	st, found, err := s.index.find(k)
 	if err != nil {
+		s.bufs.chunk.put(buf)
 		return nil, nil, false, err
 	}
 	if found {
+		s.bufs.chunk.put(buf)
 		return st.blob, st.pack, false, nil
 	}
-	p, b, err := pk.add(ctx, k, catalog.BlobChunk, func(w *format.PackWriter) (format.IndexEntry, error) {
-		return w.AddChunk(format.ChunkMeta{Hash: k[:]}, chunk)
-	})
+	p, b, err := pk.add(k, catalog.BlobChunk, nil, chunk, func() { s.bufs.chunk.put(buf) })
 	if err != nil {
 		s.index.release(k)
 		return nil, nil, false, fmt.Errorf("storing: %w", err)
@@ -257,20 +310,58 @@ func copyHash(h hash.Hash, r io.Reader, n int64) (int64, error) {
 	return io.Copy(h, io.LimitReader(r, n+1))
 }
 
-// owner returns the file's owner and group, if the system tells.
-func owner(fi fs.FileInfo) (uid, gid int64, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
-	}
-	return int64(st.Uid), int64(st.Gid), true
+// asReadInfo is a file stored as read (--changing-files=store): as it was
+// seen before it was read, with the size of what was read. The version
+// says what the store holds, and the next run, which finds the file
+// different from it, reads the file again.
+type asReadInfo struct {
+	fs.FileInfo
+	size int64
 }
 
-// hardlinkID identifies the inode of a file with several links, "" else.
-func hardlinkID(fi fs.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Nlink < 2 {
-		return ""
+func (a asReadInfo) Size() int64 { return a.size }
+
+// stillSame reports ErrChanged when the open file's size, mtime, ctime or
+// inode differ from what was seen before reading it.
+func stillSame(f *os.File, before fs.FileInfo) error {
+	now, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat: %w", err)
 	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
+		return ErrChanged
+	}
+	a, aok := before.Sys().(*syscall.Stat_t)
+	b, bok := now.Sys().(*syscall.Stat_t)
+	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
+		return ErrChanged
+	}
+	return nil
 }
+
+// openNoFollow opens a regular file for reading without following a symlink
+// and without blocking on a FIFO that replaced it.
+func openNoFollow(p string) (*os.File, error) {
+	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
+
+// bufPool hands out buffers of one size, for content on its way to a lane.
+type bufPool struct {
+	size int
+	pool sync.Pool
+}
+
+func (b *bufPool) get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, b.size)
+}
+
+func (b *bufPool) put(buf []byte) {
+	buf = buf[:cap(buf)]
+	b.pool.Put(&buf)
+}
+
+// buffers are a sync's pools: whole small files, and chunks.
+type buffers struct{ small, chunk bufPool }

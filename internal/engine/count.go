@@ -23,6 +23,9 @@ func CountWork(ctx context.Context, cfg *Config, sources []string, ex *Excluder,
 		}
 	}
 	_, err = walk(ctx, sources, ex, newOwnSet(own), func(e entry) error {
+		if e.kind() != catalog.KindFile {
+			return nil // folders and symlinks are recorded, never uploaded
+		}
 		if st, ok := states[e.path]; ok && unchanged(st, e.info) {
 			return nil
 		}

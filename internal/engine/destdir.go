@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/grsync/grsync/internal/catalog"
 	"github.com/grsync/grsync/internal/format"
 )
 
@@ -30,8 +31,12 @@ import (
 type destRoot struct {
 	// out is the --output folder (absolute, cleaned); "" restores in place.
 	out string
-	// overwrite replaces a symlink in the way by a folder.
+	// overwrite replaces existing files and symlinks, and a symlink in
+	// the way by a folder.
 	overwrite bool
+	// owner applies the recorded owner and group (restore as root, unless
+	// --no-owner).
+	owner bool
 }
 
 // destDir is an open folder a restore writes into.
@@ -187,11 +192,100 @@ func (d *destDir) setMeta(name string, mode fs.FileMode, mtime time.Time) error 
 	if err := ignoringEINTR(func() error { return unix.Fchmodat(d.fd, name, format.UnixMode(mode), 0) }); err != nil {
 		return fmt.Errorf("setting mode: %w", &fs.PathError{Op: "chmod", Path: d.name(name), Err: err})
 	}
+	return d.setTimes(name, mtime)
+}
+
+// chown gives name in d (never following a symlink) the owner and group
+// v records, when apply is set and v knows them.
+func (d *destDir) chown(name string, v catalog.Version, apply bool) error {
+	if !apply || !v.OwnerKnown {
+		return nil
+	}
+	if err := ignoringEINTR(func() error {
+		return unix.Fchownat(d.fd, name, int(v.UID), int(v.GID), unix.AT_SYMLINK_NOFOLLOW)
+	}); err != nil {
+		return fmt.Errorf("setting owner: %w", &fs.PathError{Op: "chown", Path: d.name(name), Err: err})
+	}
+	return nil
+}
+
+// symlink creates the symlink name in d with this target text; it never
+// replaces name.
+func (d *destDir) symlink(target, name string) error {
+	if err := ignoringEINTR(func() error { return unix.Symlinkat(target, d.fd, name) }); err != nil {
+		return &os.LinkError{Op: "symlink", Old: target, New: d.name(name), Err: err}
+	}
+	return nil
+}
+
+// setTimes gives name in d (a symlink itself, not what it points to) its
+// modification time (and access time).
+func (d *destDir) setTimes(name string, mtime time.Time) error {
 	ts := unix.NsecToTimespec(mtime.UnixNano())
 	if err := ignoringEINTR(func() error {
 		return unix.UtimesNanoAt(d.fd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}); err != nil {
 		return fmt.Errorf("setting mtime: %w", &fs.PathError{Op: "chtimes", Path: d.name(name), Err: err})
+	}
+	return nil
+}
+
+// isDir reports whether name in d is a folder (not a symlink to one).
+func (d *destDir) isDir(name string) bool {
+	var st unix.Stat_t
+	err := ignoringEINTR(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// setDirMeta gives the folder name in d the owner, mode and mtime v
+// records. The folder is opened without following a symlink and changed
+// through that descriptor; one that cannot be read (mode 0300 left by an
+// earlier restore) is changed by name, after checking it is a folder.
+func (d *destDir) setDirMeta(name string, v catalog.Version, owner bool) error {
+	p := d.name(name)
+	fd, err := openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	switch {
+	case err == nil:
+		defer unix.Close(fd)
+		if owner && v.OwnerKnown {
+			if err := ignoringEINTR(func() error { return unix.Fchown(fd, int(v.UID), int(v.GID)) }); err != nil {
+				return fmt.Errorf("setting owner: %w", &fs.PathError{Op: "chown", Path: p, Err: err})
+			}
+		}
+		if v.Mode != 0 {
+			if err := ignoringEINTR(func() error { return unix.Fchmod(fd, v.Mode&0o7777) }); err != nil {
+				return fmt.Errorf("setting mode: %w", &fs.PathError{Op: "chmod", Path: p, Err: err})
+			}
+		}
+	case err == unix.EACCES:
+		var st unix.Stat_t
+		if err := ignoringEINTR(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+			return &fs.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return fmt.Errorf("%s is not a folder", p)
+		}
+		if err := d.chown(name, v, owner); err != nil {
+			return err
+		}
+		if v.Mode != 0 {
+			if err := ignoringEINTR(func() error { return unix.Fchmodat(d.fd, name, v.Mode&0o7777, 0) }); err != nil {
+				return fmt.Errorf("setting mode: %w", &fs.PathError{Op: "chmod", Path: p, Err: err})
+			}
+		}
+	case err == unix.ELOOP || err == unix.ENOTDIR:
+		return fmt.Errorf("%s is not a folder (a symlink or a file is in its place)", p)
+	default:
+		return &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	return d.setTimes(name, versionMTime(v))
+}
+
+// linkTo links oldname in d to newname in folder to; it never replaces
+// newname.
+func (d *destDir) linkTo(oldname string, to *destDir, newname string) error {
+	if err := ignoringEINTR(func() error { return unix.Linkat(d.fd, oldname, to.fd, newname, 0) }); err != nil {
+		return &os.LinkError{Op: "link", Old: d.name(oldname), New: to.name(newname), Err: err}
 	}
 	return nil
 }

@@ -260,6 +260,25 @@ func TestChangedWhileReadingIsNotRecorded(t *testing.T) {
 			if !ok || v.Flags&catalog.FlagChangedWhileRead == 0 {
 				t.Fatalf("the version must be flagged changed while read: %+v", v)
 			}
+			// The version is what was read (the size seen when the file
+			// was opened the second time, before it grew again): it
+			// restores, and the next run reads the file again.
+			now, _ := os.ReadFile(p)
+			if v.Size < 3<<20 || v.Size >= int64(len(now)) {
+				t.Errorf("the version records %d bytes; the file had 3 MiB, has %d now", v.Size, len(now))
+			}
+			opt := RestoreOptions{Output: filepath.Join(dir, "out")}
+			plan, err := PlanRestore(cfg, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := Restore(context.Background(), cfg, opt, plan); err != nil || r.Restored != 1 || len(r.Failures) != 0 {
+				t.Fatalf("restoring a file stored as read: %+v %v", r, err)
+			}
+			got, _ := os.ReadFile(Destination(opt, p))
+			if int64(len(got)) != v.Size || !bytes.HasPrefix(now, got) {
+				t.Errorf("restored %d bytes, want the first %d of the file", len(got), v.Size)
+			}
 		}
 		// Whatever was stored is recorded: nothing in the store is unknown.
 		objs, _ := cfg.Catalog.Objects(cfg.Target.ID)
@@ -267,6 +286,60 @@ func TestChangedWhileReadingIsNotRecorded(t *testing.T) {
 		cfg.Store.Inventory(context.Background(), store.Retrieval{Kind: store.KindInventory, Ready: true}, func(store.Archive) error { n++; return nil })
 		if n != len(objs) {
 			t.Errorf("policy %d: %d objects in the store, %d recorded", policy, n, len(objs))
+		}
+	}
+}
+
+// Folders get their mode and mtime after their files: a folder whose
+// files wait for a retrieval is left alone until the run that restores
+// them, which would otherwise move its mtime.
+func TestFolderMetadataWaitsForItsFiles(t *testing.T) {
+	cfg, dir := setup(t, 300*time.Millisecond)
+	src := filepath.Join(dir, "src")
+	for _, p := range []string{filepath.Join(src, "waiting", "f"), filepath.Join(src, "g")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(src, "empty"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, d := range []string{"waiting", "empty", "."} {
+		if err := os.Chtimes(filepath.Join(src, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	res, err := Sync(ctx, cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || res.Uploaded != 2 || res.Folders != 3 {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+	out := filepath.Join(dir, "out")
+	opt := RestoreOptions{Output: out, Poll: 50 * time.Millisecond}
+	plan, err := PlanRestore(cfg, opt)
+	if err != nil || plan.Folders != 3 {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	r1, err := Restore(ctx, cfg, opt, plan)
+	if err != nil || r1.Pending != 2 || r1.Folders != 1 {
+		t.Fatalf("the first restore should wait for the files and finish only the empty folder: %+v %v", r1, err)
+	}
+	if fi, err := os.Stat(Destination(opt, filepath.Join(src, "empty"))); err != nil || fi.Mode().Perm() != 0o711 || !fi.ModTime().Equal(old) {
+		t.Fatalf("the empty folder should be restored at once: %v %v", fi, err)
+	}
+	opt.Wait = true
+	plan, _ = PlanRestore(cfg, opt)
+	r2, err := Restore(ctx, cfg, opt, plan)
+	if err != nil || r2.Restored != 2 || r2.Folders != 3 || len(r2.Failures) > 0 {
+		t.Fatalf("second restore: %+v %v", r2, err)
+	}
+	for _, d := range []string{"waiting", "empty", "."} {
+		if fi, err := os.Stat(Destination(opt, filepath.Join(src, d))); err != nil || !fi.ModTime().Equal(old) {
+			t.Errorf("folder %s: mtime %v, want %v (%v)", d, fi.ModTime(), old, err)
 		}
 	}
 }

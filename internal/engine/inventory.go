@@ -251,14 +251,20 @@ func keyProblem(cfg *Config, archives []store.Archive) error {
 // RebuildResult summarises an inventory rebuild.
 type RebuildResult struct {
 	Added, AlreadyKnown, Legacy int
-	Decoded                     Decoded
-	Date                        time.Time
+	// Entries counts the folder and symlink versions added (from the
+	// version records; Added counts file versions).
+	Entries int
+	Decoded Decoded
+	Date    time.Time
 	// Records is what the store's version records gave.
 	Records RecordsResult
 	// FromPacks counts file versions read from the indexes of packs no
 	// records object names; PacksWaiting counts such packs that cannot be
 	// read without a retrieval.
 	FromPacks, PacksWaiting int
+	// Relinked counts version pieces moved from objects the store no
+	// longer holds to the same content in objects it holds (repacks).
+	Relinked int
 }
 
 // Rebuild adds to the catalogue every file version the store reveals that
@@ -278,7 +284,8 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 	if res.Records, err = ImportStoreRecords(ctx, cfg, l.Archives, w); err != nil {
 		return res, err
 	}
-	res.Added += res.Records.Stats.Versions
+	res.Added += res.Records.Stats.Versions - res.Records.Stats.Entries
+	res.Entries += res.Records.Stats.Entries
 	res.AlreadyKnown += res.Records.Stats.Known
 	if err := rebuildFromPacks(ctx, cfg, l.Archives, &res); err != nil {
 		return res, err
@@ -328,6 +335,25 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 		}
 	}
 	if _, err := cfg.Catalog.SetObjectLocks(cfg.Target.ID, locks); err != nil {
+		return res, err
+	}
+	// A repack leaves older records naming packs prune deleted since:
+	// their versions' pieces go to the same content in the new packs.
+	listed := map[string]bool{}
+	for _, a := range l.Archives {
+		listed[a.ID] = true
+	}
+	byID := map[string]catalog.Object{}
+	if objs, err = cfg.Catalog.Objects(cfg.Target.ID); err != nil {
+		return res, err
+	}
+	for _, o := range objs {
+		byID[o.ArchiveID] = o
+	}
+	if res.Relinked, err = cfg.Catalog.RelinkPieces(cfg.Target.ID, func(id string) bool {
+		// A vault's inventory is up to a day old: what it cannot know of is present.
+		return listed[id] || (!l.Date.IsZero() && byID[id].Uploaded.After(l.Date))
+	}); err != nil {
 		return res, err
 	}
 	// What the catalogue holds now is in the store's records, or cannot be
@@ -479,6 +505,9 @@ func Verify(ctx context.Context, cfg *Config, l Listing) (VerifyResult, error) {
 		all[o.ArchiveID] = true
 		a, ok := inStore[o.ArchiveID]
 		if !ok {
+			if !o.Condemned.IsZero() {
+				continue // prune deleted it and was stopped before noting it: the next prune does
+			}
 			if !l.Date.IsZero() && o.Uploaded.After(l.Date) {
 				res.Recent++
 				continue

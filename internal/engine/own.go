@@ -98,14 +98,15 @@ func (s *ownSet) nameKind(dir fileID, name string) string {
 	return ""
 }
 
+// isCatalogDir reports whether the folder with this identity holds the
+// catalogue.
+func (s *ownSet) isCatalogDir(id fileID) bool { return s != nil && s.hasCat && id == s.catDir }
+
 // isStore reports whether the folder with this identity is a local store.
 func (s *ownSet) isStore(id fileID) bool { return s != nil && s.stores[id] }
 
 // hasStores reports whether any local store is to be left out.
 func (s *ownSet) hasStores() bool { return s != nil && len(s.stores) > 0 }
-
-// needsDirID reports whether the walk must know each folder's identity.
-func (s *ownSet) needsDirID() bool { return s != nil && (s.hasCat || len(s.stores) > 0) }
 
 // rootKind says whether a source named on the command line is one of
 // grsync's own files or folders.

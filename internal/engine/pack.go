@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,17 +16,24 @@ import (
 	"github.com/grsync/grsync/internal/store"
 )
 
-// The pack and put stages. Members are added to a pack by the worker that
-// read them, under the pack's lock (workers read, hash and look up content
-// in parallel; a pack is written one member at a time), and stream through
-// a pipe into the store's Put, which runs in a goroutine of its own. There
-// are two lanes: whole small files, and the chunks of large files, so that
-// a large file's chunks lie together in few packs. A pack is closed (its
-// index and trailer written) once it holds PackSize bytes; its upload then
-// completes in the background and the record stage commits it with the
-// versions it completes. Memory is bounded by the store's part size times
-// its parts in flight, not by the pack size. With NoPacking every worker
-// has packs of its own, closed after each file: one object per file.
+// The pack and put stages. A worker reads, hashes and looks up content,
+// then hands what must be stored to a lane: whole small files, or the
+// chunks of large files (so a large file's chunks lie together in few
+// packs). The worker goes on at once; the lane's own goroutine compresses
+// and encrypts the members, one at a time, into the lane's current pack,
+// which streams through a pipe into the store's Put (a goroutine of its
+// own). So reading and hashing (the workers) overlap with encoding (the
+// lanes) and with uploading. A pack is closed (its index and trailer
+// written) once the members given to it reach PackSize bytes; its upload
+// then completes in the background and the record stage commits it with the
+// versions it completes. Memory is bounded by the lanes' queues and the
+// store's part size times its parts in flight, not by the pack size. With
+// NoPacking every worker has a lane of its own, closed after each file:
+// one object per file.
+
+// laneQueue is how many members wait for a lane's goroutine; a worker
+// that finds the queue full waits (so memory stays bounded).
+const laneQueue = 4
 
 // pack is one pack being written and uploaded.
 type pack struct {
@@ -37,6 +45,7 @@ type pack struct {
 	blobs   []*catalog.Blob
 	keys    []contentKey
 	members int
+	broken  error      // writing to the upload failed: later members are dropped
 	rec     packRecord // guarded by the recorder's mutex
 }
 
@@ -45,19 +54,42 @@ type putResult struct {
 	err  error
 }
 
-// packer is a lane's current pack.
+// packer is a lane: its current pack, and the goroutine that writes it.
 type packer struct {
-	s   *syncer
-	mu  sync.Mutex // held while a member is written, and to close
-	cur *pack
+	s        *syncer
+	ctx      context.Context
+	mu       sync.Mutex // orders members into packs
+	cur      *pack
+	reserved int64 // plaintext bytes given to cur so far
+	jobs     chan memberJob
+	done     chan struct{} // closed when the lane's goroutine ends
+	closed   bool
+}
+
+// memberJob is a member on its way into pack p, or (data == nil and
+// closeAfter) the order to close p.
+type memberJob struct {
+	p          *pack
+	blob       *catalog.Blob // Hash, Size, Kind set; Offset, Length, Member once written
+	key        contentKey
+	file       *format.FileMeta // a whole file; nil for a chunk
+	data       []byte
+	release    func() // gives data's buffer back
+	closeAfter bool   // p is full (or the lane closes): close it after this
 }
 
 // errPutEnded: the pack's upload ended before the pack was complete (the
 // store's own error says why).
 var errPutEnded = errors.New("the upload of the pack ended")
 
+func newPacker(s *syncer, ctx context.Context) *packer {
+	pk := &packer{s: s, ctx: ctx, jobs: make(chan memberJob, laneQueue), done: make(chan struct{})}
+	go pk.run()
+	return pk
+}
+
 // open starts a new pack: notes it in the catalogue, starts its upload.
-func (pk *packer) open(ctx context.Context) (*pack, error) {
+func (pk *packer) open() (*pack, error) {
 	s := pk.s
 	var id format.PackID
 	if _, err := rand.Read(id[:]); err != nil {
@@ -82,94 +114,135 @@ func (pk *packer) open(ctx context.Context) (*pack, error) {
 	}
 	s.uploads.Add(1)
 	go func() {
-		a, err := s.cfg.Store.Put(store.WithSizeHint(ctx, s.packSize), pr, desc)
+		a, err := s.cfg.Store.Put(store.WithSizeHint(pk.ctx, s.packSize), pr, desc)
 		pr.CloseWithError(errPutEnded)
 		p.put <- putResult{a, err}
 	}()
 	return p, nil
 }
 
-// current returns the lane's pack, opening one when there is none.
-func (pk *packer) current(ctx context.Context) (*pack, error) {
-	if pk.cur == nil {
-		p, err := pk.open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pk.cur = p
-	}
-	return pk.cur, nil
-}
-
-// add appends a member with write, records its blob in the pack, and
-// closes the pack when it is full. It returns the blob and its pack.
-func (pk *packer) add(ctx context.Context, k contentKey, kind catalog.BlobKind,
-	write func(w *format.PackWriter) (format.IndexEntry, error)) (*pack, *catalog.Blob, error) {
+// add gives a member to the lane: the content data (which the lane owns
+// from now on and gives back with release), a whole file when file is
+// set, else a chunk. It returns the pack the member goes into and its
+// blob, whose place in the pack is filled in when it is written; the
+// caller may record versions of it at once (they wait for the pack).
+func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta, data []byte, release func()) (*pack, *catalog.Blob, error) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
-	p, err := pk.current(ctx)
-	if err != nil {
-		return nil, nil, err
+	if pk.closed {
+		release()
+		return nil, nil, errors.New("the lane is closed")
 	}
-	e, err := write(p.w)
-	if err != nil {
-		if p.w.Err() != nil { // the pack itself is broken: its upload failed
-			pk.abandon(p, err)
+	if pk.cur == nil {
+		p, err := pk.open()
+		if err != nil {
+			release()
+			return nil, nil, err
 		}
-		return nil, nil, err
+		pk.cur, pk.reserved = p, 0
 	}
-	b := &catalog.Blob{Hash: k.hex(), Size: e.Size, Offset: e.Offset, Length: e.Length, Member: int64(e.Number),
-		Kind: kind, Encoding: format.PackEncoding(pk.s.cfg.Compress, pk.s.recipient != nil)}
-	p.blobs = append(p.blobs, b)
-	p.keys = append(p.keys, k)
-	p.members++
-	if p.w.Size() >= pk.s.packSize {
-		pk.closeLocked()
+	p := pk.cur
+	b := &catalog.Blob{Hash: k.hex(), Size: int64(len(data)), Member: -1, Kind: kind,
+		Encoding: format.PackEncoding(pk.s.cfg.Compress, pk.s.recipient != nil)}
+	pk.reserved += int64(len(data))
+	full := pk.reserved >= pk.s.packSize
+	if full {
+		pk.cur = nil
 	}
+	pk.jobs <- memberJob{p: p, blob: b, key: k, file: file, data: data, release: release, closeAfter: full}
 	return p, b, nil
 }
 
-// close finishes the current pack, if any: its index and trailer are
-// written and its upload completes in the background.
+// close closes the lane's current pack, if any (its upload then completes
+// in the background).
 func (pk *packer) close() {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
-	pk.closeLocked()
+	if pk.cur != nil {
+		pk.jobs <- memberJob{p: pk.cur, closeAfter: true}
+		pk.cur = nil
+	}
 }
 
-func (pk *packer) closeLocked() {
-	p := pk.cur
-	if p == nil {
+// shut closes the current pack and ends the lane's goroutine, once it has
+// written everything given to it.
+func (pk *packer) shut() {
+	pk.close()
+	pk.mu.Lock()
+	if !pk.closed {
+		pk.closed = true
+		close(pk.jobs)
+	}
+	pk.mu.Unlock()
+	<-pk.done
+}
+
+// run is the lane's goroutine: it writes members into their packs in the
+// order they were given, and closes each pack after its last member.
+func (pk *packer) run() {
+	defer close(pk.done)
+	for j := range pk.jobs {
+		if j.data != nil || j.file != nil {
+			pk.write(j)
+		}
+		if j.closeAfter {
+			pk.finish(j.p)
+		}
+	}
+}
+
+// write adds one member to its pack.
+func (pk *packer) write(j memberJob) {
+	defer j.release()
+	p := j.p
+	if p.broken != nil {
+		return // the pack's upload failed: its versions fail with it
+	}
+	var e format.IndexEntry
+	var err error
+	if j.file != nil {
+		e, err = p.w.AddFile(*j.file, bytes.NewReader(j.data))
+	} else {
+		e, err = p.w.AddChunk(format.ChunkMeta{Hash: j.key[:]}, j.data)
+	}
+	if err != nil {
+		// The content is in memory: only the upload can fail here.
+		p.broken = err
+		p.pw.CloseWithError(err)
 		return
 	}
-	pk.cur = nil
+	b := j.blob
+	b.Offset, b.Length, b.Member = e.Offset, e.Length, int64(e.Number)
+	p.blobs = append(p.blobs, b)
+	p.keys = append(p.keys, j.key)
+	p.members++
+}
+
+// finish writes a pack's index and trailer and lets its upload complete in
+// the background; a pack that holds nothing, or whose upload broke, is not
+// completed.
+func (pk *packer) finish(p *pack) {
 	s := pk.s
-	if p.members == 0 {
-		// Nothing went in (the first file failed): no object at all.
+	switch {
+	case p.broken != nil:
+		go s.settle(p, nil)
+	case p.members == 0:
 		p.pw.CloseWithError(errEmptyPack)
 		go s.settle(p, nil)
-		return
+	default:
+		idx, err := p.w.Close()
+		if err != nil {
+			p.pw.CloseWithError(err)
+			idx = nil
+		} else {
+			p.pw.Close()
+		}
+		go s.settle(p, idx)
 	}
-	idx, err := p.w.Close()
-	if err != nil {
-		p.pw.CloseWithError(err)
-	} else {
-		p.pw.Close()
-	}
-	go s.settle(p, idx)
 }
 
 // errEmptyPack cancels the upload of a pack nothing was added to.
 var errEmptyPack = errors.New("nothing to store in this pack")
-
-// abandon gives up the lane's current pack after its upload failed.
-func (pk *packer) abandon(p *pack, err error) {
-	if pk.cur == p {
-		pk.cur = nil
-	}
-	p.pw.CloseWithError(err)
-	go pk.s.settle(p, nil)
-}
 
 // settle waits for a pack's upload to end and records the outcome: the
 // pack and the versions it completes, or their failure.
@@ -254,8 +327,8 @@ type packers struct {
 	all []*packer
 }
 
-func (ps *packers) new(s *syncer) *packer {
-	pk := &packer{s: s}
+func (ps *packers) new(s *syncer, ctx context.Context) *packer {
+	pk := newPacker(s, ctx)
 	ps.mu.Lock()
 	ps.all = append(ps.all, pk)
 	ps.mu.Unlock()

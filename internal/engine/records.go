@@ -276,6 +276,7 @@ func ImportStoreRecords(ctx context.Context, cfg *Config, archives []store.Archi
 		res.Stats.Blobs += st.Blobs
 		res.Stats.Versions += st.Versions
 		res.Stats.Known += st.Known
+		res.Stats.Entries += st.Entries
 	}
 	return res, nil
 }

@@ -107,7 +107,7 @@ func SnapshotDue(cfg *Config, force bool) (bool, string, error) {
 	}
 	switch {
 	case ch.Generation:
-		return true, "versions were forgotten since the newest snapshot (version records do not carry that)", nil
+		return true, "versions were forgotten, or objects condemned, deleted or repacked, since the newest snapshot (version records do not carry that)", nil
 	case n >= snapshotMaxRecords:
 		return true, fmt.Sprintf("%d version records objects since the newest snapshot", n), nil
 	case bytes*2 >= st.Size:

@@ -424,3 +424,46 @@ func TestSnapshotObjectRevealsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Prune stores a snapshot after condemning and before deleting: a
+// catalogue recovered from the store afterwards knows the deleted object
+// and never deduplicates new content against it.
+func TestPruneSnapshotsBeforeDeleting(t *testing.T) {
+	cfg, dir, now := pruneSetup(t, "", "LOCAL")
+	dead := twoVersions(t, cfg, dir, now)
+	before, _ := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectSnapshot)
+	*now = now.Add(time.Hour)
+	plan, err := PlanPrune(cfg, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Prune(context.Background(), cfg, PruneOptions{}, plan)
+	if err != nil || res.Deleted != 1 {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	after, _ := cfg.Catalog.ObjectsOfKind(cfg.Target.ID, catalog.ObjectSnapshot)
+	if len(after) <= len(before) && after[len(after)-1].ArchiveID == before[len(before)-1].ArchiveID {
+		t.Fatal("prune deleted without storing a snapshot first")
+	}
+	got, _, _ := recoverInto(t, cfg, dir)
+	uses, err := got.ObjectUses(cfg.Target.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deadID int64
+	for _, u := range uses {
+		if u.ArchiveID == dead.ArchiveID {
+			deadID = u.ID
+			if u.Condemned.IsZero() && u.Deleted.IsZero() {
+				t.Fatalf("the recovered catalogue takes the deleted object %s for a usable one", dead.ArchiveID)
+			}
+		}
+	}
+	blobs, _, err := got.ObjectBlobs(cfg.Target.ID, deadID)
+	if err != nil || len(blobs) == 0 {
+		t.Fatalf("the recovered catalogue lost the deleted object's blobs: %v %v", blobs, err)
+	}
+	if _, found, err := got.FindBlob(cfg.Target.ID, blobs[0].Hash); err != nil || found {
+		t.Fatalf("the recovered catalogue would deduplicate against the deleted object: %v %v", found, err)
+	}
+}

@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
-	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/grsync/grsync/internal/catalog"
-	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/chunk"
 )
 
 // ErrChanged means a file changed while it was being read; it was not
@@ -72,12 +69,17 @@ type SyncResult struct {
 	Unchanged     int   // files the catalogue already has with the same size and mtime
 	MetaChanged   int   // files whose mode or owner alone changed (recorded, no upload)
 	ChangedStored int   // files that changed while read, stored as read (--changing-files=store)
+	Folders       int   // folder versions recorded: new or changed mode, times or owner (a dry run: to record)
+	Symlinks      int   // symlink versions recorded: new or changed (a dry run: to record)
 	Deleted       int   // files gone from the source, marked deleted
 	Skipped       int   // FIFOs, sockets, devices
 	Pending       int   // dry run: files that would be uploaded
 	PendingBytes  int64 // dry run: their bytes
 	Failures      []Failure
 	Interrupted   bool // stopped early by the user
+	// DeletedFolders and DeletedSymlinks count the folders and symlinks
+	// gone from the source, marked deleted.
+	DeletedFolders, DeletedSymlinks int
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
@@ -113,6 +115,7 @@ type syncer struct {
 	class     string        // storage class of the store's new objects
 
 	index    *contentIndex
+	bufs     buffers
 	recorder *recorder
 	chunkers *chunkers
 	packers  packers
@@ -130,6 +133,7 @@ type syncer struct {
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
 	s := &syncer{cfg: cfg, opt: opt, vanished: map[string]bool{}, packSize: cfg.packSize(), class: cfg.Class}
+	s.bufs.small.size, s.bufs.chunk.size = int(cfg.packThreshold()), chunk.MaxSize
 	if cfg.Encrypt {
 		if cfg.Key == nil {
 			return s.res, errors.New("encryption is on but no key was given")
@@ -152,7 +156,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		s.retryChanged(ctx)
 	}
 	for _, pk := range s.packers.all {
-		pk.close()
+		pk.shut()
 	}
 	s.uploads.Wait()
 	if s.stopped(ctx) {
@@ -168,7 +172,16 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	if err := s.fatal(nil); err != nil {
 		return s.res, err
 	}
-	s.res.Deleted = len(gone)
+	for _, g := range gone {
+		switch g.Kind {
+		case catalog.KindDir:
+			s.res.DeletedFolders++
+		case catalog.KindSymlink:
+			s.res.DeletedSymlinks++
+		default:
+			s.res.Deleted++
+		}
+	}
 	if err := cfg.Catalog.EndRun(s.run, cfg.now(), !s.res.Interrupted && len(incomplete) == 0); err != nil {
 		return s.res, fmt.Errorf("recording the end of the run: %w", err)
 	}
@@ -334,6 +347,16 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		}
 		seen[e.path] = struct{}{}
 		st, known := states[e.path]
+		if k := e.kind(); k != catalog.KindFile {
+			switch {
+			case known && entryUnchanged(st, e):
+			case opt.DryRun:
+				s.res.countEntry(k)
+			default:
+				s.recordEntry(e)
+			}
+			return nil
+		}
 		if known && unchanged(st, e.info) {
 			if !metaChanged(st, e.info) {
 				cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
@@ -413,14 +436,13 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 
 // worker stores the files it is given.
 func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
-	ln := s.workerLanes()
-	buf := make([]byte, s.cfg.packThreshold())
+	ln := s.workerLanes(ctx)
 	for w := range work {
 		if s.stopped(ctx) {
 			s.count(func(r *SyncResult) { r.Interrupted = true })
 			continue
 		}
-		s.file(ctx, ln, w, buf)
+		s.file(ctx, ln, w)
 		if s.packSize == 0 {
 			ln.small.close() // one object per file
 		}
@@ -436,8 +458,7 @@ func (s *syncer) worker(ctx context.Context, work <-chan fileWork) {
 // more, after everything else: a file written to now and then is often
 // quiet by then.
 func (s *syncer) retryChanged(ctx context.Context) {
-	ln := s.workerLanes()
-	buf := make([]byte, s.cfg.packThreshold())
+	ln := s.workerLanes(ctx)
 	files := s.retry
 	s.retry = nil
 	for _, e := range files {
@@ -445,7 +466,7 @@ func (s *syncer) retryChanged(ctx context.Context) {
 			s.res.Interrupted = true
 			return
 		}
-		s.file(ctx, ln, fileWork{e: e, retry: true}, buf)
+		s.file(ctx, ln, fileWork{e: e, retry: true})
 		if s.packSize == 0 {
 			ln.small.close()
 		}
@@ -457,15 +478,15 @@ type lanes struct{ small, large *packer }
 
 // workerLanes returns the shared lanes, or with NoPacking a lane of the
 // worker's own (both kinds of member go to it: one object per file).
-func (s *syncer) workerLanes() lanes {
+func (s *syncer) workerLanes(ctx context.Context) lanes {
 	if s.packSize == 0 {
-		pk := s.packers.new(s)
+		pk := s.packers.new(s, ctx)
 		return lanes{pk, pk}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lanes.small == nil {
-		s.lanes = lanes{s.packers.new(s), s.packers.new(s)}
+		s.lanes = lanes{s.packers.new(s, ctx), s.packers.new(s, ctx)}
 	}
 	return s.lanes
 }
@@ -485,7 +506,7 @@ func (s *syncer) fail(path string, err error) {
 
 // file backs up one file: its content (stored unless the target holds it)
 // or, when only its mode or owner changed, a new version of what is stored.
-func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
+func (s *syncer) file(ctx context.Context, ln lanes, w fileWork) {
 	obs := s.cfg.observer()
 	e := w.e
 	obs.Start(e.path, e.info.Size())
@@ -495,7 +516,7 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 		}
 		return
 	}
-	r, err := s.storeFile(ctx, ln, w, buf)
+	r, err := s.storeFile(ctx, ln, w)
 	if errors.Is(err, ErrChanged) {
 		// Deleted while it was read (its link count, and so its ctime,
 		// changed): gone, like a file deleted a moment earlier.
@@ -557,72 +578,6 @@ func (s *syncer) file(ctx context.Context, ln lanes, w fileWork, buf []byte) {
 	})
 }
 
-// sameContent records, without reading it, a file whose content the
-// catalogue already has: one matching an older version (the Python tools
-// counted any matching row as backed up), or one whose mode or owner alone
-// changed. It reports whether it handled the file.
-func (s *syncer) sameContent(e entry, known bool) (bool, error) {
-	if !known {
-		return false, nil // the catalogue has no row of this path
-	}
-	fi := e.info
-	ns := fi.ModTime().UnixNano()
-	old, ok, err := s.cfg.Catalog.MatchVersion(s.cfg.Target.ID, e.path, fi.Size(), float64(ns)/1e9, ns)
-	if err != nil {
-		return false, fmt.Errorf("catalogue lookup: %w", err)
-	}
-	if !ok {
-		return false, nil
-	}
-	ps, err := s.cfg.Catalog.Pieces([]int64{old.ID})
-	if err != nil {
-		return false, fmt.Errorf("catalogue lookup: %w", err)
-	}
-	if len(ps[old.ID]) == 0 && fi.Size() > 0 {
-		return false, nil // nothing to point at: store it again
-	}
-	pieces := make([]*catalog.Blob, len(ps[old.ID]))
-	for i := range ps[old.ID] {
-		pieces[i] = &ps[old.ID][i].Blob
-	}
-	v := s.newVersion(e.path, fi, pieces)
-	v.ContentHash = old.ContentHash
-	metaOnly := old.Mode != 0 && old.Mode != format.UnixMode(fi.Mode())
-	if uid, gid, ok := owner(fi); ok && old.OwnerKnown && (uid != old.UID || gid != old.GID) {
-		metaOnly = true
-	}
-	s.recorder.add(v, nil, func(err error) {
-		if err != nil {
-			s.fail(e.path, err)
-			return
-		}
-		status := "unchanged"
-		s.count(func(r *SyncResult) {
-			if metaOnly {
-				r.MetaChanged++
-				status = "metadata"
-			} else {
-				r.Unchanged++
-			}
-		})
-		s.cfg.observer().Done(e.path, status, nil)
-	})
-	return true, nil
-}
-
-// newVersion is the version of the file at path as fi describes it, made
-// of pieces.
-func (s *syncer) newVersion(path string, fi fs.FileInfo, pieces []*catalog.Blob) *catalog.NewVersion {
-	v := catalog.Version{
-		TargetID: s.cfg.Target.ID, Path: path, Size: fi.Size(),
-		MTime: float64(fi.ModTime().UnixNano()) / 1e9, MTimeNS: fi.ModTime().UnixNano(),
-		Mode: format.UnixMode(fi.Mode()), Timestamp: s.cfg.now(), Description: s.cfg.Desc,
-		Hardlink: hardlinkID(fi), RunID: s.run,
-	}
-	v.UID, v.GID, v.OwnerKnown = owner(fi)
-	return &catalog.NewVersion{Version: v, Pieces: pieces}
-}
-
 func contentKeyHex(h []byte) string {
 	if len(h) == 0 {
 		return ""
@@ -630,30 +585,6 @@ func contentKeyHex(h []byte) string {
 	var k contentKey
 	copy(k[:], h)
 	return k.hex()
-}
-
-// unchanged reports whether the catalogue's latest record matches the file
-// in size and modification time. Legacy records carry only a float mtime
-// (Python's os.path.getmtime), so they compare within a microsecond.
-func unchanged(st catalog.State, fi fs.FileInfo) bool {
-	if st.Deleted || st.Kind != catalog.KindFile || st.Size != fi.Size() {
-		return false
-	}
-	ns := fi.ModTime().UnixNano()
-	if st.MTimeNS != 0 {
-		return st.MTimeNS == ns
-	}
-	return math.Abs(st.MTime-float64(ns)/1e9) < 1e-6
-}
-
-// metaChanged reports whether the file's mode or owner differ from the
-// catalogue's latest record (when it knows them).
-func metaChanged(st catalog.State, fi fs.FileInfo) bool {
-	if st.Mode != 0 && st.Mode != format.UnixMode(fi.Mode()) {
-		return true
-	}
-	uid, gid, ok := owner(fi)
-	return ok && st.OwnerKnown && (uid != st.UID || gid != st.GID)
 }
 
 // deletedPaths returns tombstones for the paths under the sources that
@@ -671,34 +602,10 @@ func (s *syncer) deletedPaths(states map[string]catalog.State, seen map[string]s
 		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {
 			continue
 		}
-		gone = append(gone, catalog.Version{TargetID: s.cfg.Target.ID, Path: p, Deleted: true, Timestamp: s.cfg.now(), RunID: s.run})
+		gone = append(gone, catalog.Version{TargetID: s.cfg.Target.ID, Path: p, Kind: st.Kind, Deleted: true, Timestamp: s.cfg.now(), RunID: s.run})
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Path < gone[j].Path })
 	return gone
-}
-
-// stillSame reports ErrChanged when the open file's size, mtime, ctime or
-// inode differ from what was seen before reading it.
-func stillSame(f *os.File, before fs.FileInfo) error {
-	now, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("cannot stat: %w", err)
-	}
-	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) {
-		return ErrChanged
-	}
-	a, aok := before.Sys().(*syscall.Stat_t)
-	b, bok := now.Sys().(*syscall.Stat_t)
-	if aok && bok && (a.Ino != b.Ino || a.Ctim != b.Ctim) {
-		return ErrChanged
-	}
-	return nil
-}
-
-// openNoFollow opens a regular file for reading without following a symlink
-// and without blocking on a FIFO that replaced it.
-func openNoFollow(p string) (*os.File, error) {
-	return openFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
 // countOf is "1 upload", "2 uploads".

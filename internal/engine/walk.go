@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/grsync/grsync/internal/catalog"
 )
 
 // Excluder decides which paths a sync leaves out. Patterns follow rsync's
@@ -153,13 +155,28 @@ func (e *Excluder) Excluded(rel string, isDir bool) bool {
 	return false
 }
 
-// entry is one regular file found by the walk.
+// entry is one regular file, folder or symlink found by the walk.
 type entry struct {
 	path string // absolute, cleaned: where it is recorded
 	// real, when set, is the path to open: the target of a symlink named
 	// as a source (path is the symlink's).
 	real string
 	info fs.FileInfo
+	link string // a symlink's target text, as readlink gives it
+	// catDir: a folder that holds the catalogue, whose mtime every run
+	// moves (its journal and lock come and go).
+	catDir bool
+}
+
+// kind is what the entry is, as the catalogue records it.
+func (e entry) kind() catalog.EntryKind {
+	switch m := e.info.Mode(); {
+	case m.IsDir():
+		return catalog.KindDir
+	case m&fs.ModeSymlink != 0:
+		return catalog.KindSymlink
+	}
+	return catalog.KindFile
 }
 
 // openPath is the path to open to read the entry.
@@ -188,12 +205,15 @@ type walkResult struct {
 // walkParallelism is how many folders are listed at once.
 const walkParallelism = 4
 
-// walk visits the regular files under each root (a file or a folder),
-// calling found for each and report for every skipped or failed path, and
-// for grsync's own files (own), which it leaves out. A root that is a
-// symlink is followed (rsync and tar do so for a trailing slash, restic
-// for a named source) and what it holds is reported under the root's own
-// path; no other symlink is followed. Several folders are listed at once,
+// walk visits each root (a file or a folder) and, below a folder, every
+// folder, regular file and symlink, calling found for each, and report
+// for every skipped or failed path, and for grsync's own files (own),
+// which it leaves out. A root that is a symlink is followed (rsync and tar
+// do so for a trailing slash, restic for a named source) and what it holds
+// is reported under the root's own path; no other symlink is followed: a
+// symlink below a root is found as a symlink, with its target text (a
+// folder is found once it is opened, with what fstat says of it). Several
+// folders are listed at once,
 // and files are stat'ed relative to their folder (fstatat) rather than by
 // full path; found and report are called from one goroutine at a time. It
 // stops early when ctx is cancelled or found fails.
@@ -308,12 +328,13 @@ func (w *walker) dir(root, p, rel string) {
 	}
 	fd := int(f.Fd())
 	var dirID fileID
-	if w.own.needsDirID() {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil {
-			dirID = idOf(&st)
-		}
+	var dst unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Fstat(fd, &dst) }); err != nil {
+		w.event(walkEvent{path: p, reason: "cannot read", err: &fs.PathError{Op: "fstat", Path: p, Err: err}}, p)
+		return
 	}
+	dirID = idOf(&dst)
+	w.visit(entry{path: p, info: statInfo{name: filepath.Base(p), st: dst}, catDir: w.own.isCatalogDir(dirID)})
 	for _, d := range ents {
 		if w.ctx.Err() != nil {
 			return
@@ -362,7 +383,54 @@ func (w *walker) dir(root, p, rel string) {
 			}
 			continue
 		}
-		w.file(child, statInfo{name: name, st: st})
+		info := statInfo{name: name, st: st}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			link, err := readlinkat(fd, name, st.Size)
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					w.event(walkEvent{path: child, reason: "cannot read the symlink", err: err}, child)
+				}
+				continue
+			}
+			w.visit(entry{path: child, info: info, link: link})
+			continue
+		}
+		w.file(child, info)
+	}
+}
+
+// visit reports a folder or a symlink.
+func (w *walker) visit(e entry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return
+	}
+	if err := w.found(e); err != nil {
+		w.err = err
+		w.cancel()
+	}
+}
+
+// readlinkat reads the target of the symlink name in the folder open as
+// fd; size is what lstat said of its length (0 on some file systems).
+func readlinkat(fd int, name string, size int64) (string, error) {
+	n := max(int(size)+1, 256)
+	for {
+		buf := make([]byte, n)
+		var got int
+		err := ignoringEINTR(func() error {
+			var err error
+			got, err = unix.Readlinkat(fd, name, buf)
+			return err
+		})
+		if err != nil {
+			return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+		}
+		if got < n {
+			return string(buf[:got]), nil
+		}
+		n *= 2 // truncated: the link changed, or lstat gave no length
 	}
 }
 
@@ -420,7 +488,7 @@ func (s statInfo) Mode() fs.FileMode {
 
 func visitFile(p, real string, fi fs.FileInfo, found func(entry) error, report func(walkEvent)) error {
 	switch m := fi.Mode(); {
-	case m.IsRegular():
+	case m.IsRegular(), m.IsDir():
 		return found(entry{path: p, real: real, info: fi})
 	case m&fs.ModeSymlink != 0:
 		report(walkEvent{path: p, reason: "symlink not followed"})

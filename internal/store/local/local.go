@@ -77,12 +77,8 @@ func open(dir string, opt Options, create bool) (*Store, error) {
 	if opt.PartSize < 0 {
 		return nil, fmt.Errorf("local store %s: negative part size %d", dir, opt.PartSize)
 	}
-	if opt.ObjectLock != "" {
-		return nil, &store.ConfigError{
-			Err: fmt.Errorf("local store %s: --object-lock %s: a local directory has no object lock", dir, strings.ToLower(string(opt.ObjectLock))),
-			Hint: "leave out --object-lock for a local store; for backups nobody can delete, use --bucket with an S3 bucket that has Object Lock, " +
-				"or protect the disk itself (a read-only snapshot, an offline copy)",
-		}
+	if err := CheckObjectLock(dir, opt.ObjectLock); err != nil {
+		return nil, err
 	}
 	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt}
 	if err := s.init(create); err != nil {
@@ -135,3 +131,17 @@ func (s *Store) uploadPath(id, ext string) string {
 func (s *Store) jobPath(id string) string { return filepath.Join(s.dir, jobsDir, id+".json") }
 func (s *Store) archiveDir() string       { return filepath.Join(s.dir, archivesDir) }
 func (s *Store) uploadDir() string        { return filepath.Join(s.dir, uploadsDir) }
+
+// CheckObjectLock refuses an Object Lock for a local store (a
+// store.ConfigError): a local directory has none. Commands check it before
+// they create anything.
+func CheckObjectLock(dir string, mode store.LockMode) error {
+	if mode == "" {
+		return nil
+	}
+	return &store.ConfigError{
+		Err: fmt.Errorf("local store %s: --object-lock %s: a local directory has no object lock", dir, strings.ToLower(string(mode))),
+		Hint: "leave out --object-lock for a local store; for backups nobody can delete, use --bucket with an S3 bucket that has Object Lock, " +
+			"or protect the disk itself (a read-only snapshot, an offline copy)",
+	}
+}

@@ -1,0 +1,254 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"filippo.io/age"
+
+	"github.com/grsync/grsync/internal/catalog"
+	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/store"
+)
+
+// restoreContent reads, verifies and decodes the pieces of f in order into
+// a new temporary file beside its destination, in the folder dir opens
+// (and creates), and returns that folder and the file's name. A wrong key
+// fails on the first piece, before anything is written (but a cold
+// archive's download).
+func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restoreFile, dir func() (*destDir, error), sw *tempSweeper) (*destDir, string, error) {
+	v := f.v
+	var first io.ReadCloser
+	defer func() {
+		if first != nil {
+			first.Close()
+		}
+	}()
+	if len(f.pieces) > 0 {
+		var err error
+		if first, err = rd.open(ctx, f, 0, dir); err != nil {
+			return nil, "", err
+		}
+	}
+	d, err := dir()
+	if err != nil {
+		return nil, "", err
+	}
+	sw.sweep(d, f.dest)
+	tmp, name, err := d.createTemp(tempPrefix(f.dest))
+	if err != nil {
+		return nil, "", fmt.Errorf("creating temporary file: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			d.remove(name)
+		}
+	}()
+	h := cfg.contentHash()
+	out := newSparseWriter(tmp)
+	var total int64
+	for i, p := range f.pieces {
+		rc := first
+		first = nil
+		if i > 0 {
+			if rc, err = rd.open(ctx, f, i, dir); err != nil {
+				return nil, "", err
+			}
+		}
+		ph := cfg.contentHash()
+		n, err := io.Copy(io.MultiWriter(out, h, ph, progressWriter{cfg.observer()}), rc)
+		rc.Close()
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", pieceName(p), err)
+		}
+		if n != p.Size {
+			return nil, "", fmt.Errorf("%s gave %d bytes, the catalogue recorded %d", pieceName(p), n, p.Size)
+		}
+		if p.Kind != catalog.BlobArchive && p.Hash != "" && hex.EncodeToString(ph.Sum(nil)) != p.Hash {
+			return nil, "", fmt.Errorf("%s: content does not match the catalogue's hash (a damaged or swapped member)", pieceName(p))
+		}
+		total += n
+	}
+	if err := out.Finish(); err != nil {
+		return nil, "", fmt.Errorf("writing: %w", err)
+	}
+	if total != v.Size {
+		return nil, "", fmt.Errorf("the stored pieces gave %d bytes, the catalogue recorded %d", total, v.Size)
+	}
+	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
+		return nil, "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, "", fmt.Errorf("writing: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, "", fmt.Errorf("writing: %w", err)
+	}
+	ok = true
+	return d, name, nil
+}
+
+func pieceName(p catalog.Piece) string {
+	if p.Kind == catalog.BlobArchive {
+		return "archive " + p.Object.ArchiveID
+	}
+	return fmt.Sprintf("member %d of pack %s", p.Member, p.Object.ArchiveID)
+}
+
+// pieceReader opens the pieces of files, with one pack identity per pack
+// (one X25519 operation per pack).
+type pieceReader struct {
+	cfg *Config
+	mu  sync.Mutex
+	ids map[string]age.Identity
+}
+
+func newPieceReader(cfg *Config) *pieceReader {
+	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}}
+}
+
+// identity returns the identity for a pack member with this encoding: nil
+// when it is not encrypted (a key is offered only to encrypted content, so
+// nobody can slip in a plaintext one).
+func (r *pieceReader) identity(p catalog.Piece) age.Identity {
+	if r.cfg.Key == nil || !strings.HasSuffix(p.Encoding, "+age") {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.ids[p.Object.PackID]
+	if !ok {
+		id = format.NewPackIdentity(r.cfg.Key.AgeIdentity())
+		r.ids[p.Object.PackID] = id
+	}
+	return id
+}
+
+// open returns the decoded content of piece i of f, verified as it is
+// read. A whole archive in cold storage is downloaded (resumably) into the
+// folder dir opens first.
+func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int, dir func() (*destDir, error)) (io.ReadCloser, error) {
+	p := f.pieces[i]
+	var it *RestoreItem
+	for _, x := range f.items {
+		if x.ArchiveID == p.Object.ArchiveID {
+			it = x
+		}
+	}
+	if p.Kind == catalog.BlobArchive {
+		return openArchive(ctx, r.cfg, it.Retrieval, p, f.v, dir)
+	}
+	pack, err := format.ParsePackID(p.Object.PackID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pieceName(p), err)
+	}
+	kind := format.KindFile
+	if p.Kind == catalog.BlobChunk {
+		kind = format.KindChunk
+	}
+	raw, err := r.cfg.Store.ReadRange(ctx, it.Retrieval, p.Offset, p.Length)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", pieceName(p), err)
+	}
+	m, err := format.OpenMember(raw, r.identity(p), format.MemberRef{Pack: pack, Number: uint32(p.Member), Kind: kind})
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &stackCloser{Reader: m, closers: []io.Closer{m, raw}}, nil
+}
+
+// stackCloser closes readers first, then what they read from.
+type stackCloser struct {
+	io.Reader
+	closers []io.Closer
+}
+
+func (s *stackCloser) Close() error {
+	var err error
+	for _, c := range s.closers {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// closeFunc is a function as an io.Closer.
+type closeFunc func()
+
+func (f closeFunc) Close() error { f(); return nil }
+
+// openArchive returns the decoded content of a whole v1 or legacy archive
+// (contentReader checks it against its tree hash as it is read). A
+// cold-storage retrieval is downloaded beside the destination first.
+func openArchive(ctx context.Context, cfg *Config, r store.Retrieval, p catalog.Piece, v catalog.Version, dir func() (*destDir, error)) (io.ReadCloser, error) {
+	if p.Object.TreeHash != "" {
+		v.Checksum = p.Object.TreeHash
+	}
+	if p.Encoding != "" {
+		v.Compression = p.Encoding
+	}
+	read := func() (io.ReadCloser, error) { return cfg.Store.ReadRange(ctx, r, 0, -1) }
+	var cleanup func()
+	if r.JobID != "" {
+		d, err := dir()
+		if err != nil {
+			return nil, err
+		}
+		name, err := download(ctx, cfg.Store, r, v.Checksum, d, cfg.observer())
+		if err != nil {
+			return nil, err
+		}
+		cleanup = func() { d.remove(name) }
+		read = func() (io.ReadCloser, error) { return d.open(name, os.O_RDONLY, 0) }
+	}
+	content, closeAll, err := contentReader(cfg, r.ArchiveID, v, read)
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
+		return nil, err
+	}
+	closers := []io.Closer{closeFunc(closeAll)}
+	if cleanup != nil {
+		closers = append(closers, closeFunc(cleanup))
+	}
+	return &stackCloser{Reader: content, closers: closers}, nil
+}
+
+// treeVerifier passes an archive's bytes through and, at their end, reports
+// an error instead of io.EOF when their SHA-256 tree hash is not the one
+// recorded.
+type treeVerifier struct {
+	rc   io.ReadCloser
+	th   hash.Hash
+	want string
+	id   string
+}
+
+func (t *treeVerifier) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	t.th.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(t.th.Sum(nil)); got != t.want {
+			return n, fmt.Errorf("archive %s is corrupt: its tree hash is %s, the catalogue recorded %s", t.id, got, t.want)
+		}
+	}
+	return n, err
+}
+
+func (t *treeVerifier) Close() error { return t.rc.Close() }
+
+type progressWriter struct{ o Observer }
+
+func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }

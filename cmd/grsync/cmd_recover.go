@@ -84,21 +84,34 @@ func (a *app) runRecover(cmd *cobra.Command, o *recoverOptions) error {
 	// The new catalogue holds the recovery's retrieval jobs meanwhile (a
 	// vault's take hours; running again reuses them). The store's marker
 	// is checked first: a wrong key is refused before anything is fetched.
-	s, err := a.openSessionFor(listStore)
-	if err != nil {
-		return err
-	}
+	created := !fileExists(db)
+	var s *session
+	started := false // past the checks: the new catalogue may hold jobs
 	defer func() {
 		if s != nil {
 			s.Close()
 		}
+		if created && !started {
+			// A mistake found before anything was requested leaves no file.
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal", ".lock"} {
+				os.Remove(db + suffix)
+			}
+		}
 	}()
+	if s, err = a.openSessionFor(listStore); err != nil {
+		return err
+	}
 	if err := s.cat.SetSetting(recoveringKey, "1"); err != nil {
 		return err
 	}
 	if err := a.checkStore(s, engine.StoreUse{NeedKey: true, Look: true}); err != nil {
 		return err
 	}
+	if s.marker.Present && !s.marker.Encrypted() && s.key != nil {
+		return usagef("leave out the key: the store's marker says its backups are not encrypted",
+			"%s holds unencrypted backups, and a key was given", loc)
+	}
+	started = true
 	cfg := a.engineConfig(s)
 	wait := engine.WaitOptions{Wait: o.wait, Poll: o.poll, Tier: tier, Stop: a.stop}
 	copyPath := engine.SnapshotCopyPath(db)

@@ -454,3 +454,33 @@ func TestCataloguePushAndVerifyReport(t *testing.T) {
 		}
 	}
 }
+
+// recover's usage errors: each exits 2 naming the problem and leaves no
+// catalogue behind.
+func TestRecoverMistakes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, filepath.Join(src, "a"), []byte("a"), time.Unix(1700000000, 0))
+	key := newKey(t, dir)
+	mustRun(t, dir, 0, "--local-store", "plain", "--db", "plain.db", src) // not encrypted
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"recover", "--db", "new.db"}, "target flags"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "nowhere"}, "does not exist"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "plain", "--encryption-key-file", key}, "not encrypted"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "plain", "--tier", "Slow"}, "--tier"},
+		{[]string{"recover", "--db", "plain.db", "--local-store", "plain"}, "never overwrites"},
+	} {
+		r := grsync(t, dir, nil, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("grsync %s: want exit 2 saying %q:\n%s", strings.Join(c.args, " "), c.want, r)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "new.db*")); len(m) > 0 {
+			t.Errorf("grsync %s left %v", strings.Join(c.args, " "), m)
+		}
+	}
+	mustRun(t, dir, 0, "recover", "--db", "new.db", "--local-store", "plain")
+}

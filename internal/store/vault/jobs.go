@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -233,7 +234,7 @@ func jobRange(v *string, size int64) (int64, int64, error) {
 	a, b, ok := strings.Cut(*v, "-")
 	first, err1 := parseDecimal(a)
 	last, err2 := parseDecimal(b)
-	if !ok || err1 != nil || err2 != nil || last < first || (size >= 0 && last >= size) {
+	if !ok || err1 != nil || err2 != nil || last < first || last == math.MaxInt64 || (size >= 0 && last >= size) {
 		return 0, 0, fmt.Errorf("the service reports a malformed RetrievalByteRange %q", *v)
 	}
 	if first == 0 && last == size-1 {

@@ -133,6 +133,9 @@ func TestVaultRestoreByRange(t *testing.T) {
 	if !strings.Contains(r.stdout, wantPlan) {
 		t.Errorf("the plan should say the object is retrieved by range (%q):\n%s", wantPlan, r)
 	}
+	if gb := fmt.Sprintf("%.4g GB × $0.03 per GB", float64(js[0].Length)/(1<<30)); !strings.Contains(r.stdout, gb) {
+		t.Errorf("the estimate should price the retrieval of the range (%q):\n%s", gb, r)
+	}
 	t.Logf("one file of %d KiB from a pack of %.1f MiB: job retrieves %d MiB at %d (whole: %.1f MiB)",
 		fileSize>>10, float64(packSize)/mib, js[0].Length/mib, js[0].Start, float64(packSize)/mib)
 	if o, l := recordedRange(t, db); o != js[0].Start || l != js[0].Length {

@@ -209,7 +209,8 @@ func (a *app) runRestore(cmd *cobra.Command, o *restoreOptions, args []string) e
 		return a.explainEmpty(cfg, ropt, o.at, s.target.Location)
 	}
 	p := restorePlan{Target: s.target.Location, Files: plan.Files, Folders: plan.Folders, Symlinks: plan.Symlinks,
-		Archives: len(plan.Items), Bytes: plan.Bytes, Restored: plan.Restored, PerGiB: plan.PerGiB(),
+		Archives: len(plan.Items), Whole: len(plan.Items) - plan.Ranged, Ranged: plan.Ranged,
+		Bytes: plan.Bytes, Restored: plan.Restored, PerGiB: plan.PerGiB(),
 		Existing: len(plan.Existing), Unsafe: len(plan.Unsafe), DryRun: o.dryRun}
 	if w := expectedWait(s.target.Location, tier); w != "" {
 		p.Tier, p.ExpectedWait = string(tierName(tier)), w
@@ -267,7 +268,9 @@ type restorePlan struct {
 	Folders      int     `json:"folders"`
 	Symlinks     int     `json:"symlinks"`
 	Archives     int     `json:"archives"`
-	Bytes        int64   `json:"bytes"`          // stored bytes to retrieve
+	Whole        int     `json:"whole_objects"`  // of them, retrieved whole
+	Ranged       int     `json:"ranged_objects"` // of them, retrieved by byte range (vault jobs)
+	Bytes        int64   `json:"bytes"`          // stored bytes to retrieve, ranges counted as such
 	Restored     int64   `json:"restored_bytes"` // bytes of the files restored
 	PerGiB       float64 `json:"objects_per_gib"`
 	Tier         string  `json:"tier,omitempty"`
@@ -287,8 +290,12 @@ type restorePlan struct {
 func (restorePlan) MessageType() string { return "restore_plan" }
 
 func (p restorePlan) WriteText(w io.Writer) {
+	objects := ui.Count(p.Archives, "object")
+	if p.Ranged > 0 {
+		objects += fmt.Sprintf(" (%d whole, %d by byte range)", p.Whole, p.Ranged)
+	}
 	fmt.Fprintf(w, "restore from %s: %s (%s) in %s, %s to retrieve", p.Target, ui.Count(p.Files, "file"), ui.Bytes(p.Restored),
-		ui.Count(p.Archives, "object"), ui.Bytes(p.Bytes))
+		objects, ui.Bytes(p.Bytes))
 	if p.Folders > 0 || p.Symlinks > 0 {
 		fmt.Fprintf(w, "; %s, %s", ui.Count(p.Folders, "folder"), ui.Count(p.Symlinks, "symlink"))
 	}

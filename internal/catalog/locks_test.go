@@ -20,10 +20,11 @@ func TestTargetRemembersLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	// Back to schema 7, as a grsync before migrations 8 and 9 left it.
+	// Back to schema 7, as a grsync before migrations 8 to 10 left it.
 	db := rawDB(t, path, false)
 	for _, q := range []string{"ALTER TABLE targets DROP COLUMN lock_mode", "ALTER TABLE targets DROP COLUMN lock_days",
-		"ALTER TABLE objects DROP COLUMN condemned_at", "PRAGMA user_version = 7"} {
+		"ALTER TABLE objects DROP COLUMN condemned_at", "ALTER TABLE retrievals DROP COLUMN range_offset", "ALTER TABLE retrievals DROP COLUMN range_length",
+		"PRAGMA user_version = 7"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -47,6 +47,35 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 }
 
+// A catalogue written at schema version 9 keeps its recorded retrievals,
+// each as one of the whole archive.
+func TestUpgradeFromVersion9KeepsRetrievalsWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v9.db")
+	var ms []func(*sql.Tx, time.Time) error
+	for _, m := range migrations() {
+		if m.version <= 9 {
+			ms = append(ms, m.apply)
+		}
+	}
+	oldCatalogue(t, path, ms,
+		"PRAGMA user_version = 9",
+		"INSERT INTO targets (id, location) VALUES (1, 'glacier:us-east-1:v')",
+		"INSERT INTO retrievals (target_id, kind, archive_id, job_id, tier, ready, size) VALUES (1, 'archive', 'A', 'J', 'Bulk', 1, 5000000)",
+	)
+	c, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, ok, err := c.Retrieval(1, KindArchive, "A")
+	if err != nil || !ok {
+		t.Fatalf("recorded retrieval after the upgrade: %v, %v", ok, err)
+	}
+	if r.JobID != "J" || r.Offset != 0 || r.Length != 0 || !r.Covers(0, 5000000) {
+		t.Errorf("recorded retrieval after the upgrade: %+v, want job J of the whole archive", r)
+	}
+}
+
 // oldCatalogue writes a catalogue at path as an older grsync left it: the
 // migrations ms applied, then stmts, in one transaction.
 func oldCatalogue(t *testing.T, path string, ms []func(*sql.Tx, time.Time) error, stmts ...string) {

@@ -17,7 +17,8 @@ const (
 
 // Retrieval is a cold-storage retrieval job, remembered so that a restore
 // reuses a pending or ready job instead of paying for a second one. There is
-// at most one per (TargetID, Kind, ArchiveID).
+// at most one per (TargetID, Kind, ArchiveID): a new job for an archive
+// (say, for a range the recorded one does not cover) replaces it.
 type Retrieval struct {
 	TargetID int64
 	// Kind is KindArchive or KindInventory.
@@ -37,6 +38,15 @@ type Retrieval struct {
 	TreeHash string
 	// Days is how long a restored S3 copy is kept.
 	Days int
+	// Offset and Length: the byte range of the archive the job retrieves
+	// (a vault's ranged job); Length 0 is the whole archive.
+	Offset, Length int64
+}
+
+// Covers reports whether the retrieval's output holds bytes [off,
+// off+length) of its archive.
+func (r Retrieval) Covers(off, length int64) bool {
+	return r.Length == 0 || (off >= r.Offset && length >= 0 && off+length <= r.Offset+r.Length)
 }
 
 func checkRetrievalKey(kind, archiveID string) error {
@@ -61,14 +71,18 @@ func (c *Catalog) SaveRetrieval(r Retrieval) error {
 	if err := checkRetrievalKey(r.Kind, r.ArchiveID); err != nil {
 		return fmt.Errorf("save retrieval: %w", err)
 	}
+	if r.Offset < 0 || r.Length < 0 || (r.Length == 0 && r.Offset != 0) || (r.Length > 0 && r.Kind != KindArchive) {
+		return fmt.Errorf("save retrieval: bad byte range offset %d length %d", r.Offset, r.Length)
+	}
 	return c.update("save retrieval", func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO retrievals (target_id, kind, archive_id, job_id, tier, requested, expires,
-				ready, size, tree_hash, days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ready, size, tree_hash, days, range_offset, range_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (target_id, kind, archive_id) DO UPDATE SET job_id = excluded.job_id,
 				tier = excluded.tier, requested = excluded.requested, expires = excluded.expires,
-				ready = excluded.ready, size = excluded.size, tree_hash = excluded.tree_hash, days = excluded.days`,
+				ready = excluded.ready, size = excluded.size, tree_hash = excluded.tree_hash, days = excluded.days,
+				range_offset = excluded.range_offset, range_length = excluded.range_length`,
 			r.TargetID, r.Kind, r.ArchiveID, nullString(r.JobID), nullString(r.Tier), nullTime(r.Requested),
-			nullTime(r.Expires), r.Ready, r.Size, nullString(r.TreeHash), r.Days)
+			nullTime(r.Expires), r.Ready, r.Size, nullString(r.TreeHash), r.Days, r.Offset, r.Length)
 		if sqliteCode(err) == sqliteConstraint {
 			return fmt.Errorf("%w: %d: %w", ErrNoTarget, r.TargetID, err)
 		}
@@ -84,9 +98,9 @@ func (c *Catalog) Retrieval(targetID int64, kind, archiveID string) (Retrieval, 
 	r := Retrieval{TargetID: targetID, Kind: kind, ArchiveID: archiveID}
 	var requested, expires sql.NullString
 	err := c.db.QueryRow(`SELECT coalesce(job_id, ''), coalesce(tier, ''), requested, expires, ready,
-			coalesce(size, 0), coalesce(tree_hash, ''), coalesce(days, 0)
+			coalesce(size, 0), coalesce(tree_hash, ''), coalesce(days, 0), range_offset, range_length
 		FROM retrievals WHERE target_id = ? AND kind = ? AND archive_id = ?`, targetID, kind, archiveID).
-		Scan(&r.JobID, &r.Tier, &requested, &expires, &r.Ready, &r.Size, &r.TreeHash, &r.Days)
+		Scan(&r.JobID, &r.Tier, &requested, &expires, &r.Ready, &r.Size, &r.TreeHash, &r.Days, &r.Offset, &r.Length)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Retrieval{}, false, nil
 	}

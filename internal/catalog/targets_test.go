@@ -118,10 +118,27 @@ func TestRetrievals(t *testing.T) {
 	got, ok, _ = c.Retrieval(tg.ID, KindInventory, "")
 	equal(t, "inventory retrieval", [2]any{got, ok}, [2]any{inv, true})
 
+	// A ranged job replaces the whole-archive one, and is read back with
+	// its range; what it covers follows.
+	ranged := r
+	ranged.JobID, ranged.Offset, ranged.Length = "job3", 2<<20, 1<<20
+	if err := c.SaveRetrieval(ranged); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ = c.Retrieval(tg.ID, KindArchive, "arch1")
+	equal(t, "ranged retrieval", got, ranged)
+	equal(t, "covers inside", got.Covers(2<<20+5, 100), true)
+	equal(t, "covers across its end", got.Covers(3<<20-5, 10), false)
+	equal(t, "covers before it", got.Covers(0, 10), false)
+	equal(t, "a whole retrieval covers", r.Covers(0, 1<<40), true)
+
 	for _, bad := range []Retrieval{
 		{TargetID: tg.ID, Kind: "restore", ArchiveID: "x"},
 		{TargetID: tg.ID, Kind: KindArchive},
 		{TargetID: tg.ID, Kind: KindInventory, ArchiveID: "x"},
+		{TargetID: tg.ID, Kind: KindArchive, ArchiveID: "x", Offset: -1, Length: 5},
+		{TargetID: tg.ID, Kind: KindArchive, ArchiveID: "x", Offset: 5},
+		{TargetID: tg.ID, Kind: KindInventory, Length: 5},
 	} {
 		if err := c.SaveRetrieval(bad); err == nil {
 			t.Errorf("retrieval %+v accepted", bad)

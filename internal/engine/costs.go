@@ -169,9 +169,10 @@ func Costs(cfg *Config, prices *cost.Prices) (CostReport, error) {
 
 // RestoreCost prices a restore plan before anything is requested: per
 // class, one restore request or retrieval job per object, the retrieval
-// fee, the restored copy (S3), the GETs and the transfer out. Objects
-// whose retrieval an earlier run requested and that can still be reused
-// are not billed again; Reused counts them.
+// fee (on the plan's byte range of a vault object retrieved by range), the
+// restored copy (S3), the GETs and the transfer out. Objects whose
+// retrieval an earlier run requested and that can still be reused (and
+// holds what the plan reads) are not billed again; Reused counts them.
 func RestoreCost(cfg *Config, plan *RestorePlan, prices *cost.Prices, tier store.Tier, days int) (RestoreCostEstimate, error) {
 	var out RestoreCostEstimate
 	groups := map[cost.Class][]cost.Retrieval{}
@@ -183,12 +184,15 @@ func RestoreCost(cfg *Config, plan *RestorePlan, prices *cost.Prices, tier store
 		out.Priced = true
 		if old, found, err := cfg.Catalog.Retrieval(cfg.Target.ID, "archive", it.ArchiveID); err != nil {
 			return out, fmt.Errorf("reading the catalogue: %w", err)
-		} else if found && old.JobID != "" && (old.Expires.IsZero() || old.Expires.After(cfg.now())) {
+		} else if found && old.JobID != "" && (old.Expires.IsZero() || old.Expires.After(cfg.now())) && it.covered(old) {
 			out.Reused++
 			continue
 		}
 		r := cost.Retrieval{Objects: 1, Bytes: it.Size}
-		if it.Reads > 0 && c != cost.Vault {
+		switch {
+		case it.Ranged(): // a vault job for a range
+			r.Ranges, r.RangeBytes = 1, it.Length
+		case it.Reads > 0 && c != cost.Vault:
 			r.Ranges, r.RangeBytes = it.Reads, min(it.Need, it.Size)
 		}
 		groups[c] = append(groups[c], r)

@@ -168,7 +168,7 @@ func ReadData(ctx context.Context, cfg *Config, opt ReadDataOptions, plan *ReadD
 		if stopRequested(ctx, opt.Stop) {
 			return res, context.Canceled
 		}
-		r, _, err := retrieval(ctx, cfg, ropt, o.ArchiveID)
+		r, _, err := retrieval(ctx, cfg, ropt, wholeObject(o.ArchiveID))
 		if err != nil {
 			return res, err
 		}
@@ -182,7 +182,7 @@ func ReadData(ctx context.Context, cfg *Config, opt ReadDataOptions, plan *ReadD
 	for {
 		var ready, still []catalog.Object
 		for _, o := range pending {
-			r, err := refreshRetrieval(ctx, cfg, ropt, rs[o.ArchiveID])
+			r, err := refreshRetrieval(ctx, cfg, ropt, wholeObject(o.ArchiveID), rs[o.ArchiveID])
 			if err != nil {
 				return res, err
 			}

@@ -167,7 +167,7 @@ type WaitOptions struct {
 // reuses it) and, with w.Wait, waited for; otherwise an object that is not
 // readable yet gives an error wrapping store.ErrNotReady.
 func readMetaObject(ctx context.Context, cfg *Config, o metaObject, w WaitOptions) ([]byte, error) {
-	r, _, err := retrieval(ctx, cfg, RestoreOptions{Tier: w.Tier}, o.archive.ID)
+	r, _, err := retrieval(ctx, cfg, RestoreOptions{Tier: w.Tier}, wholeObject(o.archive.ID))
 	if err != nil {
 		return nil, err
 	}

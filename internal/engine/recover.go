@@ -270,10 +270,11 @@ func choose(plan *RecoverPlan, cands []RecoverObject, bad map[string]bool) bool 
 // with w.Wait until all are ready. It returns the ready ones by archive id
 // and how many are not.
 func readyAll(ctx context.Context, cfg *Config, objs []RecoverObject, w WaitOptions) (map[string]store.Retrieval, int, error) {
+	opt := RestoreOptions{Tier: w.Tier}
 	ready := map[string]store.Retrieval{}
 	todo := map[string]store.Retrieval{}
 	for _, o := range objs {
-		r, _, err := retrieval(ctx, cfg, RestoreOptions{Tier: w.Tier}, o.Archive)
+		r, _, err := retrieval(ctx, cfg, opt, wholeObject(o.Archive))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -289,25 +290,17 @@ func readyAll(ctx context.Context, cfg *Config, objs []RecoverObject, w WaitOpti
 	}
 	for {
 		for id, r := range todo {
-			r2, err := cfg.Store.Poll(ctx, r)
-			if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-				// The job's output is gone (a vault keeps it 24 hours): ask again.
-				if err := cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", id); err != nil {
-					return nil, 0, err
-				}
-				r2, _, err = retrieval(ctx, cfg, RestoreOptions{Tier: w.Tier}, id)
-			}
+			// A job whose output is gone (a vault keeps it 24 hours) is
+			// requested again.
+			r, err := refreshRetrieval(ctx, cfg, opt, wholeObject(id), r)
 			if err != nil {
-				return nil, 0, fmt.Errorf("checking the retrieval of %s: %w", id, err)
+				return nil, 0, err
 			}
-			if r2.Ready {
-				if err := saveRetrieval(cfg, r2); err != nil {
-					return nil, 0, err
-				}
-				ready[id] = r2
+			if r.Ready {
+				ready[id] = r
 				delete(todo, id)
 			} else {
-				todo[id] = r2
+				todo[id] = r
 			}
 		}
 		if len(todo) == 0 || !w.Wait {

@@ -104,7 +104,7 @@ func repackAll(ctx context.Context, cfg *Config, opt PruneOptions, items []Repac
 func awaitRetrievals(ctx context.Context, cfg *Config, opt PruneOptions, jobs []*repackJob) ([]*repackJob, error) {
 	ropt := RestoreOptions{Tier: opt.tier(), Days: opt.Days}
 	for _, j := range jobs {
-		r, _, err := retrieval(ctx, cfg, ropt, j.it.Object.ArchiveID)
+		r, _, err := retrieval(ctx, cfg, ropt, wholeObject(j.it.Object.ArchiveID))
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +117,7 @@ func awaitRetrievals(ctx context.Context, cfg *Config, opt PruneOptions, jobs []
 	for {
 		var ready []*repackJob
 		for _, j := range jobs {
-			r, err := refreshRetrieval(ctx, cfg, ropt, j.r)
+			r, err := refreshRetrieval(ctx, cfg, ropt, wholeObject(j.it.Object.ArchiveID), j.r)
 			if err != nil {
 				return nil, err
 			}

@@ -66,8 +66,26 @@ type RestoreItem struct {
 	Need      int64  // the bytes of it the restore reads (members of a pack)
 	Reads     int64  // the reads (pack members) that many bytes takes; 0: read whole
 	Files     int    // files with a piece in it
-	Retrieval store.Retrieval
-	Reused    bool // a retrieval already requested earlier is reused
+	// Offset and Length: the byte range of the object the plan retrieves,
+	// on a store whose retrievals can fetch ranges (see chooseRange);
+	// Length 0 is the whole object.
+	Offset, Length int64
+	Retrieval      store.Retrieval
+	Reused         bool // a retrieval already requested earlier is reused
+
+	lo, hi int64 // the bytes the restore reads lie in [lo, hi)
+	ranges bool  // the object's store can retrieve a range
+}
+
+// Ranged reports whether the plan retrieves only a byte range of the object.
+func (it *RestoreItem) Ranged() bool { return it.Length > 0 }
+
+// Retrieved is the number of bytes the plan retrieves of the object.
+func (it *RestoreItem) Retrieved() int64 {
+	if it.Ranged() {
+		return it.Length
+	}
+	return it.Size
 }
 
 // restoreFile is one file to restore: its version, destination and pieces.
@@ -94,7 +112,8 @@ type RestorePlan struct {
 	Files    int
 	Folders  int       // folders to create, or give their mode, times and owner
 	Symlinks int       // symlinks to create
-	Bytes    int64     // stored bytes to retrieve (whole objects)
+	Bytes    int64     // stored bytes to retrieve (whole objects and ranges)
+	Ranged   int       // objects retrieved by byte range; the others whole
 	Restored int64     // bytes of the files it restores
 	Existing []string  // destinations that exist and will be skipped (no --overwrite)
 	Unsafe   []Failure // catalogue paths refused (ErrUnsafePath)
@@ -201,26 +220,38 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		for _, p := range ps {
 			it := byObject[p.Object.ArchiveID]
 			if it == nil {
-				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Class: p.Object.Class, Size: p.Object.Size}
+				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Class: p.Object.Class, Size: p.Object.Size, lo: p.Object.Size,
+					ranges: retrievesRanges(cfg, p.Object)}
 				if it.Size == 0 {
 					it.Size = p.Length // archives of older catalogues: their one blob
 				}
 				byObject[p.Object.ArchiveID] = it
 				plan.Items = append(plan.Items, it)
-				plan.Bytes += it.Size
 			}
 			if !slices.Contains(f.items, it) {
 				f.items = append(f.items, it)
 				it.Files++
 			}
 			it.Need += p.Length
-			if p.Kind != catalog.BlobArchive {
+			if p.Kind == catalog.BlobArchive {
+				it.lo, it.hi = 0, it.Size // read whole
+			} else {
 				it.Reads++
+				it.lo, it.hi = min(it.lo, p.Offset), max(it.hi, p.Offset+p.Length)
 			}
 		}
 		plan.files = append(plan.files, f)
 		plan.Files++
 		plan.Restored += v.Size
+	}
+	for _, it := range plan.Items {
+		if it.ranges {
+			it.Offset, it.Length = chooseRange(it.lo, it.hi, it.Size)
+		}
+		plan.Bytes += it.Retrieved()
+		if it.Ranged() {
+			plan.Ranged++
+		}
 	}
 	sort.Slice(plan.files, func(i, j int) bool { return plan.files[i].dest < plan.files[j].dest })
 	sort.Slice(plan.entries, func(i, j int) bool { return plan.entries[i].dest < plan.entries[j].dest })
@@ -245,7 +276,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 	// Request or reuse a retrieval for every object.
 	for _, it := range plan.Items {
-		r, reused, err := retrieval(ctx, cfg, opt, it.ArchiveID)
+		r, reused, err := retrieval(ctx, cfg, opt, it)
 		if err != nil {
 			return res, err
 		}
@@ -275,7 +306,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 			if it.Retrieval.Ready {
 				continue
 			}
-			r, err := refreshRetrieval(ctx, cfg, opt, it.Retrieval)
+			r, err := refreshRetrieval(ctx, cfg, opt, it, it.Retrieval)
 			if err != nil {
 				return res, err
 			}
@@ -356,54 +387,6 @@ func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) error 
 	}
 }
 
-// retrieval returns a usable retrieval for an archive: the one recorded in
-// the catalogue when it is still pending or unexpired, else a new request,
-// which is recorded at once so an interrupted run never pays twice.
-func retrieval(ctx context.Context, cfg *Config, opt RestoreOptions, archiveID string) (store.Retrieval, bool, error) {
-	if old, ok, err := cfg.Catalog.Retrieval(cfg.Target.ID, "archive", archiveID); err != nil {
-		return store.Retrieval{}, false, fmt.Errorf("reading the catalogue: %w", err)
-	} else if ok && (old.Expires.IsZero() || old.Expires.After(cfg.now())) && old.JobID != "" {
-		return store.Retrieval{
-			Kind: store.KindArchive, ArchiveID: archiveID, Tier: store.Tier(old.Tier), Days: old.Days,
-			JobID: old.JobID, Ready: old.Ready, Size: old.Size, TreeHash: old.TreeHash,
-			Requested: old.Requested, Expires: old.Expires,
-		}, true, nil
-	}
-	r, err := cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindArchive, ArchiveID: archiveID, Tier: opt.Tier, Days: opt.Days})
-	if err != nil {
-		return r, false, fmt.Errorf("requesting archive %s: %w", archiveID, err)
-	}
-	if r.JobID != "" {
-		if err := saveRetrieval(cfg, r); err != nil {
-			return r, false, err
-		}
-	}
-	return r, false, nil
-}
-
-// refreshRetrieval polls a retrieval that is not ready yet. One whose job
-// or output is gone (expired) is requested again: the old job is paid for,
-// but nothing can be read from it any more. One that became ready is
-// recorded as such.
-func refreshRetrieval(ctx context.Context, cfg *Config, opt RestoreOptions, r store.Retrieval) (store.Retrieval, error) {
-	if r.Ready {
-		return r, nil
-	}
-	id := r.ArchiveID
-	r, err := cfg.Store.Poll(ctx, r)
-	if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
-		_ = cfg.Catalog.DeleteRetrieval(cfg.Target.ID, "archive", id)
-		r, _, err = retrieval(ctx, cfg, opt, id)
-	}
-	if err != nil {
-		return r, fmt.Errorf("checking the retrieval of %s: %w", id, err)
-	}
-	if r.Ready {
-		_ = saveRetrieval(cfg, r)
-	}
-	return r, nil
-}
-
 // eachObject calls fn for each of objs, jobs at a time, until stopped
 // reports true (checked before each object is handed out).
 func eachObject(jobs int, objs []catalog.Object, stopped func() bool, fn func(catalog.Object)) {
@@ -426,19 +409,4 @@ func eachObject(jobs int, objs []catalog.Object, stopped func() bool, fn func(ca
 	}
 	close(work)
 	wg.Wait()
-}
-
-func saveRetrieval(cfg *Config, r store.Retrieval) error {
-	if r.JobID == "" {
-		return nil
-	}
-	err := cfg.Catalog.SaveRetrieval(catalog.Retrieval{
-		TargetID: cfg.Target.ID, Kind: "archive", ArchiveID: r.ArchiveID, JobID: r.JobID,
-		Tier: string(r.Tier), Requested: r.Requested, Expires: r.Expires, Ready: r.Ready,
-		Size: r.Size, TreeHash: r.TreeHash, Days: r.Days,
-	})
-	if err != nil {
-		return fmt.Errorf("recording the retrieval job: %w", err)
-	}
-	return nil
 }

@@ -21,7 +21,11 @@
 // the last exactly the part size, at most 10,000 parts; descriptions of at
 // most 1,024 printable ASCII characters; vault names; megabyte-aligned
 // retrieval ranges; job output only after the job completes and until it
-// expires; tree-hash headers on job output only for tree-hash aligned ranges.
+// expires; tree hashes of a ranged job (DescribeJob's SHA256TreeHash, the
+// output's x-amz-sha256-tree-hash) only when its retrieval range is tree-hash
+// aligned, and on output only for download ranges that are aligned as well;
+// no SHA256TreeHash for a job retrieving the whole archive (with or without
+// a range spanning it) while it is in progress.
 // Requests need a SigV4 Authorization header (the signature is not checked),
 // the x-amz-glacier-version header, and the account "-" or Config.AccountID.
 //
@@ -36,5 +40,6 @@
 // delays per tier, MaxPartCount and MinPartSize to reach the part limit with
 // little data, and faults per operation (5xx errors, throttling, dropped
 // connections, latency) drawn from a seeded generator. Stats reports requests
-// and bytes per operation. SeedArchive and SetInventory load fixtures.
+// and bytes per operation; Jobs lists a vault's jobs with the byte range each
+// retrieves. SeedArchive and SetInventory load fixtures.
 package glacieremu

@@ -59,6 +59,11 @@ func (j *job) alignedRange() bool {
 	return !j.ranged || treehash.RangeAligned(j.rangeStart, j.rangeLen, j.archive.size())
 }
 
+// wholeArchive reports whether the job retrieves all of its archive.
+func (j *job) wholeArchive() bool {
+	return j.rangeStart == 0 && j.rangeLen == j.archive.size()
+}
+
 // rangeTreeHash returns the tree hash of archive bytes [start, start+n),
 // which must be MiB aligned at the start, from the stored leaf hashes.
 func (a *archive) rangeTreeHash(start, n int64) treehash.Digest {
@@ -336,9 +341,10 @@ func (s *Server) describeJobJSON(vaultName string, j *job, now time.Time) jobJSO
 		rng := fmt.Sprintf("%d-%d", j.rangeStart, j.rangeStart+j.rangeLen-1)
 		out.RetrievalByteRange = &rng
 	}
-	// As documented: null for unaligned ranges, and for a whole-archive
-	// retrieval still in progress.
-	if j.alignedRange() && (j.ranged || done) {
+	// As documented: null for unaligned ranges, and for a retrieval of the
+	// whole archive (with or without a range that spans it) still in
+	// progress.
+	if j.alignedRange() && (done || !j.wholeArchive()) {
 		h := a.rangeTreeHash(j.rangeStart, j.rangeLen).String()
 		out.SHA256TreeHash = &h
 	}

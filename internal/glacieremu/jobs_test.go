@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -248,6 +249,51 @@ func TestRangedJobOutput(t *testing.T) {
 		out, body := e.output(t, testVault, job, "")
 		if !bytes.Equal(body, data[MiB:3*MiB]) || out.Checksum != nil {
 			t.Errorf("unaligned retrieval: tree hash header %q", aws.ToString(out.Checksum))
+		}
+		// Both the retrieval range and the download range must be
+		// aligned: the first MiB of this output is leaf 1 of the archive,
+		// a node, but the retrieval's range is not one.
+		out, body = e.output(t, testVault, job, "bytes=0-1048575")
+		if !bytes.Equal(body, data[MiB:2*MiB]) || out.Checksum != nil {
+			t.Errorf("aligned part of an unaligned retrieval: tree hash header %q", aws.ToString(out.Checksum))
+		}
+	})
+	t.Run("range spanning the archive", func(t *testing.T) {
+		// As for a retrieval without a range: no SHA256TreeHash while the
+		// job is in progress, the archive's once it is done.
+		rng := fmt.Sprintf("0-%d", len(data)-1)
+		out, err := e.client.InitiateJob(context.Background(), &glacier.InitiateJobInput{
+			VaultName:     aws.String(testVault),
+			JobParameters: &types.JobParameters{Type: aws.String("archive-retrieval"), ArchiveId: aws.String(id), RetrievalByteRange: aws.String(rng)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		describe := func() *glacier.DescribeJobOutput {
+			d, err := e.client.DescribeJob(context.Background(), &glacier.DescribeJobInput{VaultName: aws.String(testVault), JobId: out.JobId})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		if d := describe(); d.Completed || d.SHA256TreeHash != nil || aws.ToString(d.RetrievalByteRange) != rng {
+			t.Errorf("in progress: completed %v, SHA256TreeHash %q, range %q", d.Completed, aws.ToString(d.SHA256TreeHash), aws.ToString(d.RetrievalByteRange))
+		}
+		e.clock.Advance(time.Hour)
+		if d := describe(); !d.Completed || aws.ToString(d.SHA256TreeHash) != treehash.Sum(data).String() {
+			t.Errorf("done: completed %v, SHA256TreeHash %q", d.Completed, aws.ToString(d.SHA256TreeHash))
+		}
+	})
+	t.Run("jobs listed with their ranges", func(t *testing.T) {
+		var ranged []JobInfo
+		for _, j := range e.srv.Jobs(testVault) {
+			if j.Ranged {
+				ranged = append(ranged, j)
+			}
+		}
+		if len(ranged) != 3 || ranged[0].Start != 2*MiB || ranged[0].Length != 2*MiB || ranged[1].Start != MiB ||
+			ranged[2].Length != int64(len(data)) || ranged[0].ArchiveID != id {
+			t.Errorf("ranged jobs: %+v", ranged)
 		}
 	})
 }

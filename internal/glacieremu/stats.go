@@ -1,6 +1,9 @@
 package glacieremu
 
-import "sync/atomic"
+import (
+	"sort"
+	"sync/atomic"
+)
 
 // OpStats counts what the emulator saw of one operation.
 type OpStats struct {
@@ -47,4 +50,42 @@ func (s *Server) ResetStats() {
 		c.bytesIn.Store(0)
 		c.bytesOut.Store(0)
 	}
+}
+
+// JobInfo is what the emulator knows of one job, for tests that check
+// what a client asked for.
+type JobInfo struct {
+	ID        string
+	Action    string // "ArchiveRetrieval" or "InventoryRetrieval"
+	ArchiveID string
+	Tier      Tier
+	// Ranged: the job was initiated with a RetrievalByteRange; Start and
+	// Length are the bytes of the archive it retrieves (all of them when
+	// not ranged).
+	Ranged        bool
+	Start, Length int64
+}
+
+// Jobs lists the live jobs of vault, oldest first; nil for an unknown
+// vault.
+func (s *Server) Jobs(vault string) []JobInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vaults[vault]
+	if !ok {
+		return nil
+	}
+	jobs := make([]*job, 0, len(v.jobs))
+	for _, j := range v.jobs {
+		jobs = append(jobs, j)
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].seq < jobs[b].seq })
+	out := make([]JobInfo, len(jobs))
+	for i, j := range jobs {
+		out[i] = JobInfo{ID: j.id, Action: j.action, Tier: j.tier, Ranged: j.ranged}
+		if j.archive != nil {
+			out[i].ArchiveID, out[i].Start, out[i].Length = j.archive.id, j.rangeStart, j.rangeLen
+		}
+	}
+	return out
 }

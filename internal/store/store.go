@@ -37,6 +37,28 @@
 //     Glacier vault on a service without vault tags) reports
 //     ErrRefsUnsupported, which is permanent, from all three methods.
 //
+// # Ranged retrievals
+//
+// A KindArchive retrieval may ask for a byte range only: Length > 0 asks
+// for bytes [Offset, Offset+Length) of the archive; Length 0 (and Offset
+// 0) for all of it. A store whose retrievals can fetch a range (a Glacier
+// vault, whose jobs are priced by the bytes they fetch) honours it: only
+// that range becomes readable, and the retrieval it returns (from Request
+// and Poll) carries the range the service reports. Every other store, and
+// a service that ignores the range (moto), makes the whole archive
+// readable and returns Offset and Length 0. So the caller learns from the
+// returned retrieval what it can read; Covers says whether that includes
+// the bytes it needs.
+//
+// Rules for a ranged retrieval: Offset must be a multiple of RangeAlign
+// (1 MiB) and Offset+Length a multiple of it or the archive's end, as
+// Glacier requires; a store that honours ranges refuses others with a
+// permanent error (from Request, or from the service). ReadRange offsets
+// stay archive-relative and the bytes read must lie inside the range, else
+// a permanent error. Size stays the archive's size; TreeHash is the tree
+// hash of the range when the service reports one (Glacier does only for
+// tree-hash aligned ranges, see treehash.RangeAligned), not the archive's.
+//
 // # Refs
 //
 // Every store keeps, beside its archives, a few small named values that are
@@ -111,6 +133,10 @@ type Retrieval struct {
 	ArchiveID string // KindArchive only
 	Tier      Tier   // "" means the store's default (Standard)
 	Days      int    // S3 restores: how long the thawed copy stays; 0 = store default
+	// Offset and Length: the byte range of the archive to retrieve, where
+	// the store can retrieve ranges; Length 0 is the whole archive. See
+	// "Ranged retrievals" in the package documentation.
+	Offset, Length int64
 
 	JobID     string    // store handle; "" when the store serves data directly
 	Ready     bool      // data can be read now
@@ -118,6 +144,52 @@ type Retrieval struct {
 	TreeHash  string    // hex SHA-256 tree hash of the output when known
 	Requested time.Time // when the job was initiated
 	Expires   time.Time // when the output stops being available; zero if never
+}
+
+// RangeAlign is the alignment of a ranged retrieval's start, and of its
+// end unless it ends with the archive: Glacier's megabyte (1 MiB).
+const RangeAlign = 1 << 20
+
+// Ranged reports whether r makes only a byte range of its archive
+// readable.
+func (r Retrieval) Ranged() bool { return r.Length > 0 }
+
+// Covers reports whether bytes [off, off+length) of the archive can be
+// read from r: always for a retrieval of the whole archive; for a ranged
+// one when they lie inside its range.
+func (r Retrieval) Covers(off, length int64) bool {
+	if !r.Ranged() {
+		return true
+	}
+	return off >= r.Offset && length >= 0 && off+length <= r.Offset+r.Length
+}
+
+// Whole returns r as a retrieval of the whole archive (Offset and Length
+// 0): what a store that cannot retrieve ranges returns.
+func (r Retrieval) Whole() Retrieval {
+	r.Offset, r.Length = 0, 0
+	return r
+}
+
+// CheckRange returns a permanent error when r asks for a range that no
+// store can honour: a negative offset or length, a length without an
+// archive retrieval, a start that is not a multiple of RangeAlign. (An
+// end that is not a multiple of it is right only at the archive's end,
+// which the service checks.)
+func CheckRange(r Retrieval) error {
+	switch {
+	case r.Offset == 0 && r.Length == 0:
+		return nil
+	case r.Offset < 0 || r.Length < 0:
+		return Permanent(fmt.Errorf("retrieval range offset %d length %d is negative", r.Offset, r.Length))
+	case r.Length == 0:
+		return Permanent(fmt.Errorf("retrieval range at offset %d has no length", r.Offset))
+	case r.Kind != KindArchive:
+		return Permanent(errors.New("only an archive retrieval can have a byte range"))
+	case r.Offset%RangeAlign != 0:
+		return Permanent(fmt.Errorf("retrieval range offset %d is not a multiple of 1 MiB", r.Offset))
+	}
+	return nil
 }
 
 // Upload is an unfinished multipart upload the store still holds (and may bill for).

@@ -79,3 +79,36 @@ func RangeAligned(start, length, total int64) bool {
 	}
 	return false
 }
+
+// MiBCover returns the smallest megabyte-aligned range that holds bytes
+// [start, start+length) of data of total bytes: it starts at a multiple of
+// 1 MiB and ends at one or at the end of the data, as Glacier requires of
+// a retrieval range. An empty or out-of-bounds range gives (0, 0).
+func MiBCover(start, length, total int64) (int64, int64) {
+	if start < 0 || length <= 0 || total <= 0 || start > total-length {
+		return 0, 0
+	}
+	first := start / LeafSize * LeafSize
+	end := min((start+length+LeafSize-1)/LeafSize*LeafSize, total)
+	return first, end - first
+}
+
+// NodeCover returns the smallest tree-hash aligned range (RangeAligned)
+// that holds bytes [start, start+length) of data of total bytes: the
+// lowest node of the data's tree above every leaf the bytes touch. It may
+// be much larger than MiBCover's range (bytes either side of the middle
+// of the data need the whole). An empty or out-of-bounds range gives
+// (0, 0).
+func NodeCover(start, length, total int64) (int64, int64) {
+	if start < 0 || length <= 0 || total <= 0 || start > total-length {
+		return 0, 0
+	}
+	first := start / LeafSize
+	last := (start + length - 1) / LeafSize // the last leaf touched
+	span := int64(1)
+	for first/span != last/span {
+		span *= 2
+	}
+	node := first / span * span * LeafSize
+	return node, min(node+span*LeafSize, total) - node
+}

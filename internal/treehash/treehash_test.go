@@ -360,3 +360,56 @@ func BenchmarkSHA256(b *testing.B) {
 		sha256.Sum256(data)
 	}
 }
+
+func TestCovers(t *testing.T) {
+	const M = LeafSize
+	total := int64(64*M - 100) // a pack just under 64 MiB
+	tests := []struct {
+		start, length    int64
+		mibOff, mibLen   int64
+		nodeOff, nodeLen int64
+	}{
+		{10, 20, 0, M, 0, M},                                                     // inside the first leaf
+		{3*M + 5, 100, 3 * M, M, 3 * M, M},                                       // inside leaf 3
+		{M - 10, 20, 0, 2 * M, 0, 2 * M},                                         // across leaves 0|1: a level-1 node
+		{2*M - 10, 20, M, 2 * M, 0, 4 * M},                                       // across leaves 1|2: a level-2 node
+		{32*M - 10, 20, 31 * M, 2 * M, 0, total},                                 // across the middle: the root
+		{63*M + 1, total - 63*M - 1, 63 * M, total - 63*M, 63 * M, total - 63*M}, // the short last leaf
+		{40 * M, 8 * M, 40 * M, 8 * M, 40 * M, 8 * M},                            // a level-3 node exactly
+		{0, 0, 0, 0, 0, 0},                                                       // empty
+		{total - 5, 10, 0, 0, 0, 0},                                              // past the end
+	}
+	for _, tt := range tests {
+		if o, n := MiBCover(tt.start, tt.length, total); o != tt.mibOff || n != tt.mibLen {
+			t.Errorf("MiBCover(%d, %d) = %d, %d; want %d, %d", tt.start, tt.length, o, n, tt.mibOff, tt.mibLen)
+		}
+		o, n := NodeCover(tt.start, tt.length, total)
+		if o != tt.nodeOff || n != tt.nodeLen {
+			t.Errorf("NodeCover(%d, %d) = %d, %d; want %d, %d", tt.start, tt.length, o, n, tt.nodeOff, tt.nodeLen)
+		}
+		if n > 0 && !RangeAligned(o, n, total) {
+			t.Errorf("NodeCover(%d, %d) = %d, %d is not tree-hash aligned", tt.start, tt.length, o, n)
+		}
+	}
+	// Every range of a 7-leaf archive: NodeCover's range is aligned, holds
+	// the range, and no smaller aligned range does.
+	small := int64(6*M + M/2)
+	for s := int64(0); s < small; s += M / 4 {
+		for l := int64(M / 4); s+l <= small; l += M / 4 {
+			o, n := NodeCover(s, l, small)
+			if !RangeAligned(o, n, small) || o > s || o+n < s+l {
+				t.Fatalf("NodeCover(%d, %d) = %d, %d", s, l, o, n)
+			}
+			for a := int64(0); a <= s; a += M {
+				for e := s + l; e <= small; e = min(e/M*M+M, small) {
+					if e-a < n && RangeAligned(a, e-a, small) {
+						t.Fatalf("NodeCover(%d, %d) = %d, %d, but %d, %d is aligned and smaller", s, l, o, n, a, e-a)
+					}
+					if e == small {
+						break
+					}
+				}
+			}
+		}
+	}
+}

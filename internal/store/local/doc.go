@@ -72,5 +72,6 @@
 // Retrievals are ready at once (JobID "") unless Options.RetrievalDelay is
 // set. Then Request writes jobs/<job-id>.json holding the request time and the
 // time the output becomes readable, so Poll gives the same answer after a
-// restart of the process.
+// restart of the process. A byte range asked of Request (store.Retrieval
+// Offset and Length) is checked and ignored: the whole archive is readable.
 package local

@@ -24,9 +24,12 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	default:
 		return store.Retrieval{}, s.Fail(op, store.Permanent(fmt.Errorf("unknown retrieval tier %q", r.Tier)))
 	}
+	if err := store.CheckRange(r); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
+	}
 	job := jobMeta{Tier: string(r.Tier), Requested: s.opt.Now().UTC()}
 	job.ReadyAt = job.Requested.Add(s.opt.RetrievalDelay)
-	out := r
+	out := r.Whole() // every archive is read whole: a range is ignored
 	switch r.Kind {
 	case store.KindArchive:
 		m, err := s.loadMeta(r.ArchiveID)
@@ -75,7 +78,7 @@ func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, e
 // state resolves r against its job file (if any) and the archive's
 // metadata, and reports whether it is ready.
 func (s *Store) state(r store.Retrieval) (store.Retrieval, error) {
-	out := r
+	out := r.Whole()
 	if r.JobID == "" {
 		if s.opt.RetrievalDelay > 0 {
 			return store.Retrieval{}, fmt.Errorf("retrieval without a job id (call Request first): %w", store.ErrNotFound)

@@ -153,6 +153,9 @@
 // the x-amz-restore header with HeadObject. DEEP_ARCHIVE offers no
 // Expedited tier; New refuses that combination as Config.Tier, and Request
 // refuses it for a DEEP_ARCHIVE object before sending a restore request.
+// S3 restores whole objects: a byte range asked of Request (store.Retrieval
+// Offset and Length) is checked and ignored, and ReadRange serves any range
+// of the restored copy by ranged GETs.
 // An inventory needs no job: ListObjectsV2 plus one HeadObject per object,
 // 64 objects at a time, so a caller that stops early pays for few.
 //

@@ -92,7 +92,10 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	if err := s.Begin(ctx); err != nil {
 		return store.Retrieval{}, s.Fail(op, err)
 	}
-	out := r
+	if err := store.CheckRange(r); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
+	}
+	out := r.Whole() // S3 restores whole objects: a range is ignored
 	out.Requested, out.Expires, out.TreeHash = time.Now().UTC(), time.Time{}, ""
 	switch r.Kind {
 	case store.KindInventory:
@@ -177,7 +180,7 @@ func (s *Store) Poll(ctx context.Context, r store.Retrieval) (store.Retrieval, e
 	if err := s.Begin(ctx); err != nil {
 		return store.Retrieval{}, s.Fail(op, err)
 	}
-	out := r
+	out := r.Whole()
 	switch r.Kind {
 	case store.KindInventory:
 		if r.ArchiveID != "" || r.JobID != "" {

@@ -24,6 +24,10 @@
 //   - Errors name the store: they contain its Location.
 //   - A fresh inventory lists exactly the archives that were put and not
 //     deleted, with the Put's size and description.
+//   - A retrieval asking for a byte range returns either that range (and
+//     refuses reads outside it with a permanent error) or the whole
+//     archive; a range with an unaligned start, a negative length, or on
+//     an inventory is a permanent error (store.CheckRange).
 //
 // Stores that implement store.Resumer are held to its contract, and to
 // these further rules (the tests skip, saying so, for other stores):
@@ -97,6 +101,7 @@ func RunWithOptions(t *testing.T, opt Options, newStore func(t *testing.T) store
 		{"Location", testLocation},
 		{"PutReadRanges", testPutReadRanges},
 		{"OutOfRange", testOutOfRange},
+		{"RangedRetrieval", testRangedRetrieval},
 		{"EmptyArchive", testEmptyArchive},
 		{"Descriptions", testDescriptions},
 		{"UnknownID", testUnknownID},

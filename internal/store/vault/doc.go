@@ -85,6 +85,25 @@
 // (The same happens, as on AWS, for a vault whose first archive arrived
 // less than a day ago: Glacier has not made its first inventory yet.)
 //
+// A retrieval with a byte range (store.Retrieval Offset and Length) is an
+// archive-retrieval job with RetrievalByteRange "FIRST-LAST": Glacier
+// retrieves and bills only that range. Request refuses a range whose start
+// is not a multiple of 1 MiB; the service refuses one whose end is neither
+// a multiple of 1 MiB minus one nor the archive's last byte, or that lies
+// beyond the archive (InvalidParameterValueException, a permanent error).
+// Poll reads the job's RetrievalByteRange back (AWS reports
+// "0-(size-1)" for a whole-archive job: Offset and Length 0); a job that
+// reports none (moto ignores ranges) is taken as retrieving the whole
+// archive, which is what moto's output is. A job whose range does not
+// hold the range asked for is a permanent error. Glacier sends tree hashes
+// for a ranged job's output only when its range is tree-hash aligned (a
+// node of the archive's tree, treehash.RangeAligned; DescribeJob's
+// SHA256TreeHash is then the range's, else null) and the part downloaded
+// is aligned too; the 8 MiB chunks below stay nodes of the archive's tree
+// inside such a range and are verified; inside an unaligned range they
+// arrive without tree hashes and pass unchecked (the caller verifies what
+// it reads: grsync's pack members are authenticated and hashed).
+//
 // ReadRange checks the job, then downloads the range in chunks of up to
 // 8 MiB, each chosen to be a node of the archive's tree hash so that the
 // service sends that node's hash (x-amz-sha256-tree-hash); each chunk is

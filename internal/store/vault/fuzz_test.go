@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,34 @@ func FuzzChunkFor(f *testing.F) {
 		start, end := chunkFor(pos, want, size)
 		if start > pos || pos >= end || end-start > chunkLeaves*MiB || !treehash.RangeAligned(start, end-start, size) {
 			t.Fatalf("chunkFor(%d, %d, %d) = [%d, %d)", pos, want, size, start, end)
+		}
+	})
+}
+
+// FuzzJobRange: a RetrievalByteRange the service reports is read as a
+// range inside the archive, or as the whole archive, or refused.
+func FuzzJobRange(f *testing.F) {
+	for _, s := range []string{"0-99", "50-99", "0-49", "", "9-3", "1048576-2097151", "-5", "0-9223372036854775807"} {
+		f.Add(s, int64(100))
+	}
+	f.Add("0-99", int64(-1))
+	f.Fuzz(func(t *testing.T, v string, size int64) {
+		off, n, err := jobRange(&v, size)
+		if err != nil {
+			return
+		}
+		switch {
+		case off < 0 || n < 0 || (n == 0 && off != 0):
+			t.Fatalf("%q (archive of %d) read as offset %d length %d", v, size, off, n)
+		case n > 0 && size >= 0 && off+n > size:
+			t.Fatalf("%q read as bytes %d+%d of an archive of %d", v, off, n, size)
+		}
+		if a, b, _ := strings.Cut(v, "-"); n == 0 && v != "" {
+			first, _ := strconv.ParseInt(a, 10, 64)
+			last, _ := strconv.ParseInt(b, 10, 64)
+			if first != 0 || last != size-1 {
+				t.Fatalf("%q of an archive of %d read as the whole archive", v, size)
+			}
 		}
 	})
 }

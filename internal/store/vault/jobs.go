@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 	if err := s.Begin(ctx); err != nil {
 		return store.Retrieval{}, s.Fail(op, err)
 	}
+	if err := store.CheckRange(r); err != nil {
+		return store.Retrieval{}, s.Fail(op, err)
+	}
 	params := &types.JobParameters{}
 	what := "inventory"
 	switch r.Kind {
@@ -51,6 +55,10 @@ func (s *Store) Request(ctx context.Context, r store.Retrieval) (store.Retrieval
 		params.Type = aws.String("archive-retrieval")
 		params.ArchiveId = aws.String(r.ArchiveID)
 		params.Tier = aws.String(string(tier))
+		if r.Ranged() {
+			what += fmt.Sprintf(" bytes %d-%d", r.Offset, r.Offset+r.Length-1)
+			params.RetrievalByteRange = aws.String(fmt.Sprintf("%d-%d", r.Offset, r.Offset+r.Length-1))
+		}
 	case store.KindInventory:
 		if r.ArchiveID != "" {
 			return store.Retrieval{}, s.Fail(op, store.Permanent(errors.New("an inventory retrieval takes no archive id")))
@@ -176,6 +184,14 @@ func mergeJob(r store.Retrieval, d *glacier.DescribeJobOutput) (store.Retrieval,
 		if d.ArchiveSHA256TreeHash != nil && d.ArchiveSizeInBytes != nil {
 			out.Size = *d.ArchiveSizeInBytes
 		}
+		var err error
+		if out.Offset, out.Length, err = jobRange(d.RetrievalByteRange, out.Size); err != nil {
+			return store.Retrieval{}, store.Permanent(fmt.Errorf("job %s: %w", r.JobID, err))
+		}
+		if r.Ranged() && !out.Covers(r.Offset, r.Length) {
+			return store.Retrieval{}, store.Permanent(fmt.Errorf("job %s retrieves bytes %d-%d of archive %s, not the %d-%d asked for",
+				r.JobID, out.Offset, out.Offset+out.Length-1, out.ArchiveID, r.Offset, r.Offset+r.Length-1))
+		}
 		out.TreeHash = strings.ToLower(deref(d.SHA256TreeHash))
 		if out.TreeHash == "" && d.RetrievalByteRange == nil {
 			out.TreeHash = strings.ToLower(deref(d.ArchiveSHA256TreeHash))
@@ -204,6 +220,27 @@ func mergeJob(r store.Retrieval, d *glacier.DescribeJobOutput) (store.Retrieval,
 		out.Expires = t.Add(JobOutputLifetime)
 	}
 	return out, nil
+}
+
+// jobRange reads the RetrievalByteRange "FIRST-LAST" of an archive
+// retrieval job on an archive of size bytes (-1: unknown) as an offset
+// and a length, (0, 0) for the whole archive. AWS reports it for every
+// archive job, "0-(size-1)" when no range was given; a service that
+// ignores ranges reports none (moto), and its output is the whole archive.
+func jobRange(v *string, size int64) (int64, int64, error) {
+	if v == nil || *v == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(*v, "-")
+	first, err1 := parseDecimal(a)
+	last, err2 := parseDecimal(b)
+	if !ok || err1 != nil || err2 != nil || last < first || last == math.MaxInt64 || (size >= 0 && last >= size) {
+		return 0, 0, fmt.Errorf("the service reports a malformed RetrievalByteRange %q", *v)
+	}
+	if first == 0 && last == size-1 {
+		return 0, 0, nil
+	}
+	return first, last - first + 1, nil
 }
 
 // parseTime parses an ISO 8601 date of the Glacier API.

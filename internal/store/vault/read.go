@@ -64,17 +64,34 @@ func (s *Store) ReadRange(ctx context.Context, r store.Retrieval, off, length in
 		return nil, s.Fail(op, store.Permanent(fmt.Errorf("archive %s: range offset %d length %d is outside its %d bytes",
 			st.ArchiveID, off, length, size)))
 	}
+	if st.Ranged() {
+		want := length
+		if length < 0 && size >= 0 {
+			want = size - off
+		}
+		if want < 0 || !st.Covers(off, want) {
+			return nil, s.Fail(op, store.Permanent(fmt.Errorf("archive %s: bytes from %d (length %d) are outside the range %d-%d its job retrieved",
+				st.ArchiveID, off, length, st.Offset, st.Offset+st.Length-1)))
+		}
+		what += fmt.Sprintf(" bytes %d-%d", st.Offset, st.Offset+st.Length-1)
+	}
+	// The job's output starts at the archive's byte st.Offset.
 	if size < 0 {
 		end := int64(-1)
 		if length >= 0 {
-			end = off + length
+			end = off + length - st.Offset
 		}
-		return &streamReader{s: s, ctx: ctx, jobID: st.JobID, pos: off, end: end, what: what}, nil
+		return &streamReader{s: s, ctx: ctx, jobID: st.JobID, pos: off - st.Offset, end: end, what: what}, nil
 	}
 	if length < 0 {
 		length = size - off
 	}
-	return &chunkReader{s: s, ctx: ctx, jobID: st.JobID, size: size, pos: off, end: off + length, what: what}, nil
+	limit := size
+	if st.Ranged() {
+		limit = st.Offset + st.Length
+	}
+	return &chunkReader{s: s, ctx: ctx, jobID: st.JobID, size: size, base: st.Offset, limit: limit,
+		pos: off, end: off + length, what: what}, nil
 }
 
 // chunkFor returns the chunk [start, end) to download next for a read at
@@ -96,12 +113,19 @@ func chunkFor(pos, want, size int64) (start, end int64) {
 }
 
 // chunkReader returns bytes [pos, end) of an archive retrieval, chunk by
-// verified chunk.
+// verified chunk. Positions are the archive's; the job's output holds
+// bytes [base, limit) of it (the whole archive, or a ranged job's range).
+// Chunks are nodes of the archive's tree cut at limit: inside a range that
+// is tree-hash aligned they stay nodes and the service sends their tree
+// hashes; for a range that is not, Glacier sends none (see
+// store.Retrieval), and chunks pass unchecked.
 type chunkReader struct {
 	s     *Store
 	ctx   context.Context
 	jobID string
 	size  int64
+	base  int64 // the archive's byte at the start of the job's output
+	limit int64 // the archive's byte after the end of the job's output
 	pos   int64 // next byte to return
 	end   int64
 	what  string // names the store, operation, archive and job in errors
@@ -120,6 +144,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		start, end := chunkFor(c.pos, c.end, c.size)
+		end = min(end, c.limit)
 		if c.buf == nil {
 			c.buf = c.s.bufs.get(chunkLeaves * treehash.LeafSize)
 		}
@@ -193,7 +218,7 @@ func (c *chunkReader) fetch(start, end int64) error {
 func (c *chunkReader) fetchOnce(start, end int64, dst []byte) (int, string, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.chunkTimeout(end-start))
 	defer cancel()
-	body, sum, err := c.s.getOutput(ctx, c.jobID, start, end)
+	body, sum, err := c.s.getOutput(ctx, c.jobID, start-c.base, end-c.base)
 	if err != nil {
 		return 0, "", err
 	}

@@ -96,6 +96,11 @@ func TestJSONOutput(t *testing.T) {
 	msgs = jsonLines(t, "sync", r.stdout)
 	wantFields(t, "sync", summary(t, "sync", msgs), map[string]any{
 		"command": "sync", "uploaded": 5, "deduplicated": 1, "unchanged": 0, "failed": 0, "interrupted": false})
+	if snap, ok := summary(t, "sync", msgs)["snapshot"].(map[string]any); !ok {
+		t.Errorf("sync summary without a snapshot member:\n%s", r.stdout)
+	} else {
+		wantFields(t, "first sync's snapshot", snap, map[string]any{"taken": true, "reason": "no snapshot yet"})
+	}
 	if n := len(ofType(msgs, "file")); n != 6 {
 		t.Errorf("sync --json-progress: %d file lines, want 6:\n%s", n, r.stdout)
 	}
@@ -127,7 +132,11 @@ func TestJSONOutput(t *testing.T) {
 		t.Errorf("text summary:\n%s", r)
 	}
 	r = mustRun(t, dir, 0, append(args, src)...)
-	wantFields(t, "re-sync", summary(t, "re-sync", jsonLines(t, "re-sync", r.stdout)), map[string]any{"uploaded": 0, "unchanged": 6})
+	resync := summary(t, "re-sync", jsonLines(t, "re-sync", r.stdout))
+	wantFields(t, "re-sync", resync, map[string]any{"uploaded": 0, "unchanged": 6})
+	if snap, _ := resync["snapshot"].(map[string]any); snap == nil || snap["taken"] != false {
+		t.Errorf("a sync that changed nothing takes no snapshot: %v", resync["snapshot"])
+	}
 
 	r = mustRun(t, dir, 0, append(args, "restore", "--output", "out")...)
 	msgs = jsonLines(t, "restore", r.stdout)
@@ -142,9 +151,9 @@ func TestJSONOutput(t *testing.T) {
 	wantFields(t, "ls", summary(t, "ls", msgs), map[string]any{"command": "ls", "files": 6})
 
 	r = mustRun(t, dir, 0, "--json", "verify")
-	wantFields(t, "verify", summary(t, "verify", jsonLines(t, "verify", r.stdout)), map[string]any{"command": "verify", "checked": 2, "ok": true}) // the pack and the version records
+	wantFields(t, "verify", summary(t, "verify", jsonLines(t, "verify", r.stdout)), map[string]any{"command": "verify", "checked": 3, "ok": true}) // the pack, the version records, the catalogue snapshot
 	r = mustRun(t, dir, 0, "--json", "inventory")
-	wantFields(t, "inventory", summary(t, "inventory", jsonLines(t, "inventory", r.stdout)), map[string]any{"command": "inventory", "archives": 2})
+	wantFields(t, "inventory", summary(t, "inventory", jsonLines(t, "inventory", r.stdout)), map[string]any{"command": "inventory", "archives": 3})
 	r = mustRun(t, dir, 0, "--json", "uploads", "list")
 	wantFields(t, "uploads", summary(t, "uploads", jsonLines(t, "uploads", r.stdout)), map[string]any{"command": "uploads", "uploads": 0})
 

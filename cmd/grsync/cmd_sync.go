@@ -33,6 +33,7 @@ type syncOptions struct {
 	packThreshold     string
 	changingFiles     string
 	catalogueClass    string
+	keepSnapshots     int
 	costs             costOptions
 }
 
@@ -84,6 +85,7 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole; larger ones in content-defined chunks")
 	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
 	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
+	addKeepSnapshotsFlag(f, &o.keepSnapshots)
 	f.BoolVarP(&a.g.verbose, "verbose", "v", false, "log every file handled; a dry run lists every file it would upload")
 	o.costs.addFlags(f, true)
 	return cmd
@@ -94,6 +96,7 @@ type packOptions struct {
 	size, threshold int64
 	changing        engine.ChangingPolicy
 	catalogueClass  string
+	keepSnapshots   int
 }
 
 func (o *syncOptions) packOptions() (packOptions, error) {
@@ -120,6 +123,10 @@ func (o *syncOptions) packOptions() (packOptions, error) {
 		return p, usagef("use STANDARD or GLACIER_IR: the catalogue's copies must be readable without a restore",
 			"invalid --catalogue-class %q", o.catalogueClass)
 	}
+	if err := checkKeepSnapshots(o.keepSnapshots); err != nil {
+		return p, err
+	}
+	p.keepSnapshots = o.keepSnapshots
 	return p, nil
 }
 
@@ -269,7 +276,7 @@ func (a *app) runSync(cmd *cobra.Command, o *syncOptions, args []string) error {
 	start := time.Now()
 	stopCount := a.countWork(cmd.Context(), cfg, sources, ex, prog)
 	res, err := engine.Sync(cmd.Context(), cfg, engine.SyncOptions{Sources: sources, Exclude: ex, Stop: a.stop,
-		ChangingFiles: pk.changing, Own: a.ownFiles(s.target.Location)})
+		ChangingFiles: pk.changing, Own: a.ownFiles(s.target.Location), Snapshots: engine.SnapshotPolicy{Keep: pk.keepSnapshots}})
 	stopCount()
 	prog.Finish()
 	if err != nil {
@@ -340,6 +347,7 @@ type syncSummary struct {
 	LeftOut         leftOut       `json:"left_out,omitempty"`
 	Failed          int           `json:"failed"`
 	Failures        []failureJSON `json:"failures"`
+	Snapshot        snapshotJSON  `json:"snapshot"`
 	// Locks: on a target with an Object Lock, the locks extended.
 	Locks *lockJSON `json:"locks,omitempty"`
 	// NotDeleted: objects of failed uploads the store would not delete.
@@ -356,7 +364,7 @@ func newSyncSummary(target string, r engine.SyncResult, took time.Duration) sync
 		Deleted: r.Deleted, DeletedFolders: r.DeletedFolders, DeletedSymlinks: r.DeletedSymlinks, Skipped: r.Skipped, LeftOut: r.LeftOut,
 		Failed:   len(r.Failures),
 		Failures: failuresJSON(r.Failures), took: took, failures: r.Failures,
-		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted)}
+		Locks: newLockJSON(r.Locks), NotDeleted: undeletedList(r.Undeleted), Snapshot: newSnapshotJSON(r.Snapshot, r.SnapshotErr)}
 }
 
 func (syncSummary) MessageType() string { return "summary" }
@@ -399,6 +407,7 @@ func (r syncSummary) WriteText(w io.Writer) {
 	r.LeftOut.writeText(w, "  left out      ")
 	writeUndeleted(w, "  not deleted   ", r.NotDeleted)
 	r.Locks.writeText(w, "  locks         ", false)
+	r.Snapshot.writeText(w, "  catalogue     ")
 	fmt.Fprintf(w, "  failed        %s\n", ui.Count(r.Failed, "file"))
 	writeFailures(w, r.failures)
 }

@@ -76,8 +76,17 @@ read what is ready (requests are reused, never paid twice).`,
 			if err != nil {
 				return err
 			}
+			copies, err := engine.CatalogueCopiesOf(cfg)
+			if err != nil {
+				return err
+			}
+			if u := copies.Uncovered; u.Any() {
+				a.log.Warn("the catalogue has changes that no snapshot or version records in the store hold; run grsync catalogue push",
+					"versions", u.Versions, "objects", u.Objects, "forgotten", u.Generation)
+			}
 			sum := verifySummary{Command: "verify", Target: s.target.Location, InventoryDate: l.Date, Checked: res.Checked,
-				Missing: nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
+				Catalogue: newCatalogueJSON(copies, a.now()),
+				Missing:   nonNil(res.Missing), Unknown: nonNil(res.Unknown), SizeDiffers: nonNil(res.SizeDiff),
 				Interrupted: leftoversJSON(res.Interrupted), Recent: res.Recent, Locks: newVerifyLocks(locks, lockWarnDays),
 				OK: res.OK() && locks.OK()}
 			a.out.Summary(sum)
@@ -320,7 +329,46 @@ type verifySummary struct {
 	Interrupted   []leftoverJSON `json:"interrupted"`  // stored by interrupted runs, never recorded; kept
 	Recent        int            `json:"recent"`       // recorded after the inventory was taken
 	Locks         *verifyLocks   `json:"locks,omitempty"`
+	Catalogue     catalogueJSON  `json:"catalogue"` // what the store holds of the catalogue
 	OK            bool           `json:"ok"`
+}
+
+// catalogueJSON is what the store holds of the catalogue (JSON "catalogue"
+// of the verify summary): its snapshots, and the changes a recovery from
+// the store would lose now.
+type catalogueJSON struct {
+	Snapshots      int       `json:"snapshots"`
+	Newest         time.Time `json:"newest_snapshot,omitzero"`
+	NewestAgeDays  float64   `json:"newest_snapshot_age_days"` // -1 without a snapshot
+	UncoveredRows  int64     `json:"uncovered_versions"`
+	UncoveredObjs  int64     `json:"uncovered_objects"`
+	UncoveredBlobs int64     `json:"uncovered_blobs"`
+	Forgotten      bool      `json:"uncovered_forgets"` // forget ran since the newest snapshot
+}
+
+func newCatalogueJSON(c engine.CatalogueCopies, now time.Time) catalogueJSON {
+	j := catalogueJSON{Snapshots: c.Snapshots, Newest: c.Newest, NewestAgeDays: -1, UncoveredRows: c.Uncovered.Versions,
+		UncoveredObjs: c.Uncovered.Objects, UncoveredBlobs: c.Uncovered.Blobs, Forgotten: c.Uncovered.Generation}
+	if !c.Newest.IsZero() {
+		j.NewestAgeDays = float64(int(now.Sub(c.Newest).Hours()/24*10)) / 10
+	}
+	return j
+}
+
+func (c catalogueJSON) writeText(w io.Writer) {
+	if c.Newest.IsZero() {
+		fmt.Fprintf(w, "  catalogue: no snapshot in the store yet (the next sync that changes something stores one, or: grsync catalogue push)\n")
+	} else {
+		fmt.Fprintf(w, "  catalogue: newest snapshot in the store of %s (%.1f days old), %s\n", c.Newest.Local().Format(time.DateTime),
+			c.NewestAgeDays, ui.Count(c.Snapshots, "snapshot"))
+	}
+	if n := c.UncoveredRows + c.UncoveredObjs + c.UncoveredBlobs; n > 0 || c.Forgotten {
+		what := fmt.Sprintf("%d changes (%d versions, %d objects, %d pieces)", n, c.UncoveredRows, c.UncoveredObjs, c.UncoveredBlobs)
+		if c.Forgotten {
+			what += " and forgotten versions"
+		}
+		fmt.Fprintf(w, "  warning: the catalogue has %s that no snapshot or version records in the store hold; a recovery now would lose them: run grsync catalogue push\n", what)
+	}
 }
 
 // verifyLocks is what verify found of the Object Locks of a locked
@@ -407,6 +455,7 @@ func (r verifySummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "    the catalogue noted these uploads before they started; the next sync backs their files up again if they are not\n")
 	}
 	r.Locks.writeText(w)
+	r.Catalogue.writeText(w)
 	if len(r.Unknown)+len(r.Interrupted) > 0 {
 		fmt.Fprintf(w, "  nothing was deleted: verify only reports\n")
 	}

@@ -141,8 +141,8 @@ func TestMotoObjectLock(t *testing.T) {
 			t.Errorf("%s %s recorded with lock %s until %v; the bucket says %v", o.Kind, o.ArchiveID, o.LockMode, o.LockUntil, until)
 		}
 	}
-	if kinds[catalog.ObjectPack] < 2 || kinds[catalog.ObjectRecords] != 1 || len(locks) != len(objs) {
-		t.Errorf("objects %v in the catalogue, %d locked in the bucket: want packs and one records object, all locked", kinds, len(locks))
+	if kinds[catalog.ObjectPack] < 2 || kinds[catalog.ObjectRecords] != 1 || kinds[catalog.ObjectSnapshot] != 1 || len(locks) != len(objs) {
+		t.Errorf("objects %v in the catalogue, %d locked in the bucket: want packs, one records object and one snapshot, all locked", kinds, len(locks))
 	}
 
 	// Later commands know the lock; another is refused before anything runs.
@@ -177,18 +177,38 @@ func TestMotoObjectLock(t *testing.T) {
 	if err := json.Unmarshal(sum["locks"], &lk); err != nil {
 		t.Fatalf("summary without locks: %v\n%s", err, r.stdout)
 	}
-	// Every object: the first sync's, and the new pack and records object,
-	// which the store locked on its own (real) clock, so that their locks
-	// too end within 30 days of the test's.
+	// Every object: the first sync's, and the new pack, records object and
+	// catalogue snapshot (the first is 195 days old), which the store
+	// locked on its own (real) clock, so that their locks too end within
+	// 30 days of the test's; but the first snapshot, which the new one
+	// replaces: older snapshots' locks are left to run out.
 	_, objs2 := catalogObjects(t, db)
-	if lk.Mode != "GOVERNANCE" || lk.Due != len(objs2) || lk.Extended != len(objs2) || lk.Failed != 0 || lk.Cost == "" || lk.Cost == "0" {
-		t.Errorf("locks of the second sync: %+v, want %d extended at a price", lk, len(objs2))
+	newestSnap := int64(0)
+	for _, o := range objs2 {
+		if o.Kind == catalog.ObjectSnapshot {
+			newestSnap = max(newestSnap, o.ID)
+		}
+	}
+	needed := 0
+	for _, o := range objs2 {
+		if o.Kind != catalog.ObjectSnapshot || o.ID == newestSnap {
+			needed++
+		}
+	}
+	if lk.Mode != "GOVERNANCE" || lk.Due != needed || lk.Extended != needed || lk.Failed != 0 || lk.Cost == "" || lk.Cost == "0" {
+		t.Errorf("locks of the second sync: %+v, want %d extended at a price", lk, needed)
 	}
 	wantUntil := fake.Add(210 * 24 * time.Hour)
 	after := objectLocks(t, c, "locked", "GOVERNANCE")
 	_, objs2 = catalogObjects(t, db)
 	for _, o := range objs2 {
 		until := after[o.ArchiveID]
+		if o.Kind == catalog.ObjectSnapshot && o.ID != newestSnap {
+			if !until.Equal(locks[o.ArchiveID]) {
+				t.Errorf("the replaced snapshot %s: lock %v, was %v; it must be left to run out", o.ArchiveID, until, locks[o.ArchiveID])
+			}
+			continue
+		}
 		if until.Before(wantUntil) {
 			t.Errorf("%s %s locked until %v, want extended to %v", o.Kind, o.ArchiveID, until, wantUntil)
 		}
@@ -201,8 +221,8 @@ func TestMotoObjectLock(t *testing.T) {
 			t.Errorf("%s %s recorded until %v; the bucket says %v", o.Kind, o.ArchiveID, o.LockUntil, until)
 		}
 	}
-	if len(objs2) != len(objs)+2 {
-		t.Errorf("%d objects after the second sync, want %d + a pack and a records object", len(objs2), len(objs))
+	if len(objs2) != len(objs)+3 {
+		t.Errorf("%d objects after the second sync, want %d + a pack, a records object and a snapshot", len(objs2), len(objs))
 	}
 
 	// verify on a clock near the new end warns (exit 0), and once the

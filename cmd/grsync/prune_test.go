@@ -399,7 +399,8 @@ func TestPriceOnEveryPlan(t *testing.T) {
 	prices := filepath.Join(dir, "prices.json")
 	writeFile(t, prices, []byte(`{"version": 1, "region": "eu-west-1", "classes": {"VAULT": {"storage_per_gb_month": 1}}}`), time.Time{})
 	r = mustRunEnv(t, dir, env, 0, "cost", "--prices", prices)
-	wantSummary(t, r, "VAULT: 2 objects", "× $1.00 per GB-month", "(eu-west-1, with "+prices+")")
+	wantSummary(t, r, "VAULT: 3 objects", // a pack, the records, the catalogue snapshot
+		"× $1.00 per GB-month", "(eu-west-1, with "+prices+")")
 
 	// JSON: cost and prune.
 	r = mustRunEnv(t, dir, env, 0, "cost", "--json")

@@ -73,8 +73,9 @@ glacier-rsync command lines work unchanged.
 	a.g.addFlags(root.PersistentFlags())
 	root.Flags().BoolVar(&showVersion, "version", false, "print grsync's version, commit, and Go and zstd versions")
 	syncCmd := a.syncCommand()
+	catCmd := a.catalogueCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(

@@ -135,7 +135,7 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	r := h.run(t, 1, "verify")
 	wantSummary(t, r, "1 missing", "1 with another size", filepath.Base(ids["deleted.bin"]), filepath.Base(ids["truncated.bin"]))
 	r = h.run(t, 1, "verify", "--read-data", "--encryption-key-file", h.key)
-	wantSummary(t, r, "5 archives read", "3 damaged") // four files' and the version records
+	wantSummary(t, r, "6 archives read", "3 damaged") // four files', the version records and the catalogue snapshot
 	for _, n := range names[:3] {
 		wantSummary(t, r, filepath.Base(ids[n]), filepath.Join(src, n))
 	}
@@ -159,14 +159,14 @@ func TestVerifyLocalStoreChecksDataAndReadsIt(t *testing.T) {
 	vault := []string{"--db", "v.db", "--encryption-key-file", h.key, "--wait", "--poll", "50ms"}
 	r = mustRunEnv(t, h.dir, env, 2, append([]string{"verify", "--read-data", "--max-cost", "0.00001"}, vault...)...)
 	wantStderr(t, r, "--max-cost")
-	wantSummary(t, r, "read back 2 objects of 2 objects", "2 retrievals, tier Bulk", "retrieval jobs (Bulk, vault)", "actual bills may differ")
+	wantSummary(t, r, "read back 3 objects of 3 objects", "3 retrievals, tier Bulk", "retrieval jobs (Bulk, vault)", "actual bills may differ") // a pack, the records, the catalogue snapshot
 	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests; n != 0 {
 		t.Errorf("a refused verify --read-data requested %d jobs", n)
 	}
 	// Within the limit it requests them, waits, and reads every object.
 	r = mustRunEnv(t, h.dir, env, 0, append([]string{"verify", "--read-data", "--max-cost", "0.01"}, vault...)...)
-	wantSummary(t, r, "2 archives read", "0 damaged")
+	wantSummary(t, r, "3 archives read", "0 damaged")
 	// --sample reads a share of them (at least one).
 	r = mustRunEnv(t, h.dir, env, 0, append([]string{"verify", "--read-data", "--sample", "20"}, vault...)...)
-	wantSummary(t, r, "read back 1 object of 2 objects", "1 archive read", "0 damaged")
+	wantSummary(t, r, "read back 1 object of 3 objects", "1 archive read", "0 damaged")
 }

@@ -137,11 +137,25 @@ func (c *Catalog) Forget(ids []int64, at time.Time) error {
 		}
 		defer st.Close()
 		ts := formatTime(at)
+		targets := map[int64]bool{}
 		for _, id := range ids {
-			if _, err := st.Exec(ts, id); err != nil {
+			res, err := st.Exec(ts, id)
+			if err != nil {
 				return err
 			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				var t sql.NullInt64
+				if err := tx.QueryRow("SELECT target_id FROM sync_history WHERE id = ?", id).Scan(&t); err != nil {
+					return err
+				}
+				targets[t.Int64] = true
+			}
 		}
-		return nil
+		// A snapshot taken before holds these rows unforgotten.
+		var changed []int64
+		for t := range targets {
+			changed = append(changed, t)
+		}
+		return bumpGeneration(tx, changed)
 	})
 }

@@ -18,13 +18,18 @@ type ObjectLock struct {
 // and every records or snapshot object (they are how a lost catalogue
 // comes back). Objects no kept version needs are left to prune.
 const neededObjectSQL = `FROM objects o WHERE o.target_id = ? AND o.deleted_at IS NULL
-	AND (o.kind IN ('records', 'snapshot') OR EXISTS (SELECT 1 FROM blobs b
+	AND (o.kind = 'records'
+		OR (o.kind = 'snapshot' AND o.id = (SELECT max(s.id) FROM objects s
+			WHERE s.target_id = o.target_id AND s.kind = 'snapshot' AND s.deleted_at IS NULL))
+		OR EXISTS (SELECT 1 FROM blobs b
 		JOIN version_pieces p ON p.blob_id = b.id
 		JOIN sync_history h ON h.id = p.version_id
 		WHERE b.object_id = o.id AND h.forgotten_at IS NULL))`
 
 // NeededObjects returns the target's objects (still in the store) that a
-// kept version needs, and its records and snapshot objects, oldest first.
+// kept version needs, its records objects and its newest snapshot, oldest
+// first. Older snapshots are not needed: their locks run out, and the
+// sync that takes a snapshot deletes those past --keep-snapshots.
 // With lockBefore set, only those whose recorded lock ends at or before
 // lockBefore, or is unknown, are returned: the objects whose lock must be
 // extended now.

@@ -112,7 +112,11 @@ func (c *Catalog) Condemn(targetID int64, ids []int64, at time.Time) ([]int64, e
 			}
 			out = append(out, id)
 		}
-		return nil
+		if len(out) == 0 {
+			return nil
+		}
+		// A snapshot taken before must not be the store's last word.
+		return bumpGeneration(tx, []int64{targetID})
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +150,7 @@ func (c *Catalog) MarkObjectsDeleted(targetID int64, ids []int64, at time.Time) 
 				return err
 			}
 		}
-		return nil
+		return bumpGeneration(tx, []int64{targetID})
 	})
 }
 
@@ -265,7 +269,11 @@ func (c *Catalog) Repoint(targetID int64, objs []*NewObject, moves []Move, settl
 				return err
 			}
 		}
-		return nil
+		if len(moves) == 0 {
+			return nil
+		}
+		// Version records do not carry moved pieces: a snapshot must.
+		return bumpGeneration(tx, []int64{targetID})
 	})
 	if err != nil {
 		return err

@@ -55,3 +55,25 @@ func (c *Catalog) Runs(targetID int64) ([]Run, error) {
 	}
 	return out, wrap(c.path, "list runs", closeRows(rows))
 }
+
+// RestoreRuns gives back the runs that rows of the target name but the
+// catalogue lacks (rows added from version records, which do not carry
+// runs): each from its first to its last recorded row, counted as
+// complete. Retention then finds the same points in time, to within the
+// run's last seconds.
+func (c *Catalog) RestoreRuns(targetID int64) (int, error) {
+	var n int64
+	err := c.update("restore runs", func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT OR IGNORE INTO runs (id, target_id, started, finished, complete)
+			SELECT run_id, ?1, min(recorded_at), max(recorded_at), 1 FROM sync_history
+			WHERE target_id = ?1 AND run_id IS NOT NULL AND recorded_at IS NOT NULL
+				AND run_id NOT IN (SELECT id FROM runs)
+			GROUP BY run_id`, targetID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

@@ -313,6 +313,19 @@ func Rebuild(ctx context.Context, cfg *Config, l Listing, w WaitOptions) (Rebuil
 			res.Legacy++
 		}
 	}
+	// Catalogue snapshots are the store's too (recover reads them; prune
+	// and verify must know them).
+	snaps, _ := findMetaObjects(cfg, l.Archives, format.ObjectSnapshot)
+	for _, o := range snaps {
+		if err := cfg.Catalog.AddObject(catalog.Object{TargetID: cfg.Target.ID, ArchiveID: o.archive.ID, Kind: catalog.ObjectSnapshot,
+			PackID: format.PackID(o.meta.ID).String(), Size: o.archive.Size, TreeHash: o.archive.TreeHash, Class: cfg.metaClass(),
+			Uploaded: o.meta.Created}); err != nil {
+			return res, err
+		}
+	}
+	if _, err := cfg.Catalog.RestoreRuns(cfg.Target.ID); err != nil {
+		return res, err
+	}
 	// The store's records say what an object held, the listing how it is
 	// locked now (extensions since included).
 	var locks []catalog.ObjectLock

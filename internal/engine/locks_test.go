@@ -154,8 +154,8 @@ func TestSyncRecordsAndExtendsLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(objs) != 3 { // a, b, and the records
-		t.Fatalf("%d objects, want 2 packs and a records object", len(objs))
+	if len(objs) != 4 { // a, b, the records and the catalogue snapshot
+		t.Fatalf("%d objects, want 2 packs, a records object and a snapshot", len(objs))
 	}
 	for _, o := range objs {
 		l := ls.lock(o.ArchiveID)
@@ -189,7 +189,12 @@ func TestSyncRecordsAndExtendsLocks(t *testing.T) {
 		t.Fatalf("third sync: %+v %v", res.Locks, err)
 	}
 	wantUntil := clock.Add(210 * 24 * time.Hour)
-	// b, the new a, and two records objects (the third run changed nothing).
+	// b, the new a, and two records objects (the third run changed no
+	// file). The forget made a catalogue snapshot due: the run stored one,
+	// locked afresh, and the snapshots before it are left to run out.
+	if !res.Snapshot.Taken {
+		t.Errorf("a forget since the newest snapshot makes one due: %+v", res.Snapshot)
+	}
 	if res.Locks.Due != 4 || res.Locks.Extended != 4 || ls.extends != 4 || !res.Locks.Until.Equal(wantUntil) {
 		t.Errorf("extended %d of %d due (%d requests) until %v; want 4 until %v", res.Locks.Extended, res.Locks.Due, ls.extends, res.Locks.Until, wantUntil)
 	}
@@ -205,16 +210,25 @@ func TestSyncRecordsAndExtendsLocks(t *testing.T) {
 		t.Errorf("the object only a forgotten version used was extended: %s -> %s", oldLock, got)
 	}
 	after, _ := cfg.Catalog.Objects(cfg.Target.ID)
+	newestSnap := int64(0)
 	for _, o := range after {
-		if o.ArchiveID == oldA.ArchiveID {
+		if o.Kind == catalog.ObjectSnapshot {
+			newestSnap = max(newestSnap, o.ID)
+		}
+	}
+	for _, o := range after {
+		if o.ArchiveID == oldA.ArchiveID || o.Kind == catalog.ObjectSnapshot {
+			if o.ID == newestSnap && o.LockUntil.Before(wantUntil) {
+				t.Errorf("the new snapshot is locked until %v, before %v", o.LockUntil, wantUntil)
+			}
 			continue
 		}
 		if !o.LockUntil.Equal(wantUntil) || !ls.lock(o.ArchiveID).Until.Equal(wantUntil) {
 			t.Errorf("%s %s: recorded until %v, store %v; want %v", o.Kind, o.ArchiveID, o.LockUntil, ls.lock(o.ArchiveID).Until, wantUntil)
 		}
 	}
-	if len(after) != len(before) {
-		t.Errorf("objects %d before, %d after a run that stored nothing new but records", len(before), len(after))
+	if len(after) != len(before)+1 {
+		t.Errorf("objects %d before, %d after a run that stored nothing new but a snapshot", len(before), len(after))
 	}
 
 	// Asked for an earlier date (a clock set back, a margin covering
@@ -229,7 +243,7 @@ func TestSyncRecordsAndExtendsLocks(t *testing.T) {
 		t.Errorf("%d requests sent, shortened %v: a lock must never move earlier", ls.extends-n, ls.shortened)
 	}
 	for _, o := range mustObjects(t, cfg) {
-		if o.ArchiveID != oldA.ArchiveID && !o.LockUntil.Equal(wantUntil) {
+		if o.ArchiveID != oldA.ArchiveID && o.Kind != catalog.ObjectSnapshot && !o.LockUntil.Equal(wantUntil) {
 			t.Errorf("%s: recorded until %v after an early-clock run, want %v still", o.ArchiveID, o.LockUntil, wantUntil)
 		}
 	}
@@ -266,10 +280,10 @@ func TestExtendLocksRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lr.Due != 4 || lr.Extended != 0 || len(lr.Failures) != 1 {
+	if lr.Due != 5 || lr.Extended != 0 || len(lr.Failures) != 1 { // three files, the records, the snapshot
 		t.Fatalf("refused extensions: %+v", lr)
 	}
-	if msg := lr.Failures[0].Err.Error(); !strings.Contains(msg, "4 locks not extended") || !strings.Contains(msg, "s3:PutObjectRetention") ||
+	if msg := lr.Failures[0].Err.Error(); !strings.Contains(msg, "5 locks not extended") || !strings.Contains(msg, "s3:PutObjectRetention") ||
 		!errors.Is(lr.Failures[0].Err, store.ErrAccessDenied) {
 		t.Errorf("failure: %v", msg)
 	}
@@ -383,7 +397,7 @@ func TestVerifyLocks(t *testing.T) {
 		return l
 	}
 	r, err := VerifyLocks(cfg, listing(), 30*24*time.Hour)
-	if err != nil || !r.OK() || r.Checked != 3 || len(r.Ending) != 0 || len(r.Unlocked) != 0 {
+	if err != nil || !r.OK() || r.Checked != 4 || len(r.Ending) != 0 || len(r.Unlocked) != 0 { // a, b, the records, the snapshot
 		t.Fatalf("fresh locks: %+v %v", r, err)
 	}
 	ls.setLock(objs[0].ArchiveID, store.Lock{})

@@ -13,8 +13,9 @@ import (
 // source would back itself up, growing with every run.
 type OwnFiles struct {
 	// Catalog is the catalogue's path. It, its -wal, -shm, -journal and
-	// .lock files and the copies a migration keeps (<name>.pre-v*.bak) are
-	// left out, recognised by name in the catalogue's folder.
+	// .lock files, the copies a migration keeps (<name>.pre-v*.bak) and the
+	// snapshot copy (<name>.snapshot-tmp) are left out, recognised by name
+	// in the catalogue's folder.
 	Catalog string
 	// Stores are local store folders, left out whole.
 	Stores []string
@@ -54,6 +55,10 @@ func newOwnSet(o OwnFiles) *ownSet {
 				s.catNames = map[string]bool{base: true}
 				for _, suffix := range []string{"-wal", "-shm", "-journal", ".lock"} {
 					s.catNames[base+suffix] = true
+				}
+				// The snapshot copy (SnapshotCopyPath) and its journal.
+				for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+					s.catNames[filepath.Base(SnapshotCopyPath(abs))+suffix] = true
 				}
 				s.bakStart = base + ".pre-v"
 			}

@@ -415,6 +415,15 @@ func Prune(ctx context.Context, cfg *Config, opt PruneOptions, plan *PrunePlan) 
 			doomed = append(doomed, u.Object)
 		}
 	}
+	// The store's copy of the catalogue learns what is condemned (and
+	// where a repack moved pieces) before anything is deleted: a catalogue
+	// recovered from it never deduplicates against, nor restores from, an
+	// object prune deletes. Version records carry neither.
+	if len(doomed) > 0 {
+		if _, err := MaintainSnapshots(ctx, cfg, SnapshotPolicy{Force: true}); err != nil {
+			return res, fmt.Errorf("storing a catalogue snapshot before deleting (nothing was deleted): %w", err)
+		}
+	}
 	// Deletions run jobs at a time. The objects the store confirmed gone
 	// are marked deleted in batches (one transaction each): one killed
 	// before its batch is recorded stays condemned, and the next prune

@@ -164,8 +164,8 @@ func TestPruneMinimumStorageDuration(t *testing.T) {
 			if _, ok := findItem(plan.Delete, dead.ArchiveID); !ok || len(plan.Delete) != 1 || len(plan.Waiting) != 0 {
 				t.Fatalf("day %d: the unused object (only) must be deleted: %+v", c.minDays+1, plan)
 			}
-			if plan.KeptMeta != 2 {
-				t.Errorf("the two records objects must be kept, plan keeps %d", plan.KeptMeta)
+			if plan.KeptMeta != 3 {
+				t.Errorf("the two records objects and the catalogue snapshot must be kept, plan keeps %d", plan.KeptMeta)
 			}
 			res, err := Prune(context.Background(), cfg, PruneOptions{}, plan)
 			if err != nil || res.Deleted != 1 || res.Fees != 0 {

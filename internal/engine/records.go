@@ -59,6 +59,11 @@ func StoreRecords(ctx context.Context, cfg *Config, run int64) (int, error) {
 	if err := cfg.Catalog.MarkRecords(cfg.Target.ID, next, obj, note); err != nil {
 		return 0, fmt.Errorf("recording the version records: %w", err)
 	}
+	// The store's pointers name the new records at once: a run killed
+	// later (while its snapshot uploads) leaves nothing a recovery misses.
+	if err := WritePointers(ctx, cfg); err != nil {
+		cfg.log().Warn("could not write the store's catalogue pointers; the next run tries again", "err", err)
+	}
 	return n, nil
 }
 
@@ -195,6 +200,12 @@ func readMetaObject(ctx context.Context, cfg *Config, o metaObject, w WaitOption
 	if err != nil {
 		return nil, err
 	}
+	return metaMember(cfg, o, raw)
+}
+
+// metaMember returns the one file member of records or snapshot object o,
+// whose bytes are raw.
+func metaMember(cfg *Config, o metaObject, raw []byte) ([]byte, error) {
 	if len(raw) > maxMetaObject {
 		return nil, fmt.Errorf("object %s is larger than %d bytes", o.archive.ID, maxMetaObject)
 	}

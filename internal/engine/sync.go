@@ -54,6 +54,9 @@ type SyncOptions struct {
 	Stop <-chan struct{}
 	// ChangingFiles is the policy for files that change while read, twice.
 	ChangingFiles ChangingPolicy
+	// Snapshots says when the run ends with a catalogue snapshot and how
+	// many the store keeps.
+	Snapshots SnapshotPolicy
 }
 
 // SyncResult is the summary of a sync.
@@ -80,6 +83,10 @@ type SyncResult struct {
 	// LeftOut counts grsync's own files and folders found in the sources
 	// and left out, by kind (LeftCatalog, LeftStore, LeftTemp).
 	LeftOut map[string]int
+	// Snapshot says whether the run stored a catalogue snapshot;
+	// SnapshotErr why it could not (the next run tries again).
+	Snapshot    SnapshotResult
+	SnapshotErr error
 	// Undeleted are objects the run stored, could not use, and could not
 	// delete either (append-only credentials, or an Object Lock): they are
 	// recorded as objects no version needs, for prune.
@@ -182,6 +189,14 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	if ctx.Err() == nil {
 		if _, err := StoreRecords(ctx, cfg, s.run); err != nil {
 			cfg.log().Warn("could not store the version records; the next run stores them", "err", err)
+		}
+	}
+	// A snapshot of the catalogue when one is due (the one it replaces
+	// then needs no lock extension).
+	if ctx.Err() == nil && !s.res.Interrupted {
+		s.res.Snapshot, s.res.SnapshotErr = MaintainSnapshots(ctx, cfg, opt.Snapshots)
+		if s.res.SnapshotErr != nil {
+			cfg.log().Warn("could not store a catalogue snapshot; the next run tries again", "err", s.res.SnapshotErr)
 		}
 	}
 	// Then the locks of what the kept versions need are kept from running

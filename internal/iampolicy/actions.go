@@ -47,7 +47,7 @@ var S3Calls = []Call{
 	{"ListMultipartUploads", []string{"s3:ListBucketMultipartUploads"}, ScopeBucket, UseSync | UseList, "find unfinished uploads to continue or abort"},
 	{"GetObjectLockConfiguration", []string{"s3:GetBucketObjectLockConfiguration"}, ScopeBucket, UseLock, "check that the bucket has Object Lock before the first upload"},
 	{"GetBucketVersioning", []string{"s3:GetBucketVersioning"}, ScopeBucket, UseLock, "check that versioning is on before the first upload"},
-	{"PutObject", []string{"s3:PutObject"}, ScopeObjects, UseSync, "store an archive (and an upload's small record, and refs: the store's marker)"},
+	{"PutObject", []string{"s3:PutObject"}, ScopeObjects, UseSync, "store an archive (and an upload's small record, and refs: the store's marker, the catalogue pointers)"},
 	{"CreateMultipartUpload", []string{"s3:PutObject"}, ScopeObjects, UseSync, "start a multipart upload"},
 	{"UploadPart", []string{"s3:PutObject"}, ScopeObjects, UseSync, "send a part"},
 	{"CompleteMultipartUpload", []string{"s3:PutObject"}, ScopeObjects, UseSync, "complete a multipart upload"},
@@ -81,7 +81,7 @@ var VaultCalls = []Call{
 	{"DescribeJob", []string{"glacier:DescribeJob"}, ScopeVault, UseRestore | UseList, "poll a job"},
 	{"GetJobOutput", []string{"glacier:GetJobOutput"}, ScopeVault, UseRestore | UseList, "download a job's output"},
 	{"DeleteArchive", []string{"glacier:DeleteArchive"}, ScopeVault, UseDelete, "delete an archive (and one whose upload failed its checks)"},
-	{"ListTagsForVault", []string{"glacier:ListTagsForVault"}, ScopeVault, UseOpen, "read the store's refs (vault tags grsync-ref-*): its marker"},
-	{"AddTagsToVault", []string{"glacier:AddTagsToVault"}, ScopeVault, UseSync, "write a ref: the store's marker, before the first upload"},
+	{"ListTagsForVault", []string{"glacier:ListTagsForVault"}, ScopeVault, UseOpen, "read the store's refs (vault tags grsync-ref-*): its marker, the catalogue pointers"},
+	{"AddTagsToVault", []string{"glacier:AddTagsToVault"}, ScopeVault, UseSync, "write a ref: the store's marker, before the first upload; the catalogue pointers"},
 	{"RemoveTagsFromVault", []string{"glacier:RemoveTagsFromVault"}, ScopeVault, UseDelete, "remove a ref (no grsync command does yet)"},
 }

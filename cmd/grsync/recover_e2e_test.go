@@ -1,0 +1,486 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/grsync/grsync/internal/glacieremu"
+	"github.com/grsync/grsync/internal/testutil/moto"
+)
+
+// Issue 10's scenario, on each kind of store: a tree backed up over four
+// runs a day apart (new versions, a renamed folder, a copy, a deletion, a
+// mode change), the catalogue deleted, then recovered from the store with
+// only the key and the target flags. The recovered catalogue lists the
+// same versions (ls --deleted), restores the same files at three points in
+// time, and a full restore equals the source, mtimes and modes included.
+
+// recoverCase is a store to run the scenario on.
+type recoverCase struct {
+	env    []string
+	target []string // target flags
+	cold   []string // restore and recover flags for a store that thaws (a vault)
+	wait   []string // verify's, for a store whose listing is a job
+}
+
+// day0 is the fake clock of the first run; runs are a day apart.
+var day0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func atDay(d float64) []string {
+	return []string{"GRSYNC_FAKE_NOW=" + day0.Add(time.Duration(d*24*float64(time.Hour))).Format(time.RFC3339)}
+}
+
+// history backs up src over four runs and returns the key.
+func history(t *testing.T, dir string, c recoverCase) (src, key string) {
+	t.Helper()
+	src = filepath.Join(dir, "src")
+	key = newKey(t, dir)
+	mt := time.Unix(1700000000, 0)
+	writeFile(t, filepath.Join(src, "notes.txt"), []byte("notes, first version"), mt)
+	writeFile(t, filepath.Join(src, "docs", "report.txt"), []byte("the report"), mt)
+	writeFile(t, filepath.Join(src, "docs", "data.bin"), randomBytes(t, 200_000), mt)
+	writeFile(t, filepath.Join(src, "photos", "big.jpg"), randomBytes(t, 1_500_000), mt) // chunked
+	writeFile(t, filepath.Join(src, "run.sh"), []byte("#!/bin/sh\necho hi\n"), mt)
+	sync := func(d float64) {
+		t.Helper()
+		mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(d)...), 0, append(append([]string{}, c.target...), "--encryption-key-file", key, src)...)
+	}
+	sync(0)
+	// Day 1: a new version, a folder renamed, a copy, a mode change.
+	writeFile(t, filepath.Join(src, "notes.txt"), []byte("notes, second version, longer"), mt.Add(time.Hour))
+	if err := os.Rename(filepath.Join(src, "docs"), filepath.Join(src, "papers")); err != nil {
+		t.Fatal(err)
+	}
+	big, _ := os.ReadFile(filepath.Join(src, "photos", "big.jpg"))
+	writeFile(t, filepath.Join(src, "photos", "copy of big.jpg"), big, mt)
+	if err := os.Chmod(filepath.Join(src, "run.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sync(1)
+	// Day 2: a deletion, a third version, a new file.
+	if err := os.Remove(filepath.Join(src, "papers", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(src, "notes.txt"), []byte("notes, third"), mt.Add(2*time.Hour))
+	writeFile(t, filepath.Join(src, "new.txt"), []byte("new on day two"), mt.Add(2*time.Hour))
+	sync(2)
+	// Day 3: one small change: version records after the newest snapshot.
+	writeFile(t, filepath.Join(src, "new.txt"), []byte("new, changed on day three"), mt.Add(3*time.Hour))
+	sync(3)
+	return src, key
+}
+
+// snapshotOf is what the lost catalogue gives: ls --deleted, restores at
+// three points in time.
+type snapshotOf struct {
+	ls  string
+	out map[string]string // restore --at T: output folder
+}
+
+var restorePoints = []float64{0.5, 1.5, 2.5}
+
+func capture(t *testing.T, dir, db string, c recoverCase, key, tag string) snapshotOf {
+	t.Helper()
+	s := snapshotOf{out: map[string]string{}}
+	s.ls = mustRunEnv(t, dir, c.env, 0, "ls", "--deleted", "--db", db).stdout
+	for _, d := range restorePoints {
+		at := day0.Add(time.Duration(d * 24 * float64(time.Hour))).Format(time.RFC3339)
+		out := filepath.Join(dir, tag+"-at-"+at)
+		mustRunEnv(t, dir, c.env, 0, append(append([]string{"restore", "--db", db, "--encryption-key-file", key, "--at", at, "--output", out}, c.cold...), c.target...)...)
+		s.out[at] = out
+	}
+	return s
+}
+
+// checkRecovered compares what the recovered catalogue db gives with what
+// the lost one gave, and a full restore with the source. verify agrees
+// with the store, but for a snapshot whose size was changed (damaged).
+func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost snapshotOf, damaged ...string) {
+	t.Helper()
+	got := capture(t, dir, db, c, key, "recovered")
+	if got.ls != lost.ls {
+		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.ls, got.ls)
+	}
+	for at, out := range lost.out {
+		sameTree(t, out, got.out[at], checkMeta)
+	}
+	full := filepath.Join(dir, "recovered-full")
+	mustRunEnv(t, dir, c.env, 0, append(append([]string{"restore", "--db", db, "--encryption-key-file", key, "--output", full}, c.cold...), c.target...)...)
+	sameTree(t, src, filepath.Join(full, strings.TrimPrefix(src, "/")), checkMeta)
+	want := 0
+	if len(damaged) > 0 {
+		want = 1
+	}
+	r := mustRunEnv(t, dir, c.env, want, append(append([]string{"verify", "--db", db}, c.wait...), c.target...)...)
+	if !strings.Contains(r.stdout, "0 missing, 0 unknown") {
+		t.Errorf("verify of the recovered catalogue:\n%s", r)
+	}
+	for _, id := range damaged {
+		if !strings.Contains(r.stdout, "size differs: "+id) {
+			t.Errorf("verify should name the damaged snapshot %s:\n%s", id, r)
+		}
+	}
+	// The recovered catalogue is the one to go on with: nothing to upload.
+	r = mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(4)...), 0,
+		append(append([]string{"--db", db}, c.target...), "--encryption-key-file", key, src)...)
+	if !strings.Contains(r.stdout, "uploaded      0 files") {
+		t.Errorf("a sync with the recovered catalogue uploaded something:\n%s", r)
+	}
+}
+
+// recoverSummaryOf runs recover with --json and returns its summary.
+func recoverJSON(t *testing.T, dir string, env []string, want int, args ...string) (map[string]any, []map[string]any) {
+	t.Helper()
+	r := mustRunEnv(t, dir, env, want, append([]string{"--json", "recover"}, args...)...)
+	var sum map[string]any
+	var plans []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		switch m["message_type"] {
+		case "summary":
+			sum = m
+		case "recover_plan":
+			plans = append(plans, m)
+		}
+	}
+	return sum, plans
+}
+
+func runRecoverScenario(t *testing.T, c recoverCase) {
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	lost := capture(t, dir, db, c, key, "lost")
+	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+		os.Remove(db + suffix)
+	}
+	rec := filepath.Join(dir, "recovered.db")
+	args := append(append([]string{"--db", rec, "--encryption-key-file", key}, c.cold...), c.target...)
+	sum, plans := recoverJSON(t, dir, c.env, 0, args...)
+	if len(plans) == 0 || plans[0]["snapshot"] == "" || plans[0]["from"] != "pointers" || sum["rebuilt"] != false || sum["records"].(float64) < 1 {
+		t.Fatalf("recover should find a snapshot through the store's pointers, and the records after it: plans %v, summary %v", plans, sum)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
+	// recover never overwrites a catalogue.
+	r := grsync(t, dir, c.env, append([]string{"recover"}, args...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "exists") || !strings.Contains(r.stderr, "another --db") {
+		t.Errorf("recover over an existing catalogue must be refused with exit 2 and the fix:\n%s", r)
+	}
+}
+
+func TestRecoverFromLocalStore(t *testing.T) {
+	t.Parallel()
+	runRecoverScenario(t, recoverCase{target: []string{"--local-store", "st"}})
+}
+
+func TestRecoverFromVault(t *testing.T) {
+	t.Parallel()
+	_, env := emulator(t, glacieremu.Config{}, "v")
+	runRecoverScenario(t, recoverCase{env: env, target: []string{"--vault", "v", "--region", "us-east-1"},
+		cold: []string{"--tier", "Expedited", "--wait", "--poll", "50ms"}, wait: []string{"--wait", "--poll", "50ms"}})
+}
+
+func TestRecoverFromMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	createBucket(t, s3Client(m), "rec")
+	runRecoverScenario(t, recoverCase{env: m.Env(), target: []string{"--bucket", "rec", "--prefix", "home", "--region", "us-east-1",
+		"--storage-class", "DEEP_ARCHIVE"}, cold: []string{"--tier", "Bulk", "--wait", "--poll", "1s"}})
+}
+
+// A vault whose service keeps no tags (as moto's) has no catalogue
+// pointers: recover says it needs the inventory first, requests it and
+// exits 3; run again, it requests the snapshot's and the records' jobs
+// (exit 3 again), then, once they are ready, recovers. No job is requested
+// twice.
+func TestRecoverFromVaultWithoutPointers(t *testing.T) {
+	t.Parallel()
+	delay := 300 * time.Millisecond
+	srv, env := emulator(t, glacieremu.Config{NoTags: true, Delays: glacieremu.Delays{Expedited: delay, Standard: delay, Bulk: delay, Inventory: delay}}, "v")
+	c := recoverCase{env: env, target: []string{"--vault", "v", "--region", "us-east-1"}, cold: []string{"--tier", "Expedited", "--wait", "--poll", "50ms"},
+		wait: []string{"--wait", "--poll", "50ms"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	rec := filepath.Join(dir, "recovered.db")
+	args := append([]string{"--db", rec, "--encryption-key-file", key, "--tier", "Expedited"}, c.target...)
+	sum, plans := recoverJSON(t, dir, env, 3, args...)
+	if len(plans) != 1 || plans[0]["inventory"] != true || sum["pending"].(float64) != 1 {
+		t.Fatalf("first run: the inventory is needed first: %v %v", plans, sum)
+	}
+	time.Sleep(delay + 100*time.Millisecond)
+	sum, plans = recoverJSON(t, dir, env, 3, args...)
+	if len(plans) != 1 || plans[0]["from"] != "listing" || plans[0]["snapshot"] == "" || sum["pending"].(float64) < 2 {
+		t.Fatalf("second run: the snapshot and the records after it are requested: %v %v", plans, sum)
+	}
+	jobs := srv.Stats()[glacieremu.OpInitiateJob].Requests
+	time.Sleep(delay + 100*time.Millisecond)
+	sum, _ = recoverJSON(t, dir, env, 0, args...)
+	if sum["records"].(float64) < 1 {
+		t.Fatalf("third run: recovered from the snapshot and the records: %v", sum)
+	}
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests; n != jobs {
+		t.Errorf("the third run requested %d new jobs; the recorded ones must be reused", n-jobs)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
+}
+
+// snapshotIDs returns the catalogue's snapshot objects, oldest first.
+func snapshotIDs(t *testing.T, db string) []string {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rows, err := d.Query("SELECT archive_id FROM objects WHERE kind = 'snapshot' AND deleted_at IS NULL ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// A damaged newest snapshot (a byte flipped on a local store; truncated in
+// S3) is refused with a message that names it, and the one before it is
+// used with the records after it: nothing is lost.
+func TestRecoverRefusesTamperedSnapshotLocal(t *testing.T) {
+	t.Parallel()
+	c := recoverCase{target: []string{"--local-store", "st"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	ids := snapshotIDs(t, db)
+	if len(ids) < 2 {
+		t.Fatalf("the history should leave at least two snapshots: %v", ids)
+	}
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	p := filepath.Join(dir, "st", "archives", ids[len(ids)-1])
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0x40
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "recovered.db")
+	r := mustRunEnv(t, dir, nil, 0, append([]string{"recover", "--db", rec, "--encryption-key-file", key}, c.target...)...)
+	if !strings.Contains(r.stdout, "refused: snapshot "+ids[len(ids)-1]) || strings.Count(r.stdout, "recover from") != 2 {
+		t.Fatalf("the tampered snapshot must be refused by name, and the previous one planned:\n%s", r)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
+}
+
+func TestRecoverRefusesTruncatedSnapshotMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	s3c := s3Client(m)
+	createBucket(t, s3c, "trunc")
+	c := recoverCase{env: m.Env(), target: []string{"--bucket", "trunc", "--region", "us-east-1", "--storage-class", "STANDARD"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	ids := snapshotIDs(t, db)
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	// Cut the newest snapshot's last 100 bytes, keeping its metadata.
+	ctx := context.Background()
+	k := aws.String("grsync/" + ids[len(ids)-1])
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("trunc"), Key: k})
+	if err != nil {
+		t.Fatalf("the newest snapshot %s: %v", *k, err)
+	}
+	b, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("trunc"), Key: k, Body: bytes.NewReader(b[:len(b)-100]),
+		Metadata: obj.Metadata}); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "recovered.db")
+	sum, plans := recoverJSON(t, dir, c.env, 0, append([]string{"--db", rec, "--encryption-key-file", key}, c.target...)...)
+	if len(plans) != 2 || len(plans[1]["refused"].([]any)) != 1 || plans[1]["snapshot"] == plans[0]["snapshot"] {
+		t.Fatalf("the truncated snapshot must be refused and the one before used: %v %v", plans, sum)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost, ids[len(ids)-1])
+}
+
+// Kill -9 while the snapshot is being uploaded: the store keeps the
+// snapshot before it and the version records the killed run stored
+// first, so recover gives back everything the killed run recorded; the
+// next sync with the catalogue aborts the dead upload and takes the
+// snapshot again.
+func TestRecoverAfterKillDuringSnapshotUpload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	mt := time.Unix(1700000000, 0)
+	for i := range 1500 {
+		writeFile(t, filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt"), []byte("content "+strconv.Itoa(i)), mt)
+	}
+	key := newKey(t, dir)
+	target := []string{"--local-store", "st", "--encryption-key-file", key}
+	mustRunEnv(t, dir, atDay(0), 0, append(target, "--quiet", src)...)
+	// A month later, a new mtime for half the files: no content to upload,
+	// version records, and a snapshot due (the newest is 30 days old).
+	for i := 0; i < 1500; i += 2 {
+		p := filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt")
+		os.Chtimes(p, mt.Add(time.Hour), mt.Add(time.Hour))
+	}
+	objects := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "st", "archives", "*.json"))
+		return len(m)
+	}
+	uploading := func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "st", "uploads", "*.part"))
+		return len(m) > 0
+	}
+	before := objects()
+	cmd := exec.Command(grsyncBin, append(target, "--bwlimit", "24k", "--quiet", src)...)
+	cmd.Dir, cmd.Env = dir, append(cleanEnv(), atDay(31)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for objects() == before || !uploading() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the run never got to uploading its snapshot (%d objects, was %d)", objects(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // well into the snapshot's upload
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if objects() != before+1 {
+		t.Fatalf("want the records object stored and the snapshot not: %d objects, was %d", objects(), before)
+	}
+
+	db := filepath.Join(dir, "glacier.db")
+	c := recoverCase{target: []string{"--local-store", "st"}}
+	lost := capture(t, dir, db, c, key, "lost")
+	kept := filepath.Join(dir, "kept.db")
+	b, _ := os.ReadFile(db)
+	os.WriteFile(kept, b, 0o600)
+	os.Remove(db)
+	rec := filepath.Join(dir, "recovered.db")
+	sum, plans := recoverJSON(t, dir, nil, 0, "--db", rec, "--encryption-key-file", key, "--local-store", "st")
+	if sum["records"].(float64) != 1 || sum["added"].(float64) != 750 || len(plans) != 1 {
+		t.Fatalf("recover should take the first snapshot and the killed run's records (750 versions): %v %v", plans, sum)
+	}
+	if got := mustRun(t, dir, 0, "ls", "--deleted", "--db", rec).stdout; got != lost.ls {
+		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.ls, got)
+	}
+	out := filepath.Join(dir, "out")
+	mustRun(t, dir, 0, "restore", "--db", rec, "--encryption-key-file", key, "--output", out)
+	sameTree(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+
+	// The killed run's catalogue goes on: the dead upload is aborted, the
+	// snapshot taken.
+	r := mustRunEnv(t, dir, atDay(32), 0, append([]string{"--db", kept}, append(target, src)...)...)
+	if !strings.Contains(r.stdout, "snapshot stored") {
+		t.Errorf("the next sync should store the snapshot the kill stopped:\n%s", r)
+	}
+	if r := mustRun(t, dir, 0, "uploads", "list", "--db", kept); !strings.Contains(r.stdout, "0 unfinished uploads") {
+		t.Errorf("the killed snapshot upload was left open:\n%s", r)
+	}
+}
+
+// catalogue push stores what the store lacks of the catalogue, and only
+// that; verify reports the newest snapshot and warns about what no
+// snapshot or records object holds (here: a forget).
+func TestCataloguePushAndVerifyReport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	key := newKey(t, dir)
+	target := []string{"--local-store", "st", "--encryption-key-file", key}
+	writeFile(t, filepath.Join(src, "a"), []byte("one"), time.Unix(1700000000, 0))
+	mustRunEnv(t, dir, atDay(0), 0, append(target, src)...)
+	writeFile(t, filepath.Join(src, "a"), []byte("two!"), time.Unix(1700000100, 0))
+	mustRunEnv(t, dir, atDay(1), 0, append(target, src)...)
+	mustRunEnv(t, dir, atDay(1), 0, append([]string{"catalogue", "push"}, target...)...)
+	r := mustRunEnv(t, dir, atDay(1), 0, append([]string{"catalogue", "push"}, target...)...)
+	if !strings.Contains(r.stdout, "no snapshot stored") || !strings.Contains(r.stdout, "holds the whole catalogue") {
+		t.Errorf("a push with nothing new stores nothing:\n%s", r)
+	}
+	r = mustRunEnv(t, dir, atDay(1.5), 0, "verify")
+	if !strings.Contains(r.stdout, "newest snapshot in the store of") || !strings.Contains(r.stdout, "(0.5 days old)") || strings.Contains(r.stdout, "warning") {
+		t.Errorf("verify should report the snapshot's age and no warning:\n%s", r)
+	}
+	mustRunEnv(t, dir, atDay(2), 0, "forget", "--keep-last", "1")
+	r = mustRunEnv(t, dir, atDay(2), 0, "verify")
+	if !strings.Contains(r.stdout, "warning: the catalogue has") || !strings.Contains(r.stdout, "forgotten versions") || !strings.Contains(r.stdout, "grsync catalogue push") {
+		t.Errorf("verify should warn that the forget is in no snapshot:\n%s", r)
+	}
+	r = mustRunEnv(t, dir, atDay(2), 0, append([]string{"catalogue", "push"}, target...)...)
+	if !strings.Contains(r.stdout, "catalogue snapshot stored") {
+		t.Errorf("push should store the forget:\n%s", r)
+	}
+	if r = mustRunEnv(t, dir, atDay(2), 0, "verify"); strings.Contains(r.stdout, "warning") {
+		t.Errorf("after the push, nothing is missing from the store:\n%s", r)
+	}
+	for _, bad := range []string{"0", "-1", "101"} {
+		r := grsync(t, dir, nil, append([]string{"catalogue", "push", "--keep-snapshots", bad}, target...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--keep-snapshots") {
+			t.Errorf("--keep-snapshots %s: want exit 2 naming the flag:\n%s", bad, r)
+		}
+	}
+}
+
+// recover's usage errors: each exits 2 naming the problem and leaves no
+// catalogue behind.
+func TestRecoverMistakes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, filepath.Join(src, "a"), []byte("a"), time.Unix(1700000000, 0))
+	key := newKey(t, dir)
+	mustRun(t, dir, 0, "--local-store", "plain", "--db", "plain.db", src) // not encrypted
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"recover", "--db", "new.db"}, "target flags"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "nowhere"}, "does not exist"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "plain", "--encryption-key-file", key}, "not encrypted"},
+		{[]string{"recover", "--db", "new.db", "--local-store", "plain", "--tier", "Slow"}, "--tier"},
+		{[]string{"recover", "--db", "plain.db", "--local-store", "plain"}, "never overwrites"},
+	} {
+		r := grsync(t, dir, nil, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("grsync %s: want exit 2 saying %q:\n%s", strings.Join(c.args, " "), c.want, r)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "new.db*")); len(m) > 0 {
+			t.Errorf("grsync %s left %v", strings.Join(c.args, " "), m)
+		}
+	}
+	mustRun(t, dir, 0, "recover", "--db", "new.db", "--local-store", "plain")
+}

@@ -329,10 +329,9 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 		if number >= IndexNumber {
 			return IndexEntry{}, fmt.Errorf("%w: %d members", ErrPackFull, number)
 		}
-		e.Number, e.Offset, e.Length = number, math.MaxInt64, math.MaxInt64 // the longest line
-		w.line = appendMemberJSON(w.line[:0], e)
-		if w.indexLen+len(w.line)+2 > w.maxIndex {
-			return IndexEntry{}, fmt.Errorf("%w: its index would exceed %d bytes", ErrPackFull, w.maxIndex)
+		e.Number = number
+		if err := w.room(e); err != nil {
+			return IndexEntry{}, err
 		}
 	}
 	hdr.Typeflag, hdr.Format = tar.TypeReg, tar.FormatPAX
@@ -406,6 +405,17 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 		w.add(e)
 	}
 	return e, nil
+}
+
+// room checks that the index can take e (its number set; its offset and
+// length are taken at their longest).
+func (w *PackWriter) room(e IndexEntry) error {
+	e.Offset, e.Length = math.MaxInt64, math.MaxInt64 // the longest line
+	w.line = appendMemberJSON(w.line[:0], e)
+	if w.indexLen+len(w.line)+2 > w.maxIndex {
+		return fmt.Errorf("%w: its index would exceed %d bytes", ErrPackFull, w.maxIndex)
+	}
+	return nil
 }
 
 // add records a member in the index.

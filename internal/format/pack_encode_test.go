@@ -1,0 +1,141 @@
+package format
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// encodeAll encodes members on one goroutine each, as the sync engine
+// does, and adds them in number order to a writer continuing state st.
+func encodeAll(t *testing.T, compress bool, st PackState, members []testMember) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewPackWriter(&buf, PackOptions{Compress: compress, Continue: &st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := w.Encoder()
+	enc := make([]EncodedMember, len(members))
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m.kind == KindChunk {
+				enc[i], errs[i] = me.Chunk(uint32(i), ChunkMeta{Hash: m.hash()}, m.content, nil)
+				return
+			}
+			fi := m.fi
+			fi.Size = int64(len(m.content))
+			enc[i], errs[i] = me.File(uint32(i), FileMeta{FileInfo: fi, Hash: m.hash()}, m.content, nil)
+		}()
+	}
+	wg.Wait()
+	for i := range members {
+		if errs[i] != nil {
+			t.Fatalf("member %d: %v", i, errs[i])
+		}
+		e, err := w.AddEncoded(enc[i])
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		if e.Offset+e.Length != w.Size() || e.Number != uint32(i) {
+			t.Fatalf("member %d: entry %+v, the writer is at %d", i, e, w.Size())
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Members encoded apart, on many goroutines, make the same pack, byte for
+// byte, as AddFile and AddChunk: readers and the shell recipe cannot tell.
+func TestEncodedMembersMakeTheSamePack(t *testing.T) {
+	k := testKey(t)
+	members := mixedMembers()
+	for i := range 50 {
+		members = append(members, fileMember("/many/f"+strings.Repeat("x", i), randomBytes(i*97, uint64(i))))
+	}
+	for _, o := range optionSets {
+		pack, idx, st := buildPack(t, o.packOptions(k, testPackID), members)
+		got := encodeAll(t, o.compress, st, members)
+		if !bytes.Equal(got, pack) {
+			t.Fatalf("%s: the pack of encoded members differs (%d and %d bytes)", o.name, len(got), len(pack))
+		}
+		checkPack(t, o, k, got, idx, members)
+	}
+}
+
+func TestAddEncodedRefusesMisfits(t *testing.T) {
+	k := testKey(t)
+	o := optionSets[len(optionSets)-1]
+	var buf bytes.Buffer
+	w, err := NewPackWriter(&buf, o.packOptions(k, testPackID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := w.Encoder()
+	fm := func(data string) FileMeta {
+		m := fileMember("/a", []byte(data))
+		m.fi.Size = int64(len(data))
+		return FileMeta{FileInfo: m.fi}
+	}
+	second, err := me.File(1, fm("b"), []byte("b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddEncoded(second); err == nil || !strings.Contains(err.Error(), "member 0 is next") {
+		t.Errorf("member 1 added first: %v", err)
+	}
+	other, err := NewPackWriter(io.Discard, o.packOptions(k, PackID{9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := other.Encoder().File(0, fm("c"), []byte("c"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddEncoded(foreign); err == nil || !strings.Contains(err.Error(), "encoded for pack") {
+		t.Errorf("another pack's member added: %v", err)
+	}
+	if _, err := me.File(0, fm("abc"), []byte("ab"), nil); !errors.Is(err, ErrSizeMismatch) {
+		t.Errorf("content shorter than the file's size: %v", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("refused members wrote %d bytes", buf.Len())
+	}
+	// A full index is refused before anything is written.
+	w.maxIndex = w.indexLen + 10
+	first, err := me.File(0, fm("a"), []byte("a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddEncoded(first); !errors.Is(err, ErrPackFull) {
+		t.Errorf("a member past the index's limit: %v", err)
+	}
+	if buf.Len() != 0 || w.Len() != 0 {
+		t.Errorf("a refused member wrote %d bytes, %d members", buf.Len(), w.Len())
+	}
+}
+
+// The bound IndexLineMax gives holds for the longest lines.
+func TestIndexLineMax(t *testing.T) {
+	for _, path := range []string{"/a", "/" + strings.Repeat("\x01", 4000), "/" + strings.Repeat("\xff", 4000), "/" + strings.Repeat("é", 2000)} {
+		e := IndexEntry{Number: IndexNumber - 1, Offset: 1<<63 - 1, Length: 1<<63 - 1, Kind: KindFile, Size: 1<<63 - 1,
+			Hash: bytes.Repeat([]byte{1}, maxHashLen), Path: path, Mode: 0o7777, ModTime: testCreated}
+		if n := len(appendMemberJSON(nil, e)) + 2; n > IndexLineMax(len(path)) {
+			t.Errorf("a line of %d bytes for a path of %d, bound %d", n, len(path), IndexLineMax(len(path)))
+		}
+	}
+	e := IndexEntry{Number: IndexNumber - 1, Offset: 1<<63 - 1, Length: 1<<63 - 1, Kind: KindChunk, Size: 1<<63 - 1,
+		Hash: bytes.Repeat([]byte{1}, maxHashLen)}
+	if n := len(appendMemberJSON(nil, e)) + 2; n > IndexLineMax(0) {
+		t.Errorf("a chunk's line of %d bytes, bound %d", n, IndexLineMax(0))
+	}
+}

@@ -150,6 +150,29 @@ func (c *Catalog) FindBlob(targetID int64, hash string) (Blob, bool, error) {
 	return b, true, nil
 }
 
+// BlobSizes returns the distinct sizes of the target's blobs, in order
+// (deleted objects' too: a size here only says a lookup may find
+// something).
+func (c *Catalog) BlobSizes(targetID int64) ([]int64, error) {
+	rows, err := c.db.Query(`SELECT DISTINCT size FROM blobs WHERE target_id = ? ORDER BY size`, targetID)
+	if err != nil {
+		return nil, wrap(c.path, "blob sizes", err)
+	}
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, wrap(c.path, "blob sizes", err)
+		}
+		out = append(out, n)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, wrap(c.path, "blob sizes", err)
+	}
+	return out, nil
+}
+
 // HasWholeOfSize reports whether the target stores a whole file's content
 // (an archive or a whole-file member) of exactly size plaintext bytes: only
 // then can a large file be a duplicate of one stored whole, and only then is

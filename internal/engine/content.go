@@ -115,7 +115,7 @@ func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo,
 	if len(data) == 0 {
 		return r, nil // nothing to store: the version has no pieces
 	}
-	st, found, err := s.index.find(k)
+	st, found, err := s.index.find(k, int64(len(data)))
 	if err != nil {
 		return r, err
 	}
@@ -260,7 +260,7 @@ func (s *syncer) storeChunk(pk *packer, chunk, buf []byte) (*catalog.Blob, *pack
 	h.Write(chunk)
 	var k contentKey
 	copy(k[:], h.Sum(nil))
-	st, found, err := s.index.find(k)
+	st, found, err := s.index.find(k, int64(len(chunk)))
 	if err != nil {
 		s.bufs.chunk.put(buf)
 		return nil, nil, false, err
@@ -363,5 +363,24 @@ func (b *bufPool) put(buf []byte) {
 	b.pool.Put(&buf)
 }
 
-// buffers are a sync's pools: whole small files, and chunks.
-type buffers struct{ small, chunk bufPool }
+// buffers are a sync's pools: whole small files, chunks, and members
+// encoded for a pack (of any size).
+type buffers struct {
+	small, chunk bufPool
+	enc          sync.Pool
+}
+
+// encoded returns a buffer for an encoded member (empty, of some capacity).
+func (b *buffers) encoded() []byte {
+	if p, ok := b.enc.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putEncoded gives an encoded member's buffer back.
+func (b *buffers) putEncoded(buf []byte) {
+	if cap(buf) > 0 && cap(buf) <= 16<<20 {
+		b.enc.Put(&buf)
+	}
+}

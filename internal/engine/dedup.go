@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/grsync/grsync/internal/catalog"
@@ -24,23 +25,41 @@ type stored struct {
 // first among the blobs of this run's packs (not committed yet), then in the
 // catalogue. A worker that misses claims the hash until it has stored the
 // content (or given up), so two files with the same content found at once
-// are stored once. Safe for concurrent use.
+// are stored once. The catalogue is asked only about content of a size
+// some blob has: a first backup, and most new content of later ones, cost
+// no lookup. Safe for concurrent use.
 type contentIndex struct {
 	cat    *catalog.Catalog
 	target int64
+	sizes  []int64 // sorted: the sizes of the target's blobs when the run began
 
 	mu     sync.Mutex
 	run    map[contentKey]stored        // blobs of packs not committed yet
 	claims map[contentKey]chan struct{} // content being stored by a worker
+	added  map[int64]bool               // sizes of the blobs committed since
 }
 
-func newContentIndex(cat *catalog.Catalog, target int64) *contentIndex {
-	return &contentIndex{cat: cat, target: target, run: map[contentKey]stored{}, claims: map[contentKey]chan struct{}{}}
+func newContentIndex(cat *catalog.Catalog, target int64) (*contentIndex, error) {
+	x := &contentIndex{cat: cat, target: target, run: map[contentKey]stored{}, claims: map[contentKey]chan struct{}{}, added: map[int64]bool{}}
+	if cat != nil {
+		var err error
+		if x.sizes, err = cat.BlobSizes(target); err != nil {
+			return nil, fmt.Errorf("catalogue: %w", err)
+		}
+	}
+	return x, nil
 }
 
-// find returns where content k is stored. When it is not, the caller holds
-// a claim on k and must call publish or release.
-func (x *contentIndex) find(k contentKey) (stored, bool, error) {
+// mayHold reports whether the catalogue may hold content of size bytes.
+// Call with x.mu held.
+func (x *contentIndex) mayHold(size int64) bool {
+	_, ok := slices.BinarySearch(x.sizes, size)
+	return ok || x.added[size]
+}
+
+// find returns where content k, of size bytes, is stored. When it is not,
+// the caller holds a claim on k and must call publish or release.
+func (x *contentIndex) find(k contentKey, size int64) (stored, bool, error) {
 	for {
 		x.mu.Lock()
 		if s, ok := x.run[k]; ok {
@@ -54,8 +73,9 @@ func (x *contentIndex) find(k contentKey) (stored, bool, error) {
 		}
 		ch := make(chan struct{})
 		x.claims[k] = ch
+		ask := x.cat != nil && x.mayHold(size)
 		x.mu.Unlock()
-		if x.cat == nil {
+		if !ask {
 			return stored{}, false, nil
 		}
 		b, ok, err := x.cat.FindBlob(x.target, k.hex())
@@ -96,13 +116,17 @@ func (x *contentIndex) release(k contentKey) {
 }
 
 // settle forgets the run's entries for the blobs of p: once p is committed
-// the catalogue finds them; if it failed, the content must be stored anew.
-func (x *contentIndex) settle(p *pack, keys []contentKey) {
+// (committed true) the catalogue finds them; if it failed, the content
+// must be stored anew.
+func (x *contentIndex) settle(p *pack, keys []contentKey, committed bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, k := range keys {
 		if s, ok := x.run[k]; ok && s.pack == p {
 			delete(x.run, k)
+			if committed {
+				x.added[s.blob.Size] = true
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,6 +38,9 @@ const laneQueue = 4
 type pack struct {
 	id      format.PackID
 	w       *format.PackWriter
+	enc     *format.MemberEncoder
+	next    uint32 // the number the next member given to the pack gets
+	index   int    // a bound of the bytes of the index so far
 	pw      *io.PipeWriter
 	put     chan putResult // the Put goroutine's result
 	note    int64          // the catalogue's upload note
@@ -66,16 +68,23 @@ type packer struct {
 	closed   bool
 }
 
-// memberJob is a member on its way into pack p, or (data == nil and
-// closeAfter) the order to close p.
+// memberJob is a member on its way into pack p: a whole file encoded on a
+// goroutine of its own (handed over on ready), or a chunk the lane encodes
+// (data); or (neither and closeAfter) the order to close p.
 type memberJob struct {
 	p          *pack
 	blob       *catalog.Blob // Hash, Size, Kind set; Offset, Length, Member once written
 	key        contentKey
-	file       *format.FileMeta // a whole file; nil for a chunk
-	data       []byte
+	ready      chan encodedMember
+	data       []byte // a chunk
 	release    func() // gives data's buffer back
 	closeAfter bool   // p is full (or the lane closes): close it after this
+}
+
+// encodedMember is a member's bytes, or why it could not be encoded.
+type encodedMember struct {
+	m   format.EncodedMember
+	err error
 }
 
 // errPutEnded: the pack's upload ended before the pack was complete (the
@@ -112,6 +121,7 @@ func (pk *packer) open() (*pack, error) {
 		_ = s.cfg.Catalog.EndUpload(note)
 		return nil, err
 	}
+	p.enc = p.w.Encoder()
 	s.uploads.Add(1)
 	go func() {
 		a, err := s.cfg.Store.Put(store.WithSizeHint(pk.ctx, s.packSize), pr, desc)
@@ -126,6 +136,17 @@ func (pk *packer) open() (*pack, error) {
 // set, else a chunk. It returns the pack the member goes into and its
 // blob, whose place in the pack is filled in when it is written; the
 // caller may record versions of it at once (they wait for the pack).
+//
+// A whole file gets its number in the pack here, so it is encoded (tar,
+// zstd, age: most of what a small member costs) on a goroutine of its own,
+// in parallel with the members before and after it; the lane's goroutine
+// appends the encoded members in number order. Memory stays bounded: a
+// member is encoded only once its job is in the lane's queue (laneQueue
+// long) or its caller is waiting to put it there. Chunks are encoded by
+// the lane's goroutine itself, while the worker reads and cuts the next
+// ones: measured, encoding chunks apart as well made a big file's backup
+// slower (1.49-1.61 s against 1.68-1.77 s for 512 MiB) and doubled its
+// memory (encoded copies of 8 MiB chunks in flight).
 func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta, data []byte, release func()) (*pack, *catalog.Blob, error) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
@@ -144,13 +165,47 @@ func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta
 	p := pk.cur
 	b := &catalog.Blob{Hash: k.hex(), Size: int64(len(data)), Member: -1, Kind: kind,
 		Encoding: format.PackEncoding(pk.s.cfg.Compress, pk.s.recipient != nil)}
-	pk.reserved += int64(len(data))
-	full := pk.reserved >= pk.s.packSize
+	number := p.next
+	p.next++
+	pathLen := 0
+	if file != nil {
+		pathLen = len(file.Path)
+	}
+	p.index += format.IndexLineMax(pathLen)
+	// A member costs its content and, stored, about 1 KiB more (headers):
+	// counted, so that a pack of tiny files is not far past its size, and
+	// its index is kept under the format's bound, closing the pack early
+	// when its members are many and their paths long.
+	pk.reserved += int64(len(data)) + memberOverhead
+	full := pk.reserved >= pk.s.packSize || p.index >= maxPackIndex
 	if full {
 		pk.cur = nil
 	}
-	pk.jobs <- memberJob{p: p, blob: b, key: k, file: file, data: data, release: release, closeAfter: full}
+	j := memberJob{p: p, blob: b, key: k, closeAfter: full}
+	if file != nil {
+		j.ready = make(chan encodedMember, 1)
+		go pk.s.encode(p, number, *file, data, release, j.ready)
+	} else {
+		j.data, j.release = data, release
+	}
+	pk.jobs <- j
 	return p, b, nil
+}
+
+// memberOverhead is about what a member adds to its content in a pack.
+const memberOverhead = 1 << 10
+
+// maxPackIndex is where a lane closes a pack for the size of its index: a
+// margin below the format's bound (the index's own head and tail).
+const maxPackIndex = format.MaxIndexSize - 1<<20
+
+// encode encodes a whole file as member number of p and hands it to the
+// lane on ready.
+func (s *syncer) encode(p *pack, number uint32, file format.FileMeta, data []byte, release func(), ready chan<- encodedMember) {
+	var r encodedMember
+	r.m, r.err = p.enc.File(number, file, data, s.bufs.encoded())
+	release()
+	ready <- r
 }
 
 // close closes the lane's current pack, if any (its upload then completes
@@ -182,7 +237,7 @@ func (pk *packer) shut() {
 func (pk *packer) run() {
 	defer close(pk.done)
 	for j := range pk.jobs {
-		if j.data != nil || j.file != nil {
+		if j.ready != nil || j.data != nil {
 			pk.write(j)
 		}
 		if j.closeAfter {
@@ -191,22 +246,29 @@ func (pk *packer) run() {
 	}
 }
 
-// write adds one member to its pack.
+// write adds one member to its pack (a file once it is encoded).
 func (pk *packer) write(j memberJob) {
-	defer j.release()
+	var e format.IndexEntry
+	var err error
+	if j.ready != nil {
+		r := <-j.ready
+		defer pk.s.bufs.putEncoded(r.m.Bytes)
+		if err = r.err; err == nil && j.p.broken == nil {
+			e, err = j.p.w.AddEncoded(r.m)
+		}
+	} else {
+		defer j.release()
+		if j.p.broken == nil {
+			e, err = j.p.w.AddChunk(format.ChunkMeta{Hash: j.key[:]}, j.data)
+		}
+	}
 	p := j.p
 	if p.broken != nil {
 		return // the pack's upload failed: its versions fail with it
 	}
-	var e format.IndexEntry
-	var err error
-	if j.file != nil {
-		e, err = p.w.AddFile(*j.file, bytes.NewReader(j.data))
-	} else {
-		e, err = p.w.AddChunk(format.ChunkMeta{Hash: j.key[:]}, j.data)
-	}
 	if err != nil {
-		// The content is in memory: only the upload can fail here.
+		// The content is in memory: only the upload can fail here (or
+		// what the format refuses, which the walk has checked).
 		p.broken = err
 		p.pw.CloseWithError(err)
 		return
@@ -265,7 +327,7 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 			s.cfg.log().Warn("a pack could not be stored; its files are retried by the next run", "pack", p.id.String(), "err", err)
 		}
 		s.recorder.failed(p, err)
-		s.index.settle(p, p.keys)
+		s.index.settle(p, p.keys, false)
 		if eerr := s.cfg.Catalog.EndUpload(p.note); eerr != nil {
 			s.cfg.log().Warn("could not update the catalogue", "err", eerr)
 		}
@@ -279,10 +341,11 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 		},
 		Blobs: p.blobs,
 	}
-	if err := s.recorder.stored(p, obj, p.note); err != nil {
+	err = s.recorder.stored(p, obj, p.note)
+	if err != nil {
 		s.fatal(err)
 	}
-	s.index.settle(p, p.keys)
+	s.index.settle(p, p.keys, err == nil)
 	s.mu.Lock()
 	s.res.Objects++
 	s.res.StoredBytes += res.arch.Size

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,4 +78,46 @@ func statID(t *testing.T, p string) fileID {
 		t.Fatal(err)
 	}
 	return idOf(&st)
+}
+
+// Content is stored once whether its copy is met while its pack is in
+// flight, after that pack is committed in the same run (small packs: a
+// pack a file or two), or in a later run; content of a size the target
+// has never stored costs no catalogue lookup and is still stored.
+func TestDedupAcrossPacksAndRuns(t *testing.T) {
+	cfg, dir := setup(t, 0)
+	cfg.PackSize = 1 // every member closes its pack
+	src := filepath.Join(dir, "src")
+	same := bytes.Repeat([]byte("same content "), 300)
+	write := func(name string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a/first", same)
+	for i := range 40 {
+		write(fmt.Sprintf("b/other%02d", i), bytes.Repeat([]byte{byte(i)}, 100+i))
+	}
+	write("c/copy", same)
+	write("d/copy", same)
+	res, err := Sync(context.Background(), cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || len(res.Failures) > 0 {
+		t.Fatalf("sync: %v %+v", err, res.Failures)
+	}
+	if res.Uploaded != 41 || res.Deduplicated != 2 {
+		t.Errorf("first run: %d stored, %d deduplicated; want 41 and 2", res.Uploaded, res.Deduplicated)
+	}
+	write("e/later", same)
+	write("e/new", bytes.Repeat([]byte("n"), 4321)) // a size never stored
+	res, err = Sync(context.Background(), cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || len(res.Failures) > 0 {
+		t.Fatalf("second sync: %v %+v", err, res.Failures)
+	}
+	if res.Uploaded != 1 || res.Deduplicated != 1 {
+		t.Errorf("second run: %d stored, %d deduplicated; want 1 and 1", res.Uploaded, res.Deduplicated)
+	}
 }

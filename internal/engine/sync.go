@@ -232,7 +232,9 @@ func (s *syncer) begin(ctx context.Context) error {
 		return fmt.Errorf("catalogue: %w", err)
 	}
 	s.run = run
-	s.index = newContentIndex(cfg.Catalog, cfg.Target.ID)
+	if s.index, err = newContentIndex(cfg.Catalog, cfg.Target.ID); err != nil {
+		return err
+	}
 	if s.chunkers, err = newChunkers(cfg); err != nil {
 		return err
 	}

@@ -289,6 +289,8 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 		root.out = filepath.Clean(opt.Output)
 	}
 	sweeper := newTempSweeper(root)
+	dirs := newDirCache(root, 256)
+	defer dirs.close()
 	// A run killed after a file was linked into place but before its
 	// temporary file was removed leaves that file beside a complete one,
 	// which this run skips: remove it too.
@@ -320,7 +322,7 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 				still = append(still, f)
 			}
 		}
-		fetchAll(ctx, cfg, rd, ready, root, sweeper, &res, &mu)
+		fetchAll(ctx, cfg, rd, ready, root, dirs, sweeper, &res, &mu)
 		pending = still
 		if len(pending) == 0 || !opt.Wait || stopRequested(ctx, opt.Stop) {
 			break
@@ -337,6 +339,9 @@ func Restore(ctx context.Context, cfg *Config, opt RestoreOptions, plan *Restore
 	}
 	if !stopRequested(ctx, opt.Stop) {
 		restoreEntries(cfg, plan, root, sweeper, pending, &res)
+	}
+	if err := dirs.sync(); err != nil {
+		return res, err
 	}
 	waiting := map[*RestoreItem]bool{}
 	for _, f := range pending {

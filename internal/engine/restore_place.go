@@ -21,7 +21,7 @@ import (
 
 // fetchAll restores the ready files, several at a time. Files that share
 // their content (copies, hard links) are decoded once and copied.
-func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, dirs *dirCache, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
 	groups := map[string][]*restoreFile{}
@@ -38,7 +38,7 @@ func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restor
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchGroup(ctx, cfg, rd, groups[k], root, sw, res, mu)
+			fetchGroup(ctx, cfg, rd, groups[k], root, dirs, sw, res, mu)
 		}()
 	}
 	wg.Wait()
@@ -70,7 +70,7 @@ func (e *dirError) Unwrap() error { return e.err }
 
 // fetchGroup restores files with the same content: decoded once beside the
 // first destination whose folder can be had, copied to the others.
-func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
+func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, cache *dirCache, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	obs := cfg.observer()
 	fail := func(i int, err error) {
 		mu.Lock()
@@ -81,12 +81,13 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 	for _, f := range files {
 		obs.Start(f.dest, f.v.Size)
 	}
-	// Each destination folder is opened (and created) once, when needed.
+	// Each destination folder is opened (and created) when needed, and
+	// kept open for the files after these (see dirCache).
 	dirs := map[string]*destDir{}
 	dirErrs := map[string]error{}
 	defer func() {
 		for _, d := range dirs {
-			d.close()
+			cache.put(d)
 		}
 	}()
 	dirFor := func(dest string) (*destDir, error) {
@@ -97,7 +98,7 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 		if err, ok := dirErrs[p]; ok {
 			return nil, err
 		}
-		d, err := root.openDir(p, true)
+		d, err := cache.get(p)
 		if err != nil {
 			err = &dirError{err}
 			dirErrs[p] = err

@@ -87,9 +87,8 @@ func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restor
 	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
 		return nil, "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, "", fmt.Errorf("writing: %w", err)
-	}
+	// Not synced here: the restore syncs the file systems it wrote to
+	// once, at its end (dirCache.sync).
 	if err := tmp.Close(); err != nil {
 		return nil, "", fmt.Errorf("writing: %w", err)
 	}

@@ -50,6 +50,9 @@ type Config struct {
 
 	// afterRead, in tests, runs after each read of a file's content.
 	afterRead func(path string)
+	// packIndexMax, in tests, lowers the index size packs close at
+	// (0: maxPackIndex).
+	packIndexMax int
 }
 
 func (c *Config) now() time.Time {

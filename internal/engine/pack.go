@@ -177,7 +177,11 @@ func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta
 	// its index is kept under the format's bound, closing the pack early
 	// when its members are many and their paths long.
 	pk.reserved += int64(len(data)) + memberOverhead
-	full := pk.reserved >= pk.s.packSize || p.index >= maxPackIndex
+	indexMax := maxPackIndex
+	if pk.s.cfg.packIndexMax > 0 {
+		indexMax = pk.s.cfg.packIndexMax
+	}
+	full := pk.reserved >= pk.s.packSize || p.index >= indexMax
 	if full {
 		pk.cur = nil
 	}

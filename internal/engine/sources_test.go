@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/grsync/grsync/internal/format"
 )
 
 func TestDedupSourcesKeepsEachFolderOnce(t *testing.T) {
@@ -119,5 +121,46 @@ func TestDedupAcrossPacksAndRuns(t *testing.T) {
 	}
 	if res.Uploaded != 1 || res.Deduplicated != 1 {
 		t.Errorf("second run: %d stored, %d deduplicated; want 1 and 1", res.Uploaded, res.Deduplicated)
+	}
+}
+
+// A pack of many tiny files is closed before its index passes the
+// format's bound (lowered here to ten members' worth): without that, a
+// tree of a few hundred thousand one-byte files overflowed the index and
+// every file of the pack failed, in every run.
+func TestPacksCloseBeforeTheirIndexIsFull(t *testing.T) {
+	cfg, dir := setup(t, 0)
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := func(i int) string { return filepath.Join(src, fmt.Sprintf("f%03d", i)) }
+	cfg.packIndexMax = 10 * format.IndexLineMax(len(name(0)))
+	for i := range 100 {
+		if err := os.WriteFile(name(i), []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Sync(context.Background(), cfg, SyncOptions{Sources: []string{src}})
+	if err != nil || len(res.Failures) > 0 {
+		t.Fatalf("sync: %v %+v", err, res.Failures)
+	}
+	if res.Uploaded != 100 || res.Objects < 10 {
+		t.Errorf("%d files stored in %d packs; want 100 files in at least 10 packs", res.Uploaded, res.Objects)
+	}
+	out := filepath.Join(dir, "out")
+	opt := RestoreOptions{Output: out}
+	plan, err := PlanRestore(cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(context.Background(), cfg, opt, plan)
+	if err != nil || r.Restored != 100 || len(r.Failures) > 0 {
+		t.Fatalf("restore: %+v %v", r, err)
+	}
+	for i := range 100 {
+		if b, err := os.ReadFile(filepath.Join(out, name(i))); err != nil || len(b) != 1 || b[0] != byte(i) {
+			t.Errorf("%s restored as %q, %v", name(i), b, err)
+		}
 	}
 }

@@ -107,10 +107,10 @@ func (me *MemberEncoder) encode(e IndexEntry, hdr *tar.Header, data []byte, dst 
 	var enc *zstd.Encoder
 	if me.compress {
 		var err error
-		if enc, err = getEncoder(sink); err != nil {
+		if enc, err = getEncoderFor(sink, tarLen); err != nil {
 			return EncodedMember{}, err
 		}
-		defer putEncoder(enc) // the next getEncoder resets it
+		defer putEncoderFor(enc, tarLen) // the next get resets it
 		enc.ResetContentSize(sink, tarLen)
 		sink = enc
 	}

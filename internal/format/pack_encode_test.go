@@ -139,3 +139,39 @@ func TestIndexLineMax(t *testing.T) {
 		t.Errorf("a chunk's line of %d bytes, bound %d", n, IndexLineMax(0))
 	}
 }
+
+// A frame that fits the small window is the same, byte for byte, from an
+// encoder with the small window and from one with the full window: the
+// pools may hand out either without changing a pack.
+func TestSmallWindowSameBytes(t *testing.T) {
+	for i, n := range []int{1536, 6000, 100000, 1 << 20, smallZstdWindow - 128<<10, smallZstdWindow - 1000, smallZstdWindow - 1} {
+		data := randomBytes(n, uint64(i))
+		if i%2 == 1 {
+			data = bytes.Repeat([]byte("some text to compress "), n/22+1)[:n]
+		}
+		var small, full bytes.Buffer
+		es, err := getEncoderFor(&small, int64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ef, err := getEncoder(&full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es.ResetContentSize(&small, int64(n))
+		ef.ResetContentSize(&full, int64(n))
+		es.Write(data)
+		ef.Write(data)
+		if err := es.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ef.Close(); err != nil {
+			t.Fatal(err)
+		}
+		putEncoderFor(es, int64(n))
+		putEncoder(ef)
+		if !bytes.Equal(small.Bytes(), full.Bytes()) {
+			t.Errorf("%d bytes: the small window wrote other bytes", n)
+		}
+	}
+}

@@ -64,7 +64,6 @@ type PackWriter struct {
 	cnt      countWriter // counts what goes to out: the offsets
 	sink     sinkWriter  // where the tar writer writes; records dst errors
 	hdr      bytes.Buffer
-	enc      *zstd.Encoder // nil without compression
 	stream   *streamWriter // nil without encryption
 	nonces   *nonceMaker   // nil without encryption
 	buf      []byte        // content of small files; copies of big ones
@@ -148,13 +147,6 @@ func NewPackWriter(dst io.Writer, opt PackOptions) (*PackWriter, error) {
 	}
 	w := &PackWriter{st: st, compress: opt.Compress, out: bufio.NewWriterSize(dst, 64<<10), maxIndex: MaxIndexSize}
 	w.cnt.w = w.out
-	if opt.Compress {
-		enc, err := getEncoder(io.Discard)
-		if err != nil {
-			return nil, fmt.Errorf("new pack: %w", err)
-		}
-		w.enc = enc
-	}
 	if st.Encrypted {
 		w.stream = newStreamWriter()
 		w.nonces = newNonceMaker(st.Seed)
@@ -358,9 +350,17 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 		}
 		out = w.stream
 	}
-	if w.enc != nil {
-		w.enc.ResetContentSize(out, tarLen)
-		out = w.enc
+	var enc *zstd.Encoder
+	if w.compress {
+		// An encoder a member, from the pool for its size (the small
+		// window writes the same bytes with less memory).
+		var err error
+		if enc, err = getEncoderFor(out, tarLen); err != nil {
+			return IndexEntry{}, err
+		}
+		defer putEncoderFor(enc, tarLen)
+		enc.ResetContentSize(out, tarLen)
+		out = enc
 	}
 	w.sink = sinkWriter{w: out}
 	_, err := w.sink.Write(w.hdr.Bytes())
@@ -372,8 +372,8 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 	}
 	if err != nil {
 		// The content could not be read: abandon the member.
-		if w.enc != nil {
-			w.enc.Reset(io.Discard) // drops the frame; nothing more is written
+		if enc != nil {
+			enc.Reset(io.Discard) // drops the frame; nothing more is written
 		}
 		if w.cnt.n == start {
 			return IndexEntry{}, err // nothing written: no trace
@@ -390,8 +390,8 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 	if err := tw.Close(); err != nil {
 		return IndexEntry{}, w.fail(fmt.Errorf("tar layer: %w", err))
 	}
-	if w.enc != nil {
-		if err := w.enc.Close(); err != nil {
+	if enc != nil {
+		if err := enc.Close(); err != nil {
 			return IndexEntry{}, w.fail(fmt.Errorf("zstd layer: %w", err))
 		}
 	}
@@ -467,10 +467,6 @@ func (w *PackWriter) Close() (*PackIndex, error) {
 		return nil, w.fail(err)
 	}
 	idx.Size = w.cnt.n
-	if w.enc != nil {
-		putEncoder(w.enc)
-		w.enc = nil
-	}
 	w.err, w.index = errPackClosed, idx
 	return idx, nil
 }

@@ -16,21 +16,38 @@ const zstdWindow = 8 << 20
 // zstdMagic starts every zstd frame.
 var zstdMagic = [4]byte{0x28, 0xb5, 0x2f, 0xfd}
 
-// encoderPool recycles zstd encoders, whose 16 MiB history buffer would
-// otherwise be allocated for every file, small ones included. A cache, not
-// state.
-var encoderPool sync.Pool
+// smallZstdWindow is the window of the encoders of frames known to be
+// shorter than it: their output is the same, byte for byte, as with
+// zstdWindow (a frame that fits its window is one segment, whatever the
+// window; TestSmallWindowSameBytes), and their history buffer is a
+// quarter as big, which matters with an encoder per member in flight.
+const smallZstdWindow = 2 << 20
+
+// encoderPool and smallEncoderPool recycle zstd encoders, whose 16 MiB
+// (4 MiB) history buffer would otherwise be allocated for every file. A
+// cache, not state.
+var encoderPool, smallEncoderPool sync.Pool
 
 // getEncoder returns an encoder writing one frame to w. Changing its options
 // changes the archive bytes: update zstdEncoderOptions (WriterID) too.
 func getEncoder(w io.Writer) (*zstd.Encoder, error) {
-	if e, ok := encoderPool.Get().(*zstd.Encoder); ok {
+	return getEncoderFor(w, 0)
+}
+
+// getEncoderFor returns an encoder for one frame of size bytes (0:
+// unknown) written to w; give it back with putEncoder.
+func getEncoderFor(w io.Writer, size int64) (*zstd.Encoder, error) {
+	pool, window := &encoderPool, zstdWindow
+	if size > 0 && size < smallZstdWindow {
+		pool, window = &smallEncoderPool, smallZstdWindow
+	}
+	if e, ok := pool.Get().(*zstd.Encoder); ok {
 		e.Reset(w)
 		return e, nil
 	}
 	e, err := zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithWindowSize(zstdWindow),
+		zstd.WithWindowSize(window),
 		zstd.WithEncoderCRC(true),
 		zstd.WithZeroFrames(true),
 		// The encoder already runs in a goroutine of its own; its internal
@@ -45,9 +62,16 @@ func getEncoder(w io.Writer) (*zstd.Encoder, error) {
 	return e, nil
 }
 
-// putEncoder returns a closed encoder to the pool.
-func putEncoder(e *zstd.Encoder) {
+// putEncoder returns a closed encoder from getEncoder to the pool.
+func putEncoder(e *zstd.Encoder) { putEncoderFor(e, 0) }
+
+// putEncoderFor returns a closed encoder from getEncoderFor(_, size).
+func putEncoderFor(e *zstd.Encoder, size int64) {
 	e.Reset(nil)
+	if size > 0 && size < smallZstdWindow {
+		smallEncoderPool.Put(e)
+		return
+	}
 	encoderPool.Put(e)
 }
 

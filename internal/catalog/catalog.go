@@ -276,7 +276,11 @@ func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "cache_size(-32768)")
+	// A 4 MiB page cache: the operating system caches the file anyway.
+	// Measured with 50,000 files: 32 MiB made a first backup's peak RSS
+	// 205-212 MiB against 124-126 MiB, and neither it, a no-op re-sync
+	// (0.31 s against 0.28 s) nor ls any faster.
+	q.Add("_pragma", "cache_size(-4096)")
 	if readOnly {
 		q.Set("mode", "ro")
 		q.Add("_pragma", "query_only(1)")

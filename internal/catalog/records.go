@@ -119,11 +119,23 @@ func (c *Catalog) RecordsMark(targetID int64) (RecordsMark, error) {
 // the target's index instead), so a sync that changed nothing pays three
 // lookups, not three scans of the catalogue.
 func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time, w io.Writer) (RecordsMark, int, error) {
+	return c.ExportRecordsPart(targetID, mark, now, w, true)
+}
+
+// ExportRecordsPart is ExportRecords, with the header line only when
+// header is set: a document can be written in parts while the catalogue
+// grows (a sync exports what each pack committed while it goes on), each
+// part starting at the mark the one before returned. A part is consistent
+// however the catalogue changes while it is read: it covers exactly the
+// rows with ids up to those the tables had when it began (ids only grow,
+// and no row of these tables is ever deleted), so a version is never
+// written before its object and blobs are.
+func (c *Catalog) ExportRecordsPart(targetID int64, mark RecordsMark, now time.Time, w io.Writer, header bool) (RecordsMark, int, error) {
 	enc := json.NewEncoder(w)
 	next := mark
 	n := 0
 	emit := func(line any) error {
-		if n == 0 {
+		if n == 0 && header {
 			if err := enc.Encode(RecordsHeader{Records: RecordsVersion, Created: now.UTC()}); err != nil {
 				return err
 			}
@@ -137,8 +149,15 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 		}
 		return mark, 0, wrap(c.path, "export records", err)
 	}
+	// The bounds, read in one statement: what every table held at once.
+	var upTo RecordsMark
+	if err := c.db.QueryRow(`SELECT (SELECT coalesce(max(id), 0) FROM objects), (SELECT coalesce(max(id), 0) FROM blobs),
+		(SELECT coalesce(max(id), 0) FROM sync_history)`).Scan(&upTo.Object, &upTo.Blob, &upTo.Version); err != nil {
+		return fail(nil, err)
+	}
+	next = RecordsMark{Version: max(mark.Version, upTo.Version), Object: max(mark.Object, upTo.Object), Blob: max(mark.Blob, upTo.Blob)}
 	rows, err := c.db.Query(`SELECT `+objectColumns+` FROM objects o
-		WHERE +o.target_id = ? AND o.id > ? AND o.kind IN ('archive', 'pack') ORDER BY o.id`, targetID, mark.Object)
+		WHERE +o.target_id = ? AND o.id > ? AND o.id <= ? AND o.kind IN ('archive', 'pack') ORDER BY o.id`, targetID, mark.Object, upTo.Object)
 	if err != nil {
 		return fail(nil, err)
 	}
@@ -147,7 +166,6 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 		if err := rows.Scan(objectDest(&o)...); err != nil {
 			return fail(rows, err)
 		}
-		next.Object = max(next.Object, o.ID)
 		if err := emit(RecordLine{Object: &RecordObject{ArchiveID: o.ArchiveID, Kind: o.Kind, PackID: o.PackID, Size: o.Size,
 			TreeHash: o.TreeHash, Class: o.Class, Uploaded: o.Uploaded, Run: o.RunID}}); err != nil {
 			return fail(rows, err)
@@ -157,7 +175,7 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 		return fail(nil, err)
 	}
 	rows, err = c.db.Query(`SELECT `+blobColumns+`, o.archive_id FROM blobs b JOIN objects o ON o.id = b.object_id
-		WHERE +b.target_id = ? AND b.id > ? ORDER BY b.id`, targetID, mark.Blob)
+		WHERE +b.target_id = ? AND b.id > ? AND b.id <= ? ORDER BY b.id`, targetID, mark.Blob, upTo.Blob)
 	if err != nil {
 		return fail(nil, err)
 	}
@@ -167,7 +185,6 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 		if err := rows.Scan(append(blobDest(&b), &obj)...); err != nil {
 			return fail(rows, err)
 		}
-		next.Blob = max(next.Blob, b.ID)
 		if err := emit(RecordLine{Blob: &RecordBlob{Object: obj, Hash: b.Hash, Size: b.Size, Offset: b.Offset, Length: b.Length,
 			Member: b.Member, Kind: b.Kind, Encoding: b.Encoding}}); err != nil {
 			return fail(rows, err)
@@ -180,7 +197,7 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 			(SELECT group_concat(o.archive_id || ' ' || b.offset, ',') FROM
 				(SELECT blob_id FROM version_pieces WHERE version_id = h.id ORDER BY seq) p
 				JOIN blobs b ON b.id = p.blob_id JOIN objects o ON o.id = b.object_id)
-		FROM sync_history h WHERE +h.target_id = ? AND h.id > ? ORDER BY h.id`, targetID, mark.Version)
+		FROM sync_history h WHERE +h.target_id = ? AND h.id > ? AND h.id <= ? ORDER BY h.id`, targetID, mark.Version, upTo.Version)
 	if err != nil {
 		return fail(nil, err)
 	}
@@ -190,7 +207,6 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 		if err != nil {
 			return fail(rows, err)
 		}
-		next.Version = max(next.Version, v.ID)
 		rv := recordOf(v)
 		if pieces.Valid && pieces.String != "" {
 			for _, p := range strings.Split(pieces.String, ",") {

@@ -81,11 +81,15 @@ func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo,
 	r := read{fi: fi}
 	// The buffer goes to the lane with the content, which gives it back
 	// once the member is written; it comes back here otherwise.
-	buf := s.bufs.small.get()
+	pool := &s.bufs.small
+	if fi.Size() <= tinyFileMax {
+		pool = &s.bufs.tiny
+	}
+	buf := pool.get()
 	kept := false
 	defer func() {
 		if !kept {
-			s.bufs.small.put(buf)
+			pool.put(buf)
 		}
 	}()
 	data := buf[:fi.Size()]
@@ -129,7 +133,7 @@ func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo,
 	meta := &format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: int64(len(data)),
 		Mode: format.KeptMode(r.fi.Mode()), ModTime: r.fi.ModTime()}, Hash: k[:]}
 	kept = true
-	p, b, err := pk.add(k, catalog.BlobFile, meta, data, func() { s.bufs.small.put(buf) })
+	p, b, err := pk.add(k, catalog.BlobFile, meta, data, func() { pool.put(buf) })
 	if err != nil {
 		s.index.release(k)
 		return r, fmt.Errorf("storing: %w", err)
@@ -366,9 +370,14 @@ func (b *bufPool) put(buf []byte) {
 // buffers are a sync's pools: whole small files, chunks, and members
 // encoded for a pack (of any size).
 type buffers struct {
-	small, chunk bufPool
-	enc          sync.Pool
+	tiny, small, chunk bufPool
+	enc                sync.Pool
 }
+
+// tinyFileMax is the size of the buffers of the tiny pool: most files
+// are much smaller than the pack threshold, and a buffer of that size for
+// each of them in flight made a sync's memory several times larger.
+const tinyFileMax = 64 << 10
 
 // encoded returns a buffer for an encoded member (empty, of some capacity).
 func (b *buffers) encoded() []byte {

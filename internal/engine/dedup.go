@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -25,9 +26,11 @@ type stored struct {
 // first among the blobs of this run's packs (not committed yet), then in the
 // catalogue. A worker that misses claims the hash until it has stored the
 // content (or given up), so two files with the same content found at once
-// are stored once. The catalogue is asked only about content of a size
-// some blob has: a first backup, and most new content of later ones, cost
-// no lookup. Safe for concurrent use.
+// are stored once. The catalogue is asked only about content that may be
+// in it: of a size some blob had when the run began, or committed by this
+// run (known by the first 8 bytes of its hash, so a run of a million new
+// files keeps about 40 MB for them); a first backup, and most new content
+// of later ones, cost no lookup. Safe for concurrent use.
 type contentIndex struct {
 	cat    *catalog.Catalog
 	target int64
@@ -36,11 +39,11 @@ type contentIndex struct {
 	mu     sync.Mutex
 	run    map[contentKey]stored        // blobs of packs not committed yet
 	claims map[contentKey]chan struct{} // content being stored by a worker
-	added  map[int64]bool               // sizes of the blobs committed since
+	added  map[uint64]struct{}          // blobs committed since the run began, by hash prefix
 }
 
 func newContentIndex(cat *catalog.Catalog, target int64) (*contentIndex, error) {
-	x := &contentIndex{cat: cat, target: target, run: map[contentKey]stored{}, claims: map[contentKey]chan struct{}{}, added: map[int64]bool{}}
+	x := &contentIndex{cat: cat, target: target, run: map[contentKey]stored{}, claims: map[contentKey]chan struct{}{}, added: map[uint64]struct{}{}}
 	if cat != nil {
 		var err error
 		if x.sizes, err = cat.BlobSizes(target); err != nil {
@@ -50,12 +53,18 @@ func newContentIndex(cat *catalog.Catalog, target int64) (*contentIndex, error) 
 	return x, nil
 }
 
-// mayHold reports whether the catalogue may hold content of size bytes.
-// Call with x.mu held.
-func (x *contentIndex) mayHold(size int64) bool {
-	_, ok := slices.BinarySearch(x.sizes, size)
-	return ok || x.added[size]
+// mayHold reports whether the catalogue may hold content k of size
+// bytes. Call with x.mu held.
+func (x *contentIndex) mayHold(k contentKey, size int64) bool {
+	if _, ok := slices.BinarySearch(x.sizes, size); ok {
+		return true
+	}
+	_, ok := x.added[k.prefix()]
+	return ok
 }
+
+// prefix is the first 8 bytes of k.
+func (k contentKey) prefix() uint64 { return binary.LittleEndian.Uint64(k[:8]) }
 
 // find returns where content k, of size bytes, is stored. When it is not,
 // the caller holds a claim on k and must call publish or release.
@@ -73,7 +82,7 @@ func (x *contentIndex) find(k contentKey, size int64) (stored, bool, error) {
 		}
 		ch := make(chan struct{})
 		x.claims[k] = ch
-		ask := x.cat != nil && x.mayHold(size)
+		ask := x.cat != nil && x.mayHold(k, size)
 		x.mu.Unlock()
 		if !ask {
 			return stored{}, false, nil
@@ -125,7 +134,7 @@ func (x *contentIndex) settle(p *pack, keys []contentKey, committed bool) {
 		if s, ok := x.run[k]; ok && s.pack == p {
 			delete(x.run, k)
 			if committed {
-				x.added[s.blob.Size] = true
+				x.added[k.prefix()] = struct{}{}
 			}
 		}
 	}

@@ -348,6 +348,8 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 	err = s.recorder.stored(p, obj, p.note)
 	if err != nil {
 		s.fatal(err)
+	} else if s.records != nil {
+		s.records.poke()
 	}
 	s.index.settle(p, p.keys, err == nil)
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -30,33 +31,117 @@ const recordsPath = "/grsync/records.jsonl"
 // StoreRecords stores the catalogue changes made since the last records
 // object, if any, and returns how many lines it stored.
 func StoreRecords(ctx context.Context, cfg *Config, run int64) (int, error) {
-	mark, err := cfg.Catalog.RecordsMark(cfg.Target.ID)
+	sp, err := newRecordsSpool(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("reading the catalogue: %w", err)
-	}
-	tmp, err := os.CreateTemp("", "grsync-records-*.jsonl")
-	if err != nil {
-		return 0, fmt.Errorf("records: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	next, n, err := cfg.Catalog.ExportRecords(cfg.Target.ID, mark, cfg.now(), tmp)
-	if err != nil || n == 0 {
 		return 0, err
 	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
+	defer sp.close()
+	return sp.store(ctx, run)
+}
+
+// recordsSpool writes the records of a run to a temporary file while the
+// run commits them, a part after each stored pack (on a goroutine of its
+// own, see catalog.ExportRecordsPart), so that the end of a sync stores a
+// file already written instead of reading back every row it added: for
+// 50,000 new files that export took 0.75 s after the last pack, on one
+// core, while the other waited.
+type recordsSpool struct {
+	cfg *Config
+	f   *os.File
+
+	mu   sync.Mutex
+	from catalog.RecordsMark // where the stored records end
+	to   catalog.RecordsMark // where the spool ends
+	n    int                 // lines in the spool, header aside
+	err  error               // sticky: the spool is not usable
+
+	kick chan struct{}
+	done chan struct{}
+}
+
+func newRecordsSpool(cfg *Config) (*recordsSpool, error) {
+	mark, err := cfg.Catalog.RecordsMark(cfg.Target.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalogue: %w", err)
+	}
+	f, err := os.CreateTemp("", "grsync-records-*.jsonl")
+	if err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	return &recordsSpool{cfg: cfg, f: f, from: mark, to: mark}, nil
+}
+
+// catchUp adds to the spool what was committed since its end.
+func (sp *recordsSpool) catchUp() error {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.err != nil {
+		return sp.err
+	}
+	next, n, err := sp.cfg.Catalog.ExportRecordsPart(sp.cfg.Target.ID, sp.to, sp.cfg.now(), sp.f, sp.n == 0)
+	if err != nil {
+		sp.err = err
+		return err
+	}
+	sp.to, sp.n = next, sp.n+n
+	return nil
+}
+
+// start writes parts in the background, each time poke is called.
+func (sp *recordsSpool) start() {
+	sp.kick, sp.done = make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(sp.done)
+		for range sp.kick {
+			_ = sp.catchUp() // kept in sp.err, reported by store
+		}
+	}()
+}
+
+// poke asks for a part (it never waits).
+func (sp *recordsSpool) poke() {
+	if sp.kick == nil {
+		return
+	}
+	select {
+	case sp.kick <- struct{}{}:
+	default: // a part is asked for already
+	}
+}
+
+// stop ends the background writing.
+func (sp *recordsSpool) stop() {
+	if sp.kick != nil {
+		close(sp.kick)
+		<-sp.done
+		sp.kick = nil
+	}
+}
+
+// store writes the last part and stores the spool as a records object,
+// recorded with the mark it reaches, and returns its lines.
+func (sp *recordsSpool) store(ctx context.Context, run int64) (int, error) {
+	sp.stop()
+	if err := sp.catchUp(); err != nil {
+		return 0, err
+	}
+	if sp.n == 0 {
+		return 0, nil
+	}
+	size, err := sp.f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return 0, fmt.Errorf("records: %w", err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("records: %w", err)
 	}
-	obj, note, err := storeMetaObject(ctx, cfg, format.ObjectRecords, recordsPath, tmp, size)
+	cfg := sp.cfg
+	obj, note, err := storeMetaObject(ctx, cfg, format.ObjectRecords, recordsPath, sp.f, size)
 	if err != nil {
 		return 0, fmt.Errorf("storing version records: %w", err)
 	}
 	obj.RunID = run
-	if err := cfg.Catalog.MarkRecords(cfg.Target.ID, next, obj, note); err != nil {
+	if err := cfg.Catalog.MarkRecords(cfg.Target.ID, sp.to, obj, note); err != nil {
 		return 0, fmt.Errorf("recording the version records: %w", err)
 	}
 	// The store's pointers name the new records at once: a run killed
@@ -64,7 +149,14 @@ func StoreRecords(ctx context.Context, cfg *Config, run int64) (int, error) {
 	if err := WritePointers(ctx, cfg); err != nil {
 		cfg.log().Warn("could not write the store's catalogue pointers; the next run tries again", "err", err)
 	}
-	return n, nil
+	return sp.n, nil
+}
+
+// close stops the spool and removes its file.
+func (sp *recordsSpool) close() {
+	sp.stop()
+	sp.f.Close()
+	os.Remove(sp.f.Name())
 }
 
 // storeMetaObject stores content (size bytes) as a one-member pack of the

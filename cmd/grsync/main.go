@@ -11,10 +11,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -67,7 +69,50 @@ func main() {
 			}
 		}
 	}
+	// GRSYNC_MEMPROFILE=FILE writes a heap profile taken when the heap in
+	// use was at its largest (sampled every 50 ms; for developers: go tool
+	// pprof -sample_index=inuse_space grsync FILE).
+	if p := os.Getenv("GRSYNC_MEMPROFILE"); p != "" {
+		stop := peakHeapProfile(p)
+		code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// peakHeapProfile samples the heap in use every 50 ms and writes a heap
+// profile to path each time it is larger than ever before; stop ends it.
+func peakHeapProfile(path string) (stop func()) {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		var peak, sys uint64
+		defer func() {
+			fmt.Fprintf(os.Stderr, "grsync memory: peak heap in use %d MiB, peak memory from the OS for Go %d MiB\n", peak>>20, sys>>20)
+		}()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			sys = max(sys, ms.Sys-ms.HeapReleased)
+			if ms.HeapInuse > peak {
+				peak = ms.HeapInuse
+				if f, err := os.Create(path); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 // run executes one grsync command line and returns its exit code. Signals:

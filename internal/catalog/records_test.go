@@ -165,3 +165,57 @@ func FuzzReadRecords(f *testing.F) {
 		c.ImportRecords(tg.ID, lines) // must not panic; errors are fine
 	})
 }
+
+// A document written in parts, a part after each commit, is the document
+// written at once: same lines, one header, and importing it gives the same
+// rows.
+func TestRecordsExportInParts(t *testing.T) {
+	a := newCatalog(t)
+	ta, _ := a.EnsureTarget("local:/store")
+	other, _ := a.EnsureTarget("local:/other")
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	commit := func(tg Target, n int) {
+		t.Helper()
+		bl := &Blob{Hash: fmt.Sprintf("h%d-%d", tg.ID, n), Size: 3, Length: 100, Member: 0, Kind: BlobFile}
+		o := &NewObject{Object: Object{TargetID: tg.ID, ArchiveID: fmt.Sprintf("A%d-%d", tg.ID, n), Kind: ObjectPack, PackID: "01", Size: 100, Uploaded: at}, Blobs: []*Blob{bl}}
+		if err := a.Commit(&Batch{Objects: []*NewObject{o}, Versions: []*NewVersion{
+			{Version: Version{TargetID: tg.ID, Path: fmt.Sprintf("/s/f%d", n), Size: 3, MTimeNS: 1, Mode: 0o644, Timestamp: at}, Pieces: []*Blob{bl}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var parts bytes.Buffer
+	mark := RecordsMark{}
+	total := 0
+	for i := range 4 {
+		commit(ta, i)
+		commit(other, i) // rows of another target between
+		m, n, err := a.ExportRecordsPart(ta.ID, mark, at, &parts, total == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mark, total = m, total+n
+	}
+	var whole bytes.Buffer
+	wm, wn, err := a.ExportRecords(ta.ID, RecordsMark{}, at, &whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wm != mark || wn != total {
+		t.Errorf("parts reach mark %+v with %d lines, the whole %+v with %d", mark, total, wm, wn)
+	}
+	if strings.Count(parts.String(), `"grsync_records"`) != 1 {
+		t.Errorf("the parts hold %d headers, want 1:\n%s", strings.Count(parts.String(), `"grsync_records"`), parts.String())
+	}
+	b := newCatalog(t)
+	tb, _ := b.EnsureTarget("local:/store")
+	_, lines, err := ReadRecords(bytes.NewReader(parts.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.ImportRecords(tb.ID, lines); err != nil || st.Versions != 4 || st.Objects != 4 {
+		t.Fatalf("import of the parts: %+v, %v", st, err)
+	}
+	if got, want := versionsOf(t, b, tb.ID), versionsOf(t, a, ta.ID); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("imported rows differ:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

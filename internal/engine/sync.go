@@ -277,45 +277,7 @@ func (s *syncer) stopped(ctx context.Context) bool {
 // returns the states, the paths seen and the folders not fully listed.
 func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, map[string]struct{}, []string, error) {
 	cfg, opt := s.cfg, s.opt
-	// The catalogue's states load while the walk starts listing folders:
-	// one is SQLite work, the other file-system calls. Files found before
-	// the states arrive wait in a list.
-	type loaded struct {
-		states map[string]catalog.State
-		err    error
-	}
-	statesCh := make(chan loaded, 1)
-	go func() {
-		if cfg.Catalog == nil { // a dry run without a catalogue compares with nothing
-			statesCh <- loaded{states: map[string]catalog.State{}}
-			return
-		}
-		st, err := cfg.Catalog.LatestStates(cfg.Target.ID, opt.Sources)
-		statesCh <- loaded{st, err}
-	}()
-	var states map[string]catalog.State
-	var early []entry
-	awaitStates := func(block bool) error {
-		if states != nil {
-			return nil
-		}
-		var l loaded
-		if block {
-			l = <-statesCh
-		} else {
-			select {
-			case l = <-statesCh:
-			default:
-				return nil
-			}
-		}
-		if l.err != nil {
-			return fmt.Errorf("reading the catalogue: %w", l.err)
-		}
-		states = l.states
-		return nil
-	}
-
+	pl := newPlanner(cfg, opt.Sources)
 	work := make(chan fileWork, cfg.jobs()*4)
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.jobs(); i++ {
@@ -326,7 +288,6 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		}()
 	}
 
-	seen := make(map[string]struct{})
 	obs := cfg.observer()
 	walkCtx, cancelWalk := context.WithCancel(ctx)
 	defer cancelWalk()
@@ -337,59 +298,17 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		case <-walkCtx.Done():
 		}
 	}()
-	var consider func(e entry) error
-	consider = func(e entry) error {
-		if states == nil {
-			if err := awaitStates(false); err != nil {
+	consider := func(e entry) error {
+		ready, err := pl.take(e)
+		if err != nil {
+			return err
+		}
+		for _, e := range ready {
+			if err := s.dispatch(walkCtx, pl, e, work); err != nil {
 				return err
 			}
-			if states == nil {
-				early = append(early, e)
-				return nil
-			}
-			for _, p := range early {
-				if err := consider(p); err != nil {
-					return err
-				}
-			}
-			early = nil
 		}
-		seen[e.path] = struct{}{}
-		st, known := states[e.path]
-		if k := e.kind(); k != catalog.KindFile {
-			switch {
-			case known && entryUnchanged(st, e):
-			case opt.DryRun:
-				s.res.countEntry(k)
-			default:
-				s.recordEntry(e)
-			}
-			return nil
-		}
-		if known && unchanged(st, e.info) {
-			if !metaChanged(st, e.info) {
-				cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
-				s.count(func(r *SyncResult) { r.Unchanged++ })
-				return nil
-			}
-			if opt.DryRun {
-				s.res.MetaChanged++
-				return nil
-			}
-		} else if opt.DryRun {
-			s.res.Pending++
-			s.res.PendingBytes += e.info.Size()
-			obs.Found(1, e.info.Size())
-			obs.Done(e.path, "would upload", nil)
-			return nil
-		}
-		obs.Found(1, e.info.Size())
-		select {
-		case work <- fileWork{e: e, known: known}:
-			return nil
-		case <-walkCtx.Done():
-			return walkCtx.Err()
-		}
+		return nil
 	}
 	wres, werr := walk(walkCtx, opt.Sources, opt.Exclude, newOwnSet(opt.Own), consider, func(ev walkEvent) {
 		s.mu.Lock()
@@ -412,11 +331,10 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 	})
 	if werr == nil {
 		// Files found before the catalogue's states arrived.
-		if werr = awaitStates(true); werr == nil && len(early) > 0 {
-			pending := early
-			early = nil
+		var pending []entry
+		if pending, werr = pl.flush(); werr == nil {
 			for _, e := range pending {
-				if werr = consider(e); werr != nil {
+				if werr = s.dispatch(walkCtx, pl, e, work); werr != nil {
 					break
 				}
 			}
@@ -425,10 +343,8 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 	obs.Scanned()
 	close(work)
 	wg.Wait()
-	if states == nil { // the walk ended early: still wait for the loader
-		if err := awaitStates(true); err != nil && werr == nil {
-			werr = err
-		}
+	if _, err := pl.flush(); err != nil && werr == nil { // the walk ended early: still wait for the loader
+		werr = err
 	}
 	if werr != nil {
 		if errors.Is(werr, context.Canceled) && s.stopped(ctx) {
@@ -440,7 +356,49 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 	if s.stopped(ctx) {
 		s.res.Interrupted = true
 	}
-	return states, seen, wres.incomplete, nil
+	return pl.states, pl.seen, wres.incomplete, nil
+}
+
+// dispatch acts on the plan for entry e: counts it, records a folder or
+// symlink, or gives a file to the workers.
+func (s *syncer) dispatch(ctx context.Context, pl *planner, e entry, work chan<- fileWork) error {
+	obs := s.cfg.observer()
+	act, known := pl.plan(e)
+	switch act {
+	case actUnchanged:
+		if e.kind() == catalog.KindFile {
+			s.cfg.log().Debug("unchanged: same size and modification time as in the catalogue", "path", e.path)
+			s.count(func(r *SyncResult) { r.Unchanged++ })
+		}
+		return nil
+	case actEntry:
+		if s.opt.DryRun {
+			s.res.countEntry(e.kind())
+		} else {
+			s.recordEntry(e)
+		}
+		return nil
+	case actMeta:
+		if s.opt.DryRun {
+			s.res.MetaChanged++
+			return nil
+		}
+	case actContent:
+		if s.opt.DryRun {
+			s.res.Pending++
+			s.res.PendingBytes += e.info.Size()
+			obs.Found(1, e.info.Size())
+			obs.Done(e.path, "would upload", nil)
+			return nil
+		}
+	}
+	obs.Found(1, e.info.Size())
+	select {
+	case work <- fileWork{e: e, known: known}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // deletedPaths returns tombstones for the paths under the sources that

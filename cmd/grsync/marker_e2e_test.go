@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/grsync/grsync/internal/glacieremu"
+	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
 // archivesIn counts the objects (archives, packs, records) of a local store.
@@ -367,4 +373,62 @@ func TestVaultMarker(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "no key was given") {
 		t.Errorf("sync to the vault without a key: want exit 2, got:\n%s", r)
 	}
+}
+
+// Item 2 on S3: a bucket that holds encrypted backups refuses another key,
+// and no key, whatever catalogue is used: with a fresh one, exit 2 and not
+// a single object more in the bucket.
+func TestS3MarkerRefusesAnotherKeyAndNoKey(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	c := s3Client(m)
+	createBucket(t, c, "marked")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "src", "f.txt"), []byte("s3 content"), time.Time{})
+	key := newKey(t, dir)
+	other := otherKey(t, dir)
+	bucket := []string{"--bucket", "marked", "--prefix", "p", "--region", "us-east-1", "--storage-class", "STANDARD"}
+	mustRunEnv(t, dir, m.Env(), 0, append(bucket, "--encryption-key-file", key, "src")...)
+	before := bucketKeys(t, c, "marked")
+	if !slices.ContainsFunc(before, func(k string) bool { return strings.Contains(k, "marker") }) {
+		t.Fatalf("the first sync should store a marker; the bucket holds %v", before)
+	}
+	writeFile(t, filepath.Join(dir, "src", "g.txt"), []byte("more"), time.Time{})
+	for _, tc := range []struct {
+		what, db, want string
+		args           []string
+	}{
+		{"another key", "fresh.db", "this store's backups use another key", []string{"--encryption-key-file", other}},
+		{"no key", "fresh2.db", "this store's backups are encrypted and no key was given", nil},
+	} {
+		args := append(append(append([]string{}, bucket...), "--db", tc.db), tc.args...)
+		r := grsync(t, dir, m.Env(), append(args, "src")...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("sync to S3 with %s and a fresh catalogue: want exit 2 saying %q, got:\n%s", tc.what, tc.want, r)
+		}
+		if n := rowsIn(t, filepath.Join(dir, tc.db)); n != 0 {
+			t.Errorf("sync with %s recorded %d file versions", tc.what, n)
+		}
+		if after := bucketKeys(t, c, "marked"); !slices.Equal(after, before) {
+			t.Errorf("sync with %s changed the bucket:\nbefore %v\nafter  %v", tc.what, before, after)
+		}
+	}
+}
+
+// bucketKeys lists every key of an S3 bucket, sorted.
+func bucketKeys(t *testing.T, c *s3.Client, bucket string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

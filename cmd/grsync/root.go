@@ -75,15 +75,14 @@ glacier-rsync command lines work unchanged.
 	syncCmd := a.syncCommand()
 	catCmd := a.catalogueCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand(),
+		a.forgetCommand(), a.targetCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(
 		a.keygenCommand(),
 		a.keyCommand(),
-		a.forgetCommand(),
 		a.iamPolicyCommand(),
-		a.targetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
@@ -177,7 +176,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 		a.out = ui.JSONOutput{W: a.json}
 	}
 	if a.g.json && cmd.Annotations[jsonAnnotation] == "" {
-		return usagef("leave out --json", "grsync %s does not print JSON", cmd.Name())
+		return usagef("leave out --json", "%s does not print JSON", cmd.CommandPath())
 	}
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,35 @@ func TestJSONForgetTargetMoveAndCataloguePush(t *testing.T) {
 
 	r = mustRun(t, dir, 2, "--json", "key", "export-age", "--encryption-key-file", key)
 	wantStderr(t, r, "grsync key export-age does not print JSON")
+}
+
+// A mistyped command below a group command (uploads, target, key, lock,
+// catalogue) is a usage error with a suggestion, as at the root, not its
+// help and exit 0; a group command alone says what it needs.
+func TestSubcommandTyposAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct{ args, word, want string }{
+		{"uploads lst", "lst", "did you mean grsync uploads list?"},
+		{"target mvoe a b", "mvoe", "did you mean grsync target move?"},
+		{"key exprt", "exprt", "did you mean grsync key export-age?"},
+		{"--db x.db lock extnd", "extnd", "did you mean grsync lock extend?"},
+		{"uploads xyzzy", "xyzzy", "grsync uploads has the commands abort, list"},
+	} {
+		r := mustRun(t, dir, 2, strings.Fields(c.args)...)
+		wantStderr(t, r, "unknown command "+strconv.Quote(c.word), c.want)
+		if r.stdout != "" {
+			t.Errorf("grsync %s: the usage error should come alone, not with help on stdout:\n%s", c.args, r)
+		}
+	}
+	r := mustRun(t, dir, 2, "uploads")
+	wantStderr(t, r, "grsync uploads needs a command", "grsync uploads abort or list")
+	// Asking for help still works.
+	mustRun(t, dir, 0, "uploads", "--help")
+	mustRun(t, dir, 0, "help", "target")
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a mistyped command created %s", ents[0].Name())
+	}
 }
 
 // grsync version and --version: the version, the commit (or "unknown": a

@@ -70,6 +70,52 @@ func TestNormalizeArgsSuggests(t *testing.T) {
 	}
 }
 
+func TestEditDistance(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"move", "move", 0}, {"", "list", 4}, {"lst", "list", 1}, {"mvoe", "move", 1},
+		{"restor", "restore", 1}, {"docs", "lock", 2}, {"ab", "ba", 1}, {"abc", "ca", 3}, {"kitten", "sitting", 3},
+	} {
+		if got := editDistance(c.a, c.b); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+		if got := editDistance(c.b, c.a); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.b, c.a, got, c.want)
+		}
+	}
+}
+
+// A word that is not one of a group command's commands is a usage error,
+// with a suggestion when it reads as a mistyped one.
+func TestUnknownSubcommandSuggests(t *testing.T) {
+	t.Parallel()
+	root := (&app{}).rootCommand()
+	for _, c := range []struct{ args, hint string }{
+		{"uploads lst", "did you mean grsync uploads list?"},
+		{"uploads abrot", "did you mean grsync uploads abort?"},
+		{"target mvoe a b", "did you mean grsync target move?"},
+		{"key exprt", "did you mean grsync key export-age?"},
+		{"key export", "did you mean grsync key export-age?"},
+		{"lock extnd", "did you mean grsync lock extend?"},
+		{"catalogue psh", "did you mean grsync catalogue push?"},
+		{"uploads xyzzy", "grsync uploads has the commands abort, list"},
+	} {
+		w := strings.Fields(c.args)
+		g, _, err := root.Find(w)
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		err = g.Args(g, w[1:])
+		ue, ok := err.(*usageError)
+		if !ok || !strings.Contains(ue.err.Error(), "unknown command") || !strings.Contains(ue.hint, c.hint) {
+			t.Errorf("%q: want unknown command with hint %q, got %#v", c.args, c.hint, err)
+		}
+	}
+}
+
 func FuzzValueParsers(f *testing.F) {
 	for _, s := range []string{"1048576", "4294967296", "0", "-1", "2024-03-16", "2024-03-16T12:00:00Z", "yes", "Standard", ""} {
 		f.Add(s)

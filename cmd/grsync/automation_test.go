@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,103 @@ func TestJSONOutput(t *testing.T) {
 	wantFields(t, "usage error", msgs[len(msgs)-1], map[string]any{"message_type": "exit_error", "code": 2})
 	mustRun(t, dir, 2, "--json", "keygen")
 	mustRun(t, dir, 2, "--json-progress", "--local-store", "st", src)
+}
+
+// --json for the commands added after the first ones: forget (each
+// forgotten version, then the summary), target move and catalogue push;
+// a command that prints no JSON says so with its whole name.
+func TestJSONForgetTargetMoveAndCataloguePush(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	a := filepath.Join(src, "a.txt")
+	writeFile(t, a, []byte("one"), time.Unix(1700000000, 0))
+	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Unix(1700000000, 0))
+	key := newKey(t, dir)
+	at := func(d int) []string {
+		return []string{"GRSYNC_FAKE_NOW=" + time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC).Format(time.RFC3339)}
+	}
+	sync := []string{"--local-store", "st", "--encryption-key-file", key, src}
+	mustRunEnv(t, dir, at(1), 0, sync...)
+	writeFile(t, a, []byte("two"), time.Unix(1700000100, 0))
+	mustRunEnv(t, dir, at(2), 0, sync...)
+
+	for _, dry := range []bool{true, false} {
+		args := []string{"--json", "forget", "--keep-last", "1"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		r := mustRunEnv(t, dir, at(3), 0, args...)
+		what := strings.Join(args, " ")
+		msgs := jsonLines(t, what, r.stdout)
+		sum := summary(t, what, msgs)
+		wantFields(t, what, sum, map[string]any{"command": "forget", "target": "local:" + filepath.Join(dir, "st"),
+			"dry_run": dry, "rules": "last 1", "kept_points": 1, "forgotten": 1, "deletion_records": 0})
+		if pts, _ := sum["points"].([]any); len(pts) != 2 {
+			t.Errorf("%s: want the 2 points in time, got %v", what, sum["points"])
+		}
+		fv := ofType(msgs, "forget_version")
+		if len(fv) != 1 {
+			t.Fatalf("%s: want 1 forget_version line:\n%s", what, r.stdout)
+		}
+		wantFields(t, what, fv[0], map[string]any{"path": a, "size": 3, "kind": "file"})
+	}
+	r := mustRun(t, dir, 0, "ls", "--versions", a)
+	if !strings.Contains(r.stdout, "forgotten") {
+		t.Errorf("forget --json should have forgotten a.txt's first version:\n%s", r)
+	}
+
+	r = mustRun(t, dir, 0, "--json", "catalogue", "push", "--encryption-key-file", key)
+	sum := summary(t, "catalogue push", jsonLines(t, "catalogue push", r.stdout))
+	wantFields(t, "catalogue push", sum, map[string]any{"command": "catalogue push", "target": "local:" + filepath.Join(dir, "st")})
+	if snap, _ := sum["snapshot"].(map[string]any); snap == nil || snap["taken"] != true {
+		t.Errorf("catalogue push after forget stores a snapshot: %v", sum["snapshot"])
+	}
+
+	if err := os.Rename(filepath.Join(dir, "st"), filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRun(t, dir, 0, "--json", "target", "move", "st", "moved")
+	wantFields(t, "target move", summary(t, "target move", jsonLines(t, "target move", r.stdout)), map[string]any{
+		"command": "target move", "from": "local:" + filepath.Join(dir, "st"), "target": "local:" + filepath.Join(dir, "moved")})
+	if r := mustRun(t, dir, 0, "ls"); !strings.Contains(r.stdout, "b.txt") {
+		t.Errorf("ls after the move:\n%s", r)
+	}
+	r = mustRun(t, dir, 2, "--json", "target", "move", "st", "moved")
+	msgs := jsonLines(t, "target move again", r.stdout)
+	wantFields(t, "target move again", msgs[len(msgs)-1], map[string]any{"message_type": "exit_error", "code": 2})
+
+	r = mustRun(t, dir, 2, "--json", "key", "export-age", "--encryption-key-file", key)
+	wantStderr(t, r, "grsync key export-age does not print JSON")
+}
+
+// A mistyped command below a group command (uploads, target, key, lock,
+// catalogue) is a usage error with a suggestion, as at the root, not its
+// help and exit 0; a group command alone says what it needs.
+func TestSubcommandTyposAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct{ args, word, want string }{
+		{"uploads lst", "lst", "did you mean grsync uploads list?"},
+		{"target mvoe a b", "mvoe", "did you mean grsync target move?"},
+		{"key exprt", "exprt", "did you mean grsync key export-age?"},
+		{"--db x.db lock extnd", "extnd", "did you mean grsync lock extend?"},
+		{"uploads xyzzy", "xyzzy", "grsync uploads has the commands abort, list"},
+	} {
+		r := mustRun(t, dir, 2, strings.Fields(c.args)...)
+		wantStderr(t, r, "unknown command "+strconv.Quote(c.word), c.want)
+		if r.stdout != "" {
+			t.Errorf("grsync %s: the usage error should come alone, not with help on stdout:\n%s", c.args, r)
+		}
+	}
+	r := mustRun(t, dir, 2, "uploads")
+	wantStderr(t, r, "grsync uploads needs a command", "grsync uploads abort or list")
+	// Asking for help still works.
+	mustRun(t, dir, 0, "uploads", "--help")
+	mustRun(t, dir, 0, "help", "target")
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a mistyped command created %s", ents[0].Name())
+	}
 }
 
 // grsync version and --version: the version, the commit (or "unknown": a

@@ -57,6 +57,19 @@ func TestCatalogueOnlyCommandsNeedNoAWSAndTargetsRememberRegion(t *testing.T) {
 		t.Errorf("restore without --region should use the target's region and endpoint: %q", b)
 	}
 
+	// forget changes the catalogue only: no credentials, region or
+	// endpoint, on an S3 target's catalogue too.
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("alpha, again"), time.Unix(1700000100, 0))
+	mustRunEnv(t, dir, creds, 0, "--db", "glacier.db", "--encryption-key-file", key, src)
+	r = mustRunEnv(t, dir, noAWS(dir), 0, "forget", "--db", "glacier.db", "--keep-last", "1")
+	if !strings.Contains(r.stdout, "forgot 1 version of ") {
+		t.Errorf("forget should forget the older version without any AWS setting:\n%s", r)
+	}
+	r = mustRunEnv(t, dir, noAWS(dir), 0, "ls", "--versions", "--db", "glacier.db")
+	if strings.Count(r.stdout, "forgotten") != 1 {
+		t.Errorf("after forget, a.txt's older version should be listed as forgotten:\n%s", r)
+	}
+
 	// The same for a vault: ls needs no credentials.
 	_, env := emulator(t, glacieremu.Config{}, "v")
 	mustRunEnv(t, dir, env, 0, "--db", "vault.db", "--vault", "v", "--region", "us-east-1", "--encryption-key-file", key, src)

@@ -30,10 +30,6 @@ func (a *app) catalogueCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "catalogue",
 		Short: "Store a snapshot of the catalogue in the target now (catalogue push)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("use: grsync catalogue push", "catalogue needs a subcommand")
-		},
 	}
 	var keep int
 	var class string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -93,6 +94,9 @@ func (a *app) runForget(o *forgetOptions, args []string) error {
 	if err != nil {
 		return asUsage(err, "see grsync forget --help")
 	}
+	if a.out.JSON() {
+		return a.forgetJSON(cfg, plan, p, o.dryRun, s.target.Location)
+	}
 	kept := 0
 	for _, d := range plan.Points {
 		if d.Kept() {
@@ -145,6 +149,85 @@ func (a *app) runForget(o *forgetOptions, args []string) error {
 		a.printf("run grsync prune to delete what only the forgotten versions used\n")
 	}
 	return nil
+}
+
+// forgetJSON is forget with --json: a forget_version line for each
+// version forgotten (or that would be), then the summary, once the
+// catalogue is changed.
+func (a *app) forgetJSON(cfg *engine.Config, plan *engine.ForgetPlan, p retention.Policy, dryRun bool, target string) error {
+	sum := forgetSummary{Command: "forget", Target: target, DryRun: dryRun, Rules: p.String(),
+		Points: []forgetPoint{}, Paths: plan.Paths, Kept: plan.Kept}
+	for _, d := range plan.Points {
+		sum.Points = append(sum.Points, forgetPoint{Time: d.Point, Kept: d.Kept(), Reasons: append([]string{}, d.Reasons...)})
+		if d.Kept() {
+			sum.KeptPoints++
+		}
+	}
+	for _, r := range plan.Forget {
+		if r.Deleted {
+			sum.DeletionRecords++
+		} else {
+			sum.Forgotten++
+		}
+	}
+	if !dryRun {
+		if err := engine.ApplyForget(cfg, plan); err != nil {
+			return err
+		}
+	}
+	for _, r := range plan.Forget {
+		kind := r.Kind.String()
+		if r.Deleted {
+			kind = "deletion"
+		}
+		a.out.Result(forgetVersion{Path: ui.NewPath(r.Path), Time: r.At, Size: r.Size, Kind: kind})
+	}
+	a.out.Summary(sum)
+	return nil
+}
+
+// forgetSummary is what forget did, or would do (JSON "summary").
+type forgetSummary struct {
+	Command         string        `json:"command"`
+	Target          string        `json:"target"`
+	DryRun          bool          `json:"dry_run"`
+	Rules           string        `json:"rules"`
+	Points          []forgetPoint `json:"points"` // newest first
+	KeptPoints      int           `json:"kept_points"`
+	Forgotten       int           `json:"forgotten"`        // versions
+	DeletionRecords int           `json:"deletion_records"` // records of deletions nothing kept needs
+	Paths           int           `json:"paths"`            // paths looked at
+	Kept            int           `json:"kept"`             // versions kept
+}
+
+type forgetPoint struct {
+	Time    time.Time `json:"time"`
+	Kept    bool      `json:"kept"`
+	Reasons []string  `json:"reasons"`
+}
+
+func (forgetSummary) MessageType() string { return "summary" }
+
+// WriteText gives the summary line (forget's text output is printed by
+// runForget itself).
+func (f forgetSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "forgot %s of %s (%s kept)%s\n", countOf(f.Forgotten, "version"), countOf(f.Paths, "path"),
+		countOf(f.Kept, "version"), deletionNote(f.DeletionRecords))
+}
+
+// forgetVersion is a version forget forgot, or would (JSON
+// "forget_version").
+type forgetVersion struct {
+	ui.Path
+	Time time.Time `json:"time"`
+	Size int64     `json:"size"`
+	Kind string    `json:"kind"` // file, folder, symlink; deletion for the record of a deletion
+}
+
+func (forgetVersion) MessageType() string { return "forget_version" }
+
+func (v forgetVersion) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "  %s  %9s  %s\n", v.Time.Local().Format(time.DateTime), ui.Bytes(v.Size), ui.Name(v.Path.Path))
 }
 
 func deletionNote(tombs int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/grsync/grsync/internal/engine"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/local"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 func (a *app) targetCommand() *cobra.Command {
@@ -132,8 +134,22 @@ func (a *app) runTargetMove(oldArg, newArg string) error {
 			return err
 		}
 	}
-	a.printf("the catalogue's target %s is now %s (store id %s)\n", oldLoc, newLoc, m.ID)
+	a.out.Summary(targetMoveSummary{Command: "target move", Target: newLoc, From: oldLoc, StoreID: m.ID})
 	return nil
+}
+
+// targetMoveSummary is what target move did (JSON "summary").
+type targetMoveSummary struct {
+	Command string `json:"command"`
+	Target  string `json:"target"` // where the catalogue's target is now
+	From    string `json:"from"`   // where it was
+	StoreID string `json:"store_id"`
+}
+
+func (targetMoveSummary) MessageType() string { return "summary" }
+
+func (m targetMoveSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "the catalogue's target %s is now %s (store id %s)\n", ui.Name(m.From), ui.Name(m.Target), m.StoreID)
 }
 
 // holdsArchives checks that st holds every archive the catalogue records

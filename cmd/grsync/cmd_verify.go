@@ -452,7 +452,7 @@ func (r verifySummary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  stored by an interrupted run, never recorded: %s (a copy of %s, %s)\n", ui.Name(l.ID), ui.Name(l.Path.Path), ui.Bytes(l.Size))
 	}
 	if len(r.Interrupted) > 0 {
-		fmt.Fprintf(w, "    the catalogue noted these uploads before they started; the next sync backs their files up again if they are not\n")
+		fmt.Fprintf(w, "    the catalogue noted these uploads before they started; the next sync records them and does not send their content again (on a vault, once an inventory is ready)\n")
 	}
 	r.Locks.writeText(w)
 	r.Catalogue.writeText(w)

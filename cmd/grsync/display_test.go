@@ -17,6 +17,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/grsync/grsync/internal/glacieremu"
 	"github.com/grsync/grsync/internal/ui"
 )
 
@@ -462,6 +463,52 @@ func TestDebugLogShowsRequestsNotSecrets(t *testing.T) {
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "store request") && (strings.Contains(l, "secret-merger") || strings.Contains(l, "plan.txt")) {
 			t.Errorf("a store request line names a file: %s", l)
+		}
+	}
+}
+
+// --loglevel DEBUG against a store that fails now and then (the Glacier
+// emulator answers half of the uploads with a 500): each retry the SDK
+// makes is logged, and so is each path an --exclude leaves out, with the
+// pattern; the AWS secret key and session token never appear.
+func TestDebugLogShowsRetriesAndExcludesNotAWSSecrets(t *testing.T) {
+	t.Parallel()
+	srv, _ := emulator(t, glacieremu.Config{Seed: 1}, "v")
+	if err := srv.SetFault(glacieremu.OpUploadArchive, glacieremu.Fault{ErrorRate: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	const secret, token = "grsyncTESTsecretACCESSkey0123456789abcdefXY", "grsyncTESTsessionTOKEN0123456789"
+	env := []string{"AWS_ENDPOINT_URL=" + srv.URL(), "AWS_ACCESS_KEY_ID=AKIDGRSYNCTEST", "AWS_SECRET_ACCESS_KEY=" + secret,
+		"AWS_SESSION_TOKEN=" + token, "AWS_EC2_METADATA_DISABLED=true"}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for _, n := range []string{"keep.txt", "scratch.tmp", "cache/big.bin", "sub/also.tmp"} {
+		writeFile(t, filepath.Join(src, n), randomBytes(t, 3000), time.Unix(1700000000, 0))
+	}
+	key := newKey(t, dir)
+	r := mustRunEnv(t, dir, env, 0, "--vault", "v", "--region", "us-east-1", "--encryption-key-file", key,
+		"--loglevel", "DEBUG", "--exclude", "*.tmp", "--exclude", "cache/", src)
+	if f := srv.Stats()[glacieremu.OpUploadArchive].Faults; f == 0 {
+		t.Fatalf("the emulator injected no fault: the test shows nothing about retries")
+	}
+	log := r.stdout + r.stderr
+	if !strings.Contains(log, "aws sdk: retrying request Glacier/UploadArchive, attempt ") {
+		t.Errorf("each retry should be logged at debug level:\n%s", log)
+	}
+	for _, x := range []struct{ path, pattern string }{
+		{filepath.Join(src, "scratch.tmp"), "*.tmp"}, {filepath.Join(src, "sub", "also.tmp"), "*.tmp"}, {filepath.Join(src, "cache"), "cache/"},
+	} {
+		want := "msg=excluded path=" + x.path + " pattern=" + x.pattern
+		if !strings.Contains(log, want) {
+			t.Errorf("the debug log should say %q:\n%s", want, log)
+		}
+	}
+	if !strings.Contains(log, "msg=uploaded path="+filepath.Join(src, "keep.txt")) {
+		t.Errorf("the debug log should say keep.txt was uploaded:\n%s", log)
+	}
+	for _, s := range []string{secret, token, secret[:20], token[:20]} {
+		if strings.Contains(log, s) {
+			t.Errorf("the debug log holds an AWS secret (%q)", s)
 		}
 	}
 }

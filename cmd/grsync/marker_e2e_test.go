@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/grsync/grsync/internal/glacieremu"
+	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
 // archivesIn counts the objects (archives, packs, records) of a local store.
@@ -366,5 +373,109 @@ func TestVaultMarker(t *testing.T) {
 	r = grsync(t, dir, env, append(vault, "--db", "fresh2.db", "src")...)
 	if r.code != 2 || !strings.Contains(r.stderr, "no key was given") {
 		t.Errorf("sync to the vault without a key: want exit 2, got:\n%s", r)
+	}
+}
+
+// Item 2 on S3: a bucket that holds encrypted backups refuses another key,
+// and no key, whatever catalogue is used: with a fresh one, exit 2 and not
+// a single object more in the bucket.
+func TestS3MarkerRefusesAnotherKeyAndNoKey(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	c := s3Client(m)
+	createBucket(t, c, "marked")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "src", "f.txt"), []byte("s3 content"), time.Time{})
+	key := newKey(t, dir)
+	other := otherKey(t, dir)
+	bucket := []string{"--bucket", "marked", "--prefix", "p", "--region", "us-east-1", "--storage-class", "STANDARD"}
+	mustRunEnv(t, dir, m.Env(), 0, append(bucket, "--encryption-key-file", key, "src")...)
+	before := bucketKeys(t, c, "marked")
+	if !slices.ContainsFunc(before, func(k string) bool { return strings.Contains(k, "marker") }) {
+		t.Fatalf("the first sync should store a marker; the bucket holds %v", before)
+	}
+	writeFile(t, filepath.Join(dir, "src", "g.txt"), []byte("more"), time.Time{})
+	for _, tc := range []struct {
+		what, db, want string
+		args           []string
+	}{
+		{"another key", "fresh.db", "this store's backups use another key", []string{"--encryption-key-file", other}},
+		{"no key", "fresh2.db", "this store's backups are encrypted and no key was given", nil},
+	} {
+		args := append(append(append([]string{}, bucket...), "--db", tc.db), tc.args...)
+		r := grsync(t, dir, m.Env(), append(args, "src")...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("sync to S3 with %s and a fresh catalogue: want exit 2 saying %q, got:\n%s", tc.what, tc.want, r)
+		}
+		if n := rowsIn(t, filepath.Join(dir, tc.db)); n != 0 {
+			t.Errorf("sync with %s recorded %d file versions", tc.what, n)
+		}
+		if after := bucketKeys(t, c, "marked"); !slices.Equal(after, before) {
+			t.Errorf("sync with %s changed the bucket:\nbefore %v\nafter  %v", tc.what, before, after)
+		}
+	}
+}
+
+// bucketKeys lists every key of an S3 bucket, sorted.
+func bucketKeys(t *testing.T, c *s3.Client, bucket string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Archive names never start with "-" (the recovery recipe hands them to
+// age, tail and zstd, which would take one for an option). Ids are random:
+// without the rule one in 64 would, so 300 objects of a local store (1 -
+// (63/64)^300: 99% of the time) and 150 of an S3 bucket (91%) would show a
+// regression; internal/store TestNewIDNeverStartsWithDash checks 10,000.
+func TestArchiveNamesNeverStartWithADash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 300 {
+		writeFile(t, filepath.Join(dir, "src", fmt.Sprintf("f%03d", i)), []byte(fmt.Sprint(i)), time.Time{})
+	}
+	key := newKey(t, dir)
+	mustRun(t, dir, 0, "--local-store", "st", "--pack-size", "0", "--encryption-key-file", key, "src") // one object per file
+	ents, err := os.ReadDir(filepath.Join(dir, "st", "archives"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) < 600 {
+		t.Fatalf("want 300 objects (and their .json), got %d entries", len(ents))
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "-") {
+			t.Errorf("a local store's archive name starts with a dash: %s", e.Name())
+		}
+	}
+
+	m := moto.Start(t)
+	c := s3Client(m)
+	createBucket(t, c, "dashes")
+	mustRunEnv(t, dir, m.Env(), 0, "--db", "s3.db", "--bucket", "dashes", "--prefix", "p", "--region", "us-east-1",
+		"--storage-class", "STANDARD", "--pack-size", "0", "--encryption-key-file", key, "--exclude", "f[12]*", "src")
+	keys := bucketKeys(t, c, "dashes")
+	n := 0
+	for _, k := range keys {
+		if id, ok := strings.CutPrefix(k, "p/grsync/"); ok {
+			n++
+			if strings.HasPrefix(id, "-") {
+				t.Errorf("an S3 object id starts with a dash: %s", k)
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("want 100 objects or more in the bucket, got %d: %v", n, keys)
 	}
 }

@@ -180,8 +180,15 @@ func TestRestoreSelectingNothingSaysWhy(t *testing.T) {
 		return h.run(t, 2, append([]string{"restore", "--encryption-key-file", h.key, "--output", out}, args...)...)
 	}
 
-	r := restore("--at", "2001-02-03")
-	wantStderr(t, r, "nothing was backed up by 2001-02-03", "UTC", "first backup", "last backup")
+	// A date alone means the end of that day, local time, and says so.
+	r := runAs(t, h.dir, nil, []string{"TZ=UTC"}, 2, "restore", "--encryption-key-file", h.key, "--output", out, "--at", "2001-02-03")
+	wantStderr(t, r, "nothing was backed up by 2001-02-03 23:59:59 UTC; a date alone means the end of that day, local time",
+		"first backup: ", "last backup: ", "give a later --at")
+	r = restore("--at", "2001-02-03T12:00:00Z")
+	wantStderr(t, r, "nothing was backed up by 2001-02-03 12:00:00 UTC", "first backup")
+	if strings.Contains(r.stderr, "a date alone") {
+		t.Errorf("a full time is not a date alone:\n%s", r)
+	}
 	r = restore(filepath.Join(src, "gone.txt"))
 	wantStderr(t, r, "deleted", "grsync ls --deleted")
 	r = restore(filepath.Join(src, "no-such-file"))

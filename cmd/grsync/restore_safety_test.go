@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/grsync/grsync/internal/format"
+	"github.com/grsync/grsync/internal/glacieremu"
 	"github.com/grsync/grsync/internal/store/local"
 )
 
@@ -135,14 +137,23 @@ func TestHostileStorePathsStayUnderOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Seed("legacy1", "grsync|/y/../../escape-legacy.txt|7|1700000000.0|None", time.Unix(1700000000, 0), bytes.NewReader(content)); err != nil {
-		t.Fatal(err)
+	// The Python tool's plaintext descriptions: ".." and a relative path
+	// (a NUL byte cannot be in a store's description: see
+	// TestHostileLegacyDescriptionsInAVaultInventory).
+	for id, desc := range map[string]string{
+		"legacy1": "grsync|/y/../../escape-legacy.txt|7|1700000000.0|None",
+		"legacy3": "grsync|escape-legacy-relative.txt|7|1700000000.0|None",
+	} {
+		if err := st.Seed(id, desc, time.Unix(1700000000, 0), bytes.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st.Close()
 
 	db := filepath.Join(dir, "hostile.db")
 	r := mustRun(t, dir, 1, "inventory", "--rebuild", "--db", db, "--local-store", storeDir)
-	wantSummary(t, r, "escape-dotdot.txt", "escape-legacy.txt", "not a clean absolute path")
+	wantSummary(t, r, "escape-dotdot.txt", "escape-legacy.txt", "not a clean absolute path",
+		"archive legacy3: its description is the Python tool's but cannot be read", "path is not absolute")
 	counts := versionCounts(t, db)
 	for p := range counts {
 		if strings.Contains(p, "escape") || strings.Contains(p, "\x00") {
@@ -176,4 +187,65 @@ func TestHostileStorePathsStayUnderOutput(t *testing.T) {
 	for _, p := range []string{"/escape-dotdot.txt", "/escape-legacy.txt", filepath.Join(filepath.Dir(dir), "escape-row.txt")} {
 		mustNotExist(t, p)
 	}
+}
+
+// R2, legacy descriptions: a vault inventory (which a store's own checks
+// never saw) naming the Python tool's archives with a NUL byte, a relative
+// path or ".." adds none of them and writes nothing outside --output; a
+// clean one beside them is restored.
+func TestHostileLegacyDescriptionsInAVaultInventory(t *testing.T) {
+	t.Parallel()
+	srv, env := emulator(t, glacieremu.Config{}, "v")
+	content := []byte("legacy plain content")
+	ids := []string{"fine", "nul", "relative", "dotdot"}
+	for _, id := range ids {
+		if err := srv.SeedArchive("v", id, "grsync|/seeded/"+id+"|20|1700000000.0|None", time.Unix(1700000000, 0), content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	nulPath := filepath.Join(dir, "escape-nul") + "\x00.txt"
+	descs := map[string]string{
+		"fine":     "grsync|/data/fine.txt|20|1700000000.0|None",
+		"nul":      "grsync|" + nulPath + "|20|1700000000.0|None",
+		"relative": "grsync|escape-relative.txt|20|1700000000.0|None",
+		"dotdot":   "grsync|/data/../../../escape-dotdot.txt|20|1700000000.0|None",
+	}
+	var list []map[string]any
+	for _, id := range ids {
+		list = append(list, map[string]any{"ArchiveId": id, "ArchiveDescription": descs[id],
+			"CreationDate": "2024-03-16T12:00:00Z", "Size": len(content)})
+	}
+	inv, err := json.Marshal(map[string]any{"VaultARN": "arn:aws:glacier:us-east-1:123456789012:vaults/v",
+		"InventoryDate": "2024-03-17T06:00:00Z", "ArchiveList": list})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(inv, []byte(`\u0000`)) {
+		t.Fatalf("the inventory should carry the NUL byte: %s", inv)
+	}
+	if err := srv.SetInventory("v", inv); err != nil {
+		t.Fatal(err)
+	}
+	vault := []string{"--vault", "v", "--region", "us-east-1", "--db", "rebuilt.db"}
+	r := mustRunEnv(t, dir, env, 1, append([]string{"inventory", "--rebuild", "--wait", "--poll", "50ms"}, vault...)...)
+	wantSummary(t, r, "1 file version added", "1 from the Python tool", "3 archives could not be read",
+		"archive nul: its description names", "archive dotdot: its description names", "not a clean absolute path",
+		"archive relative: its description is the Python tool's but cannot be read")
+	for p := range versionCounts(t, filepath.Join(dir, "rebuilt.db")) {
+		if p != "/data/fine.txt" {
+			t.Errorf("an unsafe path was recorded: %q", p)
+		}
+	}
+	mustRunEnv(t, dir, env, 0, append([]string{"restore", "--wait", "--poll", "50ms", "--output", "out"}, vault...)...)
+	if b, err := os.ReadFile(filepath.Join(dir, "out", "data", "fine.txt")); err != nil || !bytes.Equal(b, content) {
+		t.Errorf("the clean legacy archive should be restored below --output: %q %v", b, err)
+	}
+	filepath.WalkDir(filepath.Dir(dir), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), "escape") {
+			t.Errorf("something was written for a hostile description: %s", p)
+		}
+		return nil
+	})
+	mustNotExist(t, "/escape-dotdot.txt")
 }

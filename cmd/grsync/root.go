@@ -75,20 +75,20 @@ glacier-rsync command lines work unchanged.
 	syncCmd := a.syncCommand()
 	catCmd := a.catalogueCommand()
 	jsonCmds := []*cobra.Command{syncCmd, a.restoreCommand(), a.lsCommand(), a.inventoryCommand(),
-		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand()}
+		a.verifyCommand(), a.uploadsCommand(), a.lockCommand(), a.versionCommand(), a.pruneCommand(), a.costCommand(), catCmd, a.recoverCommand(),
+		a.forgetCommand(), a.targetCommand()}
 	printsJSON(append(jsonCmds, root)...)
 	root.AddCommand(jsonCmds...)
 	root.AddCommand(
 		a.keygenCommand(),
 		a.keyCommand(),
-		a.forgetCommand(),
 		a.iamPolicyCommand(),
-		a.targetCommand(),
 	)
 	for _, c := range root.Commands() {
 		c.Long = strings.TrimSpace(c.Long+"\n\n"+exitCodeHelp) + "\n"
 	}
 	usageArgs(root)
+	groupCommands(root)
 	defaultHelp := root.HelpFunc()
 	root.SetHelpFunc(func(c *cobra.Command, args []string) {
 		if c != root {
@@ -177,7 +177,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 		a.out = ui.JSONOutput{W: a.json}
 	}
 	if a.g.json && cmd.Annotations[jsonAnnotation] == "" {
-		return usagef("leave out --json", "grsync %s does not print JSON", cmd.Name())
+		return usagef("leave out --json", "%s does not print JSON", cmd.CommandPath())
 	}
 	level, err := parseLogLevel(a.g.logLevel)
 	if err != nil {
@@ -347,8 +347,11 @@ func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 	return append([]string{"sync"}, out...), nil
 }
 
-// editDistance is the Levenshtein distance of a and b, in bytes.
+// editDistance is the edit distance of a and b, in bytes: insertions,
+// deletions, substitutions and swaps of two neighbours ("mvoe" is 1 from
+// "move"), each counting 1 (the optimal string alignment distance).
 func editDistance(a, b string) int {
+	pprev := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -362,8 +365,11 @@ func editDistance(a, b string) int {
 				sub++
 			}
 			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pprev[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		pprev, prev, cur = prev, cur, pprev
 	}
 	return prev[len(b)]
 }

@@ -30,6 +30,43 @@ func archiveOf(t *testing.T, db, path string) string {
 	return id
 }
 
+// unrecord makes path's archive what a run killed after storing it, before
+// recording it, leaves: its upload noted (pending_uploads), its object,
+// content and row gone from the catalogue db. It returns the archive id.
+func unrecord(t *testing.T, h *hostile, db, path string) string {
+	t.Helper()
+	id := archiveOf(t, db, path)
+	var meta struct{ Description string }
+	b, err := os.ReadFile(filepath.Join(h.store, "archives", id+".json"))
+	if err != nil || json.Unmarshal(b, &meta) != nil {
+		t.Fatalf("reading the archive's metadata: %v", err)
+	}
+	group, ok := format.IsObjectDescription(meta.Description)
+	if !ok {
+		t.Fatalf("not a grsync object description: %q", meta.Description)
+	}
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	for _, q := range []string{
+		"DELETE FROM version_pieces WHERE blob_id IN (SELECT b.id FROM blobs b JOIN objects o ON o.id = b.object_id WHERE o.archive_id = ?)",
+		"DELETE FROM blobs WHERE object_id IN (SELECT id FROM objects WHERE archive_id = ?)",
+		"DELETE FROM objects WHERE archive_id = ?",
+		"DELETE FROM sync_history WHERE archive_id = ?",
+		"INSERT INTO pending_uploads (target_id, path, group_id, started) SELECT id, ?, ?, '2020-01-01T00:00:00.000000000Z' FROM targets"} {
+		args := []any{id}
+		if strings.HasPrefix(q, "INSERT") {
+			args = []any{path, group}
+		}
+		if _, err := sdb.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
 // Item 9: verify never deletes. An archive an interrupted run stored but
 // never recorded, and one the catalogue does not know at all, are listed
 // with what the user can do, and stay in the store.
@@ -45,35 +82,7 @@ func TestVerifyNeverDeletes(t *testing.T) {
 	// Make a.txt's archive what a run killed after storing it, before
 	// recording it, leaves: noted as an upload, not recorded.
 	a := filepath.Join(src, "a.txt")
-	id := archiveOf(t, db, a)
-	var meta struct{ Description string }
-	b, err := os.ReadFile(filepath.Join(h.store, "archives", id+".json"))
-	if err != nil || json.Unmarshal(b, &meta) != nil {
-		t.Fatalf("reading the archive's metadata: %v", err)
-	}
-	group, ok := format.IsObjectDescription(meta.Description)
-	if !ok {
-		t.Fatalf("not a grsync object description: %q", meta.Description)
-	}
-	sdb, err := sql.Open("sqlite", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		"DELETE FROM version_pieces WHERE blob_id IN (SELECT b.id FROM blobs b JOIN objects o ON o.id = b.object_id WHERE o.archive_id = ?)",
-		"DELETE FROM blobs WHERE object_id IN (SELECT id FROM objects WHERE archive_id = ?)",
-		"DELETE FROM objects WHERE archive_id = ?",
-		"DELETE FROM sync_history WHERE archive_id = ?",
-		"INSERT INTO pending_uploads (target_id, path, group_id, started) SELECT id, ?, ?, '2020-01-01T00:00:00.000000000Z' FROM targets"} {
-		args := []any{id}
-		if strings.HasPrefix(q, "INSERT") {
-			args = []any{a, group}
-		}
-		if _, err := sdb.Exec(q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sdb.Close()
+	id := unrecord(t, h, db, a)
 	// And an archive of another program.
 	st, err := local.Open(h.store, local.Options{})
 	if err != nil {
@@ -96,6 +105,73 @@ func TestVerifyNeverDeletes(t *testing.T) {
 			t.Errorf("verify deleted %s: %v", f, err)
 		}
 	}
+}
+
+// Item 9: the next sync adopts what an interrupted run stored but never
+// recorded: the object is recorded with the content its index lists, the
+// file is recorded against it, nothing is uploaded again, and verify then
+// finds nothing unknown.
+func TestSyncAdoptsWhatAnInterruptedRunStored(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t)
+	src := filepath.Join(h.dir, "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
+	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
+	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
+	db := filepath.Join(h.dir, "glacier.db")
+	a := filepath.Join(src, "a.txt")
+	id := unrecord(t, h, db, a)
+	r := h.run(t, 0, "verify", "--encryption-key-file", h.key)
+	wantSummary(t, r, "1 stored by interrupted runs", id, "the next sync records them")
+	before := objectsOfKind(t, db)
+
+	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...)
+	wantStderr(t, r, "recorded 1 object an interrupted run stored but had not recorded (their content is not sent again)")
+	wantSummary(t, r, "uploaded      0 files (0 B of new content, 0 B stored in 0 objects)", "deduplicated  1 file", "unchanged     1 file")
+	if got := archiveOf(t, db, a); got != id {
+		t.Errorf("a.txt should be recorded against the adopted archive %s, got %s", id, got)
+	}
+	after := objectsOfKind(t, db)
+	if after["pack"] != before["pack"]+1 {
+		t.Errorf("the adopted pack alone should be new among packs: before %v, after %v", before, after)
+	}
+	r = h.run(t, 0, "verify", "--encryption-key-file", h.key)
+	wantSummary(t, r, "0 unknown", "0 stored by interrupted runs")
+	// A third run has nothing left to adopt.
+	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...)
+	if strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("adoption is done once:\n%s", r)
+	}
+	out := filepath.Join(h.dir, "out")
+	h.run(t, 0, h.restoreArgs(out, a)...)
+	if b, err := os.ReadFile(under(out, a)); err != nil || string(b) != "a" {
+		t.Errorf("restoring a.txt from the adopted archive: %q, %v", b, err)
+	}
+}
+
+// objectsOfKind counts the catalogue's objects by kind.
+func objectsOfKind(t *testing.T, db string) map[string]int {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	rows, err := sdb.Query("SELECT kind, count(*) FROM objects GROUP BY kind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = n
+	}
+	return out
 }
 
 // Item 10: verify on a local store compares the data files' real sizes,

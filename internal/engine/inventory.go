@@ -128,6 +128,12 @@ func DecodeListing(cfg *Config, archives []store.Archive) Decoded {
 			continue
 		}
 		ld, lerr := legacy.ParseDescription(a.Description)
+		if lerr != nil && legacy.LooksLikeDescription(a.Description) {
+			// The Python tool always wrote an absolute path and two
+			// numbers: this one is damaged or forged.
+			d.Problems = append(d.Problems, Failure{Path: "archive " + a.ID, Err: fmt.Errorf("its description is the Python tool's but cannot be read (%w); not added", lerr)})
+			continue
+		}
 		if lerr != nil {
 			d.Unknown = append(d.Unknown, a)
 			continue

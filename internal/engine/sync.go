@@ -321,6 +321,10 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 			cfg.log().Debug("left out: grsync's own", "kind", ev.leftOut, "path", ev.path)
 			return
 		}
+		if ev.exclude != "" {
+			cfg.log().Debug("excluded", "path", ev.path, "pattern", ev.exclude)
+			return
+		}
 		if ev.err != nil {
 			s.res.Failures = append(s.res.Failures, Failure{Path: ev.path, Err: fmt.Errorf("%s: %w", ev.reason, ev.err)})
 			obs.Done(ev.path, "failed", ev.err)

@@ -31,6 +31,7 @@ type Excluder struct {
 }
 
 type excludePattern struct {
+	raw      string // as given, for the log
 	re       *regexp.Regexp
 	anchored bool // match the relative path, not just the name
 	dirOnly  bool
@@ -44,7 +45,7 @@ func NewExcluder(patterns []string) (*Excluder, error) {
 		if p == "" || strings.HasPrefix(p, "#") {
 			continue
 		}
-		ep := excludePattern{}
+		ep := excludePattern{raw: p}
 		if strings.HasSuffix(p, "/") {
 			ep.dirOnly = true
 			p = strings.TrimRight(p, "/")
@@ -136,8 +137,14 @@ func ReadExcludeFile(name string) ([]string, error) {
 // Excluded reports whether rel (slash-separated, relative to the source
 // root) is excluded. isDir says whether it names a folder.
 func (e *Excluder) Excluded(rel string, isDir bool) bool {
+	_, ok := e.Match(rel, isDir)
+	return ok
+}
+
+// Match is Excluded, and says which pattern (as given) excludes rel.
+func (e *Excluder) Match(rel string, isDir bool) (string, bool) {
 	if e == nil {
-		return false
+		return "", false
 	}
 	base := path.Base(rel)
 	for _, p := range e.patterns {
@@ -149,10 +156,10 @@ func (e *Excluder) Excluded(rel string, isDir bool) bool {
 			subject = rel
 		}
 		if p.re.MatchString(subject) {
-			return true
+			return p.raw, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // entry is one regular file, folder or symlink found by the walk.
@@ -193,6 +200,7 @@ type walkEvent struct {
 	reason  string
 	err     error  // non-nil: a failure (counted, exit 1); nil: a deliberate skip
 	leftOut string // set: one of grsync's own files, left out (Left* kinds)
+	exclude string // set: left out by this --exclude pattern
 }
 
 // walkResult summarises a finished walk.
@@ -351,7 +359,8 @@ func (w *walker) dir(root, p, rel string) {
 				continue
 			}
 		}
-		if w.ex.Excluded(childRel, d.IsDir()) {
+		if pat, ok := w.ex.Match(childRel, d.IsDir()); ok {
+			w.event(walkEvent{path: child, exclude: pat}, "")
 			continue
 		}
 		if d.IsDir() && w.own.hasStores() {

@@ -44,6 +44,13 @@ func TestExcluder(t *testing.T) {
 			t.Errorf("%v on %q (dir=%v): got %v, want %v", c.patterns, c.rel, c.dir, got, c.want)
 		}
 	}
+	// Match names the pattern that excludes a path, as it was given.
+	ex, _ := NewExcluder([]string{"*.tmp", " cache/ ", "/build/*.o"})
+	for rel, want := range map[string]string{"x/a.tmp": "*.tmp", "cache": "cache/", "build/a.o": "/build/*.o", "a.txt": ""} {
+		if got, ok := ex.Match(rel, rel == "cache"); got != want || ok != (want != "") {
+			t.Errorf("Match(%q) = %q, %v; want %q", rel, got, ok, want)
+		}
+	}
 	if _, err := NewExcluder([]string{"[abc"}); err == nil || !strings.Contains(err.Error(), "[abc") {
 		t.Errorf("an unterminated class must be refused naming the pattern, got %v", err)
 	}

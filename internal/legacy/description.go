@@ -48,6 +48,14 @@ func (d Description) ModTime() time.Time {
 	return time.Unix(int64(sec), int64(nsec))
 }
 
+// LooksLikeDescription reports whether s opens as the Python tools'
+// descriptions do ("grsync|"), whether or not the rest parses: a caller
+// can then tell a damaged or hostile legacy description from an archive
+// another program made.
+func LooksLikeDescription(s string) bool {
+	return strings.HasPrefix(s, descriptionPrefix+"|")
+}
+
 // ParseDescription parses a legacy archive description,
 // "grsync|<abs path>|<size>|<mtime>|<user desc>", where size is a decimal
 // integer, mtime the repr of a Python float (1710590400.123456,

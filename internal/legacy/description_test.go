@@ -90,6 +90,22 @@ func TestParseDescriptionRejects(t *testing.T) {
 	}
 }
 
+func TestLooksLikeDescription(t *testing.T) {
+	for in, want := range map[string]bool{
+		"grsync|/a|1|2.0|None":  true,
+		"grsync|a/b|1|2.0|None": true, // damaged, but the Python tools' shape
+		"grsync|":               true,
+		"grsync":                false,
+		"grsync2:e:00:xx":       false, // grsync's own
+		"GRSYNC|/a|1|2.0|None":  false,
+		"someone else's":        false,
+	} {
+		if got := LooksLikeDescription(in); got != want {
+			t.Errorf("LooksLikeDescription(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestDescriptionCandidates(t *testing.T) {
 	all, err := DescriptionCandidates("grsync|/a|1|2.0|b|3|4.0|c|5|6.0|d")
 	if err != nil {

@@ -1,26 +1,13 @@
 package local
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-)
+import "github.com/grsync/grsync/internal/store"
 
 // maxIDLen bounds ids so that "<id>.json" and "<id>.part" stay well within
 // the 255-byte file name limit of common file systems.
 const maxIDLen = 200
 
-// newID returns 43 characters of url-safe base64 from 32 random bytes,
-// never starting with "-": an archive's file name is given to other tools
-// (age -d ARCHIVE, zstd, cp), which would take it for an option.
-func newID() string {
-	for {
-		var b [32]byte
-		_, _ = rand.Read(b[:]) // never fails since Go 1.24
-		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
-			return id
-		}
-	}
-}
+// newID returns a new id (store.NewID: never starting with "-").
+func newID() string { return store.NewID() }
 
 // validID reports whether id is safe as a file name here: 1 to maxIDLen
 // characters from [A-Za-z0-9_-]. Glacier archive ids qualify.

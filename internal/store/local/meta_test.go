@@ -103,14 +103,3 @@ func TestValidIDAcceptsNewIDs(t *testing.T) {
 		}
 	}
 }
-
-// An archive's file name is handed to other tools (age -d ARCHIVE): it
-// must never read as an option. One id in 64 would start with "-" by
-// chance, so 10,000 of them would show it.
-func TestNewIDNeverStartsWithDash(t *testing.T) {
-	for range 10000 {
-		if id := newID(); strings.HasPrefix(id, "-") {
-			t.Fatalf("newID() = %q starts with a dash", id)
-		}
-	}
-}

@@ -2,8 +2,6 @@ package s3store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -179,12 +177,10 @@ func (s *Store) uploadKey(id string) string { return s.cfg.Prefix + uploadsDir +
 // restoreJobID is the stable handle of a restore of archive id.
 func (s *Store) restoreJobID(id string) string { return "restore:" + s.objectKey(id) }
 
-// newID returns 43 characters of url-safe base64 from 32 random bytes.
-func newID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// newID returns a new archive id (store.NewID: never starting with "-",
+// so that the object saved under its id is no option to the recovery
+// recipe's tools).
+func newID() string { return store.NewID() }
 
 // validID reports whether id could name an archive: 1 to 200 characters
 // from [A-Za-z0-9_-].

@@ -2,8 +2,10 @@ package main
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,102 @@ func TestInvalidPackSizesRefused(t *testing.T) {
 		r := mustRun(t, dir, 2, c.flag, c.value, "--local-store", "store", src)
 		wantStderr(t, r, "invalid "+c.flag+` "`+c.value+`"`, c.fix)
 		mustNotExist(t, filepath.Join(dir, "store"), filepath.Join(dir, "glacier.db"))
+	}
+}
+
+// inventory --rebuild reads the indexes of packs that no version records
+// object names: here the records of the second run are missing from the
+// store and those of the third are damaged. The files of those runs come
+// from their packs' indexes (with their sizes, modes and mtimes), the
+// first run's from its records, and the rebuilt catalogue restores every
+// file as it was last, also a file changed in both runs. After a fourth
+// run, whose records are intact, a rebuild learns that file's versions
+// of runs 2 and 3 after the newer one of run 4: the latest is still run
+// 4's, and --at gives each run's.
+func TestRebuildFromPackIndexes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	st := filepath.Join(dir, "store")
+	key := newKey(t, dir)
+	target := []string{"--local-store", st, "--encryption-key-file", key}
+	runs := []func(){
+		func() {
+			writeFile(t, filepath.Join(src, "a.txt"), []byte("a, run 1"), time.Unix(1700000000, 0))
+			writeFile(t, filepath.Join(src, "sub", "b.bin"), randomBytes(t, 30000), time.Unix(1700000001, 0))
+		},
+		func() {
+			writeFile(t, filepath.Join(src, "a.txt"), []byte("a, run 2, longer"), time.Unix(1700000100, 0))
+			writeFile(t, filepath.Join(src, "sub", "c.bin"), randomBytes(t, 50000), time.Unix(1700000101, 0))
+			os.Chmod(filepath.Join(src, "sub", "c.bin"), 0o600)
+		},
+		func() {
+			writeFile(t, filepath.Join(src, "a.txt"), []byte("a, run 3"), time.Unix(1700000200, 123456789))
+			writeFile(t, filepath.Join(src, "d.txt"), []byte("d"), time.Unix(1700000201, 0))
+		},
+	}
+	sync := func(d int) {
+		t.Helper()
+		env := []string{"GRSYNC_FAKE_NOW=" + pruneDay(float64(d)).Format(time.RFC3339)}
+		mustRunEnv(t, dir, env, 0, append(slices.Clone(target), src)...)
+		copyTree(t, src, filepath.Join(dir, "snap", strconv.Itoa(d)))
+	}
+	for d, run := range runs {
+		run()
+		sync(d)
+	}
+	_, objs := catalogObjects(t, filepath.Join(dir, "glacier.db"))
+	var records []string
+	for _, o := range objs {
+		if o.Kind == "records" {
+			records = append(records, o.ArchiveID)
+		}
+	}
+	if len(records) != 3 {
+		t.Fatalf("%d version records objects, want one per run", len(records))
+	}
+	for _, f := range []string{records[1], records[1] + ".json"} {
+		if err := os.Remove(filepath.Join(st, "archives", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := filepath.Join(st, "archives", records[2])
+	data, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(damaged, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := filepath.Join(dir, "fresh.db")
+	r := grsync(t, dir, nil, append([]string{"inventory", "--rebuild", "--db", fresh}, target...)...)
+	// Run 1: a.txt and b.bin from its records; runs 2 and 3: a.txt twice,
+	// c.bin and d.txt from their packs' indexes.
+	if !strings.Contains(r.stdout, "6 file versions added (2 from version records, 4 from pack indexes, 0 from the Python tool)") {
+		t.Fatalf("rebuild with records missing and damaged:\n%s", r)
+	}
+	if !strings.Contains(r.stdout+r.stderr, records[2]) {
+		t.Errorf("the damaged records object %s is not named:\n%s", records[2], r)
+	}
+	out := filepath.Join(dir, "out")
+	mustRun(t, dir, 0, "restore", "--db", fresh, "--encryption-key-file", key, "--output", out)
+	sameTree(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a, run 4, the last"), time.Unix(1700000300, 0))
+	sync(3)
+	fresh = filepath.Join(dir, "fresh2.db")
+	r = grsync(t, dir, nil, append([]string{"inventory", "--rebuild", "--db", fresh}, target...)...)
+	if !strings.Contains(r.stdout, "7 file versions added (3 from version records, 4 from pack indexes, 0 from the Python tool)") {
+		t.Fatalf("rebuild after a fourth run:\n%s", r)
+	}
+	for _, c := range []struct {
+		at   float64
+		snap int
+	}{{3.5, 3}, {2.5, 2}, {1.5, 1}, {0.5, 0}} {
+		out := filepath.Join(dir, "out-at-"+strconv.Itoa(c.snap))
+		mustRun(t, dir, 0, "restore", "--db", fresh, "--encryption-key-file", key, "--output", out, "--at", pruneDay(c.at).Format(time.RFC3339))
+		sameTree(t, filepath.Join(dir, "snap", strconv.Itoa(c.snap)), filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
 	}
 }

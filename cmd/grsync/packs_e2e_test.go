@@ -2,13 +2,22 @@ package main
 
 import (
 	"database/sql"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
 // pieceKinds returns the kinds of the pieces (file, chunk, archive) of
@@ -220,4 +229,75 @@ func TestRebuildFromPackIndexes(t *testing.T) {
 		mustRun(t, dir, 0, "restore", "--db", fresh, "--encryption-key-file", key, "--output", out, "--at", pruneDay(c.at).Format(time.RFC3339))
 		sameTree(t, filepath.Join(dir, "snap", strconv.Itoa(c.snap)), filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
 	}
+}
+
+// requestCounter forwards to an S3 endpoint and counts the requests that
+// match a predicate.
+type requestCounter struct {
+	URL string
+	n   atomic.Int32
+}
+
+func newRequestCounter(t *testing.T, target string, match func(*http.Request) bool) *requestCounter {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &requestCounter{}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if match(r) {
+			c.n.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
+
+// A restore from DEEP_ARCHIVE of many files that share packs requests one
+// RestoreObject per pack, not per file (counted between grsync and moto):
+// 40 small files in one pack, a chunked file in another.
+func TestMotoRestoreThawsEachPackOnce(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	createBucket(t, s3Client(m), "thaw")
+	restores := newRequestCounter(t, m.URL, func(r *http.Request) bool {
+		_, ok := r.URL.Query()["restore"]
+		return r.Method == http.MethodPost && ok
+	})
+	env := append(m.Env(), "AWS_ENDPOINT_URL="+restores.URL)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for i := range 40 {
+		writeFile(t, filepath.Join(src, "small", strconv.Itoa(i)+".txt"), randomBytes(t, 2000+i), time.Unix(1700000000, 0))
+	}
+	writeFile(t, filepath.Join(src, "big.bin"), randomBytes(t, 5<<20), time.Unix(1700000000, 0))
+	key := newKey(t, dir)
+	target := []string{"--bucket", "thaw", "--region", "us-east-1", "--storage-class", "DEEP_ARCHIVE", "--encryption-key-file", key}
+	mustRunEnv(t, dir, env, 0, append(slices.Clone(target), src)...)
+	_, objs := catalogObjects(t, filepath.Join(dir, "glacier.db"))
+	packs := 0
+	for _, o := range objs {
+		if o.Kind == "pack" {
+			packs++
+		}
+	}
+	if packs != 2 {
+		t.Fatalf("%d packs, want 2 (the small files', the chunks')", packs)
+	}
+	if n := restores.n.Load(); n != 0 {
+		t.Fatalf("the sync sent %d restore requests", n)
+	}
+	r := mustRunEnv(t, dir, env, 0, append([]string{"restore", "--output", "out", "--tier", "Bulk", "--wait", "--poll", "200ms", "--json"}, target...)...)
+	plan := ofType(jsonLines(t, "restore --json", r.stdout), "restore_plan")
+	if len(plan) != 1 || plan[0]["files"] != float64(41) || plan[0]["archives"] != float64(2) {
+		t.Errorf("restore plan: %v, want 41 files from 2 objects", plan)
+	}
+	if n := restores.n.Load(); n != int32(packs) {
+		t.Errorf("%d RestoreObject requests for 41 files in %d packs, want one per pack", n, packs)
+	}
+	sameTree(t, src, filepath.Join(dir, "out", strings.TrimPrefix(src, "/")), checkMeta)
 }

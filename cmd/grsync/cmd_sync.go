@@ -82,7 +82,7 @@ unless --encrypt false. Compression (zstd) is on unless --compress false.`,
 	f.BoolVar(&o.listUploads, "list-incomplete-uploads", false, "list unfinished multipart uploads in the target")
 	f.BoolVar(&o.abortUploads, "abort-incomplete-uploads", false, "abort all unfinished multipart uploads in the target")
 	f.StringVar(&o.packSize, "pack-size", "64M", "size of the objects small files and chunks are packed into (0: one object per file)")
-	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole; larger ones in content-defined chunks")
+	f.StringVar(&o.packThreshold, "pack-threshold", "1M", "files up to this size are stored whole (above 8M: read twice); larger ones in content-defined chunks")
 	f.StringVar(&o.changingFiles, "changing-files", "fail", "a file that changes while read, twice: fail, or store it as read")
 	f.StringVar(&o.catalogueClass, "catalogue-class", "STANDARD", "S3 class of catalogue snapshots and version records: STANDARD or GLACIER_IR (readable without a restore)")
 	addKeepSnapshotsFlag(f, &o.keepSnapshots)
@@ -105,8 +105,8 @@ func (o *syncOptions) packOptions() (packOptions, error) {
 	if p.size, err = parseSize(o.packSize); err != nil || (p.size != 0 && (p.size < 1<<20 || p.size > 4<<30)) {
 		return p, usagef("use 0 (one object per file) or a size from 1M to 4G, e.g. --pack-size 64M", "invalid --pack-size %q", o.packSize)
 	}
-	if p.threshold, err = parseSize(o.packThreshold); err != nil || p.threshold < 64<<10 || p.threshold > 64<<20 {
-		return p, usagef("use a size from 64k to 64M, e.g. --pack-threshold 1M", "invalid --pack-threshold %q", o.packThreshold)
+	if p.threshold, err = parseSize(o.packThreshold); err != nil || p.threshold < 64<<10 {
+		return p, usagef("use a size from 64k to 1024G, e.g. --pack-threshold 1M (the default; larger files are chunked)", "invalid --pack-threshold %q", o.packThreshold)
 	}
 	switch strings.ToLower(o.changingFiles) {
 	case "fail":

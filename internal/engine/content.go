@@ -23,10 +23,14 @@ import (
 // file that changes a little stores a little.
 
 // DefaultPackThreshold is the largest file stored whole, as one pack
-// member, by default; larger files are chunked. It is also the largest
-// buffer a worker holds for a whole file (chunks are bounded by the
-// chunker's maximum).
+// member, by default; larger files are chunked.
 const DefaultPackThreshold = 1 << 20
+
+// maxWholeBuffer is the largest file a worker reads whole into a buffer:
+// the chunker's largest chunk, so a worker holds no more for a whole file
+// than for a chunk. A higher --pack-threshold stores the files between
+// the two whole too, streamed into their pack (storeStreamed).
+const maxWholeBuffer = chunk.MaxSize
 
 // errChangedNote is how a file that changed while it was read (twice) is
 // reported with --changing-files=fail.
@@ -70,9 +74,14 @@ func (s *syncer) storeFile(ctx context.Context, ln lanes, w fileWork) (read, err
 		return read{}, errors.New("no longer a regular file")
 	}
 	storeAsRead := w.retry && s.opt.ChangingFiles == ChangingStore
-	if fi.Size() <= s.cfg.packThreshold() {
+	switch {
+	case fi.Size() <= min(s.cfg.packThreshold(), maxWholeBuffer):
 		return s.storeSmall(ln.small, w.e.path, f, fi, storeAsRead)
+	case fi.Size() <= s.cfg.packThreshold() && !storeAsRead:
+		return s.storeStreamed(ln.large, w.e.path, f, fi)
 	}
+	// A file stored as read is chunked whatever its size: each chunk is
+	// hashed from the bytes it is stored from.
 	return s.storeLarge(ln.large, f, fi, storeAsRead)
 }
 
@@ -204,6 +213,78 @@ func (s *syncer) storeLarge(pk *packer, f *os.File, fi fs.FileInfo, asRead bool)
 	// The version's content is checked piece by piece (each chunk's hash);
 	// a whole-file hash would cost a second pass over every byte.
 	return r, nil
+}
+
+// storeStreamed stores a file of at most the pack threshold that is too
+// large for a worker's buffer whole, as one member, without holding it in
+// memory: it is hashed in a first read and looked up; when the target
+// lacks its content, the lane reads it again straight into the pack, and
+// checks at its end that the file did not change since it was hashed (a
+// changed file leaves a void member and is tried again, ErrChanged).
+func (s *syncer) storeStreamed(pk *packer, path string, f *os.File, fi fs.FileInfo) (read, error) {
+	r := read{fi: fi}
+	h := s.cfg.contentHash()
+	n, err := io.Copy(io.MultiWriter(h, progressWriter{s.cfg.observer()}), io.LimitReader(f, fi.Size()+1))
+	if err != nil {
+		return r, fmt.Errorf("reading: %w", err)
+	}
+	if n != fi.Size() || stillSame(f, fi) != nil {
+		return r, ErrChanged
+	}
+	if s.cfg.afterRead != nil {
+		s.cfg.afterRead(f.Name()) // between the hashing and the upload
+	}
+	var k contentKey
+	copy(k[:], h.Sum(nil))
+	r.hash = k[:]
+	st, found, err := s.index.find(k, fi.Size())
+	if err != nil {
+		return r, err
+	}
+	if found {
+		r.pieces = []*catalog.Blob{st.blob}
+		if st.pack != nil {
+			r.packs = []*pack{st.pack}
+		}
+		return r, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		s.index.release(k)
+		return r, fmt.Errorf("rewinding: %w", err)
+	}
+	meta := format.FileMeta{FileInfo: format.FileInfo{Path: path, Size: fi.Size(),
+		Mode: format.KeptMode(fi.Mode()), ModTime: fi.ModTime()}, Hash: k[:]}
+	p, b, done, err := pk.addStream(k, meta, unchangedReader{f, fi})
+	if err == nil {
+		err = <-done
+	}
+	if err != nil {
+		s.index.release(k)
+		if errors.Is(err, ErrChanged) || errors.Is(err, format.ErrSizeMismatch) {
+			return r, ErrChanged
+		}
+		return r, fmt.Errorf("storing: %w", err)
+	}
+	s.index.publish(k, stored{blob: b, pack: p})
+	r.pieces, r.packs, r.uploaded, r.bytes = []*catalog.Blob{b}, []*pack{p}, true, fi.Size()
+	return r, nil
+}
+
+// unchangedReader reads a file that was hashed before: at its end it
+// reports ErrChanged instead of io.EOF when the file changed since.
+type unchangedReader struct {
+	f  *os.File
+	fi fs.FileInfo
+}
+
+func (u unchangedReader) Read(p []byte) (int, error) {
+	n, err := u.f.Read(p)
+	if errors.Is(err, io.EOF) {
+		if cerr := stillSame(u.f, u.fi); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
 }
 
 // readChunk is a chunk read ahead, in a buffer of the chunk pool, or why

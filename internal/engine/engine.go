@@ -35,7 +35,9 @@ type Config struct {
 	PackSize  int64
 	NoPacking bool
 	// PackThreshold is the largest file stored whole (0: 1 MiB); larger
-	// files are stored as content-defined chunks.
+	// files are stored as content-defined chunks. Files above 8 MiB
+	// (chunk.MaxSize) that it stores whole are read twice: hashed, then
+	// streamed into their pack.
 	PackThreshold int64
 	// Class is the storage class new objects get, as the catalogue records
 	// it when the store does not say ("LOCAL", "VAULT", an S3 class).

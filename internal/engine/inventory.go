@@ -384,6 +384,11 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 		known[o.ArchiveID] = true
 	}
 	mk := cfg.metaKey()
+	type unnamed struct {
+		a store.Archive
+		m format.ObjectMeta
+	}
+	var packs []unnamed
 	for _, a := range archives {
 		if known[a.ID] {
 			continue
@@ -396,9 +401,17 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 			res.Records.Problems = append(res.Records.Problems, Failure{Path: "object " + a.ID, Err: err})
 			continue
 		}
-		if m.Kind != format.ObjectPack {
-			continue
+		if m.Kind == format.ObjectPack {
+			packs = append(packs, unnamed{a, m})
 		}
+	}
+	// Oldest first, so that a path's versions get ids in time order (the
+	// highest id is a path's latest); ReorderVersions below settles the
+	// versions older than those the records gave.
+	sort.SliceStable(packs, func(i, j int) bool { return packs[i].m.Created.Before(packs[j].m.Created) })
+	paths := map[string]bool{}
+	for _, u := range packs {
+		a, m := u.a, u.m
 		r, err := cfg.Store.Request(ctx, store.Retrieval{Kind: store.KindArchive, ArchiveID: a.ID})
 		if err != nil {
 			return fmt.Errorf("reading pack %s: %w", a.ID, err)
@@ -432,6 +445,7 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 					MTime: float64(e.ModTime.UnixNano()) / 1e9, MTimeNS: e.ModTime.UnixNano(), Mode: format.UnixMode(e.Mode),
 					ContentHash: hex.EncodeToString(e.Hash), Timestamp: m.Created.UTC()}
 				b.Versions = append(b.Versions, &catalog.NewVersion{Version: v, Pieces: []*catalog.Blob{bl}})
+				paths[e.Path] = true
 			}
 		}
 		if err := cfg.Catalog.Commit(b); err != nil {
@@ -439,6 +453,17 @@ func rebuildFromPacks(ctx context.Context, cfg *Config, archives []store.Archive
 		}
 		res.FromPacks += len(b.Versions)
 		res.Added += len(b.Versions)
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	sorted := make([]string, 0, len(paths))
+	for p := range paths {
+		sorted = append(sorted, p)
+	}
+	sort.Strings(sorted)
+	if _, err := cfg.Catalog.ReorderVersions(cfg.Target.ID, sorted); err != nil {
+		return fmt.Errorf("ordering the versions read from packs: %w", err)
 	}
 	return nil
 }

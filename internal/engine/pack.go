@@ -69,8 +69,9 @@ type packer struct {
 }
 
 // memberJob is a member on its way into pack p: a whole file encoded on a
-// goroutine of its own (handed over on ready), or a chunk the lane encodes
-// (data); or (neither and closeAfter) the order to close p.
+// goroutine of its own (handed over on ready), a chunk the lane encodes
+// (data), or a whole file the lane reads into the pack itself (stream);
+// or (none of them and closeAfter) the order to close p.
 type memberJob struct {
 	p          *pack
 	blob       *catalog.Blob // Hash, Size, Kind set; Offset, Length, Member once written
@@ -78,7 +79,17 @@ type memberJob struct {
 	ready      chan encodedMember
 	data       []byte // a chunk
 	release    func() // gives data's buffer back
-	closeAfter bool   // p is full (or the lane closes): close it after this
+	stream     *streamJob
+	closeAfter bool // p is full (or the lane closes): close it after this
+}
+
+// streamJob is a whole file too large for a worker's buffer: the lane
+// reads it from r into the pack and says on done how that went (nil: the
+// member and its blob are written).
+type streamJob struct {
+	meta format.FileMeta
+	r    io.Reader
+	done chan error
 }
 
 // encodedMember is a member's bytes, or why it could not be encoded.
@@ -150,33 +161,67 @@ func (pk *packer) open() (*pack, error) {
 func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta, data []byte, release func()) (*pack, *catalog.Blob, error) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
-	if pk.closed {
-		release()
-		return nil, nil, errors.New("the lane is closed")
-	}
-	if pk.cur == nil {
-		p, err := pk.open()
-		if err != nil {
-			release()
-			return nil, nil, err
-		}
-		pk.cur, pk.reserved = p, 0
-	}
-	p := pk.cur
-	b := &catalog.Blob{Hash: k.hex(), Size: int64(len(data)), Member: -1, Kind: kind,
-		Encoding: format.PackEncoding(pk.s.cfg.Compress, pk.s.recipient != nil)}
-	number := p.next
-	p.next++
 	pathLen := 0
 	if file != nil {
 		pathLen = len(file.Path)
 	}
+	j, number, err := pk.reserve(k, kind, int64(len(data)), pathLen)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	if file != nil {
+		j.ready = make(chan encodedMember, 1)
+		go pk.s.encode(j.p, number, *file, data, release, j.ready)
+	} else {
+		j.data, j.release = data, release
+	}
+	pk.jobs <- j
+	return j.p, j.blob, nil
+}
+
+// addStream gives the lane a whole file to read from r into its pack
+// itself (a file too large for a worker's buffer). The caller must wait
+// on the returned channel before it touches r again: nil there means the
+// member and its blob are written.
+func (pk *packer) addStream(k contentKey, file format.FileMeta, r io.Reader) (*pack, *catalog.Blob, <-chan error, error) {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	j, _, err := pk.reserve(k, catalog.BlobFile, file.Size, len(file.Path))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	j.stream = &streamJob{meta: file, r: r, done: make(chan error, 1)}
+	pk.jobs <- j
+	return j.p, j.blob, j.stream.done, nil
+}
+
+// reserve takes the next member of the lane's current pack (opening one)
+// for content k of size bytes, and closes the pack to new members once it
+// is full. It returns the member's job, without its content, and its
+// number. Call with pk.mu held.
+func (pk *packer) reserve(k contentKey, kind catalog.BlobKind, size int64, pathLen int) (memberJob, uint32, error) {
+	if pk.closed {
+		return memberJob{}, 0, errors.New("the lane is closed")
+	}
+	if pk.cur == nil {
+		p, err := pk.open()
+		if err != nil {
+			return memberJob{}, 0, err
+		}
+		pk.cur, pk.reserved = p, 0
+	}
+	p := pk.cur
+	b := &catalog.Blob{Hash: k.hex(), Size: size, Member: -1, Kind: kind,
+		Encoding: format.PackEncoding(pk.s.cfg.Compress, pk.s.recipient != nil)}
+	number := p.next
+	p.next++
 	p.index += format.IndexLineMax(pathLen)
 	// A member costs its content and, stored, about 1 KiB more (headers):
 	// counted, so that a pack of tiny files is not far past its size, and
 	// its index is kept under the format's bound, closing the pack early
 	// when its members are many and their paths long.
-	pk.reserved += int64(len(data)) + memberOverhead
+	pk.reserved += size + memberOverhead
 	indexMax := maxPackIndex
 	if pk.s.cfg.packIndexMax > 0 {
 		indexMax = pk.s.cfg.packIndexMax
@@ -185,15 +230,7 @@ func (pk *packer) add(k contentKey, kind catalog.BlobKind, file *format.FileMeta
 	if full {
 		pk.cur = nil
 	}
-	j := memberJob{p: p, blob: b, key: k, closeAfter: full}
-	if file != nil {
-		j.ready = make(chan encodedMember, 1)
-		go pk.s.encode(p, number, *file, data, release, j.ready)
-	} else {
-		j.data, j.release = data, release
-	}
-	pk.jobs <- j
-	return p, b, nil
+	return memberJob{p: p, blob: b, key: k, closeAfter: full}, number, nil
 }
 
 // memberOverhead is about what a member adds to its content in a pack.
@@ -241,7 +278,10 @@ func (pk *packer) shut() {
 func (pk *packer) run() {
 	defer close(pk.done)
 	for j := range pk.jobs {
-		if j.ready != nil || j.data != nil {
+		switch {
+		case j.stream != nil:
+			pk.writeStream(j)
+		case j.ready != nil || j.data != nil:
 			pk.write(j)
 		}
 		if j.closeAfter {
@@ -282,6 +322,32 @@ func (pk *packer) write(j memberJob) {
 	p.blobs = append(p.blobs, b)
 	p.keys = append(p.keys, j.key)
 	p.members++
+}
+
+// writeStream reads a whole file into its pack. A file that could not be
+// read as it was hashed (it changed, or a read failed) leaves a void
+// member, or nothing, and fails alone; the pack goes on.
+func (pk *packer) writeStream(j memberJob) {
+	p := j.p
+	if p.broken != nil {
+		j.stream.done <- p.broken
+		return
+	}
+	e, err := p.w.AddFile(j.stream.meta, j.stream.r)
+	if err != nil {
+		if werr := p.w.Err(); werr != nil {
+			p.broken = werr
+			p.pw.CloseWithError(werr)
+		}
+		j.stream.done <- err
+		return
+	}
+	b := j.blob
+	b.Offset, b.Length, b.Member = e.Offset, e.Length, int64(e.Number)
+	p.blobs = append(p.blobs, b)
+	p.keys = append(p.keys, j.key)
+	p.members++
+	j.stream.done <- nil
 }
 
 // finish writes a pack's index and trailer and lets its upload complete in

@@ -60,6 +60,30 @@ func objectLocks(t *testing.T, c *s3.Client, bucket, mode string) map[string]tim
 	return out
 }
 
+// refLocks reads the lock of every ref object (PREFIX grsync-refs/NAME)
+// of a bucket: each must be GOVERNANCE-locked.
+func refLocks(t *testing.T, c *s3.Client, bucket string) map[string]time.Time {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]time.Time{}
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("grsync-refs/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list.Contents {
+		h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ObjectLockMode != "GOVERNANCE" || h.ObjectLockRetainUntilDate == nil {
+			t.Errorf("ref %s has lock %q until %v, want GOVERNANCE", aws.ToString(o.Key), h.ObjectLockMode, h.ObjectLockRetainUntilDate)
+			continue
+		}
+		out[strings.TrimPrefix(aws.ToString(o.Key), "grsync-refs/")] = h.ObjectLockRetainUntilDate.UTC()
+	}
+	return out
+}
+
 // catalogObjects reads the catalogue's live objects of its only target.
 func catalogObjects(t *testing.T, db string) (catalog.Target, []catalog.Object) {
 	t.Helper()
@@ -121,6 +145,10 @@ func TestMotoObjectLock(t *testing.T) {
 		t.Fatalf("first locked sync:\n%s", r)
 	}
 	locks := objectLocks(t, c, "locked", "GOVERNANCE")
+	refs := refLocks(t, c, "locked")
+	if !refs["marker"].After(start.Add(209*24*time.Hour)) || len(refs) < 2 {
+		t.Errorf("the store marker and the catalogue pointers must be locked for 210 days: %v", refs)
+	}
 	tg, objs := catalogObjects(t, db)
 	if tg.LockMode != "GOVERNANCE" || tg.LockDays != 210 {
 		t.Errorf("the target records lock %q for %d days, want GOVERNANCE for 210 (DEEP_ARCHIVE's 180 + 30)", tg.LockMode, tg.LockDays)
@@ -264,6 +292,33 @@ func TestMotoObjectLock(t *testing.T) {
 				t.Errorf("dry run moved the lock of %s: %v -> %v", id, after[id], u)
 			}
 		}
+	}
+	// lock extend, as cron runs it 10 days before the locks end: every
+	// object a kept version needs is locked for another 210 days from then.
+	r = mustRunEnv(t, dir, append(env, "GRSYNC_FAKE_NOW="+near.Format(time.RFC3339)), 0, append([]string{"lock", "extend"}, target...)...)
+	if !strings.Contains(r.stdout, ": extended ") || strings.Contains(r.stdout, "not extended") {
+		t.Errorf("lock extend:\n%s", r)
+	}
+	extended := objectLocks(t, c, "locked", "GOVERNANCE")
+	_, neededObjs := catalogObjects(t, db)
+	snapshots := 0 // only the newest is needed: older ones run out
+	for _, o := range neededObjs {
+		u := extended[o.ArchiveID]
+		if o.Kind == catalog.ObjectSnapshot {
+			if !u.Before(near.Add(210 * 24 * time.Hour)) {
+				snapshots++
+			}
+			continue
+		}
+		if u.Before(near.Add(210 * 24 * time.Hour)) {
+			t.Errorf("object %s (%v): lock until %v after lock extend, want %v or later", o.ArchiveID, o.Kind, u, near.Add(210*24*time.Hour))
+		}
+	}
+	if snapshots != 1 {
+		t.Errorf("lock extend extended %d catalogue snapshots, want the newest only", snapshots)
+	}
+	if _, dbObjs := catalogObjects(t, db); len(dbObjs) == 0 || !dbObjs[0].LockUntil.Equal(extended[dbObjs[0].ArchiveID]) {
+		t.Errorf("the catalogue does not record the extended date: %+v vs %v", dbObjs, extended)
 	}
 }
 

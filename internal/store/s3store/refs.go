@@ -3,6 +3,8 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"slices"
@@ -75,7 +77,8 @@ func (s *Store) Refs(ctx context.Context) (map[string]string, error) {
 }
 
 // SetRef writes the object PREFIX grsync-refs/<name> (one PutObject,
-// STANDARD class; S3 replaces an object atomically).
+// STANDARD class, with the target's Object Lock if it has one; S3
+// replaces an object atomically).
 func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	const op = "set ref"
 	if err := s.BeginRef(ctx, name, &value); err != nil {
@@ -88,13 +91,22 @@ func (s *Store) SetRef(ctx context.Context, name, value string) error {
 	if err := store.RoomForRef(len(names), slices.Contains(names, name), name); err != nil {
 		return s.Fail(op, err)
 	}
+	// On a locked target a ref is locked like an archive: each write is a
+	// version of its own, kept for the lock's days whatever a stolen key
+	// does to the current one (the marker and the catalogue pointers).
+	mode, retain := s.lockFields(s.newLockUntil())
+	sum := sha256.Sum256([]byte(value))
 	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(s.cfg.Bucket),
-		Key:           aws.String(s.refKey(name)),
-		Body:          bytes.NewReader([]byte(value)),
-		ContentLength: aws.Int64(int64(len(value))),
-		ContentType:   aws.String("text/plain"),
-		StorageClass:  types.StorageClassStandard,
+		Bucket:                    aws.String(s.cfg.Bucket),
+		Key:                       aws.String(s.refKey(name)),
+		Body:                      bytes.NewReader([]byte(value)),
+		ContentLength:             aws.Int64(int64(len(value))),
+		ContentType:               aws.String("text/plain"),
+		StorageClass:              types.StorageClassStandard,
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:            aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ObjectLockMode:            mode,
+		ObjectLockRetainUntilDate: retain,
 	})
 	if err != nil {
 		return s.Fail(op, fmt.Errorf("ref %s: %w", name, s.classify(ctx, err)))

@@ -298,6 +298,18 @@ func (d *destDir) link(oldname, newname string) error {
 	return nil
 }
 
+// renameNoReplace renames oldname to newname in d, atomically, failing
+// with fs.ErrExist if newname exists; EINVAL where the file system
+// cannot (renameat2 RENAME_NOREPLACE: ext4, xfs, btrfs, tmpfs have it).
+func (d *destDir) renameNoReplace(oldname, newname string) error {
+	if err := ignoringEINTR(func() error {
+		return unix.Renameat2(d.fd, oldname, d.fd, newname, unix.RENAME_NOREPLACE)
+	}); err != nil {
+		return &os.LinkError{Op: "rename", Old: d.name(oldname), New: d.name(newname), Err: err}
+	}
+	return nil
+}
+
 // rename renames oldname to newname in d, replacing newname.
 func (d *destDir) rename(oldname, newname string) error {
 	if err := ignoringEINTR(func() error { return unix.Renameat(d.fd, oldname, d.fd, newname) }); err != nil {

@@ -146,7 +146,12 @@ func placeLink(root destRoot, sw *tempSweeper, e *restoreEntry) error {
 	if err != nil {
 		return fmt.Errorf("creating the symlink: %w", err)
 	}
-	defer d.remove(tmp) // still there when it was linked into place
+	gone := false
+	defer func() {
+		if !gone {
+			d.remove(tmp) // still there when it was linked into place, or failed
+		}
+	}()
 	if err := d.chown(tmp, e.v, root.owner); err != nil {
 		return err
 	}
@@ -157,5 +162,6 @@ func placeLink(root destRoot, sw *tempSweeper, e *restoreEntry) error {
 	if root.overwrite && d.isDir(name) {
 		return fmt.Errorf("%s is a folder; a symlink does not replace a folder (remove it first)", e.dest)
 	}
-	return putInPlace(d, tmp, name, e.dest, root.overwrite)
+	gone, err = putInPlace(d, tmp, name, e.dest, root.overwrite)
+	return err
 }

@@ -128,7 +128,12 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 	if first < 0 {
 		return
 	}
-	defer tmpDir.remove(tmp)
+	tmpGone := false // renamed into place
+	defer func() {
+		if !tmpGone {
+			tmpDir.remove(tmp)
+		}
+	}()
 	// Files that were hard links to one another (the same inode when they
 	// were backed up, and the same content and metadata) are linked to
 	// the first of them placed: one inode again, not copies.
@@ -154,13 +159,16 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 			k := linkKey(f.v)
 			if l, ok := leaders[k]; ok {
 				if err = linkPlaced(l, d, f.dest, root.overwrite, sw); errors.Is(err, errNoHardLinks) {
-					err = place(l.dir, l.name, d, f.dest, f.v, true, root, sw) // a copy of it
+					_, err = place(l.dir, l.name, d, f.dest, f.v, true, root, sw) // a copy of it
 				} else {
 					linked = err == nil
 				}
 			} else {
 				keep := i != last || d != tmpDir
-				if err = place(tmpDir, tmp, d, f.dest, f.v, keep, root, sw); err == nil && k != "" {
+				var gone bool
+				gone, err = place(tmpDir, tmp, d, f.dest, f.v, keep, root, sw)
+				tmpGone = tmpGone || gone
+				if err == nil && k != "" {
 					leaders[k] = placedFile{dir: d, name: filepath.Base(f.dest)}
 				}
 			}
@@ -184,16 +192,21 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 // and mtime and puts it at dest, in folder d. keep says tmp is needed
 // again (a copy is placed). Without overwrite, an existing dest is never
 // replaced: the file is linked into place, which fails if the name exists.
-func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep bool, root destRoot, sw *tempSweeper) error {
+func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Version, keep bool, root destRoot, sw *tempSweeper) (tmpGone bool, err error) {
 	name := filepath.Base(dest)
 	src := tmp
 	if keep {
 		c, err := copyBeside(tmpDir, tmp, d, dest, sw)
 		if err != nil {
-			return err
+			return false, err
 		}
 		src = c
-		defer d.remove(c)
+		defer func() {
+			if !tmpGone {
+				d.remove(c)
+			}
+			tmpGone = false // c was gone, not tmp
+		}()
 	}
 	mode := format.ModeFromUnix(v.Mode) // setuid, setgid and sticky too
 	if v.Mode == 0 {
@@ -201,40 +214,55 @@ func place(tmpDir *destDir, tmp string, d *destDir, dest string, v catalog.Versi
 	}
 	// The owner first: chown clears the setuid and setgid bits.
 	if err := d.chown(src, v, root.owner); err != nil {
-		return err
+		return false, err
 	}
 	if err := d.setMeta(src, mode, versionMTime(v)); err != nil {
-		return err
+		return false, err
 	}
 	return putInPlace(d, src, name, dest, root.overwrite)
 }
 
 // putInPlace gives the temporary file or symlink src in d the name name
-// (dest, for messages). Without overwrite, an existing name is never
-// replaced: src is linked into place, which fails if the name exists.
-func putInPlace(d *destDir, src, name, dest string, overwrite bool) error {
+// (dest, for messages), and reports whether src is gone (renamed, not
+// linked). Without overwrite, an existing name is never replaced: src is
+// renamed with RENAME_NOREPLACE, or, where the file system lacks it,
+// linked into place; both fail if the name exists. The rename is one
+// change to the folder where link and unlink are two: restoring many
+// small files is bound by those (each takes the folder's lock).
+func putInPlace(d *destDir, src, name, dest string, overwrite bool) (gone bool, err error) {
+	exists := func() error { return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest) }
 	if overwrite {
 		if err := d.rename(src, name); err != nil {
-			return fmt.Errorf("moving into place: %w", err)
+			return false, fmt.Errorf("moving into place: %w", err)
 		}
-		return nil
+		return true, nil
+	}
+	err = d.renameNoReplace(src, name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrExist):
+		return false, exists()
+	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP):
+		return false, fmt.Errorf("moving into place: %w", err)
 	}
 	// Linking never replaces an existing name, atomically.
-	err := d.link(src, name)
+	err = d.link(src, name)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
+		return false, exists()
 	}
 	if err != nil {
 		// A file system without hard links (FAT, some network mounts):
 		// check, then rename.
 		if d.exists(name) {
-			return fmt.Errorf("%s exists, not overwritten (use --overwrite to replace it)", dest)
+			return false, exists()
 		}
 		if err := d.rename(src, name); err != nil {
-			return fmt.Errorf("moving into place: %w", err)
+			return false, fmt.Errorf("moving into place: %w", err)
 		}
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // versionMTime is the modification time a version records.

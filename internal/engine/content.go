@@ -328,7 +328,7 @@ func (s *syncer) readChunks(ch *chunk.Chunker, f *os.File, fi fs.FileInfo, asRea
 				send(readChunk{err: err})
 				return
 			}
-			buf := s.bufs.chunk.get()
+			buf := s.bufs.chunk.get(len(c.Data))
 			if !send(readChunk{data: append(buf[:0], c.Data...), buf: buf}) {
 				return
 			}
@@ -448,11 +448,50 @@ func (b *bufPool) put(buf []byte) {
 	b.pool.Put(&buf)
 }
 
+// sizedPool keeps buffers in classes of powers of two from chunk.MinSize
+// to chunk.MaxSize: a chunk takes a buffer of its class, not one of the
+// largest size (chunks average about 1 MiB; buffers of 8 MiB for each of
+// the dozen in flight made a big file's backup hold ~100 MiB).
+type sizedPool struct {
+	classes [sizedClasses]sync.Pool
+}
+
+const sizedClasses = 5 // 512 KiB, 1, 2, 4, 8 MiB
+
+// sizedClass returns the class of the buffers that hold n bytes.
+func sizedClass(n int) int {
+	c := 0
+	for c < sizedClasses-1 && chunk.MinSize<<c < n {
+		c++
+	}
+	return c
+}
+
+// get returns a buffer of at least n bytes (n at most chunk.MaxSize).
+func (b *sizedPool) get(n int) []byte {
+	c := sizedClass(n)
+	if p, ok := b.classes[c].Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, chunk.MinSize<<c)
+}
+
+// put returns a buffer got from get.
+func (b *sizedPool) put(buf []byte) {
+	buf = buf[:cap(buf)]
+	c := sizedClass(len(buf))
+	if chunk.MinSize<<c != len(buf) {
+		return // not one of ours
+	}
+	b.classes[c].Put(&buf)
+}
+
 // buffers are a sync's pools: whole small files, chunks, and members
 // encoded for a pack (of any size).
 type buffers struct {
-	tiny, small, chunk bufPool
-	enc                sync.Pool
+	tiny, small bufPool
+	chunk       sizedPool
+	enc         sync.Pool
 }
 
 // tinyFileMax is the size of the buffers of the tiny pool: most files

@@ -11,7 +11,6 @@ import (
 	"filippo.io/age"
 
 	"github.com/grsync/grsync/internal/catalog"
-	"github.com/grsync/grsync/internal/chunk"
 )
 
 // ErrChanged means a file changed while it was being read; it was not
@@ -133,7 +132,7 @@ type syncer struct {
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
 	s := &syncer{cfg: cfg, opt: opt, vanished: map[string]bool{}, packSize: cfg.packSize(), class: cfg.Class}
-	s.bufs.tiny.size, s.bufs.small.size, s.bufs.chunk.size = tinyFileMax, int(min(cfg.packThreshold(), maxWholeBuffer)), chunk.MaxSize
+	s.bufs.tiny.size, s.bufs.small.size = tinyFileMax, int(min(cfg.packThreshold(), maxWholeBuffer))
 	if cfg.Encrypt {
 		if cfg.Key == nil {
 			return s.res, errors.New("encryption is on but no key was given")

@@ -83,7 +83,7 @@ func (s *Store) put(ctx context.Context, body io.Reader, description string, opt
 		return store.Archive{}, err
 	}
 	if eof {
-		return s.putSingle(ctx, id, description, first, src, until)
+		return s.putSingleSpare(ctx, id, description, first, src, until)
 	}
 	second, err := pool.get(ctx)
 	if err != nil {
@@ -94,9 +94,59 @@ func (s *Store) put(ctx context.Context, body io.Reader, description string, opt
 		return store.Archive{}, err
 	}
 	if len(second) == 0 {
-		return s.putSingle(ctx, id, description, first, src, until)
+		s.keepSpare(second)
+		return s.putSingleSpare(ctx, id, description, first, src, until)
 	}
-	return s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof, opt, until)
+	a, err := s.putMultipart(ctx, id, description, partSize, pool, src, []chunk{{1, first}, {2, second}}, eof, opt, until)
+	// Every part's request has ended: the pool holds the buffers of the
+	// parts sent (nil for those of failed requests, which may still be
+	// read).
+	for {
+		select {
+		case b := <-pool.free:
+			s.keepSpare(b)
+			continue
+		default:
+		}
+		break
+	}
+	return a, err
+}
+
+// putSingleSpare is putSingle, then keeps data's buffer for later Puts
+// unless the request failed (the SDK might still read it).
+func (s *Store) putSingleSpare(ctx context.Context, id, description string, data []byte, src *bodyReader, until time.Time) (store.Archive, error) {
+	a, err := s.putSingle(ctx, id, description, data, src, until)
+	if err == nil {
+		s.keepSpare(data)
+	}
+	return a, err
+}
+
+// keepSpare keeps a part buffer for a later Put, if there is room.
+func (s *Store) keepSpare(b []byte) {
+	if cap(b) < 1<<20 { // small bodies' buffers are not worth keeping
+		return
+	}
+	select {
+	case s.spare <- b[:0]:
+	default:
+	}
+}
+
+// takeSpare returns a kept buffer of at least limit bytes, or nil.
+func (s *Store) takeSpare(limit int64) []byte {
+	for {
+		select {
+		case b := <-s.spare:
+			if int64(cap(b)) >= limit {
+				return b
+			}
+			continue // from a smaller part size: dropped
+		default:
+			return nil
+		}
+	}
 }
 
 // partSizeFor returns the configured part size, raised so that a body of
@@ -215,13 +265,15 @@ type bodyReader struct {
 	r      io.Reader
 	th     *treehash.Hash
 	allocs *atomic.Int64 // counts part-sized buffers allocated
+	// takeSpare gives a part buffer a finished Put left (Store.takeSpare).
+	takeSpare func(limit int64) []byte
 	n      int64         // bytes read so far
 	eof    bool
 }
 
 // newBodyReader returns a bodyReader of body for one Put.
 func (s *Store) newBodyReader(ctx context.Context, body io.Reader) *bodyReader {
-	return &bodyReader{ctx: ctx, r: body, th: treehash.New(), allocs: &s.bufAllocs}
+	return &bodyReader{ctx: ctx, r: body, th: treehash.New(), allocs: &s.bufAllocs, takeSpare: s.takeSpare}
 }
 
 // fill reads into buf[:0] until it holds limit bytes or the body ends, and
@@ -233,7 +285,11 @@ func (b *bodyReader) fill(buf []byte, limit int64, grow bool) ([]byte, bool, err
 		return buf[:0], true, nil
 	}
 	if int64(cap(buf)) < limit {
-		buf = b.alloc(nil, limit, grow)
+		if sp := b.takeSpare(limit); sp != nil {
+			buf = sp
+		} else {
+			buf = b.alloc(nil, limit, grow)
+		}
 	}
 	buf = buf[:0]
 	for int64(len(buf)) < limit {

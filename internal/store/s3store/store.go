@@ -38,6 +38,11 @@ type Store struct {
 	// bufAllocs counts part buffers allocated by Puts, for tests of the
 	// memory bound.
 	bufAllocs atomic.Int64
+	// spare keeps the part buffers of finished Puts for the next ones (a
+	// sync Puts its packs one after another): without it every pack
+	// allocated its parts anew, and a 1 GiB backup made ~400 MiB of garbage
+	// that the heap grew to hold. At most 2 × (Concurrency + 1) are kept.
+	spare chan []byte
 }
 
 var _ store.Store = (*Store)(nil)
@@ -57,6 +62,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{Base: store.NewBase(location(cfg.Bucket, cfg.Prefix)), cfg: cfg}
+	s.spare = make(chan []byte, 2*(cfg.Concurrency+1))
 
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {

@@ -267,8 +267,8 @@ type bodyReader struct {
 	allocs *atomic.Int64 // counts part-sized buffers allocated
 	// takeSpare gives a part buffer a finished Put left (Store.takeSpare).
 	takeSpare func(limit int64) []byte
-	n      int64         // bytes read so far
-	eof    bool
+	n         int64 // bytes read so far
+	eof       bool
 }
 
 // newBodyReader returns a bodyReader of body for one Put.

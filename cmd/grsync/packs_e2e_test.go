@@ -258,13 +258,17 @@ func newRequestCounter(t *testing.T, target string, match func(*http.Request) bo
 }
 
 // A restore from DEEP_ARCHIVE of many files that share packs requests one
-// RestoreObject per pack, not per file (counted between grsync and moto):
-// 40 small files in one pack, a chunked file in another.
+// RestoreObject per pack, not per file, and reads each pack with one GET
+// (counted between grsync and moto): 40 small files in one pack, a
+// chunked file in another.
 func TestMotoRestoreThawsEachPackOnce(t *testing.T) {
 	t.Parallel()
 	m := moto.Start(t)
 	createBucket(t, s3Client(m), "thaw")
-	restores := newRequestCounter(t, m.URL, func(r *http.Request) bool {
+	gets := newRequestCounter(t, m.URL, func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/grsync/")
+	})
+	restores := newRequestCounter(t, gets.URL, func(r *http.Request) bool {
 		_, ok := r.URL.Query()["restore"]
 		return r.Method == http.MethodPost && ok
 	})
@@ -291,7 +295,13 @@ func TestMotoRestoreThawsEachPackOnce(t *testing.T) {
 	if n := restores.n.Load(); n != 0 {
 		t.Fatalf("the sync sent %d restore requests", n)
 	}
+	getsBefore := gets.n.Load()
 	r := mustRunEnv(t, dir, env, 0, append([]string{"restore", "--output", "out", "--tier", "Bulk", "--wait", "--poll", "200ms", "--json"}, target...)...)
+	// The members of a pack are read in windows of neighbours: one ranged
+	// GET per pack here, not one per file or chunk.
+	if n := gets.n.Load() - getsBefore; n != int32(packs) {
+		t.Errorf("%d GetObject requests of packs for 41 files in %d packs, want one per pack", n, packs)
+	}
 	plan := ofType(jsonLines(t, "restore --json", r.stdout), "restore_plan")
 	if len(plan) != 1 || plan[0]["files"] != float64(41) || plan[0]["archives"] != float64(2) {
 		t.Errorf("restore plan: %v, want 41 files from 2 objects", plan)

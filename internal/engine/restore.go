@@ -64,7 +64,7 @@ type RestoreItem struct {
 	Class     string // its storage class, as the catalogue records it
 	Size      int64  // the object's stored bytes
 	Need      int64  // the bytes of it the restore reads (members of a pack)
-	Reads     int64  // the reads (pack members) that many bytes takes; 0: read whole
+	Reads     int64  // the ranged reads (windows of pack members) that takes; 0: read whole
 	Files     int    // files with a piece in it
 	// Offset and Length: the byte range of the object the plan retrieves,
 	// on a store whose retrievals can fetch ranges (see chooseRange);
@@ -244,7 +244,22 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		plan.Files++
 		plan.Restored += v.Size
 	}
+	// A restore reads members in windows (restore_window.go): one ranged
+	// read per window, not per member.
+	groups := map[string][]*restoreFile{}
+	for _, f := range plan.files {
+		k := contentGroup(f)
+		groups[k] = append(groups[k], f)
+	}
+	list := make([][]*restoreFile, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, g)
+	}
+	wins := planWindows(list)
 	for _, it := range plan.Items {
+		if it.Reads > 0 {
+			it.Reads = int64(len(wins.byObj[it.ArchiveID]))
+		}
 		if it.ranges {
 			it.Offset, it.Length = chooseRange(it.lo, it.hi, it.Size)
 		}

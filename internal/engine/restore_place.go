@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,23 @@ func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restor
 		}
 		groups[k] = append(groups[k], f)
 	}
+	// In the order of their first piece in its object, so that the jobs
+	// read neighbouring members, from the same windows (restore_window.go).
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := groups[order[i]][0].pieces, groups[order[j]][0].pieces
+		switch {
+		case len(a) == 0 || len(b) == 0:
+			return len(a) == 0 && len(b) != 0
+		case a[0].Object.ArchiveID != b[0].Object.ArchiveID:
+			return a[0].Object.ArchiveID < b[0].Object.ArchiveID
+		}
+		return a[0].Offset < b[0].Offset
+	})
+	list := make([][]*restoreFile, len(order))
+	for i, k := range order {
+		list[i] = groups[k]
+	}
+	rd.win = planWindows(list)
 	for _, k := range order {
 		sem <- struct{}{}
 		wg.Add(1)

@@ -109,6 +109,7 @@ type pieceReader struct {
 	cfg *Config
 	mu  sync.Mutex
 	ids map[string]age.Identity
+	win *windows // this round's windows of pack members (set by fetchAll)
 }
 
 func newPieceReader(cfg *Config) *pieceReader {
@@ -154,7 +155,13 @@ func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int, dir func(
 	if p.Kind == catalog.BlobChunk {
 		kind = format.KindChunk
 	}
-	raw, err := r.cfg.Store.ReadRange(ctx, it.Retrieval, p.Offset, p.Length)
+	readRange := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		return r.cfg.Store.ReadRange(ctx, it.Retrieval, off, n)
+	}
+	raw, ok, err := r.win.read(ctx, p.Object.ArchiveID, p.Offset, p.Length, readRange)
+	if !ok {
+		raw, err = readRange(ctx, p.Offset, p.Length)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", pieceName(p), err)
 	}

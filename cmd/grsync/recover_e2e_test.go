@@ -23,11 +23,13 @@ import (
 )
 
 // Issue 10's scenario, on each kind of store: a tree backed up over four
-// runs a day apart (new versions, a renamed folder, a copy, a deletion, a
-// mode change), the catalogue deleted, then recovered from the store with
-// only the key and the target flags. The recovered catalogue lists the
-// same versions (ls --deleted), restores the same files at three points in
-// time, and a full restore equals the source, mtimes and modes included.
+// runs a day apart (new versions, a renamed folder, a copy, a deletion of
+// a file and of a folder, a mode change, an empty folder, a symlink), the
+// catalogue deleted, then recovered from the store with only the key and
+// the target flags. The recovered catalogue lists the same versions
+// (ls --deleted), restores at three points in time the source as it was
+// then, and a full restore equals the source, mtimes and modes included,
+// folders too: a deleted folder does not come back.
 
 // recoverCase is a store to run the scenario on.
 type recoverCase struct {
@@ -35,6 +37,7 @@ type recoverCase struct {
 	target []string // target flags
 	cold   []string // restore and recover flags for a store that thaws (a vault)
 	wait   []string // verify's, for a store whose listing is a job
+	sync   []string // sync's own flags (e.g. --catalogue-class)
 }
 
 // day0 is the fake clock of the first run; runs are a day apart.
@@ -44,7 +47,13 @@ func atDay(d float64) []string {
 	return []string{"GRSYNC_FAKE_NOW=" + day0.Add(time.Duration(d*24*float64(time.Hour))).Format(time.RFC3339)}
 }
 
-// history backs up src over four runs and returns the key.
+// sourceAt is where history keeps a copy of the source as each run left it.
+func sourceAt(dir string, day int) string {
+	return filepath.Join(dir, "source-after-day-"+strconv.Itoa(day))
+}
+
+// history backs up src over four runs and returns the key. After the run
+// of day d, the source as it was is copied to sourceAt(dir, d).
 func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	t.Helper()
 	src = filepath.Join(dir, "src")
@@ -55,9 +64,14 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	writeFile(t, filepath.Join(src, "docs", "data.bin"), randomBytes(t, 200_000), mt)
 	writeFile(t, filepath.Join(src, "photos", "big.jpg"), randomBytes(t, 1_500_000), mt) // chunked
 	writeFile(t, filepath.Join(src, "run.sh"), []byte("#!/bin/sh\necho hi\n"), mt)
-	sync := func(d float64) {
+	writeFile(t, filepath.Join(src, "trash", "junk.txt"), []byte("to be deleted with its folder"), mt)
+	mustDo(t, os.Mkdir(filepath.Join(src, "empty"), 0o750))
+	mustDo(t, os.Symlink("notes.txt", filepath.Join(src, "latest")))
+	sync := func(d int) {
 		t.Helper()
-		mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(d)...), 0, append(append([]string{}, c.target...), "--encryption-key-file", key, src)...)
+		mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(float64(d))...), 0,
+			append(append(append([]string{}, c.target...), c.sync...), "--encryption-key-file", key, src)...)
+		copySource(t, src, sourceAt(dir, d))
 	}
 	sync(0)
 	// Day 1: a new version, a folder renamed, a copy, a mode change.
@@ -71,10 +85,12 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 		t.Fatal(err)
 	}
 	sync(1)
-	// Day 2: a deletion, a third version, a new file.
+	// Day 2: deletions (a file, a folder with a file), a third version, a
+	// new file.
 	if err := os.Remove(filepath.Join(src, "papers", "data.bin")); err != nil {
 		t.Fatal(err)
 	}
+	mustDo(t, os.RemoveAll(filepath.Join(src, "trash")))
 	writeFile(t, filepath.Join(src, "notes.txt"), []byte("notes, third"), mt.Add(2*time.Hour))
 	writeFile(t, filepath.Join(src, "new.txt"), []byte("new on day two"), mt.Add(2*time.Hour))
 	sync(2)
@@ -107,20 +123,21 @@ func capture(t *testing.T, dir, db string, c recoverCase, key, tag string) snaps
 }
 
 // checkRecovered compares what the recovered catalogue db gives with what
-// the lost one gave, and a full restore with the source. verify agrees
-// with the store, but for a snapshot whose size was changed (damaged).
+// the lost one gave, and with the source: restores at three points equal
+// the source as it was then, and a full restore the source now (files,
+// folders, symlinks). verify agrees with the store, but for a snapshot
+// whose size was changed (damaged).
 func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost snapshotOf, damaged ...string) {
 	t.Helper()
 	got := capture(t, dir, db, c, key, "recovered")
 	if got.ls != lost.ls {
 		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.ls, got.ls)
 	}
-	for at, out := range lost.out {
-		sameTree(t, out, got.out[at], checkMeta)
-	}
+	checkPoints(t, dir, src, lost, got)
 	full := filepath.Join(dir, "recovered-full")
 	mustRunEnv(t, dir, c.env, 0, append(append([]string{"restore", "--db", db, "--encryption-key-file", key, "--output", full}, c.cold...), c.target...)...)
 	sameTree(t, src, filepath.Join(full, strings.TrimPrefix(src, "/")), checkMeta)
+	sameFolders(t, src, filepath.Join(full, strings.TrimPrefix(src, "/")), checkMeta)
 	want := 0
 	if len(damaged) > 0 {
 		want = 1
@@ -136,13 +153,28 @@ func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost 
 	}
 	// The recovered catalogue is the one to go on with: nothing to upload.
 	r = mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(4)...), 0,
-		append(append([]string{"--db", db}, c.target...), "--encryption-key-file", key, src)...)
+		append(append(append([]string{"--db", db}, c.target...), c.sync...), "--encryption-key-file", key, src)...)
 	if !strings.Contains(r.stdout, "uploaded      0 files") {
 		t.Errorf("a sync with the recovered catalogue uploaded something:\n%s", r)
 	}
 }
 
-// recoverSummaryOf runs recover with --json and returns its summary.
+// checkPoints compares the restores at restorePoints of got with lost's
+// (the whole output, folders included) and with the source as history
+// left it on the day before each point.
+func checkPoints(t *testing.T, dir, src string, lost, got snapshotOf) {
+	t.Helper()
+	for _, d := range restorePoints {
+		at := day0.Add(time.Duration(d * 24 * float64(time.Hour))).Format(time.RFC3339)
+		sameTree(t, lost.out[at], got.out[at], checkMeta)
+		was, out := sourceAt(dir, int(d)), filepath.Join(got.out[at], strings.TrimPrefix(src, "/"))
+		sameFolders(t, filepath.Join(lost.out[at], strings.TrimPrefix(src, "/")), out, checkMeta)
+		sameTree(t, was, out, checkMeta)
+		sameFolders(t, was, out, checkMeta)
+	}
+}
+
+// recoverJSON runs recover with --json and returns its summary.
 func recoverJSON(t *testing.T, dir string, env []string, want int, args ...string) (map[string]any, []map[string]any) {
 	t.Helper()
 	r := mustRunEnv(t, dir, env, want, append([]string{"--json", "recover"}, args...)...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -100,11 +101,13 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	return src, key
 }
 
-// snapshotOf is what the lost catalogue gives: ls --deleted, restores at
-// three points in time.
+// snapshotOf is what the lost catalogue gives: ls --deleted, every
+// version of every file and folder (a deleted folder listed as deleted,
+// not current), restores at three points in time.
 type snapshotOf struct {
-	ls  string
-	out map[string]string // restore --at T: output folder
+	ls       string
+	versions string            // ls --deleted --versions --folders
+	out      map[string]string // restore --at T: output folder
 }
 
 var restorePoints = []float64{0.5, 1.5, 2.5}
@@ -113,6 +116,7 @@ func capture(t *testing.T, dir, db string, c recoverCase, key, tag string) snaps
 	t.Helper()
 	s := snapshotOf{out: map[string]string{}}
 	s.ls = mustRunEnv(t, dir, c.env, 0, "ls", "--deleted", "--db", db).stdout
+	s.versions = mustRunEnv(t, dir, c.env, 0, "ls", "--deleted", "--versions", "--folders", "--db", db).stdout
 	for _, d := range restorePoints {
 		at := day0.Add(time.Duration(d * 24 * float64(time.Hour))).Format(time.RFC3339)
 		out := filepath.Join(dir, tag+"-at-"+at)
@@ -132,6 +136,9 @@ func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost 
 	got := capture(t, dir, db, c, key, "recovered")
 	if got.ls != lost.ls {
 		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.ls, got.ls)
+	}
+	if got.versions != lost.versions {
+		t.Errorf("ls --deleted --versions --folders differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.versions, got.versions)
 	}
 	checkPoints(t, dir, src, lost, got)
 	full := filepath.Join(dir, "recovered-full")
@@ -296,6 +303,21 @@ func snapshotIDs(t *testing.T, db string) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// versionRows counts the catalogue's versions of files, and of folders and
+// symlinks (deletions included).
+func versionRows(t *testing.T, db string) (files, others int) {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.QueryRow("SELECT COUNT(*) FILTER (WHERE kind = 0), COUNT(*) FILTER (WHERE kind <> 0) FROM sync_history").Scan(&files, &others); err != nil {
+		t.Fatal(err)
+	}
+	return files, others
 }
 
 // A damaged newest snapshot (a byte flipped on a local store; truncated in
@@ -515,4 +537,35 @@ func TestRecoverMistakes(t *testing.T) {
 		}
 	}
 	mustRun(t, dir, 0, "recover", "--db", "new.db", "--local-store", "plain")
+}
+
+// Lossless without snapshots: with every catalogue snapshot gone from the
+// store, inventory --rebuild gives back the scenario from the
+// version records, pack indexes and descriptions alone: the same
+// ls --deleted (the renamed folder, the copy, the deleted file and folder,
+// the mode change, every version), restores at three points equal to the
+// source then, and a full restore equal to the source now.
+func TestInventoryRebuildWithoutSnapshots(t *testing.T) {
+	t.Parallel()
+	c := recoverCase{target: []string{"--local-store", "st"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	ids := snapshotIDs(t, db)
+	files, others := versionRows(t, db)
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	for _, id := range ids {
+		for _, p := range []string{id, id + ".json"} {
+			mustDo(t, os.Remove(filepath.Join(dir, "st", "archives", p)))
+		}
+	}
+	fresh := filepath.Join(dir, "rebuilt.db")
+	r := mustRun(t, dir, 0, "inventory", "--rebuild", "--db", fresh, "--local-store", "st", "--encryption-key-file", key)
+	// Every row the lost catalogue had: deletions too, from the records.
+	if want := fmt.Sprintf(": %d file versions added (%d from version records, 0 from pack indexes", files, files); !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, fmt.Sprintf(", %d versions of folders and symlinks", others)) {
+		t.Fatalf("the rebuild should add the lost catalogue's %d file versions and %d of folders and symlinks:\n%s", files, others, r)
+	}
+	checkRecovered(t, dir, fresh, src, key, c, lost)
 }

@@ -284,14 +284,18 @@ func TestRecoverFromVaultWithoutPointers(t *testing.T) {
 }
 
 // snapshotIDs returns the catalogue's snapshot objects, oldest first.
-func snapshotIDs(t *testing.T, db string) []string {
+func snapshotIDs(t *testing.T, db string) []string { return objectIDs(t, db, "snapshot") }
+
+// objectIDs returns the catalogue's objects of kind in the store, oldest
+// first.
+func objectIDs(t *testing.T, db, kind string) []string {
 	t.Helper()
 	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	rows, err := d.Query("SELECT archive_id FROM objects WHERE kind = 'snapshot' AND deleted_at IS NULL ORDER BY id")
+	rows, err := d.Query("SELECT archive_id FROM objects WHERE kind = ? AND deleted_at IS NULL ORDER BY id", kind)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
 // syncJSON runs a sync with --json and returns its summary.
@@ -96,4 +104,146 @@ func TestStoreKeepsTheLastThreeSnapshots(t *testing.T) {
 	if len(plans) != 1 || plans[0]["snapshot"] != taken[7] {
 		t.Errorf("recover should use the newest snapshot %s: %v", taken[7], plans)
 	}
+}
+
+// bucketState is every key of the bucket (refs included) with its ETag.
+func bucketState(t *testing.T, c *s3.Client, bucket string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			out[*o.Key] = *o.ETag
+		}
+	}
+	return out
+}
+
+// bucketClasses lists the bucket's objects but the refs: key (without the
+// "grsync/" prefix) → storage class and size.
+func bucketClasses(t *testing.T, c *s3.Client, bucket string) (class map[string]string, size map[string]int64) {
+	t.Helper()
+	class, size = map[string]string{}, map[string]int64{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			if strings.HasPrefix(*o.Key, "grsync-refs/") {
+				continue
+			}
+			id := strings.TrimPrefix(*o.Key, "grsync/")
+			class[id], size[id] = string(o.StorageClass), *o.Size
+		}
+	}
+	return class, size
+}
+
+// --catalogue-class GLACIER_IR (sync and catalogue push) on S3: the
+// snapshots and version records are stored in GLACIER_IR, the packs in
+// DEEP_ARCHIVE, and recover reads them directly: its plan names the
+// snapshot, the records and their bytes, and an immediate wait; the
+// recovered catalogue is the lost one. A class that needs a restore, or
+// is not one, is refused with exit 2 before anything is stored.
+func TestCatalogueClassGlacierIRMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	s3c := s3Client(m)
+	createBucket(t, s3c, "cat-ir")
+	createBucket(t, s3c, "untouched")
+	c := recoverCase{env: m.Env(), target: []string{"--bucket", "cat-ir", "--region", "us-east-1", "--storage-class", "DEEP_ARCHIVE"},
+		cold: []string{"--tier", "Bulk", "--wait", "--poll", "1s"}, sync: []string{"--catalogue-class", "GLACIER_IR"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	target := append(append([]string{}, c.target...), "--encryption-key-file", key)
+	db := filepath.Join(dir, "glacier.db")
+
+	// A class that is not readable without a restore, or not a class:
+	// refused, naming the choices, before anything is stored; in a bucket
+	// grsync never used, nothing is stored at all.
+	before := bucketState(t, s3c, "cat-ir")
+	for _, bad := range []string{"STANDARD_IA", "DEEP_ARCHIVE", "GLACIER", "ONEZONE_IA", "INTELLIGENT_TIERING", "hot", ""} {
+		for _, args := range [][]string{
+			append(append([]string{"sync", "--catalogue-class", bad}, target...), src),
+			append([]string{"catalogue", "push", "--catalogue-class", bad}, target...),
+			{"sync", "--catalogue-class", bad, "--db", filepath.Join(dir, "new.db"), "--bucket", "untouched", "--region", "us-east-1", "--encryption-key-file", key, src},
+		} {
+			r := grsync(t, dir, c.env, args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "invalid --catalogue-class") || !strings.Contains(r.stderr, "STANDARD or GLACIER_IR") {
+				t.Errorf("grsync %s: want exit 2 naming STANDARD and GLACIER_IR:\n%s", strings.Join(args, " "), r)
+			}
+		}
+	}
+	if after := bucketState(t, s3c, "cat-ir"); !maps.Equal(after, before) {
+		t.Errorf("a refused --catalogue-class changed the bucket:\nbefore %v\nafter  %v", before, after)
+	}
+	if got := bucketState(t, s3c, "untouched"); len(got) != 0 {
+		t.Errorf("a refused --catalogue-class stored something in a new bucket: %v", got)
+	}
+
+	// catalogue push stores the day-3 changes' snapshot in GLACIER_IR; a
+	// later sync adds a records object after it.
+	r := mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(3.2)...), 0, append([]string{"catalogue", "push", "--catalogue-class", "glacier_ir"}, target...)...)
+	if !strings.Contains(r.stdout, "catalogue snapshot stored") {
+		t.Fatalf("push should store a snapshot of the day-3 changes:\n%s", r)
+	}
+	writeFile(t, filepath.Join(src, "new.txt"), []byte("new, changed again on day three"), time.Unix(1700000000, 0).Add(4*time.Hour))
+	mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(3.5)...), 0, append(append(append([]string{}, target...), c.sync...), src)...)
+
+	// Every object grsync stored for the catalogue is in GLACIER_IR, as the
+	// catalogue records it; the packs are in DEEP_ARCHIVE.
+	snaps, recs := snapshotIDs(t, db), objectIDs(t, db, "records")
+	if len(snaps) < 2 || len(recs) < 4 {
+		t.Fatalf("want snapshots and records objects: %v %v", snaps, recs)
+	}
+	class, size := bucketClasses(t, s3c, "cat-ir")
+	meta := map[string]bool{}
+	for _, id := range append(append([]string{}, snaps...), recs...) {
+		meta[id] = true
+		if class[id] != "GLACIER_IR" {
+			t.Errorf("catalogue object %s is in %q, want GLACIER_IR", id, class[id])
+		}
+	}
+	for id, cl := range class {
+		if !meta[id] && cl != "DEEP_ARCHIVE" {
+			t.Errorf("pack %s is in %q, want DEEP_ARCHIVE", id, cl)
+		}
+	}
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrong int
+	err = d.QueryRow("SELECT COUNT(*) FROM objects WHERE kind IN ('snapshot', 'records') AND storage_class <> 'GLACIER_IR'").Scan(&wrong)
+	d.Close()
+	if err != nil || wrong != 0 {
+		t.Errorf("the catalogue records %d catalogue objects in another class than GLACIER_IR (%v)", wrong, err)
+	}
+
+	// Recover: the pushed snapshot and the records object after it, read
+	// at once (no tier, no wait), their bytes announced.
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	rec := filepath.Join(dir, "recovered.db")
+	sum, plans := recoverJSON(t, dir, c.env, 0, append([]string{"--db", rec}, target...)...)
+	newest, last := snaps[len(snaps)-1], recs[len(recs)-1]
+	if len(plans) != 1 {
+		t.Fatalf("one plan: %v", plans)
+	}
+	p := plans[0]
+	if p["snapshot"] != newest || p["records"] != 1.0 || p["objects"] != 2.0 || p["bytes"] != float64(size[newest]+size[last]) ||
+		p["expected_wait"] != "immediate" || p["tier"] != nil || p["rebuild"] != false || p["inventory"] != false {
+		t.Errorf("the plan should be the pushed snapshot %s and the records %s after it, %d bytes, read at once: %v",
+			newest, last, size[newest]+size[last], p)
+	}
+	if sum["snapshot"] != newest || sum["records"] != 1.0 || sum["added"] != 1.0 || sum["rebuilt"] != false {
+		t.Errorf("recover should add the one version stored after the snapshot: %v", sum)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/grsync/grsync/internal/glacieremu"
 	"github.com/grsync/grsync/internal/testutil/moto"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 // Issue 10's scenario, on each kind of store: a tree backed up over four
@@ -637,4 +639,119 @@ func TestRecoverRebuildsWhenEverySnapshotIsDamagedMotoS3(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+}
+
+// expectedPlan is what recover should fetch, from the lost catalogue: its
+// newest snapshot and the records objects stored with it or after it.
+func expectedPlan(t *testing.T, db string) (snapshot string, records int, bytes int64) {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var at string
+	if err := d.QueryRow(`SELECT archive_id, size, uploaded_at FROM objects WHERE kind = 'snapshot' AND deleted_at IS NULL
+		ORDER BY uploaded_at DESC, id DESC LIMIT 1`).Scan(&snapshot, &bytes, &at); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var sum sql.NullInt64
+	if err := d.QueryRow(`SELECT COUNT(*), SUM(size) FROM objects WHERE kind = 'records' AND deleted_at IS NULL AND uploaded_at >= ?`,
+		at).Scan(&n, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return snapshot, n, bytes + sum.Int64
+}
+
+// recover prints its plan (the snapshot, the records objects, their count
+// and bytes, the tier and the expected wait) before it requests anything:
+// with every job request answered only after 30 s, the plan is printed at
+// once, in full, and no job request has been answered yet. Once the vault
+// answers, the same plan is printed and exactly its objects are requested
+// (exit 3); the next run with --wait reuses those jobs and recovers the
+// lost catalogue.
+func TestRecoverPrintsItsPlanBeforeRequestingVault(t *testing.T) {
+	t.Parallel()
+	delay := 300 * time.Millisecond
+	srv, env := emulator(t, glacieremu.Config{Delays: glacieremu.Delays{Expedited: delay, Standard: delay, Bulk: delay, Inventory: delay}}, "v")
+	c := recoverCase{env: env, target: []string{"--vault", "v", "--region", "us-east-1"},
+		cold: []string{"--tier", "Expedited", "--wait", "--poll", "50ms"}, wait: []string{"--wait", "--poll", "50ms"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	snap, records, size := expectedPlan(t, db)
+	if records < 1 {
+		t.Fatalf("the history should leave records after the newest snapshot")
+	}
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	rec := filepath.Join(dir, "recovered.db")
+	args := append([]string{"--db", rec, "--encryption-key-file", key, "--tier", "Standard"}, c.target...)
+
+	const slow = 30 * time.Second
+	if err := srv.SetFault(glacieremu.OpInitiateJob, glacieremu.Fault{Latency: slow}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := srv.Stats()[glacieremu.OpInitiateJob]
+	cmd := exec.Command(grsyncBin, append([]string{"recover"}, args...)...)
+	cmd.Dir, cmd.Env = dir, append(cleanEnv(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- l
+	}()
+	var line string
+	select {
+	case line = <-first:
+	case <-time.After(slow / 2):
+	}
+	st := srv.Stats()[glacieremu.OpInitiateJob]
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	plan := "recover from glacier:us-east-1:v (found through the store's catalogue pointers): the snapshot of "
+	tail := fmt.Sprintf(" and %s stored since; %s, %s to fetch, tier Standard, expected wait 3-5 hours\n",
+		ui.Count(records, "version records object"), ui.Count(records+1, "object"), ui.Bytes(size))
+	if !strings.HasPrefix(line, plan) || !strings.HasSuffix(line, tail) {
+		t.Fatalf("the plan should be printed first, at once: want %q...%q, got %q (stderr: %s)", plan, tail, line, stderr.String())
+	}
+	if st.BytesOut != jobs.BytesOut || st.Requests-jobs.Requests > 1 {
+		t.Fatalf("when the plan was printed, a job request had been answered (or several sent): %+v, was %+v", st, jobs)
+	}
+
+	if err := srv.SetFault(glacieremu.OpInitiateJob, glacieremu.Fault{}); err != nil {
+		t.Fatal(err)
+	}
+	jobs = srv.Stats()[glacieremu.OpInitiateJob]
+	sum, plans := recoverJSON(t, dir, env, 3, args...)
+	if len(plans) != 1 {
+		t.Fatalf("one plan: %v", plans)
+	}
+	p := plans[0]
+	if p["snapshot"] != snap || p["records"] != float64(records) || p["objects"] != float64(records+1) || p["bytes"] != float64(size) ||
+		p["tier"] != "Standard" || p["expected_wait"] != "3-5 hours" || p["from"] != "pointers" || p["rebuild"] != false {
+		t.Errorf("the plan should name the snapshot %s, %d records objects, %d objects, %d bytes, tier Standard, 3-5 hours: %v",
+			snap, records, records+1, size, p)
+	}
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests - jobs.Requests; n != int64(records+1) || sum["pending"] != float64(records+1) {
+		t.Errorf("exactly the plan's %d objects should be requested: %d requests, summary %v", records+1, n, sum)
+	}
+	jobs = srv.Stats()[glacieremu.OpInitiateJob]
+	sum, _ = recoverJSON(t, dir, env, 0, append(args, "--wait", "--poll", "50ms")...)
+	if sum["snapshot"] != snap || sum["records"] != float64(records) {
+		t.Errorf("recover should use the planned snapshot and records: %v", sum)
+	}
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests - jobs.Requests; n != 0 {
+		t.Errorf("the run with --wait requested %d new jobs; the recorded ones must be reused", n)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
 }

@@ -755,3 +755,116 @@ func TestRecoverPrintsItsPlanBeforeRequestingVault(t *testing.T) {
 	}
 	checkRecovered(t, dir, rec, src, key, c, lost)
 }
+
+// pendingSnapshot reports whether the catalogue notes a snapshot upload
+// under way (noted before its first byte is sent).
+func pendingSnapshot(db string) bool {
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	var n int
+	if err := d.QueryRow("SELECT COUNT(*) FROM pending_uploads WHERE path LIKE 'snapshot %'").Scan(&n); err != nil {
+		return false
+	}
+	return n > 0
+}
+
+// Kill -9 while the snapshot is being uploaded to S3 (moto): the killed
+// catalogue is consistent (verify finds the store agrees); the bucket
+// keeps the snapshot before it and the killed run's version records, so
+// recover gives back everything the killed run recorded; catalogue push
+// with the killed catalogue stores the snapshot, leaves no upload open,
+// and a recover then uses it.
+func TestRecoverAfterKillDuringSnapshotUploadMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	s3c := s3Client(m)
+	createBucket(t, s3c, "killed")
+	env := m.Env()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	mt := time.Unix(1700000000, 0)
+	for i := range 1500 {
+		writeFile(t, filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt"), []byte("content "+strconv.Itoa(i)), mt)
+	}
+	key := newKey(t, dir)
+	bucket := []string{"--bucket", "killed", "--region", "us-east-1"}
+	target := append(append([]string{}, bucket...), "--storage-class", "STANDARD", "--encryption-key-file", key)
+	db := filepath.Join(dir, "glacier.db")
+	mustRunEnv(t, dir, append(append([]string{}, env...), atDay(0)...), 0, append(target, "--quiet", src)...)
+	// A month later, a new mtime for half the files: no content to upload,
+	// version records, and a snapshot due (the newest is 30 days old).
+	for i := 0; i < 1500; i += 2 {
+		p := filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt")
+		os.Chtimes(p, mt.Add(time.Hour), mt.Add(time.Hour))
+	}
+	objects := func() int {
+		c, _ := bucketClasses(t, s3c, "killed")
+		return len(c)
+	}
+	before := objects()
+	killWhen(t, dir, append(append([]string{}, env...), atDay(31)...), func() bool {
+		if objects() == before || !pendingSnapshot(db) {
+			return false
+		}
+		time.Sleep(300 * time.Millisecond) // well into the snapshot's upload
+		return true
+	}, append(target, "--bwlimit", "24k", "--quiet", src)...)
+	if objects() != before+1 {
+		t.Fatalf("want the records object stored and the snapshot not: %d objects, was %d", objects(), before)
+	}
+
+	// The killed catalogue agrees with the store.
+	if r := mustRunEnv(t, dir, env, 0, append([]string{"verify"}, bucket...)...); !strings.Contains(r.stdout, "0 missing, 0 unknown") {
+		t.Errorf("verify of the killed catalogue:\n%s", r)
+	}
+	lost := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", db).stdout
+	kept := filepath.Join(dir, "kept.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, os.WriteFile(kept, b, 0o600))
+	os.Remove(db)
+
+	// Recover: the day-0 snapshot and the killed run's records.
+	rec := filepath.Join(dir, "recovered.db")
+	sum, plans := recoverJSON(t, dir, env, 0, append([]string{"--db", rec, "--encryption-key-file", key}, bucket...)...)
+	if sum["records"] != 1.0 || sum["added"] != 750.0 || len(plans) != 1 || sum["rebuilt"] != false {
+		t.Fatalf("recover should take the first snapshot and the killed run's records (750 versions): %v %v", plans, sum)
+	}
+	if got := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--versions", "--db", rec).stdout; got != mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--versions", "--db", kept).stdout {
+		t.Errorf("ls --deleted --versions differs after recovery:\n%s", got)
+	}
+	if got := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", rec).stdout; got != lost {
+		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost, got)
+	}
+	out := filepath.Join(dir, "out")
+	mustRunEnv(t, dir, env, 0, append([]string{"restore", "--db", rec, "--encryption-key-file", key, "--output", out}, bucket...)...)
+	sameTree(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+	sameFolders(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+
+	// The killed run's catalogue goes on: catalogue push stores the
+	// snapshot the kill stopped, no upload stays open, the store agrees.
+	r := mustRunEnv(t, dir, append(append([]string{}, env...), atDay(32)...), 0, append([]string{"catalogue", "push", "--db", kept}, target...)...)
+	if !strings.Contains(r.stdout, "catalogue snapshot stored") {
+		t.Fatalf("push should store the snapshot the kill stopped:\n%s", r)
+	}
+	if r := mustRunEnv(t, dir, env, 0, append([]string{"uploads", "list", "--db", kept}, bucket...)...); !strings.Contains(r.stdout, "0 unfinished uploads") {
+		t.Errorf("the killed snapshot upload was left open:\n%s", r)
+	}
+	if r := mustRunEnv(t, dir, env, 0, append([]string{"verify", "--db", kept}, bucket...)...); !strings.Contains(r.stdout, "0 missing, 0 unknown") {
+		t.Errorf("verify after the push:\n%s", r)
+	}
+	newest := snapshotIDs(t, kept)
+	rec2 := filepath.Join(dir, "recovered-after-push.db")
+	sum, plans = recoverJSON(t, dir, env, 0, append([]string{"--db", rec2, "--encryption-key-file", key}, bucket...)...)
+	if len(plans) != 1 || plans[0]["snapshot"] != newest[len(newest)-1] || sum["records"] != 0.0 {
+		t.Errorf("recover after the push should use its snapshot %s and nothing else: %v %v", newest[len(newest)-1], plans, sum)
+	}
+	if got := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", rec2).stdout; got != lost {
+		t.Errorf("ls --deleted differs after the second recovery:\nlost:\n%s\nrecovered:\n%s", lost, got)
+	}
+}

@@ -186,6 +186,9 @@ func TestCatalogueClassGlacierIRMotoS3(t *testing.T) {
 	if got := bucketState(t, s3c, "untouched"); len(got) != 0 {
 		t.Errorf("a refused --catalogue-class stored something in a new bucket: %v", got)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "new.db")); err == nil {
+		t.Errorf("a refused --catalogue-class left a new catalogue")
+	}
 
 	// catalogue push stores the day-3 changes' snapshot in GLACIER_IR; a
 	// later sync adds a records object after it.

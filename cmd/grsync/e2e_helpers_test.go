@@ -185,3 +185,117 @@ func sameTree(t *testing.T, want, got string, meta bool) {
 		}
 	}
 }
+
+// treeEntries describes the folders and symlinks under root (root itself
+// is "."): a folder by its mode (and with meta its mtime), a symlink by
+// its target. Regular files are sameTree's.
+func treeEntries(t *testing.T, root string, meta bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case d.IsDir():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			out[rel] = "folder " + fi.Mode().String()
+			if meta {
+				out[rel] += " " + fi.ModTime().UTC().Format(time.RFC3339Nano)
+			}
+		case d.Type()&fs.ModeSymlink != 0:
+			to, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "symlink to " + to
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameFolders asserts that got holds exactly want's folders (empty ones
+// included) and symlinks: none missing, none extra (a deleted folder come
+// back as current is an extra one), with the same modes and symlink
+// targets, and with meta the same folder mtimes.
+func sameFolders(t *testing.T, want, got string, meta bool) {
+	t.Helper()
+	we, ge := treeEntries(t, want, meta), treeEntries(t, got, meta)
+	for rel, w := range we {
+		g, ok := ge[rel]
+		switch {
+		case !ok:
+			t.Errorf("missing after restore: %q (%s)", rel, w)
+		case g != w:
+			t.Errorf("differs after restore: %q: %s, want %s", rel, g, w)
+		}
+	}
+	for rel, g := range ge {
+		if _, ok := we[rel]; !ok {
+			t.Errorf("unexpected after restore: %q (%s)", rel, g)
+		}
+	}
+}
+
+// copySource copies the tree under src to dst: folders with their modes
+// and mtimes, regular files with theirs, symlinks. It is the source as it
+// was at one point, to compare a restore --at with.
+func copySource(t *testing.T, src, dst string) {
+	t.Helper()
+	type dirMeta struct {
+		path  string
+		mode  fs.FileMode
+		mtime time.Time
+	}
+	var dirs []dirMeta
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		q := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			dirs = append(dirs, dirMeta{q, fi.Mode(), fi.ModTime()})
+			return os.MkdirAll(q, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			to, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(to, q)
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			writeFile(t, q, data, fi.ModTime())
+			return os.Chmod(q, fi.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Folders last, deepest first: writing into a folder moves its mtime.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i].path, dirs[i].mode.Perm()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -20,14 +22,17 @@ import (
 
 	"github.com/grsync/grsync/internal/glacieremu"
 	"github.com/grsync/grsync/internal/testutil/moto"
+	"github.com/grsync/grsync/internal/ui"
 )
 
 // Issue 10's scenario, on each kind of store: a tree backed up over four
-// runs a day apart (new versions, a renamed folder, a copy, a deletion, a
-// mode change), the catalogue deleted, then recovered from the store with
-// only the key and the target flags. The recovered catalogue lists the
-// same versions (ls --deleted), restores the same files at three points in
-// time, and a full restore equals the source, mtimes and modes included.
+// runs a day apart (new versions, a renamed folder, a copy, a deletion of
+// a file and of a folder, a mode change, an empty folder, a symlink), the
+// catalogue deleted, then recovered from the store with only the key and
+// the target flags. The recovered catalogue lists the same versions
+// (ls --deleted), restores at three points in time the source as it was
+// then, and a full restore equals the source, mtimes and modes included,
+// folders too: a deleted folder does not come back.
 
 // recoverCase is a store to run the scenario on.
 type recoverCase struct {
@@ -35,6 +40,7 @@ type recoverCase struct {
 	target []string // target flags
 	cold   []string // restore and recover flags for a store that thaws (a vault)
 	wait   []string // verify's, for a store whose listing is a job
+	sync   []string // sync's own flags (e.g. --catalogue-class)
 }
 
 // day0 is the fake clock of the first run; runs are a day apart.
@@ -44,7 +50,13 @@ func atDay(d float64) []string {
 	return []string{"GRSYNC_FAKE_NOW=" + day0.Add(time.Duration(d*24*float64(time.Hour))).Format(time.RFC3339)}
 }
 
-// history backs up src over four runs and returns the key.
+// sourceAt is where history keeps a copy of the source as each run left it.
+func sourceAt(dir string, day int) string {
+	return filepath.Join(dir, "source-after-day-"+strconv.Itoa(day))
+}
+
+// history backs up src over four runs and returns the key. After the run
+// of day d, the source as it was is copied to sourceAt(dir, d).
 func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	t.Helper()
 	src = filepath.Join(dir, "src")
@@ -55,9 +67,14 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	writeFile(t, filepath.Join(src, "docs", "data.bin"), randomBytes(t, 200_000), mt)
 	writeFile(t, filepath.Join(src, "photos", "big.jpg"), randomBytes(t, 1_500_000), mt) // chunked
 	writeFile(t, filepath.Join(src, "run.sh"), []byte("#!/bin/sh\necho hi\n"), mt)
-	sync := func(d float64) {
+	writeFile(t, filepath.Join(src, "trash", "junk.txt"), []byte("to be deleted with its folder"), mt)
+	mustDo(t, os.Mkdir(filepath.Join(src, "empty"), 0o750))
+	mustDo(t, os.Symlink("notes.txt", filepath.Join(src, "latest")))
+	sync := func(d int) {
 		t.Helper()
-		mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(d)...), 0, append(append([]string{}, c.target...), "--encryption-key-file", key, src)...)
+		mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(float64(d))...), 0,
+			append(append(append([]string{}, c.target...), c.sync...), "--encryption-key-file", key, src)...)
+		copySource(t, src, sourceAt(dir, d))
 	}
 	sync(0)
 	// Day 1: a new version, a folder renamed, a copy, a mode change.
@@ -71,10 +88,12 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 		t.Fatal(err)
 	}
 	sync(1)
-	// Day 2: a deletion, a third version, a new file.
+	// Day 2: deletions (a file, a folder with a file), a third version, a
+	// new file.
 	if err := os.Remove(filepath.Join(src, "papers", "data.bin")); err != nil {
 		t.Fatal(err)
 	}
+	mustDo(t, os.RemoveAll(filepath.Join(src, "trash")))
 	writeFile(t, filepath.Join(src, "notes.txt"), []byte("notes, third"), mt.Add(2*time.Hour))
 	writeFile(t, filepath.Join(src, "new.txt"), []byte("new on day two"), mt.Add(2*time.Hour))
 	sync(2)
@@ -84,11 +103,13 @@ func history(t *testing.T, dir string, c recoverCase) (src, key string) {
 	return src, key
 }
 
-// snapshotOf is what the lost catalogue gives: ls --deleted, restores at
-// three points in time.
+// snapshotOf is what the lost catalogue gives: ls --deleted, every
+// version of every file and folder (a deleted folder listed as deleted,
+// not current), restores at three points in time.
 type snapshotOf struct {
-	ls  string
-	out map[string]string // restore --at T: output folder
+	ls       string
+	versions string            // ls --deleted --versions --folders
+	out      map[string]string // restore --at T: output folder
 }
 
 var restorePoints = []float64{0.5, 1.5, 2.5}
@@ -97,6 +118,7 @@ func capture(t *testing.T, dir, db string, c recoverCase, key, tag string) snaps
 	t.Helper()
 	s := snapshotOf{out: map[string]string{}}
 	s.ls = mustRunEnv(t, dir, c.env, 0, "ls", "--deleted", "--db", db).stdout
+	s.versions = mustRunEnv(t, dir, c.env, 0, "ls", "--deleted", "--versions", "--folders", "--db", db).stdout
 	for _, d := range restorePoints {
 		at := day0.Add(time.Duration(d * 24 * float64(time.Hour))).Format(time.RFC3339)
 		out := filepath.Join(dir, tag+"-at-"+at)
@@ -107,20 +129,24 @@ func capture(t *testing.T, dir, db string, c recoverCase, key, tag string) snaps
 }
 
 // checkRecovered compares what the recovered catalogue db gives with what
-// the lost one gave, and a full restore with the source. verify agrees
-// with the store, but for a snapshot whose size was changed (damaged).
+// the lost one gave, and with the source: restores at three points equal
+// the source as it was then, and a full restore the source now (files,
+// folders, symlinks). verify agrees with the store, but for a snapshot
+// whose size was changed (damaged).
 func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost snapshotOf, damaged ...string) {
 	t.Helper()
 	got := capture(t, dir, db, c, key, "recovered")
 	if got.ls != lost.ls {
 		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.ls, got.ls)
 	}
-	for at, out := range lost.out {
-		sameTree(t, out, got.out[at], checkMeta)
+	if got.versions != lost.versions {
+		t.Errorf("ls --deleted --versions --folders differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost.versions, got.versions)
 	}
+	checkPoints(t, dir, src, lost, got)
 	full := filepath.Join(dir, "recovered-full")
 	mustRunEnv(t, dir, c.env, 0, append(append([]string{"restore", "--db", db, "--encryption-key-file", key, "--output", full}, c.cold...), c.target...)...)
 	sameTree(t, src, filepath.Join(full, strings.TrimPrefix(src, "/")), checkMeta)
+	sameFolders(t, src, filepath.Join(full, strings.TrimPrefix(src, "/")), checkMeta)
 	want := 0
 	if len(damaged) > 0 {
 		want = 1
@@ -136,13 +162,28 @@ func checkRecovered(t *testing.T, dir, db, src, key string, c recoverCase, lost 
 	}
 	// The recovered catalogue is the one to go on with: nothing to upload.
 	r = mustRunEnv(t, dir, append(append([]string{}, c.env...), atDay(4)...), 0,
-		append(append([]string{"--db", db}, c.target...), "--encryption-key-file", key, src)...)
+		append(append(append([]string{"--db", db}, c.target...), c.sync...), "--encryption-key-file", key, src)...)
 	if !strings.Contains(r.stdout, "uploaded      0 files") {
 		t.Errorf("a sync with the recovered catalogue uploaded something:\n%s", r)
 	}
 }
 
-// recoverSummaryOf runs recover with --json and returns its summary.
+// checkPoints compares the restores at restorePoints of got with lost's
+// (the whole output, folders included) and with the source as history
+// left it on the day before each point.
+func checkPoints(t *testing.T, dir, src string, lost, got snapshotOf) {
+	t.Helper()
+	for _, d := range restorePoints {
+		at := day0.Add(time.Duration(d * 24 * float64(time.Hour))).Format(time.RFC3339)
+		sameTree(t, lost.out[at], got.out[at], checkMeta)
+		was, out := sourceAt(dir, int(d)), filepath.Join(got.out[at], strings.TrimPrefix(src, "/"))
+		sameFolders(t, filepath.Join(lost.out[at], strings.TrimPrefix(src, "/")), out, checkMeta)
+		sameTree(t, was, out, checkMeta)
+		sameFolders(t, was, out, checkMeta)
+	}
+}
+
+// recoverJSON runs recover with --json and returns its summary.
 func recoverJSON(t *testing.T, dir string, env []string, want int, args ...string) (map[string]any, []map[string]any) {
 	t.Helper()
 	r := mustRunEnv(t, dir, env, want, append([]string{"--json", "recover"}, args...)...)
@@ -245,14 +286,18 @@ func TestRecoverFromVaultWithoutPointers(t *testing.T) {
 }
 
 // snapshotIDs returns the catalogue's snapshot objects, oldest first.
-func snapshotIDs(t *testing.T, db string) []string {
+func snapshotIDs(t *testing.T, db string) []string { return objectIDs(t, db, "snapshot") }
+
+// objectIDs returns the catalogue's objects of kind in the store, oldest
+// first.
+func objectIDs(t *testing.T, db, kind string) []string {
 	t.Helper()
 	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	rows, err := d.Query("SELECT archive_id FROM objects WHERE kind = 'snapshot' AND deleted_at IS NULL ORDER BY id")
+	rows, err := d.Query("SELECT archive_id FROM objects WHERE kind = ? AND deleted_at IS NULL ORDER BY id", kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +309,21 @@ func snapshotIDs(t *testing.T, db string) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// versionRows counts the catalogue's versions of files, and of folders and
+// symlinks (deletions included).
+func versionRows(t *testing.T, db string) (files, others int) {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.QueryRow("SELECT COUNT(*) FILTER (WHERE kind = 0), COUNT(*) FILTER (WHERE kind <> 0) FROM sync_history").Scan(&files, &others); err != nil {
+		t.Fatal(err)
+	}
+	return files, others
 }
 
 // A damaged newest snapshot (a byte flipped on a local store; truncated in
@@ -483,4 +543,350 @@ func TestRecoverMistakes(t *testing.T) {
 		}
 	}
 	mustRun(t, dir, 0, "recover", "--db", "new.db", "--local-store", "plain")
+}
+
+// Lossless without snapshots: with every catalogue snapshot gone from the
+// store, inventory --rebuild gives back the issue's scenario from the
+// version records, pack indexes and descriptions alone: the same
+// ls --deleted (the renamed folder, the copy, the deleted file and folder,
+// the mode change, every version), restores at three points equal to the
+// source then, and a full restore equal to the source now.
+func TestInventoryRebuildWithoutSnapshots(t *testing.T) {
+	t.Parallel()
+	c := recoverCase{target: []string{"--local-store", "st"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	ids := snapshotIDs(t, db)
+	files, others := versionRows(t, db)
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	for _, id := range ids {
+		for _, p := range []string{id, id + ".json"} {
+			mustDo(t, os.Remove(filepath.Join(dir, "st", "archives", p)))
+		}
+	}
+	fresh := filepath.Join(dir, "rebuilt.db")
+	r := mustRun(t, dir, 0, "inventory", "--rebuild", "--db", fresh, "--local-store", "st", "--encryption-key-file", key)
+	// Every row the lost catalogue had: deletions too, from the records.
+	if want := fmt.Sprintf(": %d file versions added (%d from version records, 0 from pack indexes", files, files); !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, fmt.Sprintf(", %d versions of folders and symlinks", others)) {
+		t.Fatalf("the rebuild should add the lost catalogue's %d file versions and %d of folders and symlinks:\n%s", files, others, r)
+	}
+	checkRecovered(t, dir, fresh, src, key, c, lost)
+}
+
+// Every snapshot in the store damaged (its bytes overwritten, its size
+// and metadata kept): recover refuses each by name, says it rebuilds from
+// the archives' own metadata instead, and the rebuilt catalogue is the
+// lost one: nothing is missing from the restores.
+func runAllSnapshotsDamaged(t *testing.T, c recoverCase, overwrite func(t *testing.T, dir, id string)) {
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	ids := snapshotIDs(t, db)
+	if len(ids) < 2 {
+		t.Fatalf("the history should leave at least two snapshots: %v", ids)
+	}
+	files, _ := versionRows(t, db)
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	for _, id := range ids {
+		overwrite(t, dir, id)
+	}
+	rec := filepath.Join(dir, "recovered.db")
+	r := mustRunEnv(t, dir, c.env, 0, append([]string{"recover", "--db", rec, "--encryption-key-file", key}, c.target...)...)
+	for _, id := range ids {
+		if !strings.Contains(r.stdout, "refused: snapshot "+id) {
+			t.Errorf("the damaged snapshot %s must be refused by name:\n%s", id, r)
+		}
+	}
+	rebuilding := strings.Index(r.stdout, "no usable catalogue snapshot; rebuilding from every version records object, pack index and description")
+	if rebuilding < 0 || !strings.Contains(r.stdout[rebuilding:], fmt.Sprintf("rebuilt the catalogue %s from the objects in", rec)) ||
+		!strings.Contains(r.stdout, fmt.Sprintf(": %d file versions", files)) {
+		t.Fatalf("recover should say it rebuilds, then that it rebuilt the %d file versions:\n%s", files, r)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
+}
+
+func TestRecoverRebuildsWhenEverySnapshotIsDamagedLocal(t *testing.T) {
+	t.Parallel()
+	runAllSnapshotsDamaged(t, recoverCase{target: []string{"--local-store", "st"}}, func(t *testing.T, dir, id string) {
+		p := filepath.Join(dir, "st", "archives", id)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustDo(t, os.WriteFile(p, randomBytes(t, int(fi.Size())), 0o600))
+	})
+}
+
+func TestRecoverRebuildsWhenEverySnapshotIsDamagedMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	s3c := s3Client(m)
+	createBucket(t, s3c, "dmg")
+	runAllSnapshotsDamaged(t, recoverCase{env: m.Env(), target: []string{"--bucket", "dmg", "--region", "us-east-1", "--storage-class", "STANDARD"}},
+		func(t *testing.T, dir, id string) {
+			ctx := context.Background()
+			k := aws.String("grsync/" + id)
+			h, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dmg"), Key: k})
+			if err != nil {
+				t.Fatalf("the snapshot %s: %v", *k, err)
+			}
+			if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dmg"), Key: k,
+				Body: bytes.NewReader(randomBytes(t, int(*h.ContentLength))), Metadata: h.Metadata}); err != nil {
+				t.Fatal(err)
+			}
+		})
+}
+
+// expectedPlan is what recover should fetch, from the lost catalogue: its
+// newest snapshot and the records objects stored with it or after it.
+func expectedPlan(t *testing.T, db string) (snapshot string, records int, bytes int64) {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var at string
+	if err := d.QueryRow(`SELECT archive_id, size, uploaded_at FROM objects WHERE kind = 'snapshot' AND deleted_at IS NULL
+		ORDER BY uploaded_at DESC, id DESC LIMIT 1`).Scan(&snapshot, &bytes, &at); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var sum sql.NullInt64
+	if err := d.QueryRow(`SELECT COUNT(*), SUM(size) FROM objects WHERE kind = 'records' AND deleted_at IS NULL AND uploaded_at >= ?`,
+		at).Scan(&n, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return snapshot, n, bytes + sum.Int64
+}
+
+// recover prints its plan (the snapshot, the records objects, their count
+// and bytes, the tier and the expected wait) before it requests anything:
+// with every job request answered only after 30 s, the plan is printed at
+// once, in full, and no job request has been answered yet. Once the vault
+// answers, the same plan is printed and exactly its objects are requested
+// (exit 3); the next run with --wait reuses those jobs and recovers the
+// lost catalogue.
+func TestRecoverPrintsItsPlanBeforeRequestingVault(t *testing.T) {
+	t.Parallel()
+	delay := 300 * time.Millisecond
+	srv, env := emulator(t, glacieremu.Config{Delays: glacieremu.Delays{Expedited: delay, Standard: delay, Bulk: delay, Inventory: delay}}, "v")
+	c := recoverCase{env: env, target: []string{"--vault", "v", "--region", "us-east-1"},
+		cold: []string{"--tier", "Expedited", "--wait", "--poll", "50ms"}, wait: []string{"--wait", "--poll", "50ms"}}
+	dir := t.TempDir()
+	src, key := history(t, dir, c)
+	db := filepath.Join(dir, "glacier.db")
+	snap, records, size := expectedPlan(t, db)
+	if records < 1 {
+		t.Fatalf("the history should leave records after the newest snapshot")
+	}
+	lost := capture(t, dir, db, c, key, "lost")
+	os.Remove(db)
+	rec := filepath.Join(dir, "recovered.db")
+	args := append([]string{"--db", rec, "--encryption-key-file", key, "--tier", "Standard"}, c.target...)
+
+	const slow = 30 * time.Second
+	if err := srv.SetFault(glacieremu.OpInitiateJob, glacieremu.Fault{Latency: slow}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := srv.Stats()[glacieremu.OpInitiateJob]
+	cmd := exec.Command(grsyncBin, append([]string{"recover"}, args...)...)
+	cmd.Dir, cmd.Env = dir, append(cleanEnv(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- l
+	}()
+	var line string
+	select {
+	case line = <-first:
+	case <-time.After(slow / 2):
+	}
+	st := srv.Stats()[glacieremu.OpInitiateJob]
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	plan := "recover from glacier:us-east-1:v (found through the store's catalogue pointers): the snapshot of "
+	tail := fmt.Sprintf(" and %s stored since; %s, %s to fetch, tier Standard, expected wait 3-5 hours\n",
+		ui.Count(records, "version records object"), ui.Count(records+1, "object"), ui.Bytes(size))
+	if !strings.HasPrefix(line, plan) || !strings.HasSuffix(line, tail) {
+		t.Fatalf("the plan should be printed first, at once: want %q...%q, got %q (stderr: %s)", plan, tail, line, stderr.String())
+	}
+	if st.BytesOut != jobs.BytesOut || st.Requests-jobs.Requests > 1 {
+		t.Fatalf("when the plan was printed, a job request had been answered (or several sent): %+v, was %+v", st, jobs)
+	}
+
+	if err := srv.SetFault(glacieremu.OpInitiateJob, glacieremu.Fault{}); err != nil {
+		t.Fatal(err)
+	}
+	jobs = srv.Stats()[glacieremu.OpInitiateJob]
+	sum, plans := recoverJSON(t, dir, env, 3, args...)
+	if len(plans) != 1 {
+		t.Fatalf("one plan: %v", plans)
+	}
+	p := plans[0]
+	if p["snapshot"] != snap || p["records"] != float64(records) || p["objects"] != float64(records+1) || p["bytes"] != float64(size) ||
+		p["tier"] != "Standard" || p["expected_wait"] != "3-5 hours" || p["from"] != "pointers" || p["rebuild"] != false {
+		t.Errorf("the plan should name the snapshot %s, %d records objects, %d objects, %d bytes, tier Standard, 3-5 hours: %v",
+			snap, records, records+1, size, p)
+	}
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests - jobs.Requests; n != int64(records+1) || sum["pending"] != float64(records+1) {
+		t.Errorf("exactly the plan's %d objects should be requested: %d requests, summary %v", records+1, n, sum)
+	}
+	jobs = srv.Stats()[glacieremu.OpInitiateJob]
+	sum, _ = recoverJSON(t, dir, env, 0, append(args, "--wait", "--poll", "50ms")...)
+	if sum["snapshot"] != snap || sum["records"] != float64(records) {
+		t.Errorf("recover should use the planned snapshot and records: %v", sum)
+	}
+	if n := srv.Stats()[glacieremu.OpInitiateJob].Requests - jobs.Requests; n != 0 {
+		t.Errorf("the run with --wait requested %d new jobs; the recorded ones must be reused", n)
+	}
+	checkRecovered(t, dir, rec, src, key, c, lost)
+}
+
+// pendingSnapshot reports whether the catalogue notes a snapshot upload
+// under way (noted before its first byte is sent).
+func pendingSnapshot(db string) bool {
+	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	var n int
+	if err := d.QueryRow("SELECT COUNT(*) FROM pending_uploads WHERE path LIKE 'snapshot %'").Scan(&n); err != nil {
+		return false
+	}
+	return n > 0
+}
+
+// Kill -9 while the snapshot is being uploaded to S3 (moto) or to a vault
+// (the emulator): the killed catalogue is consistent (verify finds the
+// store agrees); the store keeps the snapshot before it and the killed
+// run's version records, so recover gives back everything the killed run
+// recorded; catalogue push with the killed catalogue stores the snapshot,
+// leaves no upload open, and a recover then uses it. objects counts what
+// the store holds but the refs.
+func runKillDuringSnapshotUpload(t *testing.T, c recoverCase, objects func() int) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	mt := time.Unix(1700000000, 0)
+	for i := range 1500 {
+		writeFile(t, filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt"), []byte("content "+strconv.Itoa(i)), mt)
+	}
+	key := newKey(t, dir)
+	env := c.env
+	// The first run a month ago; the others now (a vault's inventory is
+	// dated by the service's clock).
+	monthAgo := append(append([]string{}, env...), "GRSYNC_FAKE_NOW="+time.Now().Add(-31*24*time.Hour).UTC().Format(time.RFC3339))
+	target := append(append(append([]string{}, c.target...), c.sync...), "--encryption-key-file", key)
+	db := filepath.Join(dir, "glacier.db")
+	mustRunEnv(t, dir, monthAgo, 0, append(target, "--quiet", src)...)
+	// Now, a new mtime for half the files: no content to upload,
+	// version records, and a snapshot due (the newest is 30 days old).
+	for i := 0; i < 1500; i += 2 {
+		p := filepath.Join(src, "d"+strconv.Itoa(i%30), "file-"+strconv.Itoa(i)+".txt")
+		os.Chtimes(p, mt.Add(time.Hour), mt.Add(time.Hour))
+	}
+	before := objects()
+	killWhen(t, dir, env, func() bool {
+		if objects() == before || !pendingSnapshot(db) {
+			return false
+		}
+		time.Sleep(300 * time.Millisecond) // well into the snapshot's upload
+		return true
+	}, append(target, "--bwlimit", "24k", "--quiet", src)...)
+	if objects() != before+1 {
+		t.Fatalf("want the records object stored and the snapshot not: %d objects, was %d", objects(), before)
+	}
+
+	// The killed catalogue agrees with the store.
+	if r := mustRunEnv(t, dir, env, 0, append(append([]string{"verify"}, c.wait...), c.target...)...); !strings.Contains(r.stdout, "0 missing, 0 unknown") {
+		t.Errorf("verify of the killed catalogue:\n%s", r)
+	}
+	lost := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", db).stdout
+	kept := filepath.Join(dir, "kept.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, os.WriteFile(kept, b, 0o600))
+	os.Remove(db)
+
+	// Recover: the day-0 snapshot and the killed run's records.
+	rec := filepath.Join(dir, "recovered.db")
+	sum, plans := recoverJSON(t, dir, env, 0, append(append([]string{"--db", rec, "--encryption-key-file", key}, c.cold...), c.target...)...)
+	if sum["records"] != 1.0 || sum["added"] != 750.0 || len(plans) != 1 || sum["rebuilt"] != false {
+		t.Fatalf("recover should take the first snapshot and the killed run's records (750 versions): %v %v", plans, sum)
+	}
+	if got, want := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--versions", "--db", rec).stdout,
+		mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--versions", "--db", kept).stdout; got != want {
+		t.Errorf("ls --deleted --versions differs after recovery:\nkilled:\n%s\nrecovered:\n%s", want, got)
+	}
+	if got := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", rec).stdout; got != lost {
+		t.Errorf("ls --deleted differs after recovery:\nlost:\n%s\nrecovered:\n%s", lost, got)
+	}
+	out := filepath.Join(dir, "out")
+	mustRunEnv(t, dir, env, 0, append(append([]string{"restore", "--db", rec, "--encryption-key-file", key, "--output", out}, c.cold...), c.target...)...)
+	sameTree(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+	sameFolders(t, src, filepath.Join(out, strings.TrimPrefix(src, "/")), checkMeta)
+
+	// The killed run's catalogue goes on: catalogue push stores the
+	// snapshot the kill stopped, no upload stays open, the store agrees.
+	r := mustRunEnv(t, dir, env, 0, append([]string{"catalogue", "push", "--db", kept}, target...)...)
+	if !strings.Contains(r.stdout, "catalogue snapshot stored") {
+		t.Fatalf("push should store the snapshot the kill stopped:\n%s", r)
+	}
+	if r := mustRunEnv(t, dir, env, 0, append([]string{"uploads", "list", "--db", kept}, c.target...)...); !strings.Contains(r.stdout, "0 unfinished uploads") {
+		t.Errorf("the killed snapshot upload was left open:\n%s", r)
+	}
+	// (A vault's inventory, reused, is older than the pushed snapshot: it
+	// is "too recent to be listed", not missing.)
+	if r := mustRunEnv(t, dir, env, 0, append(append([]string{"verify", "--db", kept}, c.wait...), c.target...)...); !strings.Contains(r.stdout, "0 missing, 0 unknown") {
+		t.Errorf("verify after the push:\n%s", r)
+	}
+	newest := snapshotIDs(t, kept)
+	rec2 := filepath.Join(dir, "recovered-after-push.db")
+	sum, plans = recoverJSON(t, dir, env, 0, append(append([]string{"--db", rec2, "--encryption-key-file", key}, c.cold...), c.target...)...)
+	if len(plans) != 1 || plans[0]["snapshot"] != newest[len(newest)-1] || sum["records"] != 0.0 {
+		t.Errorf("recover after the push should use its snapshot %s and nothing else: %v %v", newest[len(newest)-1], plans, sum)
+	}
+	if got := mustRunEnv(t, dir, env, 0, "ls", "--deleted", "--db", rec2).stdout; got != lost {
+		t.Errorf("ls --deleted differs after the second recovery:\nlost:\n%s\nrecovered:\n%s", lost, got)
+	}
+}
+
+func TestRecoverAfterKillDuringSnapshotUploadMotoS3(t *testing.T) {
+	t.Parallel()
+	m := moto.Start(t)
+	s3c := s3Client(m)
+	createBucket(t, s3c, "killed")
+	runKillDuringSnapshotUpload(t, recoverCase{env: m.Env(), target: []string{"--bucket", "killed", "--region", "us-east-1"},
+		sync: []string{"--storage-class", "STANDARD"}}, func() int {
+		c, _ := bucketClasses(t, s3c, "killed")
+		return len(c)
+	})
+}
+
+func TestRecoverAfterKillDuringSnapshotUploadVault(t *testing.T) {
+	t.Parallel()
+	srv, env := emulator(t, glacieremu.Config{}, "v")
+	runKillDuringSnapshotUpload(t, recoverCase{env: env, target: []string{"--vault", "v", "--region", "us-east-1"},
+		cold: []string{"--tier", "Expedited", "--wait", "--poll", "50ms"}, wait: []string{"--wait", "--poll", "50ms"}}, func() int {
+		// Archives stored: whole, or their multipart upload completed.
+		st := srv.Stats()
+		return int(st[glacieremu.OpUploadArchive].Requests - st[glacieremu.OpUploadArchive].Errors +
+			st[glacieremu.OpCompleteMultipartUpload].Requests - st[glacieremu.OpCompleteMultipartUpload].Errors)
+	})
 }

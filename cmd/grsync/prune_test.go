@@ -211,7 +211,8 @@ func vaultHas(t *testing.T, srv *glacieremu.Server, vault, id string) bool {
 }
 
 // Kill -9 at seeded random moments during prune (deleting, and
-// repacking), each time after more syncs and a forget: at every kill, no
+// repacking), each time after more syncs and a forget, until 20 prunes
+// (GRSYNC_CRASH_KILLS) were killed before they finished: at every kill, no
 // version forget kept points at an object the store no longer holds, and
 // no object marked deleted is still in the store. Then one complete prune
 // finishes: verify is clean and everything restores identically.
@@ -282,9 +283,17 @@ func TestPruneKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Prunes are started until kills of them were killed before they
+	// finished (a run can finish before its kill moment); more than
+	// maxAttempts attempts fail the test rather than count short.
 	kills, killed := crashKills(), 0
+	maxAttempts := 3 * kills
 	took := 300 * time.Millisecond // how long a prune took, the last time one finished
-	for k := 0; k < kills; k++ {
+	k := 0
+	for ; killed < kills; k++ {
+		if k == maxAttempts {
+			t.Fatalf("only %d of %d prunes were killed before they finished; want %d kills", killed, k, kills)
+		}
 		for j := 0; j < 120; j++ {
 			rewrite(rng.IntN(300))
 		}
@@ -298,9 +307,9 @@ func TestPruneKill9(t *testing.T) {
 		if k%3 != 0 {
 			args = append(args, "--repack")
 		}
-		// The kill comes at a random moment from a fifth into a run as long
+		// The kill comes at a random moment from a tenth into a run as long
 		// as the last one that finished (the machine's speed varies; the
-		// first fifth is mostly starting up) to its end.
+		// first tenth is mostly starting up) to its end.
 		cmd := exec.Command(grsyncBin, args...)
 		cmd.Dir, cmd.Env = dir, cleanEnv()
 		start := time.Now()
@@ -312,15 +321,15 @@ func TestPruneKill9(t *testing.T) {
 		select {
 		case d := <-done:
 			took = d
-		case <-time.After(time.Duration((0.2 + rng.Float64()) * float64(took))):
+		case <-time.After(time.Duration((0.1 + 0.9*rng.Float64()) * float64(took))):
 			cmd.Process.Signal(syscall.SIGKILL)
 			<-done
 			killed++
 			took = took * 5 / 4 // runs are longer than thought, until one finishes
 		}
-		check(fmt.Sprintf("after kill %d", k))
+		check(fmt.Sprintf("after prune %d (%d killed so far)", k, killed))
 	}
-	t.Logf("%d of %d prunes were killed before they finished, %d of them between condemning objects and marking them deleted", killed, kills, midDeletion)
+	t.Logf("%d of %d prunes were killed before they finished, %d of them between condemning objects and marking them deleted", killed, k, midDeletion)
 	// What the kills left (condemned objects, a new pack a killed repack
 	// stored but did not record): a complete prune finishes it.
 	mustRun(t, dir, 0, "prune", "--repack", "--encryption-key-file", key)

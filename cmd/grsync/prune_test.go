@@ -77,6 +77,9 @@ type pruneStore struct {
 	minDays int                  // the class's minimum storage duration
 	has     func(id string) bool // whether the store holds object id
 	read    []string             // restore and verify flags (waiting for retrievals)
+	// prepare, if set, changes the catalogue after the syncs (before forget).
+	prepare func(db string)
+	why     string // the reason the prune before the minimum gives, if set
 }
 
 // pruneScenario: four daily syncs with changes (one object per file), a
@@ -117,6 +120,9 @@ func pruneScenario(t *testing.T, ps pruneStore) {
 		copyTree(t, src, filepath.Join(dir, "snap", strconv.Itoa(d)))
 	}
 	db := filepath.Join(dir, "glacier.db")
+	if ps.prepare != nil {
+		ps.prepare(db)
+	}
 	a0 := firstArchiveOf(t, db, filepath.Join(src, "a.txt"))
 	r := run(pruneDay(3), 0, "forget", "--keep-last", "2")
 	wantSummary(t, r, "forgot 4 versions of 5 paths") // a, b, c and the folder sub as of day 0
@@ -125,6 +131,9 @@ func pruneScenario(t *testing.T, ps pruneStore) {
 		r = run(early, 0, "prune")
 		wantSummary(t, r, "delete         0 objects", "wait           3 objects",
 			"free on "+pruneDay(float64(ps.minDays)).Local().Format(time.DateOnly), "early deletion now pays", "actual bills may differ")
+		if ps.why != "" {
+			wantSummary(t, r, ps.why)
+		}
 		if !ps.has(a0) {
 			t.Fatalf("day %d: prune deleted an object inside its minimum storage duration", ps.minDays-1)
 		}
@@ -175,16 +184,32 @@ func TestPruneScenarioMotoS3(t *testing.T) {
 	t.Parallel()
 	m := moto.Start(t)
 	c := s3Client(m)
+	// The third: GLACIER objects whose class the catalogue does not record
+	// (as in catalogues older than the objects table, whose rows were
+	// migrated): prune holds them for the longest minimum, 180 days.
+	noClass := func(db string) {
+		c, err := sql.Open("sqlite", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Exec(`UPDATE objects SET storage_class = NULL`); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, class := range []struct {
-		name    string
-		minDays int
-	}{{"GLACIER", 90}, {"DEEP_ARCHIVE", 180}} {
+		name, class string
+		minDays     int
+		prepare     func(string)
+		why         string
+	}{{"GLACIER", "GLACIER", 90, nil, "GLACIER bills at least 90 days"}, {"DEEP_ARCHIVE", "DEEP_ARCHIVE", 180, nil, "DEEP_ARCHIVE bills at least 180 days"},
+		{"class_not_recorded", "GLACIER", 180, noClass, "its storage class is not recorded: assuming the longest minimum storage duration, 180 days from its upload on " + pruneDay(0).UTC().Format(time.DateOnly)}} {
 		t.Run(class.name, func(t *testing.T) {
 			t.Parallel()
 			bucket := "prune-" + strings.ToLower(strings.ReplaceAll(class.name, "_", "-"))
 			createBucket(t, c, bucket)
-			pruneScenario(t, pruneStore{env: m.Env(), minDays: class.minDays,
-				target: []string{"--bucket", bucket, "--region", "us-east-1", "--storage-class", class.name},
+			pruneScenario(t, pruneStore{env: m.Env(), minDays: class.minDays, prepare: class.prepare, why: class.why,
+				target: []string{"--bucket", bucket, "--region", "us-east-1", "--storage-class", class.class},
 				has: func(id string) bool {
 					_, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("grsync/" + id)})
 					return err == nil
@@ -211,7 +236,8 @@ func vaultHas(t *testing.T, srv *glacieremu.Server, vault, id string) bool {
 }
 
 // Kill -9 at seeded random moments during prune (deleting, and
-// repacking), each time after more syncs and a forget: at every kill, no
+// repacking), each time after more syncs and a forget, until 20 prunes
+// (GRSYNC_CRASH_KILLS) were killed before they finished: at every kill, no
 // version forget kept points at an object the store no longer holds, and
 // no object marked deleted is still in the store. Then one complete prune
 // finishes: verify is clean and everything restores identically.
@@ -282,9 +308,17 @@ func TestPruneKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Prunes are started until kills of them were killed before they
+	// finished (a run can finish before its kill moment); more than
+	// maxAttempts attempts fail the test rather than count short.
 	kills, killed := crashKills(), 0
+	maxAttempts := 3 * kills
 	took := 300 * time.Millisecond // how long a prune took, the last time one finished
-	for k := 0; k < kills; k++ {
+	k := 0
+	for ; killed < kills; k++ {
+		if k == maxAttempts {
+			t.Fatalf("only %d of %d prunes were killed before they finished; want %d kills", killed, k, kills)
+		}
 		for j := 0; j < 120; j++ {
 			rewrite(rng.IntN(300))
 		}
@@ -298,9 +332,9 @@ func TestPruneKill9(t *testing.T) {
 		if k%3 != 0 {
 			args = append(args, "--repack")
 		}
-		// The kill comes at a random moment from a fifth into a run as long
+		// The kill comes at a random moment from a tenth into a run as long
 		// as the last one that finished (the machine's speed varies; the
-		// first fifth is mostly starting up) to its end.
+		// first tenth is mostly starting up) to its end.
 		cmd := exec.Command(grsyncBin, args...)
 		cmd.Dir, cmd.Env = dir, cleanEnv()
 		start := time.Now()
@@ -312,15 +346,15 @@ func TestPruneKill9(t *testing.T) {
 		select {
 		case d := <-done:
 			took = d
-		case <-time.After(time.Duration((0.2 + rng.Float64()) * float64(took))):
+		case <-time.After(time.Duration((0.1 + 0.9*rng.Float64()) * float64(took))):
 			cmd.Process.Signal(syscall.SIGKILL)
 			<-done
 			killed++
 			took = took * 5 / 4 // runs are longer than thought, until one finishes
 		}
-		check(fmt.Sprintf("after kill %d", k))
+		check(fmt.Sprintf("after prune %d (%d killed so far)", k, killed))
 	}
-	t.Logf("%d of %d prunes were killed before they finished, %d of them between condemning objects and marking them deleted", killed, kills, midDeletion)
+	t.Logf("%d of %d prunes were killed before they finished, %d of them between condemning objects and marking them deleted", killed, k, midDeletion)
 	// What the kills left (condemned objects, a new pack a killed repack
 	// stored but did not record): a complete prune finishes it.
 	mustRun(t, dir, 0, "prune", "--repack", "--encryption-key-file", key)

@@ -106,9 +106,16 @@ func TestLegacyCataloguePrune(t *testing.T) {
 		t.Fatalf("%d legacy archives became objects, want %d", n, len(uploads))
 	}
 
+	// The Python tool recorded no stored sizes: the restore plan prices
+	// each archive at its file's size, not at 0 B.
+	r := run(day, 0, append([]string{"restore", "--dry-run", "--output", filepath.Join(dir, "out")}, vault...)...)
+	if !strings.Contains(r.stdout, "to retrieve") || strings.Contains(r.stdout, " 0 B to retrieve") {
+		t.Errorf("the restore plan of the Python tool's archives should retrieve their files' bytes:\n%s", r)
+	}
+
 	// forget: the report.txt row of 12:00 is the one version no kept
 	// point saw (its content was replaced at 16:00).
-	r := run(day, 0, "forget", "--keep-last", "1")
+	r = run(day, 0, "forget", "--keep-last", "1")
 	wantSummary(t, r, "forgot 1 version of ")
 	old := firstArchiveOf(t, db, legacyRoot+"/docs/report.txt")
 	uploaded := uploads[old]

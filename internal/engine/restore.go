@@ -225,6 +225,12 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 				if it.Size == 0 {
 					it.Size = p.Length // archives of older catalogues: their one blob
 				}
+				if it.Size == 0 && p.Kind == catalog.BlobArchive {
+					// The Python tool recorded no stored size: its archive
+					// is the file, compressed or not, and encrypted or not,
+					// so the file's size stands for it (an estimate, not 0).
+					it.Size = v.Size
+				}
 				byObject[p.Object.ArchiveID] = it
 				plan.Items = append(plan.Items, it)
 			}

@@ -4,7 +4,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
+
+// writebackEvery is how many bytes of a restored file are written before
+// the kernel is asked to start writing them to disk (sync_file_range,
+// SYNC_FILE_RANGE_WRITE: it does not wait). The restore syncs its file
+// systems once at its end; started early, that writeback overlaps with
+// decoding instead of all of it waiting at the end (a 512 MiB restore
+// spent most of a second in the final sync).
+const writebackEvery = 8 << 20
 
 // sparseBlock is the granularity of holes: a block-aligned run of this many
 // zero bytes is skipped rather than written. 4 KiB is the block size of
@@ -22,7 +32,9 @@ type sparseWriter struct {
 	off  int64  // bytes written or skipped so far; a multiple of sparseBlock
 	end  int64  // the end of the last data written
 	pend []byte // the start of the block at off, until it is whole
-	zero []byte
+	// kicked: the bytes before it were handed to writeback.
+	kicked int64
+	zero   []byte
 }
 
 func newSparseWriter(f *os.File) *sparseWriter {
@@ -75,6 +87,12 @@ func (w *sparseWriter) blocks(b []byte) error {
 			w.off += int64(d)
 			w.end = w.off
 			b = b[d:]
+			if w.off-w.kicked >= writebackEvery {
+				// A hint: file systems without it are synced at the end
+				// all the same.
+				_ = unix.SyncFileRange(int(w.f.Fd()), w.kicked, w.off-w.kicked, unix.SYNC_FILE_RANGE_WRITE)
+				w.kicked = w.off
+			}
 		}
 	}
 	return nil

@@ -1,32 +1,23 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/grsync/grsync/internal/testutil/moto"
 )
 
-// bucketKeySet lists every key of a bucket.
+// bucketKeySet is the set of a bucket's keys.
 func bucketKeySet(t *testing.T, c *s3.Client, bucket string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			out[aws.ToString(o.Key)] = true
-		}
+	for k := range bucketState(t, c, bucket) {
+		out[k] = true
 	}
 	return out
 }

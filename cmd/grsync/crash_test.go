@@ -53,13 +53,20 @@ func TestCrashKill9DuringSyncToMotoS3(t *testing.T) {
 	crashSync(t, m.Env(), []string{"--bucket", "crash-bucket", "--region", "us-east-1", "--storage-class", "STANDARD"}, nil)
 }
 
-func crashSync(t *testing.T, env, target, verifyFlags []string) {
+// crashRand returns the random source of a kill test: seeded from the
+// clock, or from GRSYNC_CRASH_SEED to replay a run; the seed is logged.
+func crashRand(t *testing.T, salt uint64) *rand.Rand {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("GRSYNC_CRASH_SEED"), 10, 64); err == nil {
 		seed = s
 	}
 	t.Logf("seed %d (rerun with GRSYNC_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return rand.New(rand.NewPCG(seed, seed^salt))
+}
+
+func crashSync(t *testing.T, env, target, verifyFlags []string) {
+	rng := crashRand(t, 0x9e3779b97f4a7c15)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	names := make([]string, 40)

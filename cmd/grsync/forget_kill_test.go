@@ -2,7 +2,6 @@ package main
 
 import (
 	"database/sql"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,12 +48,7 @@ func forgottenRows(t *testing.T, db string) int {
 // and forget run again then finishes it.
 func TestForgetKill9(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("GRSYNC_CRASH_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	t.Logf("seed %d (rerun with GRSYNC_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng := crashRand(t, 0x9e3779b97f4a7c15)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	for d := 0; d < 3; d++ {

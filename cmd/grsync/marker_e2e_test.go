@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/grsync/grsync/internal/glacieremu"
@@ -419,19 +418,7 @@ func TestS3MarkerRefusesAnotherKeyAndNoKey(t *testing.T) {
 // bucketKeys lists every key of an S3 bucket, sorted.
 func bucketKeys(t *testing.T, c *s3.Client, bucket string) []string {
 	t.Helper()
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(bucketState(t, c, bucket)))
 }
 
 // Archive names never start with "-" (the recovery recipe hands them to

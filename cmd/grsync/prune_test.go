@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -243,12 +242,7 @@ func vaultHas(t *testing.T, srv *glacieremu.Server, vault, id string) bool {
 // finishes: verify is clean and everything restores identically.
 func TestPruneKill9(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("GRSYNC_CRASH_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	t.Logf("seed %d (rerun with GRSYNC_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
+	rng := crashRand(t, 0x5851f42d4c957f2d)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	st := filepath.Join(dir, "store")

@@ -107,6 +107,11 @@ type State struct {
 	OwnerKnown bool
 	// LinkTarget is a symlink's target text.
 	LinkTarget string
+	// Seen is for the caller: a sync marks the paths its walk found, in
+	// the map LatestStates returned, rather than keeping a set of its own
+	// (a second map of every path: ~100 MB for 1,000,000 files). The
+	// catalogue never sets it.
+	Seen bool
 }
 
 // versionColumns are read by scanVersion, from sync_history aliased h.

@@ -21,12 +21,14 @@ const (
 	actContent                 // a file that is new or whose content changed: read and store it
 )
 
+// earlyMax bounds the entries that wait for the catalogue's states.
+const earlyMax = 4096
+
 // planner compares entries with the catalogue.
 type planner struct {
 	loaded chan loadedStates
 	states map[string]catalog.State // nil until loaded
 	early  []entry                  // entries found before the states arrived
-	seen   map[string]struct{}      // every path planned
 }
 
 type loadedStates struct {
@@ -36,7 +38,7 @@ type loadedStates struct {
 
 // newPlanner starts loading the states of the paths under sources.
 func newPlanner(cfg *Config, sources []string) *planner {
-	pl := &planner{loaded: make(chan loadedStates, 1), seen: map[string]struct{}{}}
+	pl := &planner{loaded: make(chan loadedStates, 1)}
 	go func() {
 		if cfg.Catalog == nil { // a dry run without a catalogue compares with nothing
 			pl.loaded <- loadedStates{states: map[string]catalog.State{}}
@@ -78,6 +80,14 @@ func (pl *planner) take(e entry) ([]entry, error) {
 	if err := pl.await(false); err != nil {
 		return nil, err
 	}
+	if pl.states == nil && len(pl.early) >= earlyMax {
+		// The walk is far ahead of the catalogue: wait, rather than hold
+		// every entry of a big tree (a no-op re-sync of 1,000,000 files
+		// held them all, ~1 GB).
+		if err := pl.await(true); err != nil {
+			return nil, err
+		}
+	}
 	if pl.states == nil {
 		pl.early = append(pl.early, e)
 		return nil, nil
@@ -101,10 +111,14 @@ func (pl *planner) flush() ([]entry, error) {
 }
 
 // plan returns what to do with e, and whether the catalogue knows its
-// path. The states must have arrived (take and flush see to it).
+// path; a known path is marked seen (deletedPaths). The states must have
+// arrived (take and flush see to it).
 func (pl *planner) plan(e entry) (action, bool) {
-	pl.seen[e.path] = struct{}{}
 	st, known := pl.states[e.path]
+	if known && !st.Seen {
+		st.Seen = true
+		pl.states[e.path] = st
+	}
 	if e.kind() != catalog.KindFile {
 		if known && entryUnchanged(st, e) {
 			return actUnchanged, known

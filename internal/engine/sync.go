@@ -151,7 +151,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 			sp.start()
 		}
 	}
-	states, seen, incomplete, err := s.walkAndStore(ctx)
+	states, incomplete, err := s.walkAndStore(ctx)
 	if err != nil {
 		return s.res, err
 	}
@@ -170,7 +170,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 	}
 	var gone []catalog.Version
 	if !s.res.Interrupted {
-		gone = s.deletedPaths(states, seen, incomplete)
+		gone = s.deletedPaths(states, incomplete)
 	}
 	if err := s.recorder.flush(cfg.now(), gone); err != nil {
 		return s.res, err
@@ -274,7 +274,7 @@ func (s *syncer) stopped(ctx context.Context) bool {
 // walkAndStore walks the sources, compares every entry with the
 // catalogue's latest state and hands what changed to the workers. It
 // returns the states, the paths seen and the folders not fully listed.
-func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, map[string]struct{}, []string, error) {
+func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, []string, error) {
 	cfg, opt := s.cfg, s.opt
 	pl := newPlanner(cfg, opt.Sources)
 	work := make(chan fileWork, cfg.jobs()*4)
@@ -353,13 +353,13 @@ func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, ma
 		if errors.Is(werr, context.Canceled) && s.stopped(ctx) {
 			s.res.Interrupted = true
 		} else if !errors.Is(werr, context.Canceled) {
-			return nil, nil, nil, fmt.Errorf("walking the sources: %w", werr)
+			return nil, nil, fmt.Errorf("walking the sources: %w", werr)
 		}
 	}
 	if s.stopped(ctx) {
 		s.res.Interrupted = true
 	}
-	return pl.states, pl.seen, wres.incomplete, nil
+	return pl.states, wres.incomplete, nil
 }
 
 // dispatch acts on the plan for entry e: counts it, records a folder or
@@ -407,13 +407,13 @@ func (s *syncer) dispatch(ctx context.Context, pl *planner, e entry, work chan<-
 // deletedPaths returns tombstones for the paths under the sources that
 // the catalogue has and the walk did not see (or that vanished), except
 // under folders that could not be fully listed.
-func (s *syncer) deletedPaths(states map[string]catalog.State, seen map[string]struct{}, incomplete []string) []catalog.Version {
+func (s *syncer) deletedPaths(states map[string]catalog.State, incomplete []string) []catalog.Version {
 	var gone []catalog.Version
 	for p, st := range states {
 		if st.Deleted {
 			continue
 		}
-		if _, ok := seen[p]; ok && !s.vanished[p] {
+		if st.Seen && !s.vanished[p] {
 			continue
 		}
 		if !underAny(p, s.opt.Sources) || underAny(p, incomplete) {

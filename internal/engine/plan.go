@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	"github.com/grsync/grsync/internal/catalog"
 )
@@ -29,6 +30,9 @@ type planner struct {
 	loaded chan loadedStates
 	states map[string]catalog.State // nil until loaded
 	early  []entry                  // entries found before the states arrived
+	// restoreGC is the GOGC setting to return to (done), when the states
+	// are many.
+	restoreGC int
 }
 
 type loadedStates struct {
@@ -70,7 +74,29 @@ func (pl *planner) await(block bool) error {
 		return fmt.Errorf("reading the catalogue: %w", l.err)
 	}
 	pl.states = l.states
+	if len(pl.states) >= bigStates {
+		// The states are most of the heap, and live until the run ends:
+		// the default GOGC (100) lets the heap grow to twice them. At 50
+		// a no-op re-sync of 1,000,000 files peaked at 422-424 MB
+		// instead of 537-554 MB, in the same time (9.7-10.3 s).
+		pl.restoreGC = debug.SetGCPercent(bigStatesGC)
+	}
 	return nil
+}
+
+// bigStates is the number of paths from which a sync collects garbage
+// more often (bigStatesGC), for as long as it holds their states.
+const (
+	bigStates   = 250_000
+	bigStatesGC = 50
+)
+
+// done gives the garbage collector back its setting.
+func (pl *planner) done() {
+	if pl.restoreGC != 0 {
+		debug.SetGCPercent(pl.restoreGC)
+		pl.restoreGC = 0
+	}
 }
 
 // take is given the next entry of the walk and returns the entries that

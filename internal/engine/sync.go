@@ -120,6 +120,7 @@ type syncer struct {
 	packers  packers
 	lanes    lanes          // shared packs, unless NoPacking
 	uploads  sync.WaitGroup // packs whose upload has not been settled
+	planner  *planner       // set by walkAndStore
 
 	mu       sync.Mutex
 	res      SyncResult
@@ -152,6 +153,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		}
 	}
 	states, incomplete, err := s.walkAndStore(ctx)
+	defer s.planner.done() // the states live until the deletions are found
 	if err != nil {
 		return s.res, err
 	}
@@ -277,6 +279,7 @@ func (s *syncer) stopped(ctx context.Context) bool {
 func (s *syncer) walkAndStore(ctx context.Context) (map[string]catalog.State, []string, error) {
 	cfg, opt := s.cfg, s.opt
 	pl := newPlanner(cfg, opt.Sources)
+	s.planner = pl
 	work := make(chan fileWork, cfg.jobs()*4)
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.jobs(); i++ {

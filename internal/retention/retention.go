@@ -182,11 +182,19 @@ func ParseDuration(s string) (time.Duration, error) {
 		default:
 			return 0, fmt.Errorf("bad duration %q: unknown unit %q (use h, d, w, m or y)", s, rest[i])
 		}
+		// time.Duration ends near 292 years: longer is refused, never
+		// wrapped round to a negative duration.
+		if time.Duration(n) > (maxDuration-total)/unit {
+			return 0, fmt.Errorf("duration %q is longer than %d years", s, maxDuration/(365*24*time.Hour))
+		}
 		total += time.Duration(n) * unit
 		rest = rest[i+1:]
 	}
 	return total, nil
 }
+
+// maxDuration is the longest duration ParseDuration gives.
+const maxDuration = 200 * 365 * 24 * time.Hour
 
 // FormatDuration writes d in the largest whole units ParseDuration reads.
 func FormatDuration(d time.Duration) string {

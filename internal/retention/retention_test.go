@@ -137,13 +137,13 @@ func TestForgetVersionsOfOnePath(t *testing.T) {
 func TestParseDuration(t *testing.T) {
 	day := 24 * time.Hour
 	for in, want := range map[string]time.Duration{"36h": 36 * time.Hour, "7d": 7 * day, "2w3d": 17 * day,
-		"6m": 180 * day, "1y6m": 545 * day} {
+		"6m": 180 * day, "1y6m": 545 * day, "200y": 200 * 365 * day} {
 		got, err := ParseDuration(in)
 		if err != nil || got != want {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "d", "7x", "-3d", "1.5d", "99999999d"} {
+	for _, bad := range []string{"", "d", "7x", "-3d", "1.5d", "99999999d", "2100y", "201y", "100y100y1y"} {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}

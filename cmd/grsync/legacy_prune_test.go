@@ -131,6 +131,10 @@ func TestLegacyCataloguePrune(t *testing.T) {
 	}
 	r = run(free.AddDate(0, 0, 1), 0, "prune")
 	wantSummary(t, r, "deleted 1 object")
+	// No stored size was recorded: the report counts the file's size.
+	if strings.Contains(r.stdout, "deleted 1 object (0 B)") {
+		t.Errorf("the legacy archive should count its file's size, not 0 B:\n%s", r)
+	}
 	if vaultHas(t, srv, "my-vault", old) {
 		t.Fatal("the unused legacy archive is still in the vault after its 90 days")
 	}

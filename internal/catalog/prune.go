@@ -23,6 +23,12 @@ type ObjectUse struct {
 	BlobBytes, LiveBytes int64
 	// Named: a kept row's archive_id names the object.
 	Named bool
+	// SizeEstimated: the catalogue recorded no size for the object (an
+	// archive of the Python tool, which kept none), so Size is the largest
+	// file size of the rows naming it: an archive is its file, compressed
+	// or not, and encrypted or not. Prices and reports use it; nothing
+	// compares it with the store.
+	SizeEstimated bool
 }
 
 // Live reports whether a kept version needs the object.
@@ -44,7 +50,9 @@ func (c *Catalog) ObjectUses(targetID int64) ([]ObjectUse, error) {
 			count(u.id), coalesce(sum(u.live), 0), coalesce(sum(u.length), 0),
 			coalesce(sum(u.live * u.length), 0),
 			EXISTS (SELECT 1 FROM sync_history h WHERE h.archive_id = o.archive_id AND h.target_id = ?1
-				AND h.deleted = 0 AND h.forgotten_at IS NULL)
+				AND h.deleted = 0 AND h.forgotten_at IS NULL),
+			CASE WHEN o.size = 0 AND o.kind = 'archive' THEN coalesce((SELECT max(coalesce(h.file_size, 0))
+				FROM sync_history h WHERE h.archive_id = o.archive_id AND h.target_id = ?1), 0) ELSE 0 END
 		FROM objects o LEFT JOIN (SELECT b.id, b.object_id, b.length, `+blobLiveSQL+` AS live FROM blobs b) u
 			ON u.object_id = o.id
 		WHERE o.target_id = ?1 AND o.deleted_at IS NULL
@@ -55,10 +63,14 @@ func (c *Catalog) ObjectUses(targetID int64) ([]ObjectUse, error) {
 	var out []ObjectUse
 	for rows.Next() {
 		var u ObjectUse
-		dest := append(objectDest(&u.Object), &u.Blobs, &u.LiveBlobs, &u.BlobBytes, &u.LiveBytes, &u.Named)
+		var estimate int64
+		dest := append(objectDest(&u.Object), &u.Blobs, &u.LiveBlobs, &u.BlobBytes, &u.LiveBytes, &u.Named, &estimate)
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return nil, wrap(c.path, "object use", err)
+		}
+		if u.Size == 0 && estimate > 0 {
+			u.Size, u.SizeEstimated = estimate, true
 		}
 		out = append(out, u)
 	}

@@ -320,6 +320,25 @@ func TestMotoObjectLock(t *testing.T) {
 	if _, dbObjs := catalogObjects(t, db); len(dbObjs) == 0 || !dbObjs[0].LockUntil.Equal(extended[dbObjs[0].ArchiveID]) {
 		t.Errorf("the catalogue does not record the extended date: %+v vs %v", dbObjs, extended)
 	}
+
+	// big.bin deleted and forgotten: its pack is unused, but locked. Prune,
+	// even with --allow-early-delete, lists it with the lock's date and
+	// deletes nothing.
+	later := append(env, "GRSYNC_FAKE_NOW="+near.Add(24*time.Hour).Format(time.RFC3339))
+	if err := os.Remove(filepath.Join(src, "big.bin")); err != nil {
+		t.Fatal(err)
+	}
+	mustRunEnv(t, dir, later, 0, append(slices.Clone(target), src)...)
+	r = mustRunEnv(t, dir, later, 0, "forget", "--db", db, "--keep-last", "1")
+	wantSummary(t, r, "forgot 3 versions of 6 paths") // big.bin among them
+	before := objectLocks(t, c, "locked", "GOVERNANCE")
+	for _, args := range [][]string{{"prune"}, {"prune", "--allow-early-delete"}} {
+		r = mustRunEnv(t, dir, later, 0, append(args, target...)...)
+		wantSummary(t, r, "locked: cannot be deleted before then", "S3 Object Lock (GOVERNANCE mode) retains it until", "wait           1 object (9.0 MiB)", "deleted 0 objects")
+		if after := objectLocks(t, c, "locked", "GOVERNANCE"); len(after) != len(before) {
+			t.Errorf("%v deleted a locked object: %d objects before, %d after", args, len(before), len(after))
+		}
+	}
 }
 
 // lastSummary parses the last JSON line of stdout (the summary).

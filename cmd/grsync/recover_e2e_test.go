@@ -731,7 +731,18 @@ func TestRecoverPrintsItsPlanBeforeRequestingVault(t *testing.T) {
 	if err := srv.SetFault(glacieremu.OpInitiateJob, glacieremu.Fault{}); err != nil {
 		t.Fatal(err)
 	}
+	// The killed run's request may still sit in the emulator's socket
+	// (counted when it is read): wait until the count stays the same for
+	// 300 ms before taking it as the baseline.
 	jobs = srv.Stats()[glacieremu.OpInitiateJob]
+	for stable := 0; stable < 6; {
+		time.Sleep(50 * time.Millisecond)
+		if now := srv.Stats()[glacieremu.OpInitiateJob]; now.Requests != jobs.Requests {
+			jobs, stable = now, 0
+		} else {
+			stable++
+		}
+	}
 	sum, plans := recoverJSON(t, dir, env, 3, args...)
 	if len(plans) != 1 {
 		t.Fatalf("one plan: %v", plans)

@@ -370,11 +370,25 @@ func (c *Catalog) FindContent(targetID int64, contentHash string) (Version, bool
 // every path of the target under any of prefixes (all paths when empty), in
 // one query for up to 100 prefixes.
 func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]State, error) {
+	out := map[string]State{}
+	err := c.EachLatestState(targetID, prefixes, func(path string, s State) error {
+		out[path] = s
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EachLatestState calls fn with the state of the latest row of every path
+// LatestStates returns, in path order, without holding them all; an error
+// from fn ends it.
+func (c *Catalog) EachLatestState(targetID int64, prefixes []string, fn func(path string, s State) error) error {
 	norm, err := normalizePrefixes(prefixes)
 	if err != nil {
-		return nil, fmt.Errorf("latest states: %w", err)
+		return fmt.Errorf("latest states: %w", err)
 	}
-	out := map[string]State{}
 	// One ordered scan of the covering index per prefix range; within a
 	// path rows come oldest first, so the last one read is the latest.
 	for _, r := range stateRanges(targetID, norm) {
@@ -385,8 +399,13 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 				kind, coalesce(mode, 0), uid, gid, CASE WHEN kind = 2 THEN coalesce(link_target, '') ELSE '' END
 			FROM sync_history INDEXED BY sync_history_states WHERE target_id = ? AND `+r.cond+` ORDER BY path, id`, r.args...)
 		if err != nil {
-			return nil, wrap(c.path, "latest states", err)
+			return wrap(c.path, "latest states", err)
 		}
+		// Rows of a path come oldest first: a path's state is given when
+		// the next path (or the end) shows its last row was read.
+		var prev string
+		var prevState State
+		have := false
 		for rows.Next() {
 			var path string
 			var s State
@@ -394,19 +413,30 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 			var link []byte
 			if err := rows.Scan(&path, &s.Size, &s.MTime, &s.MTimeNS, &s.Deleted, &s.Kind, &s.Mode, &uid, &gid, &link); err != nil {
 				rows.Close()
-				return nil, wrap(c.path, "latest states", err)
+				return wrap(c.path, "latest states", err)
 			}
 			if uid.Valid && gid.Valid {
 				s.UID, s.GID, s.OwnerKnown = uid.Int64, gid.Int64, true
 			}
 			s.LinkTarget = string(link)
-			out[path] = s
+			if have && path != prev {
+				if err := fn(prev, prevState); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			prev, prevState, have = path, s, true
 		}
 		if err := closeRows(rows); err != nil {
-			return nil, wrap(c.path, "latest states", err)
+			return wrap(c.path, "latest states", err)
+		}
+		if have {
+			if err := fn(prev, prevState); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 type stateRange struct {

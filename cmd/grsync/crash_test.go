@@ -53,6 +53,26 @@ func TestCrashKill9DuringSyncToMotoS3(t *testing.T) {
 	crashSync(t, m.Env(), []string{"--bucket", "crash-bucket", "--region", "us-east-1", "--storage-class", "STANDARD"}, nil)
 }
 
+// runOrKill starts cmd and kills it (SIGKILL) once it has run for after,
+// unless it ends first; it reports how long it ran and whether it ended on
+// its own.
+func runOrKill(t *testing.T, cmd *exec.Cmd, after time.Duration) (time.Duration, bool) {
+	t.Helper()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan time.Duration, 1)
+	go func() { cmd.Wait(); exited <- time.Since(start) }()
+	select {
+	case d := <-exited:
+		return d, true
+	case <-time.After(after):
+		cmd.Process.Signal(syscall.SIGKILL)
+		return <-exited, false
+	}
+}
+
 // crashRand returns the random source of a kill test: seeded from the
 // clock, or from GRSYNC_CRASH_SEED to replay a run; the seed is logged.
 func crashRand(t *testing.T, salt uint64) *rand.Rand {
@@ -96,12 +116,7 @@ func crashSync(t *testing.T, env, target, verifyFlags []string) {
 		}
 		cmd := exec.Command(grsyncBin, args...)
 		cmd.Dir, cmd.Env = dir, append(cleanEnv(), env...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		runOrKill(t, cmd, time.Duration(rng.IntN(400))*time.Millisecond)
 	}
 
 	// A complete run, then the checks.
@@ -156,12 +171,7 @@ func TestCrashKill9DuringRestore(t *testing.T) {
 	for k := 0; k < kills; k++ {
 		cmd := exec.Command(grsyncBin, "restore", "--encryption-key-file", key, "--output", out, "--jobs", "2", "--quiet")
 		cmd.Dir, cmd.Env = dir, cleanEnv()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		runOrKill(t, cmd, time.Duration(rng.IntN(150))*time.Millisecond)
 		// Whatever exists under a final name is complete (the kill may
 		// come before the folder is even created).
 		if _, err := os.Stat(restored); err != nil {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -83,26 +82,15 @@ func TestForgetKill9(t *testing.T) {
 		}
 		copy := filepath.Join(dir, "kill"+strconv.Itoa(k)+".db")
 		copyCatalogue(t, db, copy)
-		cmd := forget(copy)
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan time.Duration)
-		go func() { cmd.Wait(); exited <- time.Since(start) }()
-		select {
-		case d := <-exited:
+		if d, finished := runOrKill(t, forget(copy), time.Duration((0.05+0.95*rng.Float64())*float64(took))); finished {
 			took = d
 			done++
 			if n := forgottenRows(t, copy); n != after {
 				t.Fatalf("forget %d finished with %d versions forgotten, want %d", k, n, after)
 			}
 			continue
-		case <-time.After(time.Duration((0.05 + 0.95*rng.Float64()) * float64(took))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			killed++
 		}
+		killed++
 		switch n := forgottenRows(t, copy); n {
 		case 0:
 			before++

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -331,18 +330,9 @@ func TestPruneKill9(t *testing.T) {
 		// first tenth is mostly starting up) to its end.
 		cmd := exec.Command(grsyncBin, args...)
 		cmd.Dir, cmd.Env = dir, cleanEnv()
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan time.Duration)
-		go func() { cmd.Wait(); done <- time.Since(start) }()
-		select {
-		case d := <-done:
+		if d, finished := runOrKill(t, cmd, time.Duration((0.1+0.9*rng.Float64())*float64(took))); finished {
 			took = d
-		case <-time.After(time.Duration((0.1 + 0.9*rng.Float64()) * float64(took))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+		} else {
 			killed++
 			took = took * 5 / 4 // runs are longer than thought, until one finishes
 		}

@@ -158,4 +158,17 @@ func TestChunkedFileChangesUploadLittle(t *testing.T) {
 	}
 	r = mustRun(t, dir, 1, "verify", "--read-data", "--encryption-key-file", key)
 	wantSummary(t, r, "1 damaged", damaged, img)
+
+	// A restore of the file (its chunks decoded ahead, in parallel) fails
+	// on the damaged member, names it, and leaves no file and no
+	// temporary file behind.
+	out := filepath.Join(dir, "damaged-out")
+	r = mustRun(t, dir, 1, "restore", "--encryption-key-file", key, "--output", out)
+	if !strings.Contains(r.stdout+r.stderr, damaged) {
+		t.Errorf("the failed restore should name the damaged pack %s:\n%s", damaged, r)
+	}
+	if _, err := os.Stat(filepath.Join(out, strings.TrimPrefix(img, "/"))); err == nil {
+		t.Error("a file whose chunk is damaged was restored")
+	}
+	noTemporaryFiles(t, out)
 }

@@ -164,7 +164,7 @@ func TestChunkedFileChangesUploadLittle(t *testing.T) {
 	// temporary file behind.
 	out := filepath.Join(dir, "damaged-out")
 	r = mustRun(t, dir, 1, "restore", "--encryption-key-file", key, "--output", out)
-	if !strings.Contains(r.stdout+r.stderr, damaged) {
+	if !strings.Contains(r.stdout+r.stderr, "of pack "+damaged+": ") {
 		t.Errorf("the failed restore should name the damaged pack %s:\n%s", damaged, r)
 	}
 	if _, err := os.Stat(filepath.Join(out, strings.TrimPrefix(img, "/"))); err == nil {

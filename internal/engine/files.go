@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/grsync/grsync/internal/catalog"
 )
@@ -38,11 +41,13 @@ func (s *syncer) retryChanged(ctx context.Context) {
 	ln := s.workerLanes(ctx)
 	files := s.retry
 	s.retry = nil
+	settleBy := time.Now().Add(retrySettleMax)
 	for _, e := range files {
 		if s.stopped(ctx) {
 			s.res.Interrupted = true
 			return
 		}
+		settle(ctx, e.openPath(), settleBy)
 		s.file(ctx, ln, fileWork{e: e, retry: true})
 		if s.packSize == 0 {
 			ln.small.close()
@@ -162,4 +167,31 @@ func contentKeyHex(h []byte) string {
 	var k contentKey
 	copy(k[:], h)
 	return k.hex()
+}
+
+// A file retried at the end of a run waits until it has not changed for
+// retrySettle (its ctime), all such waits of a run together at most
+// retrySettleMax. A change is not one instant: a truncate shows its new
+// size to readers a moment before its new ctime, so a retry right after it
+// (the rest of a small run takes milliseconds) could see the file change
+// again under it and fail it "twice".
+const (
+	retrySettle    = 200 * time.Millisecond
+	retrySettleMax = 2 * time.Second
+)
+
+// settle waits, until by at the latest, for path's ctime to be retrySettle
+// old.
+func settle(ctx context.Context, path string, by time.Time) {
+	for time.Now().Before(by) && ctx.Err() == nil {
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) != nil {
+			return
+		}
+		age := time.Since(time.Unix(st.Ctim.Unix()))
+		if age >= retrySettle || age < 0 {
+			return
+		}
+		time.Sleep(min(retrySettle-age, time.Until(by)))
+	}
 }

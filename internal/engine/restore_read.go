@@ -160,7 +160,7 @@ func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int, dir func(
 	m, err := format.OpenMember(raw, r.identity(p), format.MemberRef{Pack: pack, Number: uint32(p.Member), Kind: kind})
 	if err != nil {
 		raw.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", pieceName(p), err) // the store's name of the pack, not only its own id
 	}
 	return &stackCloser{Reader: m, closers: []io.Closer{m, raw}}, nil
 }

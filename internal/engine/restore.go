@@ -252,16 +252,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	}
 	// A restore reads members in windows (restore_window.go): one ranged
 	// read per window, not per member.
-	groups := map[string][]*restoreFile{}
-	for _, f := range plan.files {
-		k := contentGroup(f)
-		groups[k] = append(groups[k], f)
-	}
-	list := make([][]*restoreFile, 0, len(groups))
-	for _, g := range groups {
-		list = append(list, g)
-	}
-	wins := planWindows(list)
+	wins := planWindows(contentGroups(plan.files))
 	for _, it := range plan.Items {
 		if it.Reads > 0 {
 			it.Reads = int64(len(wins.byObj[it.ArchiveID]))

@@ -25,19 +25,11 @@ import (
 func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restoreFile, root destRoot, dirs *dirCache, sw *tempSweeper, res *RestoreResult, mu *sync.Mutex) {
 	sem := make(chan struct{}, cfg.jobs())
 	var wg sync.WaitGroup
-	groups := map[string][]*restoreFile{}
-	var order []string
-	for _, f := range files {
-		k := contentGroup(f)
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], f)
-	}
+	groups := contentGroups(files)
 	// In the order of their first piece in its object, so that the jobs
 	// read neighbouring members, from the same windows (restore_window.go).
-	sort.SliceStable(order, func(i, j int) bool {
-		a, b := groups[order[i]][0].pieces, groups[order[j]][0].pieces
+	sort.SliceStable(groups, func(i, j int) bool {
+		a, b := groups[i][0].pieces, groups[j][0].pieces
 		switch {
 		case len(a) == 0 || len(b) == 0:
 			return len(a) == 0 && len(b) != 0
@@ -46,25 +38,39 @@ func fetchAll(ctx context.Context, cfg *Config, rd *pieceReader, files []*restor
 		}
 		return a[0].Offset < b[0].Offset
 	})
-	list := make([][]*restoreFile, len(order))
-	for i, k := range order {
-		list[i] = groups[k]
-	}
 	// A local store reads a member with one pread: windows would only add
 	// a copy (and measured more system time); they are for stores where
-	// each read is a request.
-	if !strings.HasPrefix(cfg.Store.Location(), "local:") {
-		rd.win = planWindows(list)
+	// each read is a request. (The same test as the prices': costs.go.)
+	if !strings.HasPrefix(cfg.Target.Location, "local:") {
+		rd.win = planWindows(groups)
 	}
-	for _, k := range order {
+	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fetchGroup(ctx, cfg, rd, groups[k], root, dirs, sw, res, mu)
+			fetchGroup(ctx, cfg, rd, g, root, dirs, sw, res, mu)
 		}()
 	}
 	wg.Wait()
+}
+
+// contentGroups groups files by contentGroup, in the order their first
+// file comes.
+func contentGroups(files []*restoreFile) [][]*restoreFile {
+	at := map[string]int{}
+	var groups [][]*restoreFile
+	for _, f := range files {
+		k := contentGroup(f)
+		i, ok := at[k]
+		if !ok {
+			i = len(groups)
+			at[k] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], f)
+	}
+	return groups
 }
 
 // contentGroup names what a file's content is made of, so that files with

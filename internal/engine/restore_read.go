@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -316,9 +317,9 @@ func (r *pieceReader) decodeAhead(ctx context.Context, cfg *Config, f *restoreFi
 				if p.Size <= chunk.MaxSize {
 					buf = r.bufs.get(int(p.Size))
 				}
-				b := &appendBuffer{b: buf[:0]}
+				b := bytes.NewBuffer(buf[:0])
 				_, err := copyPiece(cfg, p, b, rc)
-				results[i] <- decoded{buf: buf, data: b.b, err: err}
+				results[i] <- decoded{buf: buf, data: b.Bytes(), err: err}
 			}()
 		}
 	}()
@@ -354,12 +355,4 @@ func (r *pieceReader) decodeAhead(ctx context.Context, cfg *Config, f *restoreFi
 		}
 	}
 	return total, nil
-}
-
-// appendBuffer is an io.Writer that appends to b.
-type appendBuffer struct{ b []byte }
-
-func (a *appendBuffer) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func planWindows(groups [][]*restoreFile) *windows {
 	}
 	w := &windows{byObj: map[string][]*window{}}
 	for obj, rs := range reads {
-		slices.SortFunc(rs, func(a, b rng) int { return compareInt64(a.off, b.off) })
+		slices.SortFunc(rs, func(a, b rng) int { return cmp.Compare(a.off, b.off) })
 		var cur *window
 		for _, r := range rs {
 			if cur != nil && r.off <= cur.end+windowGap && max(cur.end, r.end)-cur.start <= windowMax {
@@ -78,16 +79,6 @@ func planWindows(groups [][]*restoreFile) *windows {
 		}
 	}
 	return w
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // find returns the window holding [off, off+n) of obj, or nil.

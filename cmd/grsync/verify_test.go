@@ -67,22 +67,28 @@ func unrecord(t *testing.T, h *hostile, db, path string) string {
 	return id
 }
 
+// unrecordedBackup backs up a.txt and b.txt (one object each), then makes
+// a.txt's archive what a run killed after storing it, before recording it,
+// leaves: noted as an upload, not recorded. It returns the catalogue, a.txt
+// and that archive's id.
+func unrecordedBackup(t *testing.T) (h *hostile, db, a, id string) {
+	t.Helper()
+	h = newHostile(t)
+	src := filepath.Join(h.dir, "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
+	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
+	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
+	db = filepath.Join(h.dir, "glacier.db")
+	a = filepath.Join(src, "a.txt")
+	return h, db, a, unrecord(t, h, db, a)
+}
+
 // Item 9: verify never deletes. An archive an interrupted run stored but
 // never recorded, and one the catalogue does not know at all, are listed
 // with what the user can do, and stay in the store.
 func TestVerifyNeverDeletes(t *testing.T) {
 	t.Parallel()
-	h := newHostile(t)
-	src := filepath.Join(h.dir, "src")
-	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
-	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
-	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
-	db := filepath.Join(h.dir, "glacier.db")
-
-	// Make a.txt's archive what a run killed after storing it, before
-	// recording it, leaves: noted as an upload, not recorded.
-	a := filepath.Join(src, "a.txt")
-	id := unrecord(t, h, db, a)
+	h, _, a, id := unrecordedBackup(t)
 	// And an archive of another program.
 	st, err := local.Open(h.store, local.Options{})
 	if err != nil {
@@ -113,19 +119,12 @@ func TestVerifyNeverDeletes(t *testing.T) {
 // finds nothing unknown.
 func TestSyncAdoptsWhatAnInterruptedRunStored(t *testing.T) {
 	t.Parallel()
-	h := newHostile(t)
-	src := filepath.Join(h.dir, "src")
-	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), time.Time{})
-	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"), time.Time{})
-	h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...) // one object per file
-	db := filepath.Join(h.dir, "glacier.db")
-	a := filepath.Join(src, "a.txt")
-	id := unrecord(t, h, db, a)
+	h, db, a, id := unrecordedBackup(t)
 	r := h.run(t, 0, "verify", "--encryption-key-file", h.key)
 	wantSummary(t, r, "1 stored by interrupted runs", id, "the next sync records them")
 	before := objectsOfKind(t, db)
 
-	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...)
+	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(filepath.Dir(a))...)...)
 	wantStderr(t, r, "recorded 1 object an interrupted run stored but had not recorded (their content is not sent again)")
 	wantSummary(t, r, "uploaded      0 files (0 B of new content, 0 B stored in 0 objects)", "deduplicated  1 file", "unchanged     1 file")
 	if got := archiveOf(t, db, a); got != id {
@@ -138,7 +137,7 @@ func TestSyncAdoptsWhatAnInterruptedRunStored(t *testing.T) {
 	r = h.run(t, 0, "verify", "--encryption-key-file", h.key)
 	wantSummary(t, r, "0 unknown", "0 stored by interrupted runs")
 	// A third run has nothing left to adopt.
-	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(src)...)...)
+	r = h.run(t, 0, append([]string{"--pack-size", "0"}, h.syncArgs(filepath.Dir(a))...)...)
 	if strings.Contains(r.stderr, "interrupted") {
 		t.Errorf("adoption is done once:\n%s", r)
 	}

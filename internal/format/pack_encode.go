@@ -107,10 +107,11 @@ func (me *MemberEncoder) encode(e IndexEntry, hdr *tar.Header, data []byte, dst 
 	var enc *zstd.Encoder
 	if me.compress {
 		var err error
-		if enc, err = getEncoderFor(sink, tarLen); err != nil {
+		raw := rawLiterals(data)
+		if enc, err = getEncoderFor(sink, tarLen, raw); err != nil {
 			return EncodedMember{}, err
 		}
-		defer putEncoderFor(enc, tarLen) // the next get resets it
+		defer putEncoderFor(enc, tarLen, raw) // the next get resets it
 		enc.ResetContentSize(sink, tarLen)
 		sink = enc
 	}

@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"strings"
@@ -149,29 +150,73 @@ func TestSmallWindowSameBytes(t *testing.T) {
 		if i%2 == 1 {
 			data = bytes.Repeat([]byte("some text to compress "), n/22+1)[:n]
 		}
-		var small, full bytes.Buffer
-		es, err := getEncoderFor(&small, int64(n))
-		if err != nil {
-			t.Fatal(err)
+		for _, raw := range []bool{false, true} {
+			var small, full bytes.Buffer
+			es, err := getEncoderFor(&small, int64(n), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ef, err := getEncoderFor(&full, 0, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			es.ResetContentSize(&small, int64(n))
+			ef.ResetContentSize(&full, int64(n))
+			es.Write(data)
+			ef.Write(data)
+			if err := es.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ef.Close(); err != nil {
+				t.Fatal(err)
+			}
+			putEncoderFor(es, int64(n), raw)
+			putEncoderFor(ef, 0, raw)
+			if !bytes.Equal(small.Bytes(), full.Bytes()) {
+				t.Errorf("%d bytes, raw literals %v: the small window wrote other bytes", n, raw)
+			}
 		}
-		ef, err := getEncoder(&full)
-		if err != nil {
-			t.Fatal(err)
+	}
+}
+
+// Members whose bytes are spread evenly (random, already compressed) are
+// encoded with raw literals, and are no bigger for it; members with a
+// skewed distribution (text, base64) keep Huffman-coded literals.
+func TestRawLiteralsOnlyForUniformContent(t *testing.T) {
+	text := bytes.Repeat([]byte("a line of text, compressible enough\n"), 200)[:6144]
+	b64 := make([]byte, base64.StdEncoding.EncodedLen(4608))
+	base64.StdEncoding.Encode(b64, randomBytes(4608, 3))
+	for _, c := range []struct {
+		name    string
+		content []byte
+		raw     bool
+	}{
+		{"random 6 KiB", randomBytes(6144, 1), true},
+		{"random 100 KiB", randomBytes(100<<10, 2), true},
+		{"text", text, false},
+		{"base64", b64, false},
+		{"random but 512 bytes", randomBytes(512, 4), false},
+		{"random but 200 KiB (more than a block)", randomBytes(200<<10, 5), false},
+	} {
+		if got := rawLiterals(c.content); got != c.raw {
+			t.Errorf("%s: rawLiterals %v, want %v", c.name, got, c.raw)
 		}
-		es.ResetContentSize(&small, int64(n))
-		ef.ResetContentSize(&full, int64(n))
-		es.Write(data)
-		ef.Write(data)
-		if err := es.Close(); err != nil {
-			t.Fatal(err)
+		sizes := map[bool]int{}
+		for _, raw := range []bool{false, true} {
+			var out bytes.Buffer
+			e, err := getEncoderFor(&out, int64(len(c.content)), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Write(c.content)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			putEncoderFor(e, int64(len(c.content)), raw)
+			sizes[raw] = out.Len()
 		}
-		if err := ef.Close(); err != nil {
-			t.Fatal(err)
-		}
-		putEncoderFor(es, int64(n))
-		putEncoder(ef)
-		if !bytes.Equal(small.Bytes(), full.Bytes()) {
-			t.Errorf("%d bytes: the small window wrote other bytes", n)
+		if c.raw && sizes[true] > sizes[false] {
+			t.Errorf("%s: %d bytes with raw literals, %d without", c.name, sizes[true], sizes[false])
 		}
 	}
 }

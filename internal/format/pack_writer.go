@@ -197,9 +197,10 @@ func (w *PackWriter) AddFile(fm FileMeta, r io.Reader) (IndexEntry, error) {
 	e := IndexEntry{Kind: KindFile, Size: fi.Size, Hash: bytes.Clone(fm.Hash), Path: fi.Path,
 		Mode: fileMode(unixMode(fi.Mode)), ModTime: fi.ModTime}
 	var body func(tw *tar.Writer) error
+	var content []byte // when read whole first
 	if fi.Size <= smallFileMax {
-		content, err := w.readSmall(r, fi.Size)
-		if err != nil {
+		var err error
+		if content, err = w.readSmall(r, fi.Size); err != nil {
 			return IndexEntry{}, fmt.Errorf("add %q to pack: %w", fi.Path, err)
 		}
 		body = func(tw *tar.Writer) error { _, err := tw.Write(content); return err }
@@ -207,7 +208,7 @@ func (w *PackWriter) AddFile(fm FileMeta, r io.Reader) (IndexEntry, error) {
 		body = func(tw *tar.Writer) error { return w.copyContent(tw, r, fi.Size) }
 	}
 	hdr := &tar.Header{Name: fi.Path[1:], Size: fi.Size, Mode: unixMode(fi.Mode), ModTime: fi.ModTime}
-	e, err := w.member(e, hdr, body)
+	e, err := w.member(e, hdr, content, body)
 	if err != nil {
 		return e, fmt.Errorf("add %q to pack: %w", fi.Path, err)
 	}
@@ -241,7 +242,7 @@ func (w *PackWriter) AddChunk(cm ChunkMeta, data []byte) (IndexEntry, error) {
 	}
 	e := IndexEntry{Kind: KindChunk, Size: int64(len(data)), Hash: bytes.Clone(cm.Hash)}
 	hdr := &tar.Header{Name: chunkName, Size: int64(len(data)), Mode: 0o600, ModTime: time.Unix(0, 0)}
-	e, err := w.member(e, hdr, func(tw *tar.Writer) error { _, err := tw.Write(data); return err })
+	e, err := w.member(e, hdr, data, func(tw *tar.Writer) error { _, err := tw.Write(data); return err })
 	if err != nil {
 		return e, fmt.Errorf("add chunk to pack: %w", err)
 	}
@@ -313,7 +314,7 @@ func (w *PackWriter) copyContent(tw *tar.Writer, r io.Reader, n int64) error {
 // to the tar writer. It returns e with its number, offset and length set.
 // An error of body that is not a failure to write to dst makes the member
 // void when some of it was written, and leaves no trace otherwise.
-func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer) error) (IndexEntry, error) {
+func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, content []byte, body func(*tar.Writer) error) (IndexEntry, error) {
 	number := uint32(len(w.members))
 	if e.Kind == KindIndex {
 		number = IndexNumber
@@ -355,10 +356,11 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, body func(*tar.Writer
 		// An encoder a member, from the pool for its size (the small
 		// window writes the same bytes with less memory).
 		var err error
-		if enc, err = getEncoderFor(out, tarLen); err != nil {
+		raw := rawLiterals(content)
+		if enc, err = getEncoderFor(out, tarLen, raw); err != nil {
 			return IndexEntry{}, err
 		}
-		defer putEncoderFor(enc, tarLen)
+		defer putEncoderFor(enc, tarLen, raw)
 		enc.ResetContentSize(out, tarLen)
 		out = enc
 	}
@@ -455,7 +457,7 @@ func (w *PackWriter) Close() (*PackIndex, error) {
 	idx := &PackIndex{Pack: w.st.Pack, Created: w.st.Created, Members: w.members}
 	doc := appendIndexJSON(make([]byte, 0, w.indexLen), idx)
 	hdr := &tar.Header{Name: indexName, Size: int64(len(doc)), Mode: 0o600, ModTime: w.st.Created}
-	e, err := w.member(IndexEntry{Kind: KindIndex}, hdr, func(tw *tar.Writer) error { _, err := tw.Write(doc); return err })
+	e, err := w.member(IndexEntry{Kind: KindIndex}, hdr, doc, func(tw *tar.Writer) error { _, err := tw.Write(doc); return err })
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: index: %w", w.st.Pack, err)
 	}

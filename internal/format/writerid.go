@@ -50,12 +50,12 @@ const packLayout = "pack-v2"
 // PackWriterID names everything that decides the bytes of a pack for given
 // members and PackState, as WriterID does for archives: the Go release, the
 // pack layout, the zstd library's version and encoder options, and the age
-// stream. An interrupted pack upload may be continued with
+// stream, and the members whose literals are stored raw (rawLiterals). An interrupted pack upload may be continued with
 // PackOptions.Continue only when the id recorded by the run that started it
 // equals the current one. How the caller's reads are sized does not matter:
 // the encoder cuts blocks by itself.
 func PackWriterID() string {
-	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size) age=%s",
+	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size,raw-literals-if-uniform) age=%s",
 		runtime.Version(), packLayout, moduleVersion(zstdModule), zstdEncoderOptions, zstdWindow, ageStream)
 }
 

@@ -300,7 +300,7 @@ func (s *Store) uploadPart(ctx context.Context, key, uploadID string, c chunk) (
 		ContentLength:     aws.Int64(int64(len(c.data))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(sum),
-	})
+	}, knownPayloadHash(r.digest))
 	if err != nil {
 		return partResult{}, fmt.Errorf("upload part %d: %w", c.num, s.classify(ctx, err))
 	}

@@ -1,6 +1,9 @@
 package s3store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log"
 	"net/http"
@@ -39,6 +42,9 @@ type seenRequest struct {
 	Header  http.Header
 	Length  int64
 	Body    []byte // kept for RestoreObject only
+	// BodySHA256 is the hex SHA-256 of the body of a PutObject or
+	// UploadPart, as S3 computes it to check X-Amz-Content-Sha256.
+	BodySHA256 string
 	Attempt int    // 1 for the first request of this op and path
 }
 
@@ -72,6 +78,12 @@ func newProxy(t testing.TB, target string) *proxy {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(strings.NewReader(string(body)))
 			seen.Body = body
+		}
+		if op == "PutObject" || op == "UploadPart" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			sum := sha256.Sum256(body)
+			seen.BodySHA256 = hex.EncodeToString(sum[:])
 		}
 		p.mu.Lock()
 		for _, prev := range p.requests {

@@ -195,7 +195,7 @@ func (s *Store) putSingle(ctx context.Context, id, description string, data []by
 		IfNoneMatch:               aws.String("*"),
 		ObjectLockMode:            mode,
 		ObjectLockRetainUntilDate: retain,
-	})
+	}, knownPayloadHash(sum))
 	switch {
 	case err != nil && errPreconditionFailed(err) && ctx.Err() == nil:
 		// Someone else's object would never be deleted here.

@@ -36,16 +36,16 @@ type proxy struct {
 
 // seenRequest is what the proxy recorded of one request.
 type seenRequest struct {
-	Op      string
-	Path    string
-	Query   url.Values
-	Header  http.Header
-	Length  int64
-	Body    []byte // kept for RestoreObject only
+	Op     string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Length int64
+	Body   []byte // kept for RestoreObject only
 	// BodySHA256 is the hex SHA-256 of the body of a PutObject or
 	// UploadPart, as S3 computes it to check X-Amz-Content-Sha256.
 	BodySHA256 string
-	Attempt int    // 1 for the first request of this op and path
+	Attempt    int // 1 for the first request of this op and path
 }
 
 func newProxy(t testing.TB, target string) *proxy {

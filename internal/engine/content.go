@@ -453,10 +453,27 @@ func (b *bufPool) put(buf []byte) {
 // largest size (chunks average about 1 MiB; buffers of 8 MiB for each of
 // the dozen in flight made a big file's backup hold ~100 MiB).
 type sizedPool struct {
-	classes [sizedClasses]sync.Pool
+	classes [sizedClasses]chan []byte
 }
 
 const sizedClasses = 5 // 512 KiB, 1, 2, 4, 8 MiB
+
+// sizedIdle is how many idle buffers each class keeps: about as many as a
+// big file has chunks in flight (read ahead, hashed, queued for the lane)
+// of the common sizes, fewer of the rare large ones. Bounded free lists,
+// not sync.Pools: those kept every buffer ever given back until a
+// collection, and a big file's backup rarely collects, so the idle
+// buffers of every class piled up with the file's size (4 GiB: 29 MB of
+// them, against 8 MB for 1 GiB).
+var sizedIdle = [sizedClasses]int{8, 8, 3, 2, 1}
+
+func newSizedPool() sizedPool {
+	var p sizedPool
+	for c := range p.classes {
+		p.classes[c] = make(chan []byte, sizedIdle[c])
+	}
+	return p
+}
 
 // sizedClass returns the class of the buffers that hold n bytes.
 func sizedClass(n int) int {
@@ -470,10 +487,12 @@ func sizedClass(n int) int {
 // get returns a buffer of at least n bytes (n at most chunk.MaxSize).
 func (b *sizedPool) get(n int) []byte {
 	c := sizedClass(n)
-	if p, ok := b.classes[c].Get().(*[]byte); ok {
-		return *p
+	select {
+	case buf := <-b.classes[c]:
+		return buf
+	default:
+		return make([]byte, chunk.MinSize<<c)
 	}
-	return make([]byte, chunk.MinSize<<c)
 }
 
 // put returns a buffer got from get.
@@ -483,7 +502,10 @@ func (b *sizedPool) put(buf []byte) {
 	if chunk.MinSize<<c != len(buf) {
 		return // not one of ours
 	}
-	b.classes[c].Put(&buf)
+	select {
+	case b.classes[c] <- buf:
+	default: // enough are idle: the collector takes this one
+	}
 }
 
 // buffers are a sync's pools: whole small files, chunks, and members

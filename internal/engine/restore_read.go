@@ -106,7 +106,7 @@ type pieceReader struct {
 }
 
 func newPieceReader(cfg *Config) *pieceReader {
-	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}}
+	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}, bufs: newSizedPool()}
 }
 
 // identity returns the identity for a pack member with this encoding: nil

@@ -133,6 +133,7 @@ type syncer struct {
 // in the result; the returned error is for problems that stop the whole run.
 func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error) {
 	s := &syncer{cfg: cfg, opt: opt, vanished: map[string]bool{}, packSize: cfg.packSize(), class: cfg.Class}
+	s.bufs.chunk = newSizedPool()
 	s.bufs.tiny.size, s.bufs.small.size = tinyFileMax, int(min(cfg.packThreshold(), maxWholeBuffer))
 	if cfg.Encrypt {
 		if cfg.Key == nil {

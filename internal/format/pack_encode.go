@@ -108,10 +108,10 @@ func (me *MemberEncoder) encode(e IndexEntry, hdr *tar.Header, data []byte, dst 
 	if me.compress {
 		var err error
 		raw := rawLiterals(data)
-		if enc, err = getEncoderFor(sink, tarLen, raw); err != nil {
+		if enc, err = getMemberEncoder(sink, raw); err != nil {
 			return EncodedMember{}, err
 		}
-		defer putEncoderFor(enc, tarLen, raw) // the next get resets it
+		defer putMemberEncoder(enc, raw) // the next get resets it
 		enc.ResetContentSize(sink, tarLen)
 		sink = enc
 	}

@@ -56,7 +56,7 @@ const packLayout = "pack-v2"
 // the encoder cuts blocks by itself.
 func PackWriterID() string {
 	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size,raw-literals-if-uniform) age=%s",
-		runtime.Version(), packLayout, moduleVersion(zstdModule), zstdEncoderOptions, zstdWindow, ageStream)
+		runtime.Version(), packLayout, moduleVersion(zstdModule), zstdEncoderOptions, memberWindow, ageStream)
 }
 
 // moduleVersion returns "path@version" of the module the binary uses for

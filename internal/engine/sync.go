@@ -114,6 +114,7 @@ type syncer struct {
 
 	index    *contentIndex
 	bufs     buffers
+	hashers  sync.Pool // content hashes (keyOf)
 	recorder *recorder
 	records  *recordsSpool // the run's version records, written as packs commit
 	chunkers *chunkers

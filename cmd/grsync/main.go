@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/grsync/grsync/internal/gcpace"
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/ui"
 )
@@ -45,6 +46,9 @@ const exitCodeHelp = `Exit codes:
        finished and recorded first; run the same command again to go on`
 
 func main() {
+	// The heap's headroom follows what the collector scans (gcpace), unless
+	// the user set GOMEMLIMIT.
+	gcpace.Start(os.Getenv("GOMEMLIMIT") != "")
 	// GRSYNC_TRACE=FILE writes an execution trace of the run (for
 	// developers: go tool trace FILE): where goroutines wait.
 	if p := os.Getenv("GRSYNC_TRACE"); p != "" {

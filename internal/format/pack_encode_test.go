@@ -152,11 +152,11 @@ func TestSmallWindowSameBytes(t *testing.T) {
 		}
 		for _, raw := range []bool{false, true} {
 			var small, full bytes.Buffer
-			es, err := getEncoderFor(&small, int64(n), raw)
+			es, err := getEncoderWindow(&small, smallZstdWindow, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ef, err := getEncoderFor(&full, 0, raw)
+			ef, err := getEncoderWindow(&full, zstdWindow, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,8 +170,8 @@ func TestSmallWindowSameBytes(t *testing.T) {
 			if err := ef.Close(); err != nil {
 				t.Fatal(err)
 			}
-			putEncoderFor(es, int64(n), raw)
-			putEncoderFor(ef, 0, raw)
+			putEncoderWindow(es, smallZstdWindow, raw)
+			putEncoderWindow(ef, zstdWindow, raw)
 			if !bytes.Equal(small.Bytes(), full.Bytes()) {
 				t.Errorf("%d bytes, raw literals %v: the small window wrote other bytes", n, raw)
 			}
@@ -204,7 +204,7 @@ func TestRawLiteralsOnlyForUniformContent(t *testing.T) {
 		sizes := map[bool]int{}
 		for _, raw := range []bool{false, true} {
 			var out bytes.Buffer
-			e, err := getEncoderFor(&out, int64(len(c.content)), raw)
+			e, err := getMemberEncoder(&out, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +212,7 @@ func TestRawLiteralsOnlyForUniformContent(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			putEncoderFor(e, int64(len(c.content)), raw)
+			putMemberEncoder(e, raw)
 			sizes[raw] = out.Len()
 		}
 		if c.raw && sizes[true] > sizes[false] {

@@ -39,10 +39,11 @@ var encoderPools = [2][2]chan *zstd.Encoder{
 	{make(chan *zstd.Encoder, 8), make(chan *zstd.Encoder, 8)}, // smallZstdWindow: as many as members encoded at once
 }
 
-// getEncoder returns an encoder writing one frame to w. Changing its options
-// changes the archive bytes: update zstdEncoderOptions (WriterID) too.
+// getEncoder returns an encoder writing one frame to w, as a v1 archive's
+// is; give it back with putEncoder. Changing its options changes the
+// archive bytes: update zstdEncoderOptions (WriterID) too.
 func getEncoder(w io.Writer) (*zstd.Encoder, error) {
-	return getEncoderFor(w, 0, false)
+	return getEncoderWindow(w, zstdWindow, false)
 }
 
 // encoderPool returns the pool of the encoders of a window (zstdWindow or
@@ -56,23 +57,6 @@ func encoderPool(window int, rawLiterals bool) chan *zstd.Encoder {
 		raw = 1
 	}
 	return encoderPools[small][raw]
-}
-
-// windowFor returns the window of the encoder of a frame of size bytes (0:
-// unknown) written whole, as a v1 archive's is.
-func windowFor(size int64) int {
-	if size > 0 && size < smallZstdWindow {
-		return smallZstdWindow
-	}
-	return zstdWindow
-}
-
-// getEncoderFor returns an encoder for one frame of size bytes (0:
-// unknown) written to w; give it back with putEncoderFor. With rawLiterals
-// the frame's literals are stored as they are, not Huffman coded (see
-// rawLiterals).
-func getEncoderFor(w io.Writer, size int64, rawLiterals bool) (*zstd.Encoder, error) {
-	return getEncoderWindow(w, windowFor(size), rawLiterals)
 }
 
 // memberWindow is the window of every pack member's frame, whatever its
@@ -95,6 +79,10 @@ func putMemberEncoder(e *zstd.Encoder, rawLiterals bool) {
 	putEncoderWindow(e, memberWindow, rawLiterals)
 }
 
+// getEncoderWindow returns an encoder of one frame with this window
+// (zstdWindow or smallZstdWindow) written to w; give it back with
+// putEncoderWindow. With rawLiterals the frame's literals are stored as
+// they are, not Huffman coded (see rawLiterals).
 func getEncoderWindow(w io.Writer, window int, rawLiterals bool) (*zstd.Encoder, error) {
 	pool := encoderPool(window, rawLiterals)
 	select {
@@ -122,13 +110,9 @@ func getEncoderWindow(w io.Writer, window int, rawLiterals bool) (*zstd.Encoder,
 }
 
 // putEncoder returns a closed encoder from getEncoder to the pool.
-func putEncoder(e *zstd.Encoder) { putEncoderFor(e, 0, false) }
+func putEncoder(e *zstd.Encoder) { putEncoderWindow(e, zstdWindow, false) }
 
-// putEncoderFor returns a closed encoder from getEncoderFor(_, size, rawLiterals).
-func putEncoderFor(e *zstd.Encoder, size int64, rawLiterals bool) {
-	putEncoderWindow(e, windowFor(size), rawLiterals)
-}
-
+// putEncoderWindow returns a closed encoder from getEncoderWindow.
 func putEncoderWindow(e *zstd.Encoder, window int, rawLiterals bool) {
 	e.Reset(nil)
 	select {

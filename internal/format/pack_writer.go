@@ -311,7 +311,9 @@ func (w *PackWriter) copyContent(tw *tar.Writer, r io.Reader, n int64) error {
 
 // member writes the next member: e describes it (Kind and content fields),
 // hdr its tar entry (name, size, mode, mtime), and body writes the content
-// to the tar writer. It returns e with its number, offset and length set.
+// to the tar writer; content is that content when it is whole in memory
+// (nil when body streams it), which decides how its literals are encoded
+// (rawLiterals). It returns e with its number, offset and length set.
 // An error of body that is not a failure to write to dst makes the member
 // void when some of it was written, and leaves no trace otherwise.
 func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, content []byte, body func(*tar.Writer) error) (IndexEntry, error) {

@@ -383,7 +383,8 @@ func (c *Catalog) LatestStates(targetID int64, prefixes []string) (map[string]St
 
 // EachLatestState calls fn with the state of the latest row of every path
 // LatestStates returns, in path order, without holding them all; an error
-// from fn ends it.
+// from fn ends it. fn must not use the catalogue: its one connection is
+// reading the rows.
 func (c *Catalog) EachLatestState(targetID int64, prefixes []string, fn func(path string, s State) error) error {
 	norm, err := normalizePrefixes(prefixes)
 	if err != nil {

@@ -253,13 +253,18 @@ type progressWriter struct{ o Observer }
 func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b))); return len(b), nil }
 
 // copyPiece copies the decoded piece p from rc to w, closes rc, and checks
-// its size and (for pack members) its hash.
+// its size and (for pack members) its hash. It reads at most one byte more
+// than the catalogue records: decodeAhead holds pieces in memory, and a
+// damaged piece must not make that unbounded.
 func copyPiece(cfg *Config, p catalog.Piece, w io.Writer, rc io.ReadCloser) (int64, error) {
 	ph := cfg.contentHash()
-	n, err := io.Copy(io.MultiWriter(w, ph), rc)
+	n, err := io.Copy(io.MultiWriter(w, ph), io.LimitReader(rc, p.Size+1))
 	rc.Close()
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", pieceName(p), err)
+	}
+	if n > p.Size {
+		return n, fmt.Errorf("%s gave more than the %d bytes the catalogue recorded", pieceName(p), p.Size)
 	}
 	if n != p.Size {
 		return n, fmt.Errorf("%s gave %d bytes, the catalogue recorded %d", pieceName(p), n, p.Size)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -193,39 +192,62 @@ func (c *Catalog) ExportRecordsPart(targetID int64, mark RecordsMark, now time.T
 	if err := closeRows(rows); err != nil {
 		return fail(nil, err)
 	}
-	rows, err = c.db.Query(`SELECT `+versionColumns+`,
-			(SELECT group_concat(o.archive_id || ' ' || b.offset, ',') FROM
-				(SELECT blob_id FROM version_pieces WHERE version_id = h.id ORDER BY seq) p
-				JOIN blobs b ON b.id = p.blob_id JOIN objects o ON o.id = b.object_id)
-		FROM sync_history h WHERE +h.target_id = ? AND h.id > ? AND h.id <= ? ORDER BY h.id`, targetID, mark.Version, upTo.Version)
-	if err != nil {
-		return fail(nil, err)
-	}
-	for rows.Next() {
-		var pieces sql.NullString
-		v, err := scanVersionWith(rows, &pieces)
+	// Versions in windows of ids: each window's pieces first (a range of
+	// version_pieces' key, one row a piece), then its versions. A
+	// subquery per version cost twice as much.
+	for lo := mark.Version; lo < upTo.Version; {
+		hi := min(lo+exportWindow, upTo.Version)
+		pieces, err := c.exportPieces(lo, hi)
 		if err != nil {
-			return fail(rows, err)
+			return fail(nil, err)
 		}
-		rv := recordOf(v)
-		if pieces.Valid && pieces.String != "" {
-			for _, p := range strings.Split(pieces.String, ",") {
-				id, off, _ := strings.Cut(p, " ")
-				o, err := strconv.ParseInt(off, 10, 64)
-				if err != nil {
-					return fail(rows, fmt.Errorf("piece %q of row %d", p, v.ID))
-				}
-				rv.Pieces = append(rv.Pieces, RecordPiece{Object: id, Offset: o})
+		rows, err := c.db.Query(`SELECT `+versionColumns+` FROM sync_history h
+			WHERE +h.target_id = ? AND h.id > ? AND h.id <= ? ORDER BY h.id`, targetID, lo, hi)
+		if err != nil {
+			return fail(nil, err)
+		}
+		for rows.Next() {
+			v, err := scanVersion(rows)
+			if err != nil {
+				return fail(rows, err)
+			}
+			rv := recordOf(v)
+			rv.Pieces = pieces[v.ID]
+			if err := emit(RecordLine{Version: rv}); err != nil {
+				return fail(rows, err)
 			}
 		}
-		if err := emit(RecordLine{Version: rv}); err != nil {
-			return fail(rows, err)
+		if err := closeRows(rows); err != nil {
+			return fail(nil, err)
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return fail(nil, err)
+		lo = hi
 	}
 	return next, n, nil
+}
+
+// exportWindow is how many version ids ExportRecordsPart reads at a time.
+const exportWindow = 4096
+
+// exportPieces returns the pieces, in order, of the versions with ids in
+// (lo, hi], by version id.
+func (c *Catalog) exportPieces(lo, hi int64) (map[int64][]RecordPiece, error) {
+	rows, err := c.db.Query(`SELECT p.version_id, o.archive_id, b.offset FROM version_pieces p
+		JOIN blobs b ON b.id = p.blob_id JOIN objects o ON o.id = b.object_id
+		WHERE p.version_id > ? AND p.version_id <= ? ORDER BY p.version_id, p.seq`, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	pieces := map[int64][]RecordPiece{}
+	for rows.Next() {
+		var id int64
+		var p RecordPiece
+		if err := rows.Scan(&id, &p.Object, &p.Offset); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pieces[id] = append(pieces[id], p)
+	}
+	return pieces, closeRows(rows)
 }
 
 func recordOf(v Version) *RecordVersion {

@@ -219,3 +219,52 @@ func TestRecordsExportInParts(t *testing.T) {
 		t.Errorf("imported rows differ:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The export reads versions in windows of exportWindow ids: versions on
+// both sides of a window's edge keep their pieces, in order.
+func TestRecordsExportAcrossWindows(t *testing.T) {
+	a := newCatalog(t)
+	ta, _ := a.EnsureTarget("local:/store")
+	other, _ := a.EnsureTarget("local:/other")
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	n := exportWindow + 10
+	o := &NewObject{Object: Object{TargetID: ta.ID, ArchiveID: "P", Kind: ObjectPack, PackID: "01", Size: 1 << 20, Uploaded: at}}
+	oo := &NewObject{Object: Object{TargetID: other.ID, ArchiveID: "Q", Kind: ObjectPack, PackID: "02", Size: 1 << 20, Uploaded: at}}
+	batch := &Batch{Objects: []*NewObject{o, oo}}
+	for i := range n {
+		x := &Blob{Hash: fmt.Sprintf("x%d", i), Size: 3, Offset: int64(2 * i), Length: 1, Member: int64(2 * i), Kind: BlobChunk}
+		y := &Blob{Hash: fmt.Sprintf("y%d", i), Size: 3, Offset: int64(2*i + 1), Length: 1, Member: int64(2*i + 1), Kind: BlobChunk}
+		o.Blobs = append(o.Blobs, x, y)
+		pieces := []*Blob{y, x} // not in the blobs' order
+		if i%3 == 0 {
+			pieces = []*Blob{x}
+		}
+		batch.Versions = append(batch.Versions, &NewVersion{Version: Version{TargetID: ta.ID, Path: fmt.Sprintf("/s/f%05d", i),
+			Size: 6, MTimeNS: 1, Mode: 0o644, Timestamp: at}, Pieces: pieces})
+		if i%1000 == 0 { // rows of another target between
+			z := &Blob{Hash: fmt.Sprintf("z%d", i), Size: 3, Length: 1, Member: int64(i), Kind: BlobFile}
+			oo.Blobs = append(oo.Blobs, z)
+			batch.Versions = append(batch.Versions, &NewVersion{Version: Version{TargetID: other.ID, Path: fmt.Sprintf("/o/f%d", i),
+				Size: 3, MTimeNS: 1, Mode: 0o644, Timestamp: at}, Pieces: []*Blob{z}})
+		}
+	}
+	if err := a.Commit(batch); err != nil {
+		t.Fatal(err)
+	}
+	var doc bytes.Buffer
+	if _, _, err := a.ExportRecords(ta.ID, RecordsMark{}, at, &doc); err != nil {
+		t.Fatal(err)
+	}
+	b := newCatalog(t)
+	tb, _ := b.EnsureTarget("local:/store")
+	_, lines, err := ReadRecords(bytes.NewReader(doc.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := b.ImportRecords(tb.ID, lines); err != nil || st.Versions != n {
+		t.Fatalf("import: %+v, %v; want %d versions", st, err, n)
+	}
+	if got, want := versionsOf(t, b, tb.ID), versionsOf(t, a, ta.ID); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("imported rows differ from the exported ones")
+	}
+}

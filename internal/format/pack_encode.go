@@ -147,14 +147,19 @@ var tarEnd [511 + 1024]byte
 // member's whole tar stream: header, content padded to 512 bytes, and the
 // two zero blocks that end it.
 func memberTarHeader(buf *bytes.Buffer, hdr *tar.Header, ref MemberRef) (int64, error) {
-	hdr.Typeflag, hdr.Format = tar.TypeReg, tar.FormatPAX
-	hdr.PAXRecords = map[string]string{paxComment: memberComment(ref)}
-	// As PackWriter.member writes it.
-	tw := tar.NewWriter(buf)
-	if err := tw.WriteHeader(hdr); err != nil {
-		return 0, fmt.Errorf("tar header: %w", err)
+	comment := memberComment(ref)
+	if b, ok := appendPAXMemberHeader(buf.AvailableBuffer(), hdr.Name, hdr.Size, hdr.Mode, hdr.ModTime, comment); ok {
+		buf.Write(b)
+	} else {
+		// As PackWriter.member writes it.
+		hdr.Typeflag, hdr.Format = tar.TypeReg, tar.FormatPAX
+		hdr.PAXRecords = map[string]string{paxComment: comment}
+		tw := tar.NewWriter(buf)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return 0, fmt.Errorf("tar header: %w", err)
+		}
+		// tw is not closed: the content and the end are written by the caller.
 	}
-	// tw is not closed: the content and the end are written by the caller.
 	return int64(buf.Len()) + hdr.Size + (512-hdr.Size%512)%512 + 1024, nil
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and understands.
-const schemaVersion = 10
+const schemaVersion = 11
 
 // applicationID marks grsync catalogues ("grsy") in the SQLite header.
 const applicationID = 0x67727379
@@ -142,7 +142,8 @@ func migrations() []migration {
 	return []migration{{version: 1, apply: migrate1}, {version: 2, apply: migrate2}, {version: 3, apply: migrate3}, {version: 4, apply: migrate4},
 		{version: 5, apply: migrate5, missing: lacksConnection},
 		{version: 6, apply: migrate6, missing: lacksStoreID},
-		{version: 7, apply: migrate7}, {version: 8, apply: migrate8}, {version: 9, apply: migrate9}, {version: 10, apply: migrate10}}
+		{version: 7, apply: migrate7}, {version: 8, apply: migrate8}, {version: 9, apply: migrate9}, {version: 10, apply: migrate10},
+		{version: 11, apply: migrate11}}
 }
 
 // migrate brings the catalogue from st.version to schemaVersion in one

@@ -103,3 +103,46 @@ func oldCatalogue(t *testing.T, path string, ms []func(*sql.Tx, time.Time) error
 		t.Fatal(err)
 	}
 }
+
+// A catalogue written at schema version 10 loses the index of versions by
+// content hash and keeps its rows.
+func TestUpgradeFromVersion10DropsTheContentIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v10.db")
+	var ms []func(*sql.Tx, time.Time) error
+	for _, m := range migrations() {
+		if m.version <= 10 {
+			ms = append(ms, m.apply)
+		}
+	}
+	oldCatalogue(t, path, ms,
+		"PRAGMA user_version = 10",
+		"INSERT INTO targets (id, location) VALUES (1, 'local:/s')",
+		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, content_hash, deleted) VALUES ('/a', 3, 1.5, 'x', 1, 1500000000, 'h', 0)",
+	)
+	indexes := func(db *sql.DB) int {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM sqlite_master WHERE type='index' AND name='sync_history_target_content'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexes(db) != 1 {
+		t.Fatal("the version 10 catalogue was made without the content index")
+	}
+	db.Close()
+	c, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if indexes(c.db) != 0 {
+		t.Error("the content index is still there after the upgrade")
+	}
+	if st, err := c.LatestStates(1, nil); err != nil || st["/a"].Size != 3 {
+		t.Errorf("latest state of /a after the upgrade: %+v, %v", st["/a"], err)
+	}
+}

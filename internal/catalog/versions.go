@@ -347,25 +347,6 @@ func (c *Catalog) Latest(targetID int64, path string) (Version, bool, error) {
 	return v, true, nil
 }
 
-// FindContent returns the most recent live version in the target whose file
-// content has this hash, so its archive can be reused instead of uploading
-// the same bytes again. An empty hash matches nothing.
-func (c *Catalog) FindContent(targetID int64, contentHash string) (Version, bool, error) {
-	if contentHash == "" {
-		return Version{}, false, nil
-	}
-	v, err := scanVersion(c.db.QueryRow("SELECT "+versionColumns+` FROM sync_history h
-		WHERE h.target_id = ? AND h.content_hash = ? AND h.archive_id IS NOT NULL AND h.deleted = 0 AND h.forgotten_at IS NULL
-		ORDER BY h.id DESC LIMIT 1`, targetID, contentHash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Version{}, false, nil
-	}
-	if err != nil {
-		return Version{}, false, wrap(c.path, "find content", err)
-	}
-	return v, true, nil
-}
-
 // LatestStates returns the state of the latest row (tombstones included) of
 // every path of the target under any of prefixes (all paths when empty), in
 // one query for up to 100 prefixes.

@@ -268,6 +268,9 @@ type Batch struct {
 	Deleted []Version
 	// Settled are pending uploads (BeginUpload ids) the batch completes.
 	Settled []int64
+	// Records, when set, asks for the batch's version records (see
+	// BatchRecords).
+	Records *BatchRecords
 }
 
 // NewObject is an object to record with the blobs it holds.
@@ -315,8 +318,14 @@ func (c *Catalog) Commit(b *Batch) error {
 	}
 	// Ids are given back only when the transaction commits.
 	var ids []idAssign
+	br := b.Records
 	err := c.update("record batch", func(tx *sql.Tx) error {
 		ids = ids[:0]
+		if br != nil {
+			if err := br.begin(tx); err != nil {
+				return err
+			}
+		}
 		checked := map[int64]bool{}
 		target := func(id int64) error {
 			if checked[id] {
@@ -341,7 +350,7 @@ func (c *Catalog) Commit(b *Batch) error {
 		}
 		defer insPiece.Close()
 
-		pending, a, err := insertObjects(tx, b.Objects, now) // blobs of this batch, by pointer
+		pending, a, err := insertObjects(tx, b.Objects, now, br) // blobs of this batch, by pointer
 		if err != nil {
 			return err
 		}
@@ -380,6 +389,7 @@ func (c *Catalog) Commit(b *Batch) error {
 				return fmt.Errorf("version of %q: %w", v.Path, err)
 			}
 			ids = append(ids, idAssign{&v.ID, vid})
+			var recPieces []RecordPiece
 			for seq, bl := range v.Pieces {
 				bid := bl.ID
 				if id, ok := pending[bl]; ok {
@@ -391,7 +401,18 @@ func (c *Catalog) Commit(b *Batch) error {
 				if _, err := insPiece.Exec(vid, seq, bid); err != nil {
 					return fmt.Errorf("version of %q: %w", v.Path, err)
 				}
+				if br != nil && br.OK && v.TargetID == br.TargetID {
+					p := RecordPiece{Offset: bl.Offset}
+					if o, ok := objOf[bl]; ok {
+						p.Object = o.ArchiveID
+					} else if err := tx.QueryRow(`SELECT o.archive_id, b.offset FROM blobs b JOIN objects o ON o.id = b.object_id
+						WHERE b.id = ?`, bid).Scan(&p.Object, &p.Offset); err != nil {
+						return fmt.Errorf("version of %q: piece %d: %w", v.Path, seq, err)
+					}
+					recPieces = append(recPieces, p)
+				}
 			}
+			br.version(vid, row, recPieces)
 		}
 		for _, d := range b.Deleted {
 			if err := target(d.TargetID); err != nil {
@@ -410,10 +431,13 @@ func (c *Catalog) Commit(b *Batch) error {
 			if row.Timestamp.IsZero() {
 				row.Timestamp = now
 			}
-			if _, err := insertVersion(stmtExecer{insVer}, row); err != nil {
+			vid, err := insertVersion(stmtExecer{insVer}, row)
+			if err != nil {
 				return err
 			}
+			br.version(vid, row, nil)
 		}
+		br.end()
 		for _, id := range b.Settled {
 			if _, err := tx.Exec("DELETE FROM pending_uploads WHERE id = ?", id); err != nil {
 				return err
@@ -439,7 +463,7 @@ type idAssign struct {
 // insertObjects inserts objs and their blobs, and returns the blob ids by
 // pointer and the ids to give back on commit. An object without an upload
 // time gets now.
-func insertObjects(tx *sql.Tx, objs []*NewObject, now time.Time) (map[*Blob]int64, []idAssign, error) {
+func insertObjects(tx *sql.Tx, objs []*NewObject, now time.Time, br *BatchRecords) (map[*Blob]int64, []idAssign, error) {
 	pending := map[*Blob]int64{}
 	if len(objs) == 0 {
 		return pending, nil, nil
@@ -473,6 +497,7 @@ func insertObjects(tx *sql.Tx, objs []*NewObject, now time.Time) (map[*Blob]int6
 			return nil, nil, err
 		}
 		ids = append(ids, idAssign{&o.ID, oid})
+		var blobIDs []int64
 		for _, bl := range o.Blobs {
 			var member any
 			if bl.Member >= 0 {
@@ -489,7 +514,11 @@ func insertObjects(tx *sql.Tx, objs []*NewObject, now time.Time) (map[*Blob]int6
 			}
 			pending[bl] = bid
 			ids = append(ids, idAssign{&bl.ID, bid}, idAssign{&bl.ObjectID, oid}, idAssign{&bl.TargetID, o.TargetID})
+			if br != nil {
+				blobIDs = append(blobIDs, bid)
+			}
 		}
+		br.object(oid, o, up, blobIDs)
 	}
 	return pending, ids, nil
 }

@@ -241,7 +241,7 @@ func (c *Catalog) Repoint(targetID int64, objs []*NewObject, moves []Move, settl
 				return fmt.Errorf("object %s is of target %d, not %d", o.ArchiveID, o.TargetID, targetID)
 			}
 		}
-		pending, a, err := insertObjects(tx, objs, c.now())
+		pending, a, err := insertObjects(tx, objs, c.now(), nil)
 		if err != nil {
 			return err
 		}

@@ -130,18 +130,9 @@ func (c *Catalog) ExportRecords(targetID int64, mark RecordsMark, now time.Time,
 // and no row of these tables is ever deleted), so a version is never
 // written before its object and blobs are.
 func (c *Catalog) ExportRecordsPart(targetID int64, mark RecordsMark, now time.Time, w io.Writer, header bool) (RecordsMark, int, error) {
-	enc := json.NewEncoder(w)
+	enc := newRecordsEncoder(w, now, header)
+	emit := enc.emit
 	next := mark
-	n := 0
-	emit := func(line any) error {
-		if n == 0 && header {
-			if err := enc.Encode(RecordsHeader{Records: RecordsVersion, Created: now.UTC()}); err != nil {
-				return err
-			}
-		}
-		n++
-		return enc.Encode(line)
-	}
 	fail := func(rows *sql.Rows, err error) (RecordsMark, int, error) {
 		if rows != nil {
 			rows.Close()
@@ -149,9 +140,8 @@ func (c *Catalog) ExportRecordsPart(targetID int64, mark RecordsMark, now time.T
 		return mark, 0, wrap(c.path, "export records", err)
 	}
 	// The bounds, read in one statement: what every table held at once.
-	var upTo RecordsMark
-	if err := c.db.QueryRow(`SELECT (SELECT coalesce(max(id), 0) FROM objects), (SELECT coalesce(max(id), 0) FROM blobs),
-		(SELECT coalesce(max(id), 0) FROM sync_history)`).Scan(&upTo.Object, &upTo.Blob, &upTo.Version); err != nil {
+	upTo, err := lastIDs(c.db)
+	if err != nil {
 		return fail(nil, err)
 	}
 	next = RecordsMark{Version: max(mark.Version, upTo.Version), Object: max(mark.Object, upTo.Object), Blob: max(mark.Blob, upTo.Blob)}
@@ -222,7 +212,7 @@ func (c *Catalog) ExportRecordsPart(targetID int64, mark RecordsMark, now time.T
 		}
 		lo = hi
 	}
-	return next, n, nil
+	return next, enc.n, nil
 }
 
 // exportWindow is how many version ids ExportRecordsPart reads at a time.

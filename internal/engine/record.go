@@ -28,7 +28,8 @@ var errPackFailed = errors.New("its content was in a pack whose upload failed")
 // recorder collects versions and commits them when what they refer to is
 // stored. Safe for concurrent use.
 type recorder struct {
-	cat committer
+	cat     committer
+	records *recordsSpool // given each committed batch's version records, when set
 
 	mu        sync.Mutex
 	ready     []*recordItem // pieces all committed: commit with the next batch
@@ -111,11 +112,14 @@ func (r *recorder) flush(now time.Time, deleted []catalog.Version) error {
 	r.ready = nil
 	r.lastFlush = now
 	r.mu.Unlock()
-	b := &catalog.Batch{Deleted: deleted}
+	b := &catalog.Batch{Deleted: deleted, Records: r.records.batch()}
 	for _, it := range items {
 		b.Versions = append(b.Versions, it.v)
 	}
 	err := r.cat.Commit(b)
+	if err == nil {
+		r.records.take(b.Records)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -158,7 +162,7 @@ func (r *recorder) stored(p *pack, obj *catalog.NewObject, settled int64) error 
 			others = append(others, it)
 		}
 	}
-	b := &catalog.Batch{Objects: []*catalog.NewObject{obj}}
+	b := &catalog.Batch{Objects: []*catalog.NewObject{obj}, Records: r.records.batch()}
 	if settled != 0 {
 		b.Settled = []int64{settled}
 	}
@@ -167,6 +171,9 @@ func (r *recorder) stored(p *pack, obj *catalog.NewObject, settled int64) error 
 	}
 	r.mu.Unlock()
 	err := r.cat.Commit(b)
+	if err == nil {
+		r.records.take(b.Records)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Versions that found the pack's content while it was committed.

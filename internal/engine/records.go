@@ -87,6 +87,42 @@ func (sp *recordsSpool) catchUp() error {
 	return nil
 }
 
+// batch asks for the version records of a batch about to be committed
+// (see catalog.BatchRecords); nil without a spool, or when it failed.
+func (sp *recordsSpool) batch() *catalog.BatchRecords {
+	if sp == nil {
+		return nil
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.err != nil {
+		return nil
+	}
+	return &catalog.BatchRecords{TargetID: sp.cfg.Target.ID, From: sp.to}
+}
+
+// take adds the records of a committed batch when they continue the spool
+// (nothing else was committed between, and no part exported them yet),
+// and reports whether it did; otherwise the next part exports them from
+// the catalogue.
+func (sp *recordsSpool) take(br *catalog.BatchRecords) bool {
+	if sp == nil || br == nil || !br.OK {
+		return false
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.err != nil || sp.to != br.From {
+		return false
+	}
+	n, err := catalog.WriteRecordLines(sp.f, br.Lines, sp.cfg.now(), sp.n == 0)
+	if err != nil {
+		sp.err = fmt.Errorf("records: %w", err)
+		return false
+	}
+	sp.to, sp.n = br.To, sp.n+n
+	return true
+}
+
 // start writes parts in the background, each time poke is called.
 func (sp *recordsSpool) start() {
 	sp.kick, sp.done = make(chan struct{}, 1), make(chan struct{})

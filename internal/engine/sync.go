@@ -149,7 +149,7 @@ func Sync(ctx context.Context, cfg *Config, opt SyncOptions) (SyncResult, error)
 		if sp, err := newRecordsSpool(cfg); err != nil {
 			cfg.log().Warn("could not start the version records; the next run stores them", "err", err)
 		} else {
-			s.records = sp
+			s.records, s.recorder.records = sp, sp
 			defer sp.close()
 			sp.start()
 		}

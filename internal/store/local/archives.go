@@ -40,6 +40,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return s.Fail(op, fmt.Errorf("archive %q: invalid archive id: %w", id, store.ErrNotFound))
 	}
+	s.metas.forget(id)
 	if err := removeFiles(s.archiveDir(), "archive "+id, s.metaPath(id), s.archivePath(id)); err != nil {
 		return s.Fail(op, err)
 	}

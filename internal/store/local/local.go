@@ -44,7 +44,8 @@ const DefaultPartSize = 8 << 20
 type Store struct {
 	dir string // absolute, cleaned
 	store.Base
-	opt Options
+	opt   Options
+	metas *metaCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -80,7 +81,7 @@ func open(dir string, opt Options, create bool) (*Store, error) {
 	if err := CheckObjectLock(dir, opt.ObjectLock); err != nil {
 		return nil, err
 	}
-	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt}
+	s := &Store{Base: store.NewBase("local:" + abs), dir: abs, opt: opt, metas: &metaCache{}}
 	if err := s.init(create); err != nil {
 		return nil, fmt.Errorf("%s: open: %w", s.Location(), err)
 	}

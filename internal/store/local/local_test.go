@@ -407,3 +407,29 @@ func hintOf(ce *store.ConfigError) string {
 	}
 	return ce.Hint
 }
+
+// An archive read once (its metadata remembered) and then deleted, by this
+// store or by another process's, is not found any more.
+func TestReadAfterDeleteOfAnArchiveReadBefore(t *testing.T) {
+	s := newTestStore(t, Options{})
+	other, err := Open(s.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, deleter := range []*Store{s, other} {
+		a := mustPut(t, s, "content", "desc")
+		r := store.Retrieval{Kind: store.KindArchive, ArchiveID: a.ID}
+		if got := readAll(t, s, r); got != "content" {
+			t.Fatalf("read %q", got)
+		}
+		if _, ok := s.metas.get(a.ID); !ok {
+			t.Fatal("the read did not remember the archive's metadata")
+		}
+		if err := deleter.Delete(t.Context(), a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReadRange(t.Context(), r, 0, -1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ReadRange of an archive deleted (by the same store: %v): %v, want ErrNotFound", deleter == s, err)
+		}
+	}
+}

@@ -101,7 +101,7 @@ func (s *Store) state(r store.Retrieval) (store.Retrieval, error) {
 	}
 	switch out.Kind {
 	case store.KindArchive:
-		m, err := s.loadMeta(out.ArchiveID)
+		m, err := s.readMeta(out.ArchiveID)
 		if err != nil {
 			return store.Retrieval{}, err
 		}

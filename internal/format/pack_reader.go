@@ -114,6 +114,9 @@ type packIdentity struct {
 	mu      sync.Mutex
 	stanzas []*age.Stanza // of the last successful Unwrap
 	key     []byte
+	// header is a member's age header that age.Decrypt verified with
+	// fileKey: members starting with it skip age.Decrypt (agestream.go).
+	header, fileKey []byte
 }
 
 func (p *packIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {

@@ -99,13 +99,32 @@ func (r *Reader) open(src io.Reader, id age.Identity) error {
 		}
 		return ErrNotEncrypted
 	case encrypted:
-		ar, err := age.Decrypt(br, id)
+		// A pack member whose header age verified before (agestream.go).
+		pi, _ := id.(*packIdentity)
+		if pi != nil && r.cfg.sync {
+			if sr, ok := pi.openKnown(br); ok {
+				r.closers = append(r.closers, func() { sr.src = nil; streamReaders.Put(sr) })
+				stream = &errPrefixReader{r: sr, prefix: "age layer"}
+				break
+			}
+		}
+		var header []byte
+		var capture *keyCapture
+		decrypt := id
+		if pi != nil && r.cfg.sync {
+			header, capture = peekAgeHeader(br), &keyCapture{id: id}
+			decrypt = capture
+		}
+		ar, err := age.Decrypt(br, decrypt)
 		if err != nil {
 			var nomatch *age.NoIdentityMatchError
 			if errors.As(err, &nomatch) {
 				return fmt.Errorf("%w: the archive was encrypted with another key (%v)", ErrWrongKey, err)
 			}
 			return fmt.Errorf("%w: age header: %w", ErrCorrupt, err)
+		}
+		if header != nil && capture.key != nil {
+			pi.learn(header, capture.key)
 		}
 		if r.cfg.sync {
 			stream = &errPrefixReader{r: ar, prefix: "age layer"}

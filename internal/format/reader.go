@@ -23,7 +23,6 @@ type Reader struct {
 	p        *pipeline
 	cfg      readerConfig
 	info     FileInfo
-	name     string // what error messages call the content
 	encoding string
 	tr       *tar.Reader
 	stream   io.Reader // the tar stream, read directly for the end checks
@@ -48,6 +47,15 @@ func Open(src io.Reader, id age.Identity) (*Reader, error) {
 	return r, nil
 }
 
+// displayName is what error messages call the content (made only for
+// them: most members are read without one).
+func (r *Reader) displayName() string {
+	if r.cfg.name != nil {
+		return r.cfg.name(r.info)
+	}
+	return fmt.Sprintf("%q", r.info.Path)
+}
+
 // readerConfig says what a Reader decodes: v1 archives, or pack members.
 type readerConfig struct {
 	// version is the encoding prefix: "grsync1" or "grsync2".
@@ -68,10 +76,6 @@ func openReader(src io.Reader, id age.Identity, cfg readerConfig) (*Reader, erro
 	if err := r.open(src, id); err != nil {
 		r.Close()
 		return nil, err
-	}
-	r.name = fmt.Sprintf("%q", r.info.Path)
-	if cfg.name != nil {
-		r.name = cfg.name(r.info)
 	}
 	return r, nil
 }
@@ -280,7 +284,7 @@ func (r *Reader) Read(b []byte) (int, error) {
 		return n, nil
 	case errors.Is(err, io.EOF):
 		if verr := r.verifyEnd(); verr != nil {
-			r.err = fmt.Errorf("read archive of %s: %w", r.name, verr)
+			r.err = fmt.Errorf("read archive of %s: %w", r.displayName(), verr)
 			return n, r.err
 		}
 		r.err = io.EOF
@@ -289,9 +293,9 @@ func (r *Reader) Read(b []byte) (int, error) {
 		}
 		return 0, io.EOF
 	case !errors.Is(err, ErrCorrupt) && errors.Is(err, io.ErrUnexpectedEOF):
-		r.err = fmt.Errorf("read archive of %s: %w: content truncated", r.name, ErrCorrupt)
+		r.err = fmt.Errorf("read archive of %s: %w: content truncated", r.displayName(), ErrCorrupt)
 	default:
-		r.err = fmt.Errorf("read archive of %s: %w", r.name, err)
+		r.err = fmt.Errorf("read archive of %s: %w", r.displayName(), err)
 	}
 	return n, r.err
 }

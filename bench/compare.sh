@@ -13,16 +13,23 @@
 # everyone: each tree is read once before the first measurement.
 # Prints a markdown table: time and peak RSS, ratios grsync/restic and
 # grsync/floor (below 1 means grsync is faster).
+# Every tree is measured REPEAT times, the tools taking turns (grsync,
+# restic, floor, grsync, ...), each time into a fresh repository; a cell is
+# the run of median time. The speed of the 2-core bench machine drifts
+# within minutes (the same backup took 2.8-3.9 s in one session), and one
+# run of each tool back to back measured the drift as much as the tools.
 #
 # Usage: bench/compare.sh
 #   env: BIG_MIB (512), SMALL_N (5000), SMALL_KB (6), LARGE_N (50000; 0 skips),
-#        BENCH_DIR (work folder's parent, default $TMPDIR or /tmp), BENCH_KEEP=1
+#        REPEAT (3), BENCH_DIR (work folder's parent, default $TMPDIR or /tmp),
+#        BENCH_KEEP=1
 # CI-size run: BIG_MIB=32 SMALL_N=500 LARGE_N=0 bench/compare.sh
 source "$(dirname "$0")/lib.sh"
 big_mib=${BIG_MIB:-512}
 small_n=${SMALL_N:-5000}
 small_kb=${SMALL_KB:-6}
 large_n=${LARGE_N:-50000}
+repeat=${REPEAT:-3}
 
 bench_init compare
 restic_env
@@ -32,40 +39,66 @@ age_floor_key
 # one_tree NAME SRC PHASES: runs grsync, restic and the floor on SRC.
 # PHASES is a list of: first noop restore.
 one_tree() {
-  local name=$1 src=$2 phases=$3 tool
+  local name=$1 src=$2 phases=$3 tool rep
   warm "$src"
-  for tool in grsync restic floor; do
-    local dir=$work/$name.$tool
-    mkdir -p "$dir"
-    local g=("$grsync" --quiet --local-store "$dir/store" --db "$dir/db" --encryption-key-file "$work/key")
-    local r=(restic --quiet --repo "$dir/repo")
-    [ "$tool" = restic ] && restic init --quiet --repo "$dir/repo" --repository-version 2 >/dev/null
-    case $phases in *first*)
-      case $tool in
-        grsync) measure "$name.first.$tool" "${g[@]}" "$src" ;;
-        restic) measure "$name.first.$tool" "${r[@]}" backup --compression auto "$src" ;;
-        floor) measure "$name.first.$tool" bash -c 'set -o pipefail; tar cf - -C "$1" . | zstd -3 -q | age -r "$2" > "$3"' \
-          _ "$src" "$age_recipient" "$dir/floor.tar.zst.age" ;;
-      esac ;;
-    esac
-    case $phases in *noop*)
-      case $tool in
-        grsync) measure "$name.noop.$tool" "${g[@]}" "$src" ;;
-        restic) measure "$name.noop.$tool" "${r[@]}" backup --compression auto "$src" ;;
-      esac ;;
-    esac
-    case $phases in *restore*)
-      mkdir -p "$dir/out"
-      case $tool in
-        grsync) measure "$name.restore.$tool" "$grsync" restore --quiet --db "$dir/db" --encryption-key-file "$work/key" --output "$dir/out" ;;
-        restic) measure "$name.restore.$tool" "${r[@]}" restore latest --target "$dir/out" ;;
-        floor) measure "$name.restore.$tool" bash -c 'set -o pipefail; age -d -i "$1" < "$2" | zstd -d -q | tar xf - -C "$3"' \
-          _ "$work/floor.id" "$dir/floor.tar.zst.age" "$dir/out" ;;
-      esac
-      check_restored "$src" "$dir/out" "$name.$tool"
-      rm -rf "$dir/out"
-    ;; esac
+  for rep in $(seq "$repeat"); do
+    for tool in grsync restic floor; do
+      one_run "$name" "$src" "$phases" "$tool" ".r$rep"
+    done
   done
+  local m
+  for m in "$work"/m/"$name".*.r1.s; do
+    m=$(basename "$m" .r1.s)
+    median_of "$m" "$repeat"
+  done
+}
+
+# median_of NAME N: the measurement NAME.r1 ... NAME.rN of median time
+# becomes NAME.
+median_of() {
+  local name=$1 n=$2 mid ext
+  mid=$(for i in $(seq "$n"); do echo "$(secs "$name.r$i") $i"; done | sort -g | awk -v k=$(((n + 1) / 2)) 'NR == k {print $2}')
+  for ext in s cpu rss time; do
+    cp "$work/m/$name.r$mid.$ext" "$work/m/$name.$ext"
+  done
+}
+
+# one_run NAME SRC PHASES TOOL SUFFIX: one tool's phases on SRC, in a fresh
+# repository, measured as NAME.PHASE.TOOL.SUFFIX.
+one_run() {
+  local name=$1 src=$2 phases=$3 tool=$4 sfx=$5
+  local dir=$work/$name.$tool
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  local g=("$grsync" --quiet --local-store "$dir/store" --db "$dir/db" --encryption-key-file "$work/key")
+  local r=(restic --quiet --repo "$dir/repo")
+  [ "$tool" = restic ] && restic init --quiet --repo "$dir/repo" --repository-version 2 >/dev/null
+  case $phases in *first*)
+    case $tool in
+      grsync) measure "$name.first.$tool$sfx" "${g[@]}" "$src" ;;
+      restic) measure "$name.first.$tool$sfx" "${r[@]}" backup --compression auto "$src" ;;
+      floor) measure "$name.first.$tool$sfx" bash -c 'set -o pipefail; tar cf - -C "$1" . | zstd -3 -q | age -r "$2" > "$3"' \
+        _ "$src" "$age_recipient" "$dir/floor.tar.zst.age" ;;
+    esac ;;
+  esac
+  case $phases in *noop*)
+    case $tool in
+      grsync) measure "$name.noop.$tool$sfx" "${g[@]}" "$src" ;;
+      restic) measure "$name.noop.$tool$sfx" "${r[@]}" backup --compression auto "$src" ;;
+    esac ;;
+  esac
+  case $phases in *restore*)
+    mkdir -p "$dir/out"
+    case $tool in
+      grsync) measure "$name.restore.$tool$sfx" "$grsync" restore --quiet --db "$dir/db" --encryption-key-file "$work/key" --output "$dir/out" ;;
+      restic) measure "$name.restore.$tool$sfx" "${r[@]}" restore latest --target "$dir/out" ;;
+      floor) measure "$name.restore.$tool$sfx" bash -c 'set -o pipefail; age -d -i "$1" < "$2" | zstd -d -q | tar xf - -C "$3"' \
+        _ "$work/floor.id" "$dir/floor.tar.zst.age" "$dir/out" ;;
+    esac
+    check_restored "$src" "$dir/out" "$name.$tool"
+    rm -rf "$dir/out"
+  ;; esac
+  rm -rf "$dir"
 }
 
 # check_restored SRC OUT WHAT: the restored tree holds every file of SRC
@@ -101,7 +134,7 @@ if [ "$large_n" -gt 0 ]; then
 fi
 
 echo
-echo "grsync $(git rev-parse --short HEAD) vs $(restic version | cut -d' ' -f1-2) vs tar|zstd -3|age; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "grsync $(git rev-parse --short HEAD) vs $(restic version | cut -d' ' -f1-2) vs tar|zstd -3|age; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); each cell the median of $repeat runs, the tools taking turns"
 echo
 echo "| workload | grsync | restic | floor | grsync/restic | grsync/floor |"
 echo "|---|---|---|---|---|---|"

@@ -55,16 +55,29 @@ func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restor
 			d.remove(name)
 		}
 	}()
-	h := cfg.contentHash()
 	out := newSparseWriter(tmp)
 	var total int64
-	w := io.MultiWriter(out, h, progressWriter{cfg.observer()})
+	// A file of one member has the member's hash: copyPiece checks it.
+	p0 := catalog.Piece{}
+	if len(f.pieces) == 1 {
+		p0 = f.pieces[0]
+	}
+	byPiece := len(f.pieces) == 1 && p0.Kind != catalog.BlobArchive && p0.Hash != "" && p0.Hash == v.ContentHash
+	var h hash.Hash
+	w := io.MultiWriter(out, progressWriter{cfg.observer()})
+	if !byPiece {
+		h = rd.hasher()
+		defer rd.release(h)
+		w = io.MultiWriter(out, h, progressWriter{cfg.observer()})
+	}
 	switch {
 	case len(f.pieces) > 1: // chunks: decoded ahead, in parallel, written in order
 		total, err = rd.decodeAhead(ctx, cfg, f, dir, first, w)
 		first = nil
 	case len(f.pieces) == 1:
-		total, err = copyPiece(cfg, f.pieces[0], w, first)
+		ph := rd.hasher()
+		total, err = copyPiece(ph, p0, w, first)
+		rd.release(ph)
 		first = nil
 	}
 	if err != nil {
@@ -76,7 +89,7 @@ func restoreContent(ctx context.Context, cfg *Config, rd *pieceReader, f *restor
 	if total != v.Size {
 		return nil, "", fmt.Errorf("the stored pieces gave %d bytes, the catalogue recorded %d", total, v.Size)
 	}
-	if v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
+	if h != nil && v.ContentHash != "" && hex.EncodeToString(h.Sum(nil)) != v.ContentHash {
 		return nil, "", errors.New("content does not match the catalogue's hash (corrupt archive, or a different key than the one used for the backup)")
 	}
 	// Not synced here: the restore syncs the file systems it wrote to
@@ -98,16 +111,28 @@ func pieceName(p catalog.Piece) string {
 // pieceReader opens the pieces of files, with one pack identity per pack
 // (one X25519 operation per pack).
 type pieceReader struct {
-	cfg  *Config
-	mu   sync.Mutex
-	ids  map[string]age.Identity
-	win  *windows  // this round's windows of pack members (set by fetchAll)
-	bufs sizedPool // decoded chunks (decodeAhead)
+	cfg    *Config
+	mu     sync.Mutex
+	ids    map[string]age.Identity
+	win    *windows  // this round's windows of pack members (set by fetchAll)
+	bufs   sizedPool // decoded chunks (decodeAhead)
+	hashes sync.Pool // content hashes: keyed ones cost a key derivation to make
 }
 
 func newPieceReader(cfg *Config) *pieceReader {
-	return &pieceReader{cfg: cfg, ids: map[string]age.Identity{}, bufs: newSizedPool()}
+	r := &pieceReader{cfg: cfg, ids: map[string]age.Identity{}, bufs: newSizedPool()}
+	r.hashes.New = func() any { return cfg.contentHash() }
+	return r
 }
+
+// hasher returns a content hash, reset; release gives it back.
+func (r *pieceReader) hasher() hash.Hash {
+	h := r.hashes.Get().(hash.Hash)
+	h.Reset()
+	return h
+}
+
+func (r *pieceReader) release(h hash.Hash) { r.hashes.Put(h) }
 
 // identity returns the identity for a pack member with this encoding: nil
 // when it is not encrypted (a key is offered only to encrypted content, so
@@ -256,8 +281,8 @@ func (p progressWriter) Write(b []byte) (int, error) { p.o.Progress(int64(len(b)
 // its size and (for pack members) its hash. It reads at most one byte more
 // than the catalogue records: decodeAhead holds pieces in memory, and a
 // damaged piece must not make that unbounded.
-func copyPiece(cfg *Config, p catalog.Piece, w io.Writer, rc io.ReadCloser) (int64, error) {
-	ph := cfg.contentHash()
+// ph is a content hash, reset.
+func copyPiece(ph hash.Hash, p catalog.Piece, w io.Writer, rc io.ReadCloser) (int64, error) {
 	n, err := io.Copy(io.MultiWriter(w, ph), io.LimitReader(rc, p.Size+1))
 	rc.Close()
 	if err != nil {
@@ -323,7 +348,9 @@ func (r *pieceReader) decodeAhead(ctx context.Context, cfg *Config, f *restoreFi
 					buf = r.bufs.get(int(p.Size))
 				}
 				b := bytes.NewBuffer(buf[:0])
-				_, err := copyPiece(cfg, p, b, rc)
+				ph := r.hasher()
+				_, err := copyPiece(ph, p, b, rc)
+				r.release(ph)
 				results[i] <- decoded{buf: buf, data: b.Bytes(), err: err}
 			}()
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"io"
 	"strings"
 	"testing"
@@ -12,10 +13,9 @@ import (
 // read no further than one byte past that size (decodeAhead holds pieces
 // in memory).
 func TestCopyPieceStopsPastTheRecordedSize(t *testing.T) {
-	cfg := &Config{}
 	p := catalog.Piece{Blob: catalog.Blob{Size: 10, Kind: catalog.BlobFile}}
 	var out strings.Builder
-	n, err := copyPiece(cfg, p, &out, io.NopCloser(strings.NewReader(strings.Repeat("x", 1<<20))))
+	n, err := copyPiece(sha256.New(), p, &out, io.NopCloser(strings.NewReader(strings.Repeat("x", 1<<20))))
 	if err == nil || !strings.Contains(err.Error(), "more than the 10 bytes") {
 		t.Fatalf("err %v, want one saying the piece gave more than 10 bytes", err)
 	}

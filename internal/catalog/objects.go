@@ -86,7 +86,8 @@ type Blob struct {
 // Piece is a blob with the object that holds it: what restore reads.
 type Piece struct {
 	Blob
-	Object Object
+	// Object is shared by the pieces of one call (read only).
+	Object *Object
 }
 
 const objectColumns = `o.id, o.target_id, o.archive_id, o.kind, coalesce(o.pack_id, ''), o.size, coalesce(o.tree_hash, ''),
@@ -200,6 +201,11 @@ func (c *Catalog) HasWholeOfSize(targetID, size int64) (bool, error) {
 // absent from the map.
 func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
 	out := map[int64][]Piece{}
+	// Objects are read once each and shared by their pieces (a restore of
+	// many small files holds every piece: a pack's strings once, not once
+	// a member).
+	objs := map[int64]*Object{}
+	var ins interner
 	const batch = 500
 	for len(versionIDs) > 0 {
 		n := min(batch, len(versionIDs))
@@ -209,8 +215,8 @@ func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
 		for i, id := range ids {
 			args[i] = id
 		}
-		rows, err := c.db.Query(`SELECT p.version_id, `+blobColumns+`, `+objectColumns+`
-			FROM version_pieces p JOIN blobs b ON b.id = p.blob_id JOIN objects o ON o.id = b.object_id
+		rows, err := c.db.Query(`SELECT p.version_id, `+blobColumns+`
+			FROM version_pieces p JOIN blobs b ON b.id = p.blob_id
 			WHERE p.version_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY p.version_id, p.seq`, args...)
 		if err != nil {
 			return nil, wrap(c.path, "read pieces", err)
@@ -218,19 +224,70 @@ func (c *Catalog) Pieces(versionIDs []int64) (map[int64][]Piece, error) {
 		for rows.Next() {
 			var vid int64
 			var p Piece
-			dest := append([]any{&vid}, blobDest(&p.Blob)...)
-			dest = append(dest, objectDest(&p.Object)...)
-			if err := rows.Scan(dest...); err != nil {
+			if err := rows.Scan(append([]any{&vid}, blobDest(&p.Blob)...)...); err != nil {
 				rows.Close()
 				return nil, wrap(c.path, "read pieces", err)
 			}
+			p.Kind, p.Encoding = BlobKind(ins.intern(string(p.Kind))), ins.intern(p.Encoding)
+			objs[p.ObjectID] = nil
 			out[vid] = append(out[vid], p)
 		}
 		if err := closeRows(rows); err != nil {
 			return nil, wrap(c.path, "read pieces", err)
 		}
 	}
+	if err := c.objectsByID(objs); err != nil {
+		return nil, wrap(c.path, "read pieces", err)
+	}
+	for vid, ps := range out {
+		kept := ps[:0]
+		for _, p := range ps {
+			if o := objs[p.ObjectID]; o != nil { // (every blob has its object)
+				p.Object = o
+				kept = append(kept, p)
+			}
+		}
+		out[vid] = kept
+	}
 	return out, nil
+}
+
+// objectsByID fills objs (keys: object ids) with the objects.
+func (c *Catalog) objectsByID(objs map[int64]*Object) error {
+	ids := make([]any, 0, len(objs))
+	for id := range objs {
+		ids = append(ids, id)
+	}
+	const batch = 500
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		list, err := c.queryObjects("read objects", `SELECT `+objectColumns+` FROM objects o WHERE o.id IN (?`+
+			strings.Repeat(", ?", n-1)+`)`, ids[:n]...)
+		if err != nil {
+			return err
+		}
+		for i := range list {
+			objs[list[i].ID] = &list[i]
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// interner gives one copy of each string it is given, for the columns
+// that repeat across many rows (a pack's archive id in each of its
+// members' rows).
+type interner map[string]string
+
+func (in *interner) intern(s string) string {
+	if *in == nil {
+		*in = map[string]string{}
+	}
+	if t, ok := (*in)[s]; ok {
+		return t
+	}
+	(*in)[s] = s
+	return s
 }
 
 // Objects returns the target's objects that are still in the store

@@ -452,6 +452,7 @@ func (c *Catalog) Select(targetID int64, prefixes []string, at time.Time) ([]Ver
 		return nil, fmt.Errorf("select versions: %w", err)
 	}
 	var out []Version
+	var ins interner // a pack's columns repeat in each of its members' rows
 	for _, group := range chunks(norm) {
 		sub, args := perPath("max(id) AS id", targetID, group, !at.IsZero(), formatTime(at))
 		rows, err := c.db.Query("SELECT "+versionColumns+" FROM ("+sub+
@@ -465,6 +466,7 @@ func (c *Catalog) Select(targetID int64, prefixes []string, at time.Time) ([]Ver
 				rows.Close()
 				return nil, wrap(c.path, "select versions", err)
 			}
+			v.ArchiveID, v.Checksum, v.Compression = ins.intern(v.ArchiveID), ins.intern(v.Checksum), ins.intern(v.Compression)
 			out = append(out, v)
 		}
 		if err := closeRows(rows); err != nil {

@@ -91,7 +91,7 @@ func firstObject(t *testing.T, cfg *Config, path string) catalog.Object {
 	if err != nil || len(ps[id]) != 1 {
 		t.Fatalf("pieces of the first version: %v %v", ps, err)
 	}
-	return ps[id][0].Object
+	return *ps[id][0].Object
 }
 
 // inStore reports whether the (local) store holds archive id's data file.

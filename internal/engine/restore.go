@@ -90,7 +90,7 @@ func (it *RestoreItem) Retrieved() int64 {
 
 // restoreFile is one file to restore: its version, destination and pieces.
 type restoreFile struct {
-	v      catalog.Version
+	v      *catalog.Version // in the plan's selection (a copy each was 300 bytes a file)
 	dest   string
 	pieces []catalog.Piece
 	items  []*RestoreItem // the objects its pieces are in, each once
@@ -193,7 +193,8 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 	}
 	plan := &RestorePlan{}
 	byObject := map[string]*RestoreItem{}
-	for _, v := range vs {
+	for i := range vs {
+		v := &vs[i]
 		if v.Kind == catalog.KindDir && v.Path == "/" {
 			continue // a backup of "/": restore writes into --output, or "/" is there
 		}
@@ -203,7 +204,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 		}
 		dest := Destination(opt, v.Path)
 		if v.Kind != catalog.KindFile {
-			plan.addEntry(v, dest, opt.Overwrite)
+			plan.addEntry(*v, dest, opt.Overwrite)
 			continue
 		}
 		ps := pieces[v.ID]
@@ -221,7 +222,7 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 			it := byObject[p.Object.ArchiveID]
 			if it == nil {
 				it = &RestoreItem{ArchiveID: p.Object.ArchiveID, Class: p.Object.Class, Size: p.Object.Size, lo: p.Object.Size,
-					ranges: retrievesRanges(cfg, p.Object)}
+					ranges: retrievesRanges(cfg, *p.Object)}
 				if it.Size == 0 {
 					it.Size = p.Length // archives of older catalogues: their one blob
 				}

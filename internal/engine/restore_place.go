@@ -81,7 +81,7 @@ func contentGroup(f *restoreFile) string {
 		fmt.Fprintf(&b, "%d,", p.ID)
 	}
 	if len(f.pieces) == 0 {
-		if k := linkKey(f.v); k != "" {
+		if k := linkKey(*f.v); k != "" {
 			b.WriteString("empty, linked:" + k) // hard links to one empty file
 		} else {
 			b.WriteString("empty:" + f.dest)
@@ -169,7 +169,7 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 	follower := make([]bool, len(files))
 	seen := map[string]bool{}
 	for i := first; i < len(files); i++ {
-		if k := linkKey(files[i].v); k != "" {
+		if k := linkKey(*files[i].v); k != "" {
 			follower[i], seen[k] = seen[k], true
 		}
 	}
@@ -185,17 +185,17 @@ func fetchGroup(ctx context.Context, cfg *Config, rd *pieceReader, files []*rest
 		d, err := dirFor(f.dest)
 		linked := false
 		if err == nil {
-			k := linkKey(f.v)
+			k := linkKey(*f.v)
 			if l, ok := leaders[k]; ok {
 				if err = linkPlaced(l, d, f.dest, root.overwrite, sw); errors.Is(err, errNoHardLinks) {
-					_, err = place(l.dir, l.name, d, f.dest, f.v, true, root, sw) // a copy of it
+					_, err = place(l.dir, l.name, d, f.dest, *f.v, true, root, sw) // a copy of it
 				} else {
 					linked = err == nil
 				}
 			} else {
 				keep := i != last || d != tmpDir
 				var gone bool
-				gone, err = place(tmpDir, tmp, d, f.dest, f.v, keep, root, sw)
+				gone, err = place(tmpDir, tmp, d, f.dest, *f.v, keep, root, sw)
 				tmpGone = tmpGone || gone
 				if err == nil && k != "" {
 					leaders[k] = placedFile{dir: d, name: filepath.Base(f.dest)}

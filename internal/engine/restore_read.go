@@ -163,7 +163,7 @@ func (r *pieceReader) open(ctx context.Context, f *restoreFile, i int, dir func(
 		}
 	}
 	if p.Kind == catalog.BlobArchive {
-		return openArchive(ctx, r.cfg, it.Retrieval, p, f.v, dir)
+		return openArchive(ctx, r.cfg, it.Retrieval, p, *f.v, dir)
 	}
 	pack, err := format.ParsePackID(p.Object.PackID)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // read no further than one byte past that size (decodeAhead holds pieces
 // in memory).
 func TestCopyPieceStopsPastTheRecordedSize(t *testing.T) {
-	p := catalog.Piece{Blob: catalog.Blob{Size: 10, Kind: catalog.BlobFile}}
+	p := catalog.Piece{Blob: catalog.Blob{Size: 10, Kind: catalog.BlobFile}, Object: &catalog.Object{ArchiveID: "a"}}
 	var out strings.Builder
 	n, err := copyPiece(sha256.New(), p, &out, io.NopCloser(strings.NewReader(strings.Repeat("x", 1<<20))))
 	if err == nil || !strings.Contains(err.Error(), "more than the 10 bytes") {

@@ -18,7 +18,7 @@ import (
 func TestWindowsReadNeighboursOnce(t *testing.T) {
 	obj := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16) // 3 MiB
 	piece := func(off, n int64) []*restoreFile {
-		return []*restoreFile{{pieces: []catalog.Piece{{Blob: catalog.Blob{Kind: catalog.BlobFile, Offset: off, Length: n}, Object: catalog.Object{ArchiveID: "p"}}}}}
+		return []*restoreFile{{pieces: []catalog.Piece{{Blob: catalog.Blob{Kind: catalog.BlobFile, Offset: off, Length: n}, Object: &catalog.Object{ArchiveID: "p"}}}}}
 	}
 	far := int64(len(obj)) - 100 // more than windowGap after the others
 	groups := [][]*restoreFile{piece(0, 100), piece(150, 50), piece(300, 1000), piece(far, 100)}

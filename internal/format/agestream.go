@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"sync"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/hkdf"
 )
 
 // The members of a pack all begin with the pack's age header; only their
@@ -109,11 +107,7 @@ type streamReader struct {
 // reset starts reading the payload in src, under the payload key age
 // derives from fileKey and the 16-byte nonce.
 func (r *streamReader) reset(src io.Reader, fileKey, nonce []byte) error {
-	key := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, fileKey, nonce, []byte("payload")), key); err != nil {
-		return err
-	}
-	aead, err := chacha20poly1305.New(key)
+	aead, err := payloadCipher(fileKey, nonce)
 	if err != nil {
 		return err
 	}

@@ -205,16 +205,26 @@ func newStreamWriter() *streamWriter {
 // HKDF-SHA256(ikm = fileKey, salt = nonce, info = "payload"), as age
 // derives it. It writes nothing: the caller writes the header and nonce.
 func (w *streamWriter) reset(dst io.Writer, fileKey [ageFileKeySize]byte, nonce []byte) error {
-	key := make([]byte, chacha20poly1305.KeySize)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, fileKey[:], nonce, []byte("payload")), key); err != nil {
-		return fmt.Errorf("payload key: %w", err)
-	}
-	aead, err := chacha20poly1305.New(key)
+	aead, err := payloadCipher(fileKey[:], nonce)
 	if err != nil {
-		return fmt.Errorf("payload cipher: %w", err)
+		return err
 	}
 	w.aead, w.dst, w.buf, w.counter, w.err = aead, dst, w.buf[:0], 0, nil
 	return nil
+}
+
+// payloadCipher is the cipher of an age payload: ChaCha20-Poly1305 under
+// HKDF-SHA256(ikm = fileKey, salt = nonce, info = "payload").
+func payloadCipher(fileKey, nonce []byte) (cipher.AEAD, error) {
+	key := make([]byte, chacha20poly1305.KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, fileKey, nonce, []byte("payload")), key); err != nil {
+		return nil, fmt.Errorf("payload key: %w", err)
+	}
+	aead, err := chacha20poly1305.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("payload cipher: %w", err)
+	}
+	return aead, nil
 }
 
 func (w *streamWriter) Write(b []byte) (int, error) {

@@ -411,11 +411,9 @@ func (s *syncer) settle(p *pack, idx *format.PackIndex) {
 		},
 		Blobs: p.blobs,
 	}
-	err = s.recorder.stored(p, obj, p.note)
-	if err != nil {
+	// The recorder hands the records of what it commits to the spool.
+	if err = s.recorder.stored(p, obj, p.note); err != nil {
 		s.fatal(err)
-	} else if s.records != nil {
-		s.records.poke()
 	}
 	s.index.settle(p, p.keys, err == nil)
 	s.mu.Lock()

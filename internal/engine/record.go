@@ -29,7 +29,7 @@ var errPackFailed = errors.New("its content was in a pack whose upload failed")
 // stored. Safe for concurrent use.
 type recorder struct {
 	cat     committer
-	records *recordsSpool // given each committed batch's version records, when set
+	records *recordsSpool // told of each committed batch (its version records), when set
 
 	mu        sync.Mutex
 	ready     []*recordItem // pieces all committed: commit with the next batch
@@ -118,7 +118,7 @@ func (r *recorder) flush(now time.Time, deleted []catalog.Version) error {
 	}
 	err := r.cat.Commit(b)
 	if err == nil {
-		r.records.take(b.Records)
+		r.records.committed(b.Records)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -172,7 +172,7 @@ func (r *recorder) stored(p *pack, obj *catalog.NewObject, settled int64) error 
 	r.mu.Unlock()
 	err := r.cat.Commit(b)
 	if err == nil {
-		r.records.take(b.Records)
+		r.records.committed(b.Records)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

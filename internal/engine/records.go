@@ -101,10 +101,18 @@ func (sp *recordsSpool) batch() *catalog.BatchRecords {
 	return &catalog.BatchRecords{TargetID: sp.cfg.Target.ID, From: sp.to}
 }
 
+// committed is told of every committed batch: its records are added when
+// they continue the spool; otherwise a part is asked for, which exports
+// them from the catalogue in the background.
+func (sp *recordsSpool) committed(br *catalog.BatchRecords) {
+	if sp != nil && !sp.take(br) {
+		sp.poke()
+	}
+}
+
 // take adds the records of a committed batch when they continue the spool
 // (nothing else was committed between, and no part exported them yet),
-// and reports whether it did; otherwise the next part exports them from
-// the catalogue.
+// and reports whether it did.
 func (sp *recordsSpool) take(br *catalog.BatchRecords) bool {
 	if sp == nil || br == nil || !br.OK {
 		return false

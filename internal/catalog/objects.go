@@ -418,6 +418,26 @@ func (c *Catalog) Commit(b *Batch) error {
 				objOf[bl] = o
 			}
 		}
+		// Where a piece is: its object's archive id and tree hash, its
+		// offset; blobs committed before are read once each.
+		type place struct {
+			archive, treeHash string
+			offset            int64
+		}
+		before := map[int64]place{}
+		placeOf := func(bl *Blob, bid int64) (place, error) {
+			if o, ok := objOf[bl]; ok {
+				return place{o.ArchiveID, o.TreeHash, bl.Offset}, nil
+			}
+			if pl, ok := before[bid]; ok {
+				return pl, nil
+			}
+			var pl place
+			err := tx.QueryRow(`SELECT o.archive_id, coalesce(o.tree_hash, ''), b.offset FROM blobs b
+				JOIN objects o ON o.id = b.object_id WHERE b.id = ?`, bid).Scan(&pl.archive, &pl.treeHash, &pl.offset)
+			before[bid] = pl
+			return pl, err
+		}
 		for _, v := range b.Versions {
 			if err := target(v.TargetID); err != nil {
 				return err
@@ -429,12 +449,11 @@ func (c *Catalog) Commit(b *Batch) error {
 			if row.ArchiveID == "" && len(v.Pieces) > 0 {
 				// The Python columns name where the content starts.
 				first := v.Pieces[0]
-				if o, ok := objOf[first]; ok {
-					row.ArchiveID, row.Checksum = o.ArchiveID, o.TreeHash
-				} else if err := tx.QueryRow(`SELECT o.archive_id, coalesce(o.tree_hash, '') FROM blobs b
-					JOIN objects o ON o.id = b.object_id WHERE b.id = ?`, first.ID).Scan(&row.ArchiveID, &row.Checksum); err != nil {
+				pl, err := placeOf(first, first.ID)
+				if err != nil {
 					return fmt.Errorf("version of %q: its first piece: %w", v.Path, err)
 				}
+				row.ArchiveID, row.Checksum = pl.archive, pl.treeHash
 				row.Compression = first.Encoding
 				row.StoredSize = 0
 				for _, p := range v.Pieces {
@@ -459,14 +478,11 @@ func (c *Catalog) Commit(b *Batch) error {
 					return fmt.Errorf("version of %q: %w", v.Path, err)
 				}
 				if br != nil && br.OK && v.TargetID == br.TargetID {
-					p := RecordPiece{Offset: bl.Offset}
-					if o, ok := objOf[bl]; ok {
-						p.Object = o.ArchiveID
-					} else if err := tx.QueryRow(`SELECT o.archive_id, b.offset FROM blobs b JOIN objects o ON o.id = b.object_id
-						WHERE b.id = ?`, bid).Scan(&p.Object, &p.Offset); err != nil {
+					pl, err := placeOf(bl, bid)
+					if err != nil {
 						return fmt.Errorf("version of %q: piece %d: %w", v.Path, seq, err)
 					}
-					recPieces = append(recPieces, p)
+					recPieces = append(recPieces, RecordPiece{Object: pl.archive, Offset: pl.offset})
 				}
 			}
 			br.version(vid, row, recPieces)

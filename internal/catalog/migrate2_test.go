@@ -51,13 +51,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 // each as one of the whole archive.
 func TestUpgradeFromVersion9KeepsRetrievalsWhole(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v9.db")
-	var ms []func(*sql.Tx, time.Time) error
-	for _, m := range migrations() {
-		if m.version <= 9 {
-			ms = append(ms, m.apply)
-		}
-	}
-	oldCatalogue(t, path, ms,
+	oldCatalogue(t, path, migrationsUpTo(9),
 		"PRAGMA user_version = 9",
 		"INSERT INTO targets (id, location) VALUES (1, 'glacier:us-east-1:v')",
 		"INSERT INTO retrievals (target_id, kind, archive_id, job_id, tier, ready, size) VALUES (1, 'archive', 'A', 'J', 'Bulk', 1, 5000000)",
@@ -74,6 +68,17 @@ func TestUpgradeFromVersion9KeepsRetrievalsWhole(t *testing.T) {
 	if r.JobID != "J" || r.Offset != 0 || r.Length != 0 || !r.Covers(0, 5000000) {
 		t.Errorf("recorded retrieval after the upgrade: %+v, want job J of the whole archive", r)
 	}
+}
+
+// migrationsUpTo returns the migrations up to schema version n.
+func migrationsUpTo(n int) []func(*sql.Tx, time.Time) error {
+	var ms []func(*sql.Tx, time.Time) error
+	for _, m := range migrations() {
+		if m.version <= n {
+			ms = append(ms, m.apply)
+		}
+	}
+	return ms
 }
 
 // oldCatalogue writes a catalogue at path as an older grsync left it: the
@@ -108,13 +113,7 @@ func oldCatalogue(t *testing.T, path string, ms []func(*sql.Tx, time.Time) error
 // content hash and keeps its rows.
 func TestUpgradeFromVersion10DropsTheContentIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v10.db")
-	var ms []func(*sql.Tx, time.Time) error
-	for _, m := range migrations() {
-		if m.version <= 10 {
-			ms = append(ms, m.apply)
-		}
-	}
-	oldCatalogue(t, path, ms,
+	oldCatalogue(t, path, migrationsUpTo(10),
 		"PRAGMA user_version = 10",
 		"INSERT INTO targets (id, location) VALUES (1, 'local:/s')",
 		"INSERT INTO sync_history (path, file_size, mtime, archive_id, target_id, mtime_ns, content_hash, deleted) VALUES ('/a', 3, 1.5, 'x', 1, 1500000000, 'h', 0)",

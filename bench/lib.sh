@@ -98,19 +98,31 @@ gen_tree() { "$benchtool" gentree -dir "$1" -n "$2" -size "$3" -seed "${4:-1}"; 
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_moto: a fresh moto S3 on 127.0.0.1; sets moto_url and the AWS_*
-# variables (dummy credentials) for grsync, restic and the AWS CLI.
+# start_moto [tls]: a fresh moto S3 on 127.0.0.1; sets moto_url and the AWS_*
+# variables (dummy credentials) for grsync, restic and the AWS CLI. With
+# "tls" it serves HTTPS, as AWS does, with a self-signed certificate that
+# AWS_CA_BUNDLE makes grsync and the AWS CLI trust (over HTTPS the SDKs
+# send UNSIGNED-PAYLOAD or aws-chunked bodies instead of hashing each body
+# to sign it, so the two protocols cost client and server differently).
 start_moto() {
   python3 -c 'import moto' 2>/dev/null || { echo "bench: moto is not installed (pip install 'moto[server]')" >&2; exit 1; }
   local port; port=$(free_port)
-  python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+  local tls=() scheme=http log=$work/moto.log
+  if [ "${1-}" = tls ]; then
+    need_tool openssl openssl
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/moto-tls.key" -out "$work/moto-tls.crt" -days 2 \
+      -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+    tls=(-c "$work/moto-tls.crt" -k "$work/moto-tls.key") scheme=https log=$work/moto-tls.log
+    export AWS_CA_BUNDLE=$work/moto-tls.crt
+  fi
+  python3 -m moto.server -H 127.0.0.1 -p "$port" "${tls[@]}" >"$log" 2>&1 &
   bench_pids+=($!)
-  moto_url=http://127.0.0.1:$port
+  moto_url=$scheme://127.0.0.1:$port
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
     AWS_EC2_METADATA_DISABLED=true
   local i
-  for i in $(seq 150); do curl -sf "$moto_url/moto-api/" >/dev/null && return 0; sleep 0.2; done
-  echo "bench: moto did not start on $moto_url" >&2; cat "$work/moto.log" >&2; exit 1
+  for i in $(seq 150); do curl -sf ${AWS_CA_BUNDLE:+--cacert "$AWS_CA_BUNDLE"} "$moto_url/moto-api/" >/dev/null && return 0; sleep 0.2; done
+  echo "bench: moto did not start on $moto_url" >&2; cat "$log" >&2; exit 1
 }
 
 # start_proxy TARGET_URL: a request-counting proxy in front of TARGET; sets proxy_url.

@@ -4,7 +4,8 @@
 #      (cmd/glacier-emulator, archive data in files) against the local store;
 #      once per part size in VAULT_PART_SIZES ("default" = grsync's default).
 #   2. the same file to moto's S3 (DEEP_ARCHIVE) against `aws s3 cp` of the
-#      plain file to the same moto.
+#      plain file to the same moto: over HTTP (step s3), and over HTTPS as
+#      AWS serves it (step s3tls, a self-signed certificate).
 #   3. peak RSS flat with the file size: the local-store run of step 1 against
 #      the same run with RSS_MIB files (memory must not grow with the size).
 # Throughput ratios: grsync's MiB/s on the slower path / its reference's
@@ -12,14 +13,14 @@
 #
 # Usage: bench/throughput.sh
 #   env: THROUGHPUT_MIB (1024), VAULT_PART_SIZES ("default 16777216"),
-#        RSS_MIB ("4096"; "" skips), THROUGHPUT_STEPS ("vault s3 rss"),
+#        RSS_MIB ("4096"; "" skips), THROUGHPUT_STEPS ("vault s3 s3tls rss"),
 #        BENCH_DIR (needs ~2x the largest size free), BENCH_KEEP=1
 # CI-size run: THROUGHPUT_MIB=64 RSS_MIB=256 bench/throughput.sh
 source "$(dirname "$0")/lib.sh"
 mib=${THROUGHPUT_MIB:-1024}
 read -r -a parts <<<"${VAULT_PART_SIZES-default 16777216}"
 read -r -a rss_sizes <<<"${RSS_MIB-4096}"
-steps=${THROUGHPUT_STEPS:-vault s3 rss}
+steps=${THROUGHPUT_STEPS:-vault s3 s3tls rss}
 
 bench_init throughput
 "$grsync" keygen "$work/key" >/dev/null
@@ -58,18 +59,21 @@ case " $steps " in *" vault "*)
   done
 ;; esac
 
-case " $steps " in *" s3 "*)
+for proto in s3 s3tls; do
+  case " $steps " in *" $proto "*) ;; *) continue ;; esac
   need_tool aws awscli
-  start_moto
+  label=HTTP
+  if [ $proto = s3tls ]; then start_moto tls; label=HTTPS; else start_moto; fi
   aws --endpoint-url "$moto_url" s3 mb s3://grsync-bench >/dev/null
   aws --endpoint-url "$moto_url" s3 mb s3://awscli-bench >/dev/null
-  echo "== $mib MiB to moto S3: grsync, then aws s3 cp" >&2
-  measure s3.grsync "${g[@]}" --db "$work/s3.db" --bucket grsync-bench --region us-east-1 --endpoint-url "$moto_url" \
+  echo "== $mib MiB to moto S3 over $label: grsync, then aws s3 cp" >&2
+  measure $proto.grsync "${g[@]}" --db "$work/$proto.db" --bucket grsync-bench --region us-east-1 --endpoint-url "$moto_url" \
     --storage-class DEEP_ARCHIVE "$work/src"
-  measure s3.awscli aws --endpoint-url "$moto_url" s3 cp --only-show-errors --storage-class DEEP_ARCHIVE "$work/src/big.bin" s3://awscli-bench/big.bin
-  rows+=("| $mib MiB → moto S3, grsync (encrypted) | $(cell s3.grsync) | $(mibps s3.grsync "$mib") MiB/s | $(speed s3.grsync s3.awscli) of aws s3 cp |")
-  rows+=("| $mib MiB → moto S3, aws s3 cp (plain) | $(cell s3.awscli) | $(mibps s3.awscli "$mib") MiB/s | reference |")
-;; esac
+  measure $proto.awscli aws --endpoint-url "$moto_url" s3 cp --only-show-errors --storage-class DEEP_ARCHIVE "$work/src/big.bin" s3://awscli-bench/big.bin
+  rows+=("| $mib MiB → moto S3 over $label, grsync (encrypted) | $(cell $proto.grsync) | $(mibps $proto.grsync "$mib") MiB/s | $(speed $proto.grsync $proto.awscli) of aws s3 cp |")
+  rows+=("| $mib MiB → moto S3 over $label, aws s3 cp (plain) | $(cell $proto.awscli) | $(mibps $proto.awscli "$mib") MiB/s | reference |")
+  unset AWS_CA_BUNDLE
+done
 
 case " $steps " in *" rss "*)
   rm -f "$work/src/big.bin"

@@ -46,12 +46,19 @@
 // + 1) bytes of the body; for a 1 TiB hint that is 5 parts of 106 MiB.
 // Without a hint a body may be at most 10,000 × PartSize (78 GiB at 8 MiB).
 //
-// Integrity is checked end to end with S3's SHA-256 checksums: every part
-// and every single-part object is sent with its x-amz-checksum-sha256,
+// Integrity is checked end to end with S3's CRC32 checksums: every part
+// and every single-part object is sent with its x-amz-checksum-crc32,
 // which S3 verifies on receipt; the checksum S3 reports back is compared
 // with the one computed here; and a final HeadObject (checksum mode on)
-// must report the object's size and its SHA-256 (for a multipart object the
-// composite "base64(SHA-256 of the part digests)-N"). The Glacier-style
+// must report the object's size and its CRC32 (for a multipart object the
+// composite "base64(CRC32 of the part CRC32s)-N"). CRC32 is what the AWS
+// CLI and SDKs send by default and costs next to nothing; with SHA-256,
+// which grsync used before, every byte uploaded over HTTPS was hashed once
+// more only for S3. It guards the transfer against accidents; against
+// tampering, an encrypted archive is authenticated by its encryption; the
+// tree hash computed here and recorded in the catalogue is checked when a
+// whole archive is read. A multipart upload started with SHA-256 is continued with it:
+// its sidecar records the algorithm (no record: SHA-256). The Glacier-style
 // SHA-256 tree hash of the bytes is computed while streaming and returned in
 // Archive.TreeHash. Requests are retried by the SDK's standard retryer
 // (Config.MaxAttempts, without its retry quota) from seekable in-memory
@@ -71,9 +78,8 @@
 // the part size and description its sidecar records; an upload S3 does
 // not know is store.ErrCannotResume wrapping store.ErrNotFound, one
 // without a valid sidecar plain store.ErrCannotResume. The body is read
-// part by part; a part S3 holds is compared with the SHA-256 checksum
-// ListParts reports for it (uploads are made with ChecksumAlgorithm
-// SHA256), or where there is none (moto reports none) with its ETag when
+// part by part; a part S3 holds is compared with the checksum of the
+// upload's algorithm that ListParts reports for it, or where there is none (moto reports none) with its ETag when
 // that is a plain hex MD5, and its size; it is then not sent, and its ETag
 // and checksum go into CompleteMultipartUpload. A held part that can be
 // compared neither way (an SSE-KMS ETag, say) is sent again, which
@@ -88,8 +94,8 @@
 // written with ObjectLockMode and ObjectLockRetainUntilDate (now +
 // Config.LockDays, rounded up to the second) in the very request that
 // stores it: the PutObject, or the CreateMultipartUpload of a multipart
-// upload. S3 requires a Content-MD5 or SHA-256 checksum on such uploads;
-// grsync sends SHA-256 on every PutObject and UploadPart anyway. The
+// upload. S3 requires a Content-MD5 or a checksum algorithm header on such
+// uploads; grsync sends CRC32 on every PutObject and UploadPart anyway. The
 // HeadObject that verifies an upload also reads the lock back; if S3
 // reports none or an earlier date (moto drops the lock of multipart
 // uploads; credentials without s3:GetObjectRetention see none), the store

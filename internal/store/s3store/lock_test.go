@@ -83,7 +83,7 @@ func versionsOf(t testing.TB, endpoint, bucket, key string) (versions, markers i
 // TestObjectLockOnEveryObject checks that a single-request object and a
 // multipart one both end up with the mode and a retain-until date no
 // earlier than asked, that the requests that store them carry the lock
-// and SHA-256 checksums, and that Archive.Lock says so.
+// and CRC32 checksums, and that Archive.Lock says so.
 func TestObjectLockOnEveryObject(t *testing.T) {
 	t.Parallel()
 	motoURL := startMoto(t)
@@ -114,8 +114,8 @@ func TestObjectLockOnEveryObject(t *testing.T) {
 				if size > MinPartSize {
 					ops = []string{"CreateMultipartUpload"}
 					for _, r := range p.seen("UploadPart") {
-						if r.Header.Get("X-Amz-Checksum-Sha256") == "" {
-							t.Errorf("part %s sent without its SHA-256 checksum", r.Query.Get("partNumber"))
+						if r.Header.Get("X-Amz-Checksum-Crc32") == "" {
+							t.Errorf("part %s sent without its CRC32 checksum", r.Query.Get("partNumber"))
 						}
 					}
 				}
@@ -134,11 +134,11 @@ func TestObjectLockOnEveryObject(t *testing.T) {
 						t.Errorf("%d bytes: %s sent lock mode %q until %q, want %s and a date", size, op,
 							h.Get("X-Amz-Object-Lock-Mode"), h.Get("X-Amz-Object-Lock-Retain-Until-Date"), mode)
 					}
-					if op == "PutObject" && h.Get("X-Amz-Checksum-Sha256") == "" {
-						t.Errorf("PutObject of a locked object without its SHA-256 checksum")
+					if op == "PutObject" && h.Get("X-Amz-Checksum-Crc32") == "" {
+						t.Errorf("PutObject of a locked object without its CRC32 checksum")
 					}
-					if h.Get("X-Amz-Sdk-Checksum-Algorithm") != "SHA256" && h.Get("X-Amz-Checksum-Algorithm") != "SHA256" {
-						t.Errorf("%s without the SHA256 checksum algorithm header: %v", op, h)
+					if h.Get("X-Amz-Sdk-Checksum-Algorithm") != "CRC32" && h.Get("X-Amz-Checksum-Algorithm") != "CRC32" {
+						t.Errorf("%s without the CRC32 checksum algorithm header: %v", op, h)
 					}
 				}
 				// moto honours the headers of PutObject; of a multipart

@@ -3,11 +3,8 @@ package s3store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +51,7 @@ type chunk struct {
 // partResult is what an uploaded part contributes to the completion.
 type partResult struct {
 	part   types.CompletedPart
-	digest [sha256.Size]byte
+	digest []byte // raw, of the upload's checksum algorithm
 }
 
 // putMultipart uploads the chunks already read and the rest of the body as
@@ -64,7 +61,7 @@ type partResult struct {
 // first part, and leaves the upload after a failure a later run may
 // continue.
 func (s *Store) putMultipart(ctx context.Context, id, description string, partSize int64, pool *bufPool, src *bodyReader, first []chunk, eof bool, opt *store.ResumeOptions, until time.Time) (store.Archive, error) {
-	uploadID, err := s.startMultipart(ctx, id, description, partSize, until)
+	uploadID, err := s.startMultipart(ctx, id, description, partSize, uploadAlg, until)
 	if err != nil {
 		return store.Archive{}, err
 	}
@@ -74,7 +71,7 @@ func (s *Store) putMultipart(ctx context.Context, id, description string, partSi
 			return store.Archive{}, fmt.Errorf("multipart upload %s started: %w", uploadHandle(id, uploadID), err)
 		}
 	}
-	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: partSize, resumable: opt != nil, until: until}
+	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: partSize, alg: uploadAlg, resumable: opt != nil, until: until}
 	return m.run(ctx, description, pool, src, first, eof)
 }
 
@@ -84,6 +81,7 @@ type multipart struct {
 	id       string // the archive's
 	uploadID string // S3's
 	partSize int64
+	alg      checksumAlg // every part's, as the upload was created with
 	// resumable uploads outlive failures a later run may not meet (see
 	// store.KeepUpload).
 	resumable bool
@@ -131,7 +129,7 @@ func (m *multipart) run(ctx context.Context, description string, pool *bufPool, 
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
 			for c := range jobs {
-				r, err := s.uploadPart(gctx, key, m.uploadID, c)
+				r, err := s.uploadPart(gctx, key, m.uploadID, m.alg, c)
 				if err != nil {
 					pool.put(nil)
 					cancel(err)
@@ -154,13 +152,12 @@ func (m *multipart) run(ctx context.Context, description string, pool *bufPool, 
 
 	slices.SortFunc(results, func(a, b partResult) int { return int(*a.part.PartNumber - *b.part.PartNumber) })
 	parts := make([]types.CompletedPart, len(results))
-	digests := make([]byte, 0, len(results)*sha256.Size)
+	digests := make([][]byte, len(results))
 	for i, r := range results {
 		parts[i] = r.part
-		digests = append(digests, r.digest[:]...)
+		digests[i] = r.digest
 	}
-	whole := sha256.Sum256(digests)
-	want := base64.StdEncoding.EncodeToString(whole[:]) + "-" + strconv.Itoa(len(parts))
+	want := m.alg.composite(digests)
 
 	// If-None-Match: * as for a single PutObject: a completion never
 	// replaces an object, and a 412 can only be a retried completion
@@ -174,7 +171,7 @@ func (m *multipart) run(ctx context.Context, description string, pool *bufPool, 
 	})
 	if err != nil && errPreconditionFailed(err) && ctx.Err() == nil {
 		s.cfg.Logger.Debug("s3 store: CompleteMultipartUpload answered 412; checking whether an earlier attempt completed it", "location", s.Location(), "archive", m.id)
-		a, verr := s.verify(ctx, m.id, description, src, want, m.until)
+		a, verr := s.verify(ctx, m.id, description, src, m.alg, want, m.until)
 		if verr != nil {
 			return store.Archive{}, fmt.Errorf("complete upload of %d parts: %w (and the object there is not this upload: %v)", len(parts), s.classify(ctx, err), verr)
 		}
@@ -185,11 +182,11 @@ func (m *multipart) run(ctx context.Context, description string, pool *bufPool, 
 		return store.Archive{}, fmt.Errorf("complete upload of %d parts: %w", len(parts), s.classify(ctx, err))
 	}
 	completed, version = true, aws.ToString(out.VersionId)
-	if got := aws.ToString(out.ChecksumSHA256); got != "" && !sameComposite(got, want) {
-		return store.Archive{}, fmt.Errorf("complete upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
+	if got := m.alg.pick(out.ChecksumCRC32, out.ChecksumSHA256); got != "" && !sameComposite(got, want) {
+		return store.Archive{}, fmt.Errorf("complete upload: S3 reports %s %s, computed %s: %w", m.alg, got, want, errChecksum)
 	}
 	s.removeUploadSidecar(ctx, m.id)
-	return s.verify(ctx, m.id, description, src, want, m.until)
+	return s.verify(ctx, m.id, description, src, m.alg, want, m.until)
 }
 
 // sameComposite compares composite checksums "BASE64-N"; a missing "-N"
@@ -286,27 +283,28 @@ func (m *multipart) produceParts(ctx context.Context, jobs chan<- chunk, pool *b
 	return endErr
 }
 
-// uploadPart uploads one part with its SHA-256 checksum and checks the
+// uploadPart uploads one part with its checksum (alg) and checks the
 // checksum S3 reports back.
-func (s *Store) uploadPart(ctx context.Context, key, uploadID string, c chunk) (partResult, error) {
-	r := partResult{digest: sha256.Sum256(c.data)}
-	sum := base64.StdEncoding.EncodeToString(r.digest[:])
-	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+func (s *Store) uploadPart(ctx context.Context, key, uploadID string, alg checksumAlg, c chunk) (partResult, error) {
+	r := partResult{digest: alg.digest(c.data)}
+	sum := encode(r.digest)
+	in := &s3.UploadPartInput{
 		Bucket:            aws.String(s.cfg.Bucket),
 		Key:               aws.String(key),
 		UploadId:          aws.String(uploadID),
 		PartNumber:        aws.Int32(c.num),
 		Body:              bytes.NewReader(c.data),
 		ContentLength:     aws.Int64(int64(len(c.data))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		ChecksumSHA256:    aws.String(sum),
-	}, knownPayloadHash(r.digest))
+		ChecksumAlgorithm: alg.sdk(),
+	}
+	in.ChecksumCRC32, in.ChecksumSHA256 = alg.set(sum)
+	out, err := s.client.UploadPart(ctx, in, knownPayloadHash(alg, r.digest))
 	if err != nil {
 		return partResult{}, fmt.Errorf("upload part %d: %w", c.num, s.classify(ctx, err))
 	}
-	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != sum {
-		return partResult{}, fmt.Errorf("upload part %d: S3 reports SHA-256 %s, sent %s: %w", c.num, got, sum, errChecksum)
+	if got := alg.pick(out.ChecksumCRC32, out.ChecksumSHA256); got != "" && got != sum {
+		return partResult{}, fmt.Errorf("upload part %d: S3 reports %s %s, sent %s: %w", c.num, alg, got, sum, errChecksum)
 	}
-	r.part = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(c.num), ChecksumSHA256: aws.String(sum)}
+	r.part = alg.completed(c.num, out.ETag, sum)
 	return r, nil
 }

@@ -3,8 +3,6 @@ package s3store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -173,8 +171,9 @@ func (s *Store) putSingle(ctx context.Context, id, description string, data []by
 		return store.Archive{}, err
 	}
 	key := s.objectKey(id)
-	sum := sha256.Sum256(data)
-	want := base64.StdEncoding.EncodeToString(sum[:])
+	alg := uploadAlg
+	sum := alg.digest(data)
+	want := encode(sum)
 	var version string
 	cleanup := true
 	defer func() {
@@ -183,40 +182,41 @@ func (s *Store) putSingle(ctx context.Context, id, description string, data []by
 		}
 	}()
 	mode, retain := s.lockFields(until)
-	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:                    aws.String(s.cfg.Bucket),
 		Key:                       aws.String(key),
 		Body:                      bytes.NewReader(data),
 		ContentLength:             aws.Int64(int64(len(data))),
 		StorageClass:              types.StorageClass(s.classFor(ctx)),
 		Metadata:                  descriptionMetadata(description),
-		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
-		ChecksumSHA256:            aws.String(want),
+		ChecksumAlgorithm:         alg.sdk(),
 		IfNoneMatch:               aws.String("*"),
 		ObjectLockMode:            mode,
 		ObjectLockRetainUntilDate: retain,
-	}, knownPayloadHash(sum))
+	}
+	in.ChecksumCRC32, in.ChecksumSHA256 = alg.set(want)
+	out, err := s.client.PutObject(ctx, in, knownPayloadHash(alg, sum))
 	switch {
 	case err != nil && errPreconditionFailed(err) && ctx.Err() == nil:
 		// Someone else's object would never be deleted here.
 		cleanup = false
 		s.cfg.Logger.Debug("s3 store: PutObject answered 412; checking whether an earlier attempt stored the object", "location", s.Location(), "archive", id)
-		return s.verify(ctx, id, description, src, want, until)
+		return s.verify(ctx, id, description, src, alg, want, until)
 	case err != nil:
 		return store.Archive{}, fmt.Errorf("upload %d bytes: %w", len(data), s.classify(ctx, err))
 	}
 	version = aws.ToString(out.VersionId)
-	if got := aws.ToString(out.ChecksumSHA256); got != "" && got != want {
-		return store.Archive{}, fmt.Errorf("upload %d bytes: S3 reports SHA-256 %s, sent %s: %w", len(data), got, want, errChecksum)
+	if got := alg.pick(out.ChecksumCRC32, out.ChecksumSHA256); got != "" && got != want {
+		return store.Archive{}, fmt.Errorf("upload %d bytes: S3 reports %s %s, sent %s: %w", len(data), alg, got, want, errChecksum)
 	}
-	return s.verify(ctx, id, description, src, want, until)
+	return s.verify(ctx, id, description, src, alg, want, until)
 }
 
 // verify checks with HeadObject that the new object has the size and
-// SHA-256 checksum of what was read from the body, and, when the store
+// checksum (alg) of what was read from the body, and, when the store
 // locks, a retention until until or later (setting it if S3 reports
 // none), and returns the archive.
-func (s *Store) verify(ctx context.Context, id, description string, src *bodyReader, want string, until time.Time) (store.Archive, error) {
+func (s *Store) verify(ctx context.Context, id, description string, src *bodyReader, alg checksumAlg, want string, until time.Time) (store.Archive, error) {
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket:       aws.String(s.cfg.Bucket),
 		Key:          aws.String(s.objectKey(id)),
@@ -228,11 +228,11 @@ func (s *Store) verify(ctx context.Context, id, description string, src *bodyRea
 	if size := aws.ToInt64(head.ContentLength); size != src.n {
 		return store.Archive{}, fmt.Errorf("verify upload: S3 holds %d bytes, %d were sent", size, src.n)
 	}
-	switch got := aws.ToString(head.ChecksumSHA256); {
+	switch got := alg.pick(head.ChecksumCRC32, head.ChecksumSHA256); {
 	case got == "":
-		s.cfg.Logger.Warn("s3 store: the object has no SHA-256 checksum to verify", "location", s.Location(), "archive", id)
+		s.cfg.Logger.Warn("s3 store: the object has no "+alg.String()+" checksum to verify", "location", s.Location(), "archive", id)
 	case !sameComposite(got, want):
-		return store.Archive{}, fmt.Errorf("verify upload: S3 reports SHA-256 %s, computed %s: %w", got, want, errChecksum)
+		return store.Archive{}, fmt.Errorf("verify upload: S3 reports %s %s, computed %s: %w", alg, got, want, errChecksum)
 	}
 	lock, err := s.ensureLock(ctx, id, head, until)
 	if err != nil {

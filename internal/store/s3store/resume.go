@@ -3,8 +3,6 @@ package s3store
 import (
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/grsync/grsync/internal/store"
 )
@@ -22,34 +19,35 @@ var _ store.Resumer = (*Store)(nil)
 
 // heldPart is a part of a continued upload that S3 holds, as ListParts
 // reports it. Only parts that can be compared are kept: with checksum (S3's
-// SHA-256 of the part, in base64), or else with md5 (an ETag that is the
-// part's plain MD5, in hex, as S3 gives without SSE-KMS or SSE-C).
+// checksum of the part with the upload's algorithm alg, in base64), or else
+// with md5 (an ETag that is the part's plain MD5, in hex, as S3 gives
+// without SSE-KMS or SSE-C).
 type heldPart struct {
 	size     int64
 	etag     string // as S3 gave it, for the completion
+	alg      checksumAlg
 	checksum string
 	md5      string
+
+	crc, sha *string // the checksums ListParts reports, before alg is known
 }
 
 // check compares chunk c, read from the body again, with the part S3 holds
 // in its place, and returns what the part contributes to the completion.
 func (h heldPart) check(c chunk) (partResult, error) {
-	digest := sha256.Sum256(c.data)
-	sum := base64.StdEncoding.EncodeToString(digest[:])
+	digest := h.alg.digest(c.data)
+	sum := encode(digest)
 	switch {
 	case int64(len(c.data)) != h.size:
 		return partResult{}, fmt.Errorf("S3 holds %d bytes, the body has %d", h.size, len(c.data))
 	case h.checksum != "" && h.checksum != sum:
-		return partResult{}, fmt.Errorf("S3 holds SHA-256 %s, the body's is %s", h.checksum, sum)
+		return partResult{}, fmt.Errorf("S3 holds %s %s, the body's is %s", h.alg, h.checksum, sum)
 	case h.checksum == "":
 		if m := md5.Sum(c.data); hex.EncodeToString(m[:]) != h.md5 {
 			return partResult{}, fmt.Errorf("S3 holds MD5 %s, the body's is %x", h.md5, m)
 		}
 	}
-	return partResult{
-		part:   types.CompletedPart{ETag: aws.String(h.etag), PartNumber: aws.Int32(c.num), ChecksumSHA256: aws.String(sum)},
-		digest: digest,
-	}, nil
+	return partResult{part: h.alg.completed(c.num, aws.String(h.etag), sum), digest: digest}, nil
 }
 
 // resume continues the multipart upload ref names with the parts of body
@@ -60,8 +58,12 @@ func (s *Store) resume(ctx context.Context, body io.Reader, description string, 
 		return store.Archive{}, store.CannotResume("upload %q: %w", ref.ID, store.ErrNotFound)
 	}
 	held, err := s.heldParts(ctx, id, uploadID)
+	var alg checksumAlg
 	if err == nil {
-		err = s.checkSidecar(ctx, id, description, ref.PartSize)
+		alg, err = s.checkSidecar(ctx, id, description, ref.PartSize)
+	}
+	if err == nil {
+		held = s.comparable(id, uploadID, held, alg)
 	}
 	if err != nil {
 		return store.Archive{}, fmt.Errorf("upload %s: %w", ref.ID, err)
@@ -74,13 +76,13 @@ func (s *Store) resume(ctx context.Context, body io.Reader, description string, 
 	// The lock was asked for when the upload was created, by an earlier
 	// run; the object must still end up locked for the full duration from
 	// now (verify extends the lock if needed).
-	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: ref.PartSize, resumable: true, held: h, skipped: skipped, until: s.newLockUntil()}
+	m := &multipart{s: s, id: id, uploadID: uploadID, partSize: ref.PartSize, alg: alg, resumable: true, held: h, skipped: skipped, until: s.newLockUntil()}
 	return m.run(ctx, description, newBufPool(s.cfg.Concurrency+1), s.newBodyReader(ctx, body), nil, false)
 }
 
 // heldParts lists the parts S3 holds of an upload (following the
-// pagination), by index from 0, leaving out those it cannot be compared
-// with. An upload S3 does not know is store.ErrCannotResume.
+// pagination), by index from 0. An upload S3 does not know is
+// store.ErrCannotResume.
 func (s *Store) heldParts(ctx context.Context, id, uploadID string) (map[int]heldPart, error) {
 	held := make(map[int]heldPart)
 	pages := s3.NewListPartsPaginator(s.client, &s3.ListPartsInput{
@@ -101,18 +103,29 @@ func (s *Store) heldParts(ctx context.Context, id, uploadID string) (map[int]hel
 			if num < 1 || num > MaxParts {
 				return nil, store.CannotResume("S3 lists part number %d", num)
 			}
-			h := heldPart{size: aws.ToInt64(p.Size), etag: aws.ToString(p.ETag), checksum: aws.ToString(p.ChecksumSHA256)}
-			if h.checksum == "" {
-				if h.md5 = plainMD5(h.etag); h.md5 == "" {
-					s.cfg.Logger.Debug("s3 store: a held part has no checksum to compare; it is sent again",
-						"location", s.Location(), "upload", uploadHandle(id, uploadID), "part", num, "etag", h.etag)
-					continue
-				}
-			}
-			held[int(num)-1] = h
+			held[int(num)-1] = heldPart{size: aws.ToInt64(p.Size), etag: aws.ToString(p.ETag), crc: p.ChecksumCRC32, sha: p.ChecksumSHA256}
 		}
 	}
 	return held, nil
+}
+
+// comparable keeps the held parts of an upload made with checksum
+// algorithm alg that can be compared: by their checksum of alg, else by
+// an ETag that is a plain MD5.
+func (s *Store) comparable(id, uploadID string, held map[int]heldPart, alg checksumAlg) map[int]heldPart {
+	for i, h := range held {
+		h.alg, h.checksum = alg, alg.pick(h.crc, h.sha)
+		if h.checksum == "" {
+			if h.md5 = plainMD5(h.etag); h.md5 == "" {
+				s.cfg.Logger.Debug("s3 store: a held part has no checksum to compare; it is sent again",
+					"location", s.Location(), "upload", uploadHandle(id, uploadID), "part", i+1, "etag", h.etag)
+				delete(held, i)
+				continue
+			}
+		}
+		held[i] = h
+	}
+	return held
 }
 
 // plainMD5 returns the MD5 an ETag holds (32 hex digits, quoted or not), in
@@ -129,24 +142,26 @@ func plainMD5(etag string) string {
 }
 
 // checkSidecar checks that archive id's upload was made for description
-// with parts of partSize bytes, as its sidecar records. A missing or
-// invalid sidecar is store.ErrCannotResume.
-func (s *Store) checkSidecar(ctx context.Context, id, description string, partSize int64) error {
+// with parts of partSize bytes, as its sidecar records, and returns the
+// upload's checksum algorithm. A missing or invalid sidecar is
+// store.ErrCannotResume.
+func (s *Store) checkSidecar(ctx context.Context, id, description string, partSize int64) (checksumAlg, error) {
 	sc, err := s.readSidecar(ctx, id)
 	switch {
 	case err == nil:
 	case isNotFound(err):
-		return store.CannotResume("its sidecar %s is missing", s.uploadKey(id))
+		return "", store.CannotResume("its sidecar %s is missing", s.uploadKey(id))
 	case errors.Is(err, errBadSidecar):
-		return store.CannotResume("its sidecar %s: %w", s.uploadKey(id), err)
+		return "", store.CannotResume("its sidecar %s: %w", s.uploadKey(id), err)
 	default:
-		return fmt.Errorf("read sidecar %s: %w", s.uploadKey(id), s.classify(ctx, err))
+		return "", fmt.Errorf("read sidecar %s: %w", s.uploadKey(id), s.classify(ctx, err))
 	}
 	switch {
 	case sc.PartSize != partSize || partSize <= 0 || partSize > MaxPartSize:
-		return store.CannotResume("it was made with parts of %d bytes, not %d", sc.PartSize, partSize)
+		return "", store.CannotResume("it was made with parts of %d bytes, not %d", sc.PartSize, partSize)
 	case sc.Description != description:
-		return store.CannotResume("it was made for the description %.60q, not %.60q", sc.Description, description)
+		return "", store.CannotResume("it was made for the description %.60q, not %.60q", sc.Description, description)
 	}
-	return nil
+	alg, _ := algOf(sc.Checksum) // readSidecar checked it
+	return alg, nil
 }

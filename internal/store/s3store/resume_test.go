@@ -2,8 +2,7 @@ package s3store
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/grsync/grsync/internal/store"
 	"github.com/grsync/grsync/internal/store/storetest"
@@ -27,14 +30,32 @@ const resumeBody = 5*MinPartSize + 100
 // the store's own part upload, as an earlier run would have.
 func craftUpload(t *testing.T, s *Store, desc string, data []byte, parts ...int32) store.UploadRef {
 	t.Helper()
+	return craftUploadAlg(t, s, desc, data, uploadAlg, parts...)
+}
+
+// craftUploadAlg is craftUpload with parts checksummed with alg. A SHA-256
+// upload gets the sidecar grsync wrote before it used CRC32: one without
+// the algorithm.
+func craftUploadAlg(t *testing.T, s *Store, desc string, data []byte, alg checksumAlg, parts ...int32) store.UploadRef {
+	t.Helper()
 	id := newID()
-	uploadID, err := s.startMultipart(t.Context(), id, desc, MinPartSize, s.newLockUntil())
+	uploadID, err := s.startMultipart(t.Context(), id, desc, MinPartSize, alg, s.newLockUntil())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if alg == algSHA256 {
+		old, err := json.Marshal(map[string]any{"description": descriptionMetadata(desc)[descMetaKey], "part_size": MinPartSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(s.cfg.Bucket),
+			Key: aws.String(s.uploadKey(id)), Body: bytes.NewReader(old)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, n := range parts {
 		b := data[int(n-1)*MinPartSize : min(int(n)*MinPartSize, len(data))]
-		if _, err := s.uploadPart(t.Context(), s.objectKey(id), uploadID, chunk{n, b}); err != nil {
+		if _, err := s.uploadPart(t.Context(), s.objectKey(id), uploadID, alg, chunk{n, b}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,26 +144,39 @@ func rewriteListParts(p *proxy, edit func(num int, part string) string) {
 	})
 }
 
-// TestResumeComparesChecksums makes ListParts report SHA-256 checksums,
+// TestResumeComparesChecksums makes ListParts report the parts' checksums,
 // as S3 does for uploads made with them: they are compared rather than the
 // ETags, and a part whose checksum differs is refused although its ETag
 // matches. Where neither a checksum nor a plain MD5 ETag is reported, the
-// part is sent again.
+// part is sent again. Uploads are made with CRC32; one that an older grsync
+// started with SHA-256 is continued with SHA-256, and S3's composite
+// checksum of the object is the one of its algorithm.
 func TestResumeComparesChecksums(t *testing.T) {
 	t.Parallel()
+	for _, alg := range []checksumAlg{algCRC32, algSHA256} {
+		t.Run(string(alg), func(t *testing.T) {
+			t.Parallel()
+			testResumeComparesChecksums(t, alg)
+		})
+	}
+}
+
+func testResumeComparesChecksums(t *testing.T, alg checksumAlg) {
 	motoURL := startMoto(t)
 	p := newProxy(t, motoURL)
 	cfg := testConfig(t, p.URL, "STANDARD")
 	s := mustNew(t, cfg)
 	data := randomBytes(resumeBody, 42)
-	ref := craftUpload(t, s, "checksums", data, 1, 2, 3)
-	checksum := func(num int) string {
-		sum := sha256.Sum256(data[(num-1)*MinPartSize : min(num*MinPartSize, len(data))])
-		return base64.StdEncoding.EncodeToString(sum[:])
+	ref := craftUploadAlg(t, s, "checksums", data, alg, 1, 2, 3)
+	part := func(num int) []byte { return data[(num-1)*MinPartSize : min(num*MinPartSize, len(data))] }
+	checksum := func(num int) string { return encode(alg.digest(part(num))) }
+	wrong := encode(make([]byte, len(alg.digest(nil))))
+	element := "ChecksumCRC32"
+	if alg == algSHA256 {
+		element = "ChecksumSHA256"
 	}
-	wrong := base64.StdEncoding.EncodeToString(make([]byte, sha256.Size))
 	withChecksum := func(part, sum string) string {
-		return regexp.MustCompile(`</PartNumber>`).ReplaceAllString(part, "</PartNumber><ChecksumSHA256>"+sum+"</ChecksumSHA256>")
+		return regexp.MustCompile(`</PartNumber>`).ReplaceAllString(part, "</PartNumber><"+element+">"+sum+"</"+element+">")
 	}
 
 	rewriteListParts(p, func(num int, part string) string {
@@ -179,8 +213,27 @@ func TestResumeComparesChecksums(t *testing.T) {
 	if !slices.Equal(sent, []string{"2", "4", "5", "6"}) || skipped != 2*MinPartSize {
 		t.Errorf("parts %v sent and %d bytes skipped, want parts 2, 4, 5 and 6 sent, and parts 1 and 3 skipped", sent, skipped)
 	}
+	header := "X-Amz-Checksum-" + map[checksumAlg]string{algCRC32: "Crc32", algSHA256: "Sha256"}[alg]
+	for _, r := range p.seen("UploadPart") {
+		num, _ := strconv.Atoi(r.Query.Get("partNumber"))
+		if got := r.Header.Get(header); got != checksum(num) {
+			t.Errorf("part %d sent with %s %q, want %q", num, header, got, checksum(num))
+		}
+	}
 	p.setModify(nil)
 	readBack(t, s, a, data)
+	head, err := s.client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(s.objectKey(a.ID)),
+		ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digests [][]byte
+	for num := 1; num <= 6; num++ {
+		digests = append(digests, alg.digest(part(num)))
+	}
+	if got, want := alg.pick(head.ChecksumCRC32, head.ChecksumSHA256), alg.composite(digests); !sameComposite(got, want) {
+		t.Errorf("S3's %s of the object is %q, want the composite %q", alg, got, want)
+	}
 }
 
 // TestResumableFailures: a part S3 keeps failing leaves a new resumable

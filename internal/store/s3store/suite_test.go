@@ -13,7 +13,7 @@ func leaveUpload(t *testing.T, st store.Store, description string) string {
 	t.Helper()
 	s := st.(*Store)
 	id := newID()
-	uploadID, err := s.startMultipart(t.Context(), id, description, s.cfg.PartSize, s.newLockUntil())
+	uploadID, err := s.startMultipart(t.Context(), id, description, s.cfg.PartSize, uploadAlg, s.newLockUntil())
 	if err != nil {
 		t.Fatal(err)
 	}

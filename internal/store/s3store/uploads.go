@@ -24,6 +24,9 @@ import (
 type uploadSidecar struct {
 	Description string `json:"description"`
 	PartSize    int64  `json:"part_size"`
+	// Checksum is the upload's checksum algorithm (checksumAlg); sidecars
+	// without it are of SHA-256 uploads.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // maxSidecar bounds how much of a sidecar is read.
@@ -37,8 +40,8 @@ const maxSidecar = 64 << 10
 // nobody can tell the owner of. Every part then goes with its SHA-256
 // checksum, which S3 requires (or a Content-MD5) of uploads to a locked
 // object.
-func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64, until time.Time) (string, error) {
-	body, err := json.Marshal(uploadSidecar{Description: descriptionMetadata(description)[descMetaKey], PartSize: partSize})
+func (s *Store) startMultipart(ctx context.Context, id, description string, partSize int64, alg checksumAlg, until time.Time) (string, error) {
+	body, err := json.Marshal(uploadSidecar{Description: descriptionMetadata(description)[descMetaKey], PartSize: partSize, Checksum: string(alg)})
 	if err == nil {
 		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:        aws.String(s.cfg.Bucket),
@@ -62,7 +65,7 @@ func (s *Store) startMultipart(ctx context.Context, id, description string, part
 		Key:                       aws.String(s.objectKey(id)),
 		StorageClass:              types.StorageClass(s.classFor(ctx)),
 		Metadata:                  descriptionMetadata(description),
-		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		ChecksumAlgorithm:         alg.sdk(),
 		ObjectLockMode:            mode,
 		ObjectLockRetainUntilDate: retain,
 	})
@@ -220,6 +223,9 @@ func (s *Store) readSidecar(ctx context.Context, id string) (uploadSidecar, erro
 	}
 	if sc.Description, err = descriptionFrom(map[string]string{descMetaKey: sc.Description}); err != nil {
 		return uploadSidecar{}, fmt.Errorf("%w: %w", errBadSidecar, err)
+	}
+	if _, ok := algOf(sc.Checksum); !ok {
+		return uploadSidecar{}, fmt.Errorf("%w: unknown checksum algorithm %q", errBadSidecar, sc.Checksum)
 	}
 	return sc, nil
 }

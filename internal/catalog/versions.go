@@ -23,6 +23,12 @@ type Version struct {
 	MTimeNS int64
 	// Mode is the file's mode bits; 0 means unknown.
 	Mode uint32
+	// Deleted marks a tombstone: the file was gone from the source at Timestamp.
+	// (The booleans sit beside Mode, in its padding: a restore holds one
+	// Version per file.)
+	Deleted bool
+	// OwnerKnown says whether UID and GID are known.
+	OwnerKnown bool
 	// ArchiveID names the archive in the target's store ("" for tombstones).
 	ArchiveID string
 	// Location is the Python tools' archive location (/ACCOUNT/vaults/VAULT/archives/ID), if any.
@@ -40,15 +46,12 @@ type Version struct {
 	StoredSize int64
 	// Description is the user's --desc text.
 	Description string
-	// Deleted marks a tombstone: the file was gone from the source at Timestamp.
-	Deleted bool
 
 	// Kind is what the path is: a regular file, a folder or a symlink.
 	Kind EntryKind
 	// UID and GID are the owner and group, when OwnerKnown (rows of older
 	// versions and of the Python tools have none).
-	UID, GID   int64
-	OwnerKnown bool
+	UID, GID int64
 	// LinkTarget is a symlink's target text, byte for byte.
 	LinkTarget string
 	// Hardlink identifies the inode ("DEV:INO") of a file with more than

@@ -217,6 +217,11 @@ func PlanRestore(cfg *Config, opt RestoreOptions) (*RestorePlan, error) {
 				continue
 			}
 		}
+		for j := range ps {
+			if ps[j].Hash == v.ContentHash {
+				ps[j].Hash = v.ContentHash // one copy of a whole file's hash, not two
+			}
+		}
 		f := &restoreFile{v: v, dest: dest, pieces: ps}
 		for _, p := range ps {
 			it := byObject[p.Object.ArchiveID]

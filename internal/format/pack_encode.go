@@ -109,11 +109,11 @@ func (me *MemberEncoder) encode(e IndexEntry, hdr *tar.Header, data []byte, dst 
 	var enc *zstd.Encoder
 	if me.compress {
 		var err error
-		raw := rawLiterals(data)
-		if enc, err = getMemberEncoder(sink, raw); err != nil {
+		kind := memberEncoder(data, me.st.Encrypted)
+		if enc, err = getEncoderKind(sink, kind); err != nil {
 			return EncodedMember{}, err
 		}
-		defer putMemberEncoder(enc, raw) // the next get resets it
+		defer putEncoderKind(enc, kind) // the next get resets it
 		enc.ResetContentSize(sink, tarLen)
 		sink = enc
 	}

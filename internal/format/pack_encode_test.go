@@ -152,11 +152,12 @@ func TestSmallWindowSameBytes(t *testing.T) {
 		}
 		for _, raw := range []bool{false, true} {
 			var small, full bytes.Buffer
-			es, err := getEncoderWindow(&small, smallZstdWindow, raw)
+			ks, kf := encoderKind{window: smallZstdWindow, rawLiterals: raw}, encoderKind{window: zstdWindow, rawLiterals: raw}
+			es, err := getEncoderKind(&small, ks)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ef, err := getEncoderWindow(&full, zstdWindow, raw)
+			ef, err := getEncoderKind(&full, kf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,8 +171,8 @@ func TestSmallWindowSameBytes(t *testing.T) {
 			if err := ef.Close(); err != nil {
 				t.Fatal(err)
 			}
-			putEncoderWindow(es, smallZstdWindow, raw)
-			putEncoderWindow(ef, zstdWindow, raw)
+			putEncoderKind(es, ks)
+			putEncoderKind(ef, kf)
 			if !bytes.Equal(small.Bytes(), full.Bytes()) {
 				t.Errorf("%d bytes, raw literals %v: the small window wrote other bytes", n, raw)
 			}
@@ -204,7 +205,8 @@ func TestRawLiteralsOnlyForUniformContent(t *testing.T) {
 		sizes := map[bool]int{}
 		for _, raw := range []bool{false, true} {
 			var out bytes.Buffer
-			e, err := getMemberEncoder(&out, raw)
+			k := encoderKind{window: memberWindow, rawLiterals: raw}
+			e, err := getEncoderKind(&out, k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +214,7 @@ func TestRawLiteralsOnlyForUniformContent(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			putMemberEncoder(e, raw)
+			putEncoderKind(e, k)
 			sizes[raw] = out.Len()
 		}
 		if c.raw && sizes[true] > sizes[false] {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/grsync/grsync/internal/keys"
 )
@@ -589,4 +590,45 @@ func TestPackFull(t *testing.T) {
 		t.Errorf("index of %d bytes, limit 2000", len(doc))
 	}
 	checkPack(t, optionSets[3], k, buf.Bytes(), idx, members)
+}
+
+// A member's zstd frame carries a content checksum in an unencrypted pack,
+// and none in an encrypted one, whose age layer authenticates it
+// (docs/FORMAT.md 8.4); both decode with the standard tools' library.
+func TestMemberFrameChecksumOnlyWithoutEncryption(t *testing.T) {
+	k := testKey(t)
+	members := mixedMembers()
+	for _, o := range optionSets {
+		if !o.compress {
+			continue
+		}
+		pack, idx, _ := buildPack(t, o.packOptions(k, testPackID), members)
+		for _, e := range idx.Members {
+			frame := pack[e.Offset : e.Offset+e.Length]
+			if o.encrypt {
+				r, err := age.Decrypt(bytes.NewReader(frame), k.AgeIdentity())
+				if err != nil {
+					t.Fatalf("%s: member %d: %v", o.name, e.Number, err)
+				}
+				if frame, err = io.ReadAll(r); err != nil {
+					t.Fatalf("%s: member %d: %v", o.name, e.Number, err)
+				}
+			}
+			if len(frame) < 5 || !bytes.Equal(frame[:4], zstdMagic[:]) {
+				t.Fatalf("%s: member %d is no zstd frame", o.name, e.Number)
+			}
+			// Frame_Header_Descriptor, bit 2: Content_Checksum_flag.
+			if got, want := frame[4]&0x04 != 0, !o.encrypt; got != want {
+				t.Errorf("%s: member %d: content checksum %v, want %v", o.name, e.Number, got, want)
+			}
+			d, err := zstd.NewReader(bytes.NewReader(frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, d); err != nil {
+				t.Errorf("%s: member %d does not decode: %v", o.name, e.Number, err)
+			}
+			d.Close()
+		}
+	}
 }

@@ -357,11 +357,11 @@ func (w *PackWriter) member(e IndexEntry, hdr *tar.Header, content []byte, body 
 	if w.compress {
 		// An encoder a member, with the members' window (memberWindow).
 		var err error
-		raw := rawLiterals(content)
-		if enc, err = getMemberEncoder(out, raw); err != nil {
+		kind := memberEncoder(content, w.stream != nil)
+		if enc, err = getEncoderKind(out, kind); err != nil {
 			return IndexEntry{}, err
 		}
-		defer putMemberEncoder(enc, raw)
+		defer putEncoderKind(enc, kind)
 		enc.ResetContentSize(out, tarLen)
 		out = enc
 	}

@@ -55,7 +55,7 @@ const packLayout = "pack-v2"
 // equals the current one. How the caller's reads are sized does not matter:
 // the encoder cuts blocks by itself.
 func PackWriterID() string {
-	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size,raw-literals-if-uniform) age=%s",
+	return fmt.Sprintf("grsync-pack-writer/1 go=%s layout=%s zstd=%s(%s,window=%d,content-size,raw-literals-if-uniform,no-crc-if-encrypted) age=%s",
 		runtime.Version(), packLayout, moduleVersion(zstdModule), zstdEncoderOptions, memberWindow, ageStream)
 }
 

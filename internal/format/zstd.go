@@ -25,8 +25,8 @@ const smallZstdWindow = 2 << 20
 
 // encoderPools recycle zstd encoders, whose 16 MiB (4 MiB) history buffer
 // would otherwise be allocated for every file: by window (zstdWindow,
-// smallZstdWindow) and by whether literals are entropy coded. A cache,
-// not state.
+// smallZstdWindow), by whether literals are entropy coded and by whether
+// frames carry a checksum (encoderKind). A cache, not state.
 //
 // Bounded free lists, not sync.Pools: a sync.Pool keeps an idle encoder
 // in each processor's private slot, which no other processor takes, so a
@@ -34,29 +34,40 @@ const smallZstdWindow = 2 << 20
 // encoder (measured: 40 of a 1 GiB backup's 73 MB live heap were two
 // encoders' history), and after two collections it drops them all, to be
 // made again.
-var encoderPools = [2][2]chan *zstd.Encoder{
-	{make(chan *zstd.Encoder, 2), make(chan *zstd.Encoder, 2)}, // zstdWindow: members of big chunks, v1 archives
-	{make(chan *zstd.Encoder, 8), make(chan *zstd.Encoder, 8)}, // smallZstdWindow: as many as members encoded at once
+var encoderPools = [2][2][2]chan *zstd.Encoder{
+	// zstdWindow: v1 archives
+	{{make(chan *zstd.Encoder, 2), make(chan *zstd.Encoder, 2)}, {make(chan *zstd.Encoder, 2), make(chan *zstd.Encoder, 2)}},
+	// smallZstdWindow: pack members, as many as are encoded at once
+	{{make(chan *zstd.Encoder, 8), make(chan *zstd.Encoder, 8)}, {make(chan *zstd.Encoder, 8), make(chan *zstd.Encoder, 8)}},
+}
+
+// encoderKind is what an encoder's options depend on.
+type encoderKind struct {
+	window int // zstdWindow or smallZstdWindow
+	// rawLiterals: literals are stored as they are, not Huffman coded
+	// (see rawLiterals).
+	rawLiterals bool
+	// noCRC: frames carry no content checksum (members of encrypted
+	// packs, whose age layer authenticates every byte; docs/FORMAT.md 8.4).
+	noCRC bool
 }
 
 // getEncoder returns an encoder writing one frame to w, as a v1 archive's
 // is; give it back with putEncoder. Changing its options changes the
 // archive bytes: update zstdEncoderOptions (WriterID) too.
 func getEncoder(w io.Writer) (*zstd.Encoder, error) {
-	return getEncoderWindow(w, zstdWindow, false)
+	return getEncoderKind(w, encoderKind{window: zstdWindow})
 }
 
-// encoderPool returns the pool of the encoders of a window (zstdWindow or
-// smallZstdWindow).
-func encoderPool(window int, rawLiterals bool) chan *zstd.Encoder {
-	small, raw := 0, 0
-	if window == smallZstdWindow {
-		small = 1
+// encoderPool returns the pool of the encoders of a kind.
+func encoderPool(k encoderKind) chan *zstd.Encoder {
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
 	}
-	if rawLiterals {
-		raw = 1
-	}
-	return encoderPools[small][raw]
+	return encoderPools[b(k.window == smallZstdWindow)][b(k.rawLiterals)][b(k.noCRC)]
 }
 
 // memberWindow is the window of every pack member's frame, whatever its
@@ -69,22 +80,19 @@ func encoderPool(window int, rawLiterals bool) chan *zstd.Encoder {
 // (TestSmallWindowSameBytes).
 const memberWindow = smallZstdWindow
 
-// getMemberEncoder returns an encoder for a pack member's frame; give it
-// back with putMemberEncoder.
-func getMemberEncoder(w io.Writer, rawLiterals bool) (*zstd.Encoder, error) {
-	return getEncoderWindow(w, memberWindow, rawLiterals)
+// memberEncoder is the kind of encoder of a pack member's frame: with raw
+// literals when rawLiterals says so, and without a checksum in an
+// encrypted pack (docs/FORMAT.md 8.4: age's tags already authenticate
+// every byte of it; the checksum was 5% of the CPU of a big file's
+// backup).
+func memberEncoder(content []byte, encrypted bool) encoderKind {
+	return encoderKind{window: memberWindow, rawLiterals: rawLiterals(content), noCRC: encrypted}
 }
 
-func putMemberEncoder(e *zstd.Encoder, rawLiterals bool) {
-	putEncoderWindow(e, memberWindow, rawLiterals)
-}
-
-// getEncoderWindow returns an encoder of one frame with this window
-// (zstdWindow or smallZstdWindow) written to w; give it back with
-// putEncoderWindow. With rawLiterals the frame's literals are stored as
-// they are, not Huffman coded (see rawLiterals).
-func getEncoderWindow(w io.Writer, window int, rawLiterals bool) (*zstd.Encoder, error) {
-	pool := encoderPool(window, rawLiterals)
+// getEncoderKind returns an encoder of one frame of kind k written to w;
+// give it back with putEncoderKind.
+func getEncoderKind(w io.Writer, k encoderKind) (*zstd.Encoder, error) {
+	pool := encoderPool(k)
 	select {
 	case e := <-pool:
 		e.Reset(w)
@@ -93,15 +101,15 @@ func getEncoderWindow(w io.Writer, window int, rawLiterals bool) (*zstd.Encoder,
 	}
 	e, err := zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithWindowSize(window),
-		zstd.WithEncoderCRC(true),
+		zstd.WithWindowSize(k.window),
+		zstd.WithEncoderCRC(!k.noCRC),
 		zstd.WithZeroFrames(true),
 		// The encoder already runs in a goroutine of its own; its internal
 		// asynchrony would add copies and goroutines without adding cores.
 		zstd.WithEncoderConcurrency(1),
 		// Not WithLowerEncoderMem: it makes the fastest level about ten
 		// times slower by copying history; the pool amortises the 16 MiB.
-		zstd.WithNoEntropyCompression(rawLiterals),
+		zstd.WithNoEntropyCompression(k.rawLiterals),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
@@ -110,13 +118,13 @@ func getEncoderWindow(w io.Writer, window int, rawLiterals bool) (*zstd.Encoder,
 }
 
 // putEncoder returns a closed encoder from getEncoder to the pool.
-func putEncoder(e *zstd.Encoder) { putEncoderWindow(e, zstdWindow, false) }
+func putEncoder(e *zstd.Encoder) { putEncoderKind(e, encoderKind{window: zstdWindow}) }
 
-// putEncoderWindow returns a closed encoder from getEncoderWindow.
-func putEncoderWindow(e *zstd.Encoder, window int, rawLiterals bool) {
+// putEncoderKind returns a closed encoder from getEncoderKind.
+func putEncoderKind(e *zstd.Encoder, k encoderKind) {
 	e.Reset(nil)
 	select {
-	case encoderPool(window, rawLiterals) <- e:
+	case encoderPool(k) <- e:
 	default: // enough are idle already
 	}
 }

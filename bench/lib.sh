@@ -93,6 +93,20 @@ human() { awk -v b="$1" 'BEGIN{ split("B KiB MiB GiB TiB", u); i=1; while (b >= 
 # warm DIR: reads every file once, so every tool finds them in the page cache.
 warm() { find "$1" -type f -exec cat {} + >/dev/null; }
 
+# settle_fs: before timing restores of many files, let the file system
+# forget recent deletions. ext4 skips inodes freed in the last 60 s (6 min
+# while their inode table block is unwritten) when it allocates new ones
+# (recently_deleted, when the file system has no journal, as this
+# machine's): a 20,000-file restore run right after another benchmark's
+# trees were deleted spent 60% of its time there and took 2-3x as long,
+# whichever tool it was. BENCH_SETTLE=0 skips the wait.
+settle_fs() {
+  sync
+  local s=${BENCH_SETTLE:-61}
+  [ "$s" -gt 0 ] && { echo "== waiting ${s}s for the file system to settle (see settle_fs)" >&2; sleep "$s"; }
+  return 0
+}
+
 # gen_tree DIR FILES AVG_BYTES [SEED]: mixed text and random small files.
 gen_tree() { "$benchtool" gentree -dir "$1" -n "$2" -size "$3" -seed "${4:-1}"; }
 

@@ -96,10 +96,16 @@ one_run() {
         _ "$work/floor.id" "$dir/floor.tar.zst.age" "$dir/out" ;;
     esac
     check_restored "$src" "$dir/out" "$name.$tool"
-    # Deleted with the tree, not now: ext4 skips inodes freed in the last
-    # 30 s when it allocates new ones (recently_deleted), so the next
-    # tool's restore would pay for this one's files.
-    mv "$dir/out" "$work/$name.restored.$tool$sfx"
+    # A tree of many files is deleted with the tree, not now: ext4 skips
+    # inodes freed in the last minute when it allocates new ones
+    # (settle_fs), so the next tool's restore would pay for this one's
+    # files. A big file goes at once: kept, its dirty pages would be
+    # written back during the next restores.
+    if [ "$(find "$dir/out" -type f | head -n 100 | wc -l)" -ge 100 ]; then
+      mv "$dir/out" "$work/$name.restored.$tool$sfx"
+    else
+      rm -rf "$dir/out"
+    fi
   ;; esac
   rm -rf "$dir"
 }

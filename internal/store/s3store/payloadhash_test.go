@@ -4,8 +4,10 @@ import "testing"
 
 // The payload hash an upload is signed with is the SHA-256 of the body the
 // server receives (S3 refuses the request otherwise), for a single
-// PutObject and for every part of a multipart upload, although grsync no
-// longer lets the SDK compute it.
+// PutObject and for every part of a multipart upload. With CRC32 checksums
+// the SDK computes it over plain HTTP (over HTTPS it signs
+// UNSIGNED-PAYLOAD); a SHA-256 upload continued gives its own digest
+// (TestResumeComparesChecksums).
 func TestUploadsSignTheBodyTheyCarry(t *testing.T) {
 	t.Parallel()
 	p := newProxy(t, startMoto(t))

@@ -219,6 +219,9 @@ func testResumeComparesChecksums(t *testing.T, alg checksumAlg) {
 		if got := r.Header.Get(header); got != checksum(num) {
 			t.Errorf("part %d sent with %s %q, want %q", num, header, got, checksum(num))
 		}
+		if got := r.Header.Get("X-Amz-Content-Sha256"); got != r.BodySHA256 {
+			t.Errorf("part %d signed with payload hash %q, the body's is %s", num, got, r.BodySHA256)
+		}
 	}
 	p.setModify(nil)
 	readBack(t, s, a, data)

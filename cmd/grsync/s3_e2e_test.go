@@ -34,6 +34,27 @@ func createBucket(t *testing.T, c *s3.Client, name string) {
 	}
 }
 
+// eachObject calls fn with every object of bucket and what HeadObject
+// (checksum mode on) says of it.
+func eachObject(t *testing.T, c *s3.Client, bucket string, fn func(o types.Object, h *s3.HeadObjectOutput)) {
+	t.Helper()
+	ctx := context.Background()
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: o.Key, ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(o, h)
+		}
+	}
+}
+
 // Issue 4's scenario against moto: files from 0 bytes to 64 MiB into
 // DEEP_ARCHIVE (multipart for the large ones), restore with --wait and the
 // Bulk tier, inventory --rebuild into a fresh catalogue and a second
@@ -59,42 +80,30 @@ func TestMotoS3DeepArchive(t *testing.T) {
 	}
 
 	// Every key and every object's metadata: no name, no path, no folder.
-	ctx := context.Background()
 	var cold, hot int
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("backups")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
+	eachObject(t, c, "backups", func(o types.Object, h *s3.HeadObjectOutput) {
+		text := *o.Key
+		for k, v := range h.Metadata {
+			text += " " + k + "=" + v
 		}
-		for _, o := range page.Contents {
-			h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("backups"), Key: o.Key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			text := *o.Key
-			for k, v := range h.Metadata {
-				text += " " + k + "=" + v
-			}
-			for _, secret := range []string{"secret", "Secret-Projects", "deeper", "photo", "video", "notes"} {
-				if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
-					t.Errorf("object %s reveals %q: %s", *o.Key, secret, text)
-				}
-			}
-			switch {
-			case strings.HasPrefix(*o.Key, "laptop/grsync-refs/"): // refs: the store's marker, the catalogue pointers
-				if o.StorageClass != "STANDARD" {
-					t.Errorf("the ref %s has class %s, want STANDARD", *o.Key, o.StorageClass)
-				}
-			case o.StorageClass == "DEEP_ARCHIVE":
-				cold++
-			case o.StorageClass == "STANDARD": // the version records and the catalogue snapshot: readable without a restore
-				hot++
-			default:
-				t.Errorf("object %s has class %s", *o.Key, o.StorageClass)
+		for _, secret := range []string{"secret", "Secret-Projects", "deeper", "photo", "video", "notes"} {
+			if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
+				t.Errorf("object %s reveals %q: %s", *o.Key, secret, text)
 			}
 		}
-	}
+		switch {
+		case strings.HasPrefix(*o.Key, "laptop/grsync-refs/"): // refs: the store's marker, the catalogue pointers
+			if o.StorageClass != "STANDARD" {
+				t.Errorf("the ref %s has class %s, want STANDARD", *o.Key, o.StorageClass)
+			}
+		case o.StorageClass == "DEEP_ARCHIVE":
+			cold++
+		case o.StorageClass == "STANDARD": // the version records and the catalogue snapshot: readable without a restore
+			hot++
+		default:
+			t.Errorf("object %s has class %s", *o.Key, o.StorageClass)
+		}
+	})
 	// The files travel in packs (the 64 MiB video alone fills one); one
 	// records object lists them; a snapshot copies the catalogue.
 	if cold < 2 || hot != 2 {
@@ -163,31 +172,19 @@ func TestMotoS3OverHTTPS(t *testing.T) {
 		t.Fatalf("all three files should be uploaded:\n%s", r)
 	}
 
-	ctx := context.Background()
 	var packs, multipart int
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("tls-bucket")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
+	eachObject(t, c, "tls-bucket", func(o types.Object, h *s3.HeadObjectOutput) {
+		if o.StorageClass != "GLACIER_IR" {
+			return // refs, records, the snapshot
 		}
-		for _, o := range page.Contents {
-			if o.StorageClass != "GLACIER_IR" {
-				continue // refs, records, the snapshot
-			}
-			packs++
-			h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("tls-bucket"), Key: o.Key, ChecksumMode: types.ChecksumModeEnabled})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if aws.ToString(h.ChecksumCRC32) == "" || aws.ToString(h.ChecksumSHA256) != "" {
-				t.Errorf("object %s: S3 holds CRC32 %q and SHA-256 %q; want a CRC32 checksum only", *o.Key, aws.ToString(h.ChecksumCRC32), aws.ToString(h.ChecksumSHA256))
-			}
-			if strings.Contains(aws.ToString(h.ETag), "-") {
-				multipart++
-			}
+		packs++
+		if aws.ToString(h.ChecksumCRC32) == "" || aws.ToString(h.ChecksumSHA256) != "" {
+			t.Errorf("object %s: S3 holds CRC32 %q and SHA-256 %q; want a CRC32 checksum only", *o.Key, aws.ToString(h.ChecksumCRC32), aws.ToString(h.ChecksumSHA256))
 		}
-	}
+		if strings.Contains(aws.ToString(h.ETag), "-") {
+			multipart++
+		}
+	})
 	if packs == 0 || multipart == 0 {
 		t.Fatalf("%d packs stored, %d of them in parts; want at least one multipart pack", packs, multipart)
 	}

@@ -215,7 +215,7 @@ func (m *multipart) produceParts(ctx context.Context, jobs chan<- chunk, pool *b
 	take := func(c chunk) error {
 		var r partResult
 		ready, held, err := m.held.Next(int(c.num)-1, c, func(h heldPart) (err error) {
-			r, err = h.check(c)
+			r, err = h.check(m.alg, c)
 			return err
 		})
 		if held {

@@ -18,36 +18,42 @@ import (
 var _ store.Resumer = (*Store)(nil)
 
 // heldPart is a part of a continued upload that S3 holds, as ListParts
-// reports it. Only parts that can be compared are kept: with checksum (S3's
-// checksum of the part with the upload's algorithm alg, in base64), or else
-// with md5 (an ETag that is the part's plain MD5, in hex, as S3 gives
-// without SSE-KMS or SSE-C).
+// reports it: its checksums (base64; S3 gives the one of the upload's
+// algorithm) and md5, the part's plain MD5 (hex) when its ETag is one, as
+// S3 gives it without SSE-KMS or SSE-C. Only parts that can be compared
+// one way or the other are kept (comparable).
 type heldPart struct {
 	size     int64
 	etag     string // as S3 gave it, for the completion
-	alg      checksumAlg
-	checksum string
+	crc, sha string
 	md5      string
+}
 
-	crc, sha *string // the checksums ListParts reports, before alg is known
+// checksum is the part's checksum of algorithm alg, "" if S3 gave none.
+func (h heldPart) checksum(alg checksumAlg) string {
+	if alg == algSHA256 {
+		return h.sha
+	}
+	return h.crc
 }
 
 // check compares chunk c, read from the body again, with the part S3 holds
-// in its place, and returns what the part contributes to the completion.
-func (h heldPart) check(c chunk) (partResult, error) {
-	digest := h.alg.digest(c.data)
+// in its place, in an upload made with checksum algorithm alg, and returns
+// what the part contributes to the completion.
+func (h heldPart) check(alg checksumAlg, c chunk) (partResult, error) {
+	digest := alg.digest(c.data)
 	sum := encode(digest)
-	switch {
+	switch held := h.checksum(alg); {
 	case int64(len(c.data)) != h.size:
 		return partResult{}, fmt.Errorf("S3 holds %d bytes, the body has %d", h.size, len(c.data))
-	case h.checksum != "" && h.checksum != sum:
-		return partResult{}, fmt.Errorf("S3 holds %s %s, the body's is %s", h.alg, h.checksum, sum)
-	case h.checksum == "":
+	case held != "" && held != sum:
+		return partResult{}, fmt.Errorf("S3 holds %s %s, the body's is %s", alg, held, sum)
+	case held == "":
 		if m := md5.Sum(c.data); hex.EncodeToString(m[:]) != h.md5 {
 			return partResult{}, fmt.Errorf("S3 holds MD5 %s, the body's is %x", h.md5, m)
 		}
 	}
-	return partResult{part: h.alg.completed(c.num, aws.String(h.etag), sum), digest: digest}, nil
+	return partResult{part: alg.completed(c.num, aws.String(h.etag), sum), digest: digest}, nil
 }
 
 // resume continues the multipart upload ref names with the parts of body
@@ -103,7 +109,9 @@ func (s *Store) heldParts(ctx context.Context, id, uploadID string) (map[int]hel
 			if num < 1 || num > MaxParts {
 				return nil, store.CannotResume("S3 lists part number %d", num)
 			}
-			held[int(num)-1] = heldPart{size: aws.ToInt64(p.Size), etag: aws.ToString(p.ETag), crc: p.ChecksumCRC32, sha: p.ChecksumSHA256}
+			etag := aws.ToString(p.ETag)
+			held[int(num)-1] = heldPart{size: aws.ToInt64(p.Size), etag: etag, md5: plainMD5(etag),
+				crc: aws.ToString(p.ChecksumCRC32), sha: aws.ToString(p.ChecksumSHA256)}
 		}
 	}
 	return held, nil
@@ -111,19 +119,14 @@ func (s *Store) heldParts(ctx context.Context, id, uploadID string) (map[int]hel
 
 // comparable keeps the held parts of an upload made with checksum
 // algorithm alg that can be compared: by their checksum of alg, else by
-// an ETag that is a plain MD5.
+// an ETag that is a plain MD5. The others are sent again.
 func (s *Store) comparable(id, uploadID string, held map[int]heldPart, alg checksumAlg) map[int]heldPart {
 	for i, h := range held {
-		h.alg, h.checksum = alg, alg.pick(h.crc, h.sha)
-		if h.checksum == "" {
-			if h.md5 = plainMD5(h.etag); h.md5 == "" {
-				s.cfg.Logger.Debug("s3 store: a held part has no checksum to compare; it is sent again",
-					"location", s.Location(), "upload", uploadHandle(id, uploadID), "part", i+1, "etag", h.etag)
-				delete(held, i)
-				continue
-			}
+		if h.checksum(alg) == "" && h.md5 == "" {
+			s.cfg.Logger.Debug("s3 store: a held part has no checksum to compare; it is sent again",
+				"location", s.Location(), "upload", uploadHandle(id, uploadID), "part", i+1, "etag", h.etag)
+			delete(held, i)
 		}
-		held[i] = h
 	}
 	return held
 }
